@@ -1,0 +1,170 @@
+"""Build reports and the skip policy shared by every builder.
+
+Skip policy:
+  * A problem confined to one file (unparseable name, zero-length, corrupt or truncated media,
+    NaN/inf samples, no video stream) skips that file. Every skip is logged with its reason and
+    counted in the build report; nothing is dropped silently.
+  * A problem with the corpus as a whole (``manual_dir`` missing, no recognisable files, a split
+    with no candidate file) is a hard :class:`CorpusError` naming the directory, raised before
+    any decoding.
+
+The report (counts per class and per speaker, durations, resampling, skipped files with reasons)
+is written as ``build_report.json`` inside the prepared dataset's directory
+(``<data_dir>/<name>/<config>/<version>/``), so it moves and is deleted with the data it describes.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from data_prep.build import BuildError
+
+log = logging.getLogger("data_prep")
+
+REPORT_NAME = "build_report.json"
+UNASSIGNED = "unassigned"  # skips found before a file could be given a split (e.g. bad names)
+
+
+class CorpusError(BuildError):
+    """The corpus as a whole is unusable (missing directory, no files, empty split).
+
+    A ``BuildError`` so that ``mmer data build`` reports it as a usage error, not a traceback.
+    """
+
+
+class SkipLog:
+    """Counts and logs skipped files with their reason, grouped by split."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[dict[str, str]]] = collections.defaultdict(list)
+
+    def skip(self, path: str | os.PathLike, reason: str, split: str = UNASSIGNED) -> None:
+        """Records that ``path`` was not used, and why."""
+        path = os.fspath(path)
+        # MediaError messages already start with the path; keep the reason readable on its own.
+        if reason.startswith(path + ": "):
+            reason = reason[len(path) + 2:]
+        self.items[split].append({"path": path, "reason": reason})
+        log.warning("skipping %s (%s): %s", path, split, reason)
+
+    def count(self, split: str | None = None) -> int:
+        if split is None:
+            return sum(len(v) for v in self.items.values())
+        return len(self.items.get(split, []))
+
+
+class _SplitStats:
+    def __init__(self) -> None:
+        self.count = 0
+        self.per_class: collections.Counter = collections.Counter()
+        self.per_speaker: collections.Counter = collections.Counter()
+        self.orig_sr: collections.Counter = collections.Counter()
+        self.durations: list[float] = []
+        self.extra: dict[str, list[float]] = collections.defaultdict(list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.durations
+        out = {
+            "count": self.count,
+            "per_class": dict(sorted(self.per_class.items())),
+            "per_speaker": dict(sorted(self.per_speaker.items())),
+            "duration_s": {"total": round(sum(d), 3), "min": round(min(d), 3) if d else None,
+                           "max": round(max(d), 3) if d else None},
+            "orig_sample_rates": {str(k): v for k, v in sorted(self.orig_sr.items())},
+        }
+        for key, vals in self.extra.items():
+            out[f"mean_{key}"] = round(sum(vals) / len(vals), 4) if vals else None
+        return out
+
+
+class BuildReport:
+    """Collects per-split statistics and skips while a builder generates examples."""
+
+    def __init__(self, dataset: str, config: str, version: str, target_sr: int = 16000) -> None:
+        self.dataset, self.config, self.version = dataset, config, version
+        self.target_sr = target_sr
+        self.splits: dict[str, _SplitStats] = collections.defaultdict(_SplitStats)
+        self.skips = SkipLog()
+        self.notes: dict[str, Any] = {}
+
+    def add(self, split: str, label: str, speaker: str, duration_s: float | None = None,
+            orig_sr: int | None = None, **extra: float) -> None:
+        """Records one stored example; ``extra`` numbers are averaged (e.g. face_found)."""
+        s = self.splits[split]
+        s.count += 1
+        s.per_class[label] += 1
+        s.per_speaker[speaker] += 1
+        if duration_s is not None:
+            s.durations.append(float(duration_s))
+        if orig_sr is not None:
+            s.orig_sr[int(orig_sr)] += 1
+        for k, v in extra.items():
+            s.extra[k].append(float(v))
+
+    def skip(self, path: str | os.PathLike, reason: str, split: str = UNASSIGNED) -> None:
+        self.skips.skip(path, reason, split)
+
+    def to_dict(self) -> dict[str, Any]:
+        resampled = sum(v for s in self.splits.values() for k, v in s.orig_sr.items()
+                        if k != self.target_sr)
+        return {
+            "dataset": self.dataset, "config": self.config, "version": self.version,
+            "target_sample_rate": self.target_sr, "resampled_examples": resampled,
+            "splits": {k: v.to_dict() for k, v in sorted(self.splits.items())},
+            "skipped_total": self.skips.count(),
+            "skipped": {k: list(v) for k, v in sorted(self.skips.items.items())},
+            "notes": self.notes,
+        }
+
+    def write(self, directory: str | os.PathLike) -> Path:
+        """Writes ``build_report.json`` into ``directory`` and logs a one-line summary."""
+        path = Path(os.fspath(directory)) / REPORT_NAME
+        d = self.to_dict()
+        path.write_text(json.dumps(d, indent=2, sort_keys=False))
+        counts = ", ".join(f"{k}={v['count']}" for k, v in d["splits"].items())
+        log.info("%s/%s: %s; %d skipped; report %s", self.dataset, self.config, counts,
+                 d["skipped_total"], path)
+        return path
+
+
+def read_report(builder_or_dir: Any) -> dict[str, Any]:
+    """Loads the build report of a prepared builder (or from its data directory)."""
+    directory = getattr(builder_or_dir, "data_dir", builder_or_dir)
+    return json.loads((Path(os.fspath(directory)) / REPORT_NAME).read_text())
+
+
+class ReportingMixin:
+    """Gives a ``GeneratorBasedBuilder`` a ``self.report`` that is written with the dataset.
+
+    TFDS generates into a temporary directory and renames it on success; while
+    ``_download_and_prepare`` runs, ``self.data_dir`` is that temporary directory, so the report
+    written there appears atomically with the data (and not at all if generation fails).
+    """
+
+    def _download_and_prepare(self, dl_manager, download_config, *args, **kwargs):
+        self.report = BuildReport(self.name, self.builder_config.name, str(self.version))
+        super()._download_and_prepare(dl_manager, download_config, *args, **kwargs)
+        self.report.write(self.data_dir)
+
+    def _manual_root(self, dl_manager) -> Path:
+        """Returns the manual directory, or raises :class:`CorpusError` naming the directory."""
+        try:
+            return Path(os.fspath(dl_manager.manual_dir))
+        except (AssertionError, ValueError) as exc:  # TFDS: missing, empty or not enabled.
+            raise CorpusError(f"{self.name}: unusable manual_dir: {exc}") from exc
+
+    def _require_splits(self, per_split: dict[str, list], root: Path) -> None:
+        """Raises :class:`CorpusError` when a split has no candidate file.
+
+        Without this TFDS fails later with a message naming neither the directory nor the skips.
+        """
+        for split in ("train", "validation", "test"):
+            if not per_split.get(split):
+                raise CorpusError(
+                    f"{self.name}/{self.builder_config.name}: no files for split {split!r} under "
+                    f"{root} ({self.report.skips.count()} files skipped so far)")

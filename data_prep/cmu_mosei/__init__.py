@@ -1,0 +1,1 @@
+"""CMU-MOSEI builder over the MulT / MMSA feature pickles."""

@@ -1,0 +1,1 @@
+"""CMU-MOSI builder over the MulT / MMSA feature pickles."""

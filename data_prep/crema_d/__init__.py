@@ -1,0 +1,1 @@
+"""CREMA-D builder."""

@@ -1,0 +1,1 @@
+"""EmoDB (Berlin Database of Emotional Speech) builder."""

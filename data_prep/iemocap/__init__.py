@@ -1,0 +1,1 @@
+"""IEMOCAP builder: release (audio, transcripts, optional video) and COSMIC text configs."""

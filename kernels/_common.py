@@ -1,0 +1,121 @@
+"""Helpers shared by the kernels: masks, padding, dispatch and the tuned-block table.
+
+Imports jax only, so ``kernels`` works without flax or mmer_jax.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+# A large finite negative logit. Finite (not -inf) so that masked logits never produce
+# inf - inf = NaN in the online softmax; masked probabilities are zeroed explicitly anyway.
+NEG_INF = -0.7 * float(jnp.finfo(jnp.float32).max)
+
+IMPLEMENTATIONS = (None, "pallas", "xla")
+TUNED_BLOCKS_PATH = os.path.join(os.path.dirname(__file__), "tuned_blocks.json")
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n (and >= 1)."""
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def round_up(n: int, m: int) -> int:
+    """Smallest multiple of m that is >= n."""
+    return -(-n // m) * m
+
+
+def resolve_mask(lengths, mask, *, batch: int, seq_len: int, name: str) -> jax.Array:
+    """Turns optional lengths [B] or a boolean mask [B, L] into a boolean mask [B, L].
+
+    Args:
+        lengths: int array [B] of valid prefix lengths, or None.
+        mask: bool array [B, L] (True = valid), or None.
+        batch: B.
+        seq_len: L.
+        name: argument prefix for error messages ("q_", "kv_" or "").
+
+    Returns:
+        bool [B, L]; all True when both are None.
+    """
+    if lengths is not None and mask is not None:
+        raise ValueError(f"give either {name}lengths or {name}mask, not both")
+    if mask is not None:
+        if tuple(mask.shape) != (batch, seq_len):
+            raise ValueError(f"{name}mask.shape={tuple(mask.shape)} must be {(batch, seq_len)=}")
+        return mask.astype(bool)
+    if lengths is not None:
+        if tuple(lengths.shape) != (batch,):
+            raise ValueError(f"{name}lengths.shape={tuple(lengths.shape)} must be ({batch=},)")
+        return jnp.arange(seq_len)[None, :] < lengths[:, None]
+    return jnp.ones((batch, seq_len), bool)
+
+
+def mask_bound(mask: jax.Array) -> jax.Array:
+    """Index one past the last valid position of each row: int32 [B] from bool [B, L].
+
+    Kernels loop only up to this bound, so fully padded tail blocks cost nothing
+    even when the mask is not a prefix mask.
+    """
+    pos = jnp.arange(1, mask.shape[1] + 1, dtype=jnp.int32)
+    return jnp.max(jnp.where(mask, pos, 0), axis=1).astype(jnp.int32)
+
+
+def use_pallas(implementation: str | None, interpret: bool) -> bool:
+    """Decides between the Pallas kernel and the XLA reference.
+
+    Args:
+        implementation: None (auto: Pallas on GPU), "pallas" or "xla".
+        interpret: run the Pallas kernel in interpret mode (any backend).
+
+    Returns:
+        True for the Pallas kernel.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS}")
+    if interpret:
+        if implementation == "xla":
+            raise ValueError("interpret=True runs the Pallas kernel; it contradicts implementation='xla'")
+        return True
+    if implementation == "xla":
+        return False
+    on_gpu = jax.default_backend() == "gpu"
+    if implementation == "pallas" and not on_gpu:
+        raise ValueError(
+            f"implementation='pallas' needs a GPU (backend is {jax.default_backend()!r}); "
+            "pass interpret=True to run the kernel in interpret mode")
+    return on_gpu
+
+
+@functools.lru_cache(maxsize=1)
+def _load_table(path: str, mtime: float) -> dict[str, Any]:
+    del mtime  # Only part of the cache key, so an edited file is re-read.
+    with open(path) as f:
+        return json.load(f)
+
+
+def tuned_entry(op: str, key: str, path: str | None = None) -> dict[str, Any] | None:
+    """Looks up ``key`` (exact match) in the ``op`` section of tuned_blocks.json.
+
+    Returns the entry's "blocks" dict, or None when the table or the key is absent.
+    """
+    path = TUNED_BLOCKS_PATH if path is None else path  # read at call time (tests patch it)
+    if not os.path.exists(path):
+        return None
+    try:
+        table = _load_table(path, os.path.getmtime(path))
+    except (OSError, ValueError):
+        return None  # A broken table must never break the model; fall back to defaults.
+    entry = table.get(op, {}).get(key)
+    return entry.get("blocks") if isinstance(entry, dict) and "blocks" in entry else entry
+
+
+def device_kind() -> str:
+    """Device kind of the default device, e.g. 'NVIDIA H100 80GB HBM3' or 'cpu'."""
+    return jax.devices()[0].device_kind

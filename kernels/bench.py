@@ -1,0 +1,217 @@
+"""Benchmark of the kernels against XLA baselines: ``python -m kernels.bench [--out F] [--quick]``.
+
+Attention implementations: "pallas" (our kernel, GPU only), "xla" and "cudnn"
+(``jax.nn.dot_product_attention(implementation=...)``; cuDNN errors are caught and
+reported) and "reference" (our jnp reference, the off-GPU dispatch path). Dynamic conv:
+"pallas" vs "reference". All implementations of one (shape, dtype, pass) are timed side
+by side in the same run (interleaved repeats, median, after warm-up).
+
+FLOPs of masked attention count only the valid work: 4·D·H per (valid query, valid key)
+pair (2 matmuls), causal pairs only under causal; fwd+bwd counts 3.5× the forward (the
+backward has 5 matmuls to the forward's 2). GB/s counts the minimum bytes moved over the
+full (padded) tensors: forward reads q, k, v and writes o; fwd+bwd additionally reads
+q, k, v, o, dO and writes dQ, dK, dV. In each row, ``vs[name]`` is that implementation's
+time divided by this row's time (>1: this row is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kernels._reference import attention_reference, dynamic_conv_reference
+from kernels._timing import time_side_by_side
+from kernels.attention import attention
+from kernels.dynamic_conv import dynamic_conv
+
+# Emotion-corpus shapes: short, ragged, cross-modal (Lq != Lk); then long sequences.
+ATTENTION_SHAPES = [
+    dict(b=64, lq=50, lk=50, h=4, d=32, pad=0.6, causal=False),
+    dict(b=32, lq=300, lk=300, h=8, d=64, pad=0.4, causal=False),
+    dict(b=16, lq=1000, lk=1000, h=8, d=64, pad=0.2, causal=False),
+    dict(b=32, lq=500, lk=60, h=8, d=64, pad=0.3, causal=False),  # audio queries text
+    dict(b=32, lq=60, lk=500, h=8, d=64, pad=0.3, causal=False),  # text queries audio
+    dict(b=16, lq=512, lk=512, h=4, d=128, pad=0.3, causal=True),
+    dict(b=2, lq=4096, lk=4096, h=8, d=64, pad=0.0, causal=False, long=True),
+    dict(b=1, lq=8192, lk=8192, h=8, d=128, pad=0.0, causal=True, long=True),
+    dict(b=1, lq=16384, lk=16384, h=8, d=64, pad=0.0, causal=True, long=True),
+]
+CONV_SHAPES = [
+    dict(b=32, t=300, c=512, h=8, k=7, pad=0.4, padding="centered"),
+    dict(b=16, t=1000, c=256, h=4, k=15, pad=0.2, padding="causal"),
+    dict(b=64, t=50, c=256, h=8, k=3, pad=0.6, padding="centered"),
+]
+QUICK_ATTENTION = [dict(b=4, lq=50, lk=37, h=2, d=32, pad=0.3, causal=False)]
+QUICK_CONV = [dict(b=4, t=50, c=64, h=4, k=7, pad=0.3, padding="centered")]
+
+
+def ragged_lengths(batch: int, length: int, pad: float) -> np.ndarray:
+    """Deterministic lengths spread evenly so the mean padding is about ``pad`` (max = L)."""
+    lo = max(1, round(length * (1 - 2 * pad)))
+    return np.linspace(lo, length, batch).round().astype(np.int32)
+
+
+def attention_work(q_len, kv_len, h, d, causal, itemsize, lq, lk):
+    """(forward FLOPs on valid pairs, forward bytes, fwd+bwd bytes)."""
+    pairs = 0
+    for a, c in zip(q_len.tolist(), kv_len.tolist()):
+        if causal:  # sum over valid queries i of min(i + 1, Lk_b)
+            i = np.arange(a)
+            pairs += int(np.minimum(i + 1, c).sum())
+        else:
+            pairs += a * c
+    nq, nk = len(q_len) * lq * h * d, len(q_len) * lk * h * d
+    return 4 * d * h * pairs, itemsize * (2 * nq + 2 * nk), itemsize * (6 * nq + 6 * nk)
+
+
+def _attention_impls(on_gpu, causal, kw):
+    ql, kl = kw["q_lengths"], kw["kv_lengths"]
+    impls = {"reference": lambda q, k, v: attention_reference(q, k, v, causal=causal, **kw)}
+    for name in ("xla",) + (("cudnn",) if on_gpu else ()):
+        impls[name] = (lambda n: lambda q, k, v: jax.nn.dot_product_attention(
+            q, k, v, is_causal=causal, query_seq_lengths=ql, key_value_seq_lengths=kl,
+            implementation=n))(name)
+    if on_gpu:
+        impls["pallas"] = lambda q, k, v: attention(q, k, v, causal=causal,
+                                                    implementation="pallas", **kw)
+    return impls
+
+
+def _grad_of(fn, argnums):
+    return jax.grad(lambda *a: jnp.sum(fn(*a).astype(jnp.float32)), argnums=argnums)
+
+
+def _rows(op, shape, dtype, pass_, times, flops, nbytes):
+    """One row per implementation with TFLOP/s, GB/s and the time ratios to the others."""
+    rows = []
+    for impl, ms in times.items():
+        row = {"op": op, "shape": shape, "dtype": dtype, "pass": pass_, "impl": impl}
+        if isinstance(ms, str):
+            rows.append({**row, "ms": None, "tflops": None, "gbps": None, "vs": {}, "error": ms})
+            continue
+        vs = {o: round(t / ms, 3) for o, t in times.items() if o != impl and isinstance(t, float)}
+        rows.append({**row, "ms": round(ms, 4), "tflops": round(flops / ms / 1e9, 3),
+                     "gbps": round(nbytes / ms / 1e6, 2), "vs": vs})
+    return rows
+
+
+def bench_attention(shapes, dtypes, on_gpu, repeats):
+    rows = []
+    for sh in shapes:
+        ql = ragged_lengths(sh["b"], sh["lq"], sh["pad"])
+        kl = ragged_lengths(sh["b"], sh["lk"], sh["pad"])
+        kw = dict(q_lengths=jnp.asarray(ql), kv_lengths=jnp.asarray(kl))
+        shape = dict(B=sh["b"], Lq=sh["lq"], Lk=sh["lk"], H=sh["h"], D=sh["d"],
+                     causal=sh["causal"], pad_q=round(1 - ql.mean() / sh["lq"], 3),
+                     pad_kv=round(1 - kl.mean() / sh["lk"], 3))
+        for dtype in dtypes:
+            keys = jax.random.split(jax.random.PRNGKey(0), 3)
+            q = jax.random.normal(keys[0], (sh["b"], sh["lq"], sh["h"], sh["d"]), dtype)
+            k = jax.random.normal(keys[1], (sh["b"], sh["lk"], sh["h"], sh["d"]), dtype)
+            v = jax.random.normal(keys[2], k.shape, dtype)
+            flops, fwd_bytes, all_bytes = attention_work(ql, kl, sh["h"], sh["d"], sh["causal"],
+                                                         jnp.dtype(dtype).itemsize, sh["lq"], sh["lk"])
+            impls = _attention_impls(on_gpu, sh["causal"], kw)
+            for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, fwd_bytes),
+                                        ("fwd+bwd", lambda f: _grad_of(f, (0, 1, 2)),
+                                         3.5 * flops, all_bytes)):
+                times = time_side_by_side({n: jax.jit(wrap(f)) for n, f in impls.items()},
+                                          (q, k, v), repeats=repeats)
+                rows += _rows("attention", shape, jnp.dtype(dtype).name, pass_, times, fl, nb)
+    return rows
+
+
+def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
+    rows = []
+    for sh in shapes:
+        lengths = jnp.asarray(ragged_lengths(sh["b"], sh["t"], sh["pad"]))
+        shape = dict(B=sh["b"], T=sh["t"], C=sh["c"], H=sh["h"], K=sh["k"],
+                     padding=sh["padding"], pad=round(1 - float(lengths.mean()) / sh["t"], 3))
+        impls = {"reference": lambda x, w: dynamic_conv_reference(
+            x, w, lengths=lengths, padding=sh["padding"])}
+        if on_gpu:
+            impls["pallas"] = lambda x, w: dynamic_conv(x, w, lengths=lengths,
+                                                        padding=sh["padding"], implementation="pallas")
+        for dtype in dtypes:
+            keys = jax.random.split(jax.random.PRNGKey(0), 2)
+            x = jax.random.normal(keys[0], (sh["b"], sh["t"], sh["c"]), dtype)
+            w = jax.random.normal(keys[1], (sh["b"], sh["t"], sh["h"], sh["k"]), dtype)
+            s = jnp.dtype(dtype).itemsize
+            n_x, n_w = x.size, w.size
+            flops = 2 * int(lengths.sum()) * sh["c"] * sh["k"]  # valid positions only
+            for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, s * (2 * n_x + n_w)),
+                                        ("fwd+bwd", lambda f: _grad_of(f, (0, 1)), 3 * flops,
+                                         s * (6 * n_x + 3 * n_w))):
+                times = time_side_by_side({n: jax.jit(wrap(f)) for n, f in impls.items()},
+                                          (x, w), repeats=repeats)
+                rows += _rows("dynamic_conv", shape, jnp.dtype(dtype).name, pass_, times, fl, nb)
+    return rows
+
+
+def _print_table(rows):
+    print(f"{'op':<13}{'shape':<46}{'dtype':<10}{'pass':<9}{'impl':<11}{'ms':>10}"
+          f"{'TFLOP/s':>9}{'GB/s':>9}  vs")
+    for r in rows:
+        shape = ",".join(f"{k}={v}" for k, v in r["shape"].items() if not k.startswith("pad"))
+        if r["ms"] is None:
+            print(f"{r['op']:<13}{shape:<46}{r['dtype']:<10}{r['pass']:<9}{r['impl']:<11}"
+                  f"  {r['error'][:60]}")
+            continue
+        vs = " ".join(f"{k}:{v:.2f}x" for k, v in r["vs"].items())
+        print(f"{r['op']:<13}{shape:<46}{r['dtype']:<10}{r['pass']:<9}{r['impl']:<11}"
+              f"{r['ms']:>10.3f}{r['tflops']:>9.3f}{r['gbps']:>9.1f}  {vs}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Kernel benchmark (see module docstring).")
+    p.add_argument("--out", default=None,
+                   help="JSON path; default benchmarks/results/kernels-<device>-<date>.json")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: one small shape per op, float32 only, 3 repeats")
+    p.add_argument("--ops", default="attention,dynamic_conv")
+    p.add_argument("--dtypes", default=None, help="default float32,bfloat16 (quick: float32)")
+    p.add_argument("--repeats", type=int, default=None)
+    args = p.parse_args(argv)
+    ops = args.ops.split(",")
+    dtypes = args.dtypes or ("float32" if args.quick else "float32,bfloat16")
+    dtypes = [jnp.dtype(d) for d in dtypes.split(",")]
+    on_gpu = jax.default_backend() == "gpu"
+    repeats = args.repeats or (3 if args.quick else 20)
+    att_shapes = QUICK_ATTENTION if args.quick else ATTENTION_SHAPES
+    conv_shapes = QUICK_CONV if args.quick else CONV_SHAPES
+    if not on_gpu:
+        print(f"backend is {jax.default_backend()!r}: the Pallas kernels need a GPU, so only the "
+              "XLA paths are timed" + ("" if args.quick else "; long sequences are skipped"))
+        att_shapes = [s for s in att_shapes if not s.get("long")]
+    print("attention FLOPs count only valid (unpadded, causal-visible) query-key pairs")
+    rows = []
+    if "attention" in ops:
+        rows += bench_attention(att_shapes, dtypes, on_gpu, repeats)
+    if "dynamic_conv" in ops:
+        rows += bench_dynamic_conv(conv_shapes, dtypes, on_gpu, repeats)
+    _print_table(rows)
+    device = jax.devices()[0].device_kind
+    date = datetime.date.today().isoformat()
+    out = args.out or os.path.join("benchmarks", "results",
+                                   f"kernels-{re.sub(r'[^a-z0-9]+', '-', device.lower())}-{date}.json")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"what": "attention" if ops == ["attention"] else "kernels", "device": device,
+                   "jax": jax.__version__, "date": date,
+                   "flops_note": "attention FLOPs count valid (unpadded) pairs only",
+                   "rows": rows}, f, indent=1)
+        f.write("\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Self-attention with a residual connection and LayerNorm: ``H = Norm(F + MHA(F))`` (S002).
+
+S002 applies this block to the Bi-LSTM context features of the utterances of a dialogue; padded
+utterances are excluded as keys and their own rows are zeroed, so they can influence nothing.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mmer_jax.models.attention import MultiHeadAttention
+
+
+class AttentionResidual(nn.Module):
+    """F [B, U, D] + mask [B, U] -> H [B, U, D].
+
+    Attributes:
+      num_heads: attention heads; D must be divisible by it.
+      dropout: dropout on the attention output before the residual sum.
+      attention_impl: "xla" | "pallas" | "interpret" (see ``mmer_jax.models.attention``).
+    """
+
+    num_heads: int = 4
+    dropout: float = 0.0
+    attention_impl: str = "xla"
+
+    @nn.compact
+    def __call__(self, f: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
+        a = MultiHeadAttention(
+            self.num_heads, dropout=self.dropout, attention_impl=self.attention_impl, name="mha"
+        )(f, q_mask=mask, kv_mask=mask, train=train)  # [B, U, D]
+        a = nn.Dropout(self.dropout)(a, deterministic=not train)
+        h = nn.LayerNorm(name="norm")(f + a)
+        return jnp.where(mask[..., None], h, 0.0)

@@ -1,0 +1,74 @@
+"""Small building blocks shared by encoders: masked pooling and length-aware recurrent layers."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def lengths_from_mask(mask: jnp.ndarray) -> jnp.ndarray:
+    """[B, T] bool -> [B] int32 number of valid steps."""
+    return jnp.sum(mask.astype(jnp.int32), axis=-1)
+
+
+def masked_mean(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """Mean over axis 1 of x [B, T, D] counting only positions where mask [B, T] is True.
+
+    A row with no valid step pools to zeros (not NaN), so an all-padding example is harmless.
+    """
+    m = mask.astype(x.dtype)[..., None]  # [B, T, 1]
+    total = jnp.sum(x * m, axis=1)
+    count = jnp.maximum(jnp.sum(m, axis=1), 1.0)
+    return total / count
+
+
+def masked_max(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """Max over axis 1 of x [B, T, D] over valid positions; zeros for an empty row."""
+    neg = jnp.finfo(x.dtype).min
+    y = jnp.max(jnp.where(mask[..., None], x, neg), axis=1)
+    return jnp.where(jnp.any(mask, axis=1)[:, None], y, 0.0)
+
+
+def last_valid(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+    """x [B, T, D] -> the vector at the last valid step of each row [B, D]."""
+    idx = jnp.maximum(lengths_from_mask(mask) - 1, 0)
+    return jnp.take_along_axis(x, idx[:, None, None], axis=1)[:, 0]
+
+
+class LSTM(nn.Module):
+    """A (bi)directional LSTM over [B, T, D] that ignores steps past each row's length.
+
+    Padded outputs are zeroed so later layers never see values computed from padding.
+    """
+
+    hidden: int
+    bidirectional: bool = False
+    num_layers: int = 1
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+        lengths = lengths_from_mask(mask)
+        x = jnp.where(mask[..., None], x, 0.0)
+        for i in range(self.num_layers):
+            fwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"fwd_{i}")
+            if self.bidirectional:
+                bwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"bwd_{i}")
+                x = nn.Bidirectional(fwd, bwd, name=f"bi_{i}")(x, seq_lengths=lengths)
+            else:
+                x = fwd(x, seq_lengths=lengths)
+            x = jnp.where(mask[..., None], x, 0.0)  # [B, T, H or 2H]
+        return x
+
+
+class AttentionPool(nn.Module):
+    """Additive attention pooling over valid steps: softmax(w·tanh(Wx)) weighted sum."""
+
+    hidden: int = 128
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+        score = nn.Dense(1)(jnp.tanh(nn.Dense(self.hidden)(x)))[..., 0]  # [B, T]
+        score = jnp.where(mask, score, -1e30)
+        w = jnp.exp(score - jnp.max(score, axis=1, keepdims=True)) * mask
+        w = w / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1e-9)
+        return jnp.einsum("bt,btd->bd", w, x)

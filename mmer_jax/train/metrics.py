@@ -1,0 +1,232 @@
+"""Evaluation metrics for emotion classification and sentiment regression.
+
+Plain numpy on purpose: metrics run on host arrays after the device step, and the GPU machine's
+Python has no scikit-learn. Every value returned is a python ``float``/``int`` (fractions in [0, 1],
+never percent) so a result dict goes straight into ``results.json``; ``report.py`` formats percent.
+
+Conventions, chosen to match what papers in this field report:
+
+* ``weighted_f1`` weights per-class F1 by true support (scikit-learn ``average="weighted"``).
+* ``macro_f1`` averages F1 over the classes seen in either ``y_true`` or ``y_pred`` (scikit-learn's
+  default label set): a class absent from both has an undefined F1 and is left out, while a class
+  that is predicted but never true still counts with F1 = 0.
+* ``uar`` (unweighted average recall) averages recall over classes with true support > 0.
+* Any 0/0 (precision of a never-predicted class, metrics of an empty set) is 0.0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _as_labels(y_true, y_pred, weight) -> tuple[np.ndarray, np.ndarray]:
+    """Flattens labels, argmaxes logits, and drops examples whose weight is 0.
+
+    Args:
+      y_true: integer labels, any shape.
+      y_pred: integer labels of y_true's shape, or logits with one extra trailing axis.
+      weight: optional 0/1 mask of y_true's shape; 0 marks padding added to fill a batch.
+
+    Returns:
+      (y_true, y_pred) as flat int64 arrays of the kept examples.
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == y_true.ndim + 1:
+        y_pred = y_pred.argmax(axis=-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape} must match")
+    keep = np.ones(y_true.shape, dtype=bool)
+    if weight is not None:
+        weight = np.asarray(weight)
+        if weight.shape != y_true.shape:
+            raise ValueError(f"weight.shape={weight.shape} must equal y_true.shape={y_true.shape}")
+        keep = weight > 0
+    return y_true[keep].astype(np.int64).ravel(), y_pred[keep].astype(np.int64).ravel()
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int, weight=None) -> np.ndarray:
+    """Counts (true, predicted) pairs.
+
+    Args:
+      y_true: integer labels.
+      y_pred: integer labels or logits (see ``_as_labels``).
+      num_classes: K.
+      weight: optional 0/1 mask; masked examples are not counted (their labels may be anything).
+
+    Returns:
+      int64 array [K, K], rows = true class, columns = predicted class.
+    """
+    t, p = _as_labels(y_true, y_pred, weight)
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(
+                f"{name} has labels in [{arr.min()}, {arr.max()}] outside [0, {num_classes})"
+            )
+    flat = np.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return flat.reshape(num_classes, num_classes).astype(np.int64)
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def metrics_from_confusion(confusion, class_names: Sequence[str]) -> dict:
+    """Derives the classification metric dict from a confusion matrix.
+
+    Args:
+      confusion: [K, K] counts, rows = true, columns = predicted.
+      class_names: K names, in label order.
+
+    Returns:
+      Dict with ``accuracy``, ``weighted_f1``, ``macro_f1``, ``uar``, ``per_class``
+      ({name: {precision, recall, f1, support}}), ``confusion`` (list of lists) and ``n``.
+    """
+    cm = np.asarray(confusion, dtype=np.int64)
+    k = len(class_names)
+    if cm.shape != (k, k):
+        raise ValueError(f"confusion.shape={cm.shape} does not match {k} class_names")
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    n = int(cm.sum())
+
+    precision = _safe_div(tp, predicted)
+    recall = _safe_div(tp, support)
+    f1 = _safe_div(2 * precision * recall, precision + recall)
+
+    seen = (support + predicted) > 0
+    present = support > 0
+    return {
+        "accuracy": float(_safe_div(tp.sum(), n)),
+        "weighted_f1": float(_safe_div((f1 * support).sum(), n)),
+        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
+        "uar": float(recall[present].mean()) if present.any() else 0.0,
+        "per_class": {
+            str(name): {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
+        "confusion": cm.tolist(),
+        "n": n,
+    }
+
+
+def classification_metrics(y_true, y_pred, class_names: Sequence[str], weight=None) -> dict:
+    """Accuracy, weighted/macro F1, UAR, per-class scores and the confusion matrix.
+
+    Args:
+      y_true: integer labels, any shape.
+      y_pred: integer labels of the same shape, or logits with one extra trailing class axis.
+      class_names: names of the K classes, in label order.
+      weight: optional 0/1 mask excluding padded examples.
+
+    Returns:
+      See ``metrics_from_confusion``; all scores are fractions in [0, 1].
+    """
+    cm = confusion_matrix(y_true, y_pred, len(class_names), weight)
+    return metrics_from_confusion(cm, class_names)
+
+
+class ConfusionAccumulator:
+    """Sums a confusion matrix over eval batches so metrics need not keep every prediction.
+
+    Example::
+
+      acc = ConfusionAccumulator(num_classes=4)
+      for batch in eval_batches:
+          acc.update(batch["label"], logits, batch["mask"])
+      metrics = acc.result(class_names)
+    """
+
+    def __init__(self, num_classes: int):
+        self.num_classes = int(num_classes)
+        self.reset()
+
+    def reset(self) -> None:
+        self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
+
+    def update(self, y_true, y_pred, weight=None) -> None:
+        """Adds one batch; arguments as in ``classification_metrics`` (jax arrays are fine)."""
+        self.confusion += confusion_matrix(y_true, y_pred, self.num_classes, weight)
+
+    def result(self, class_names: Sequence[str]) -> dict:
+        """Returns the metric dict of everything added since the last ``reset``."""
+        return metrics_from_confusion(self.confusion, class_names)
+
+
+def _binary_view(true_pos: np.ndarray, pred_pos: np.ndarray) -> tuple[float, float]:
+    """Accuracy and weighted F1 of a two-class view (positive vs not)."""
+    m = metrics_from_confusion(
+        confusion_matrix(true_pos.astype(np.int64), pred_pos.astype(np.int64), 2), ("neg", "pos")
+    )
+    return m["accuracy"], m["weighted_f1"]
+
+
+def regression_metrics(y_true, y_pred, weight=None) -> dict:
+    """Sentiment-regression metrics for CMU-MOSI/MOSEI, following the MMSA toolkit's conventions.
+
+    Scores live in [-3, 3]. The binary views differ in where zero goes, as in MMSA:
+
+    * ``has0``: negative (< 0) vs non-negative (>= 0), over every example.
+    * ``non0``: examples whose true score is exactly 0 are dropped; then positive (> 0) vs not, for
+      truth and prediction alike.
+
+    ``acc7`` clips both to [-3, 3] and compares ``np.round`` (half to even, as numpy/MMSA do);
+    ``acc5`` is the same on [-2, 2].
+
+    Args:
+      y_true: float scores, any shape.
+      y_pred: float predictions, same shape.
+      weight: optional 0/1 mask excluding padded examples.
+
+    Returns:
+      Dict with ``mae``, ``corr`` (Pearson; 0.0 when either side is constant), ``acc2_has0``,
+      ``f1_has0``, ``acc2_non0``, ``f1_non0``, ``acc5``, ``acc7`` and ``n``.
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true.shape={t.shape} and y_pred.shape={p.shape} must match")
+    if weight is not None:
+        keep = np.asarray(weight) > 0
+        t, p = t[keep], p[keep]
+    t, p = t.ravel(), p.ravel()
+    n = int(t.size)
+    if n == 0:
+        keys = ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7")
+        return {**dict.fromkeys(keys, 0.0), "n": 0}
+
+    # A constant side makes Pearson 0/0; report 0.0 rather than NaN, which strict JSON rejects.
+    dt, dp = t - t.mean(), p - p.mean()
+    den = np.sqrt((dt * dt).sum() * (dp * dp).sum())
+    corr = float((dt * dp).sum() / den) if den > 0 else 0.0
+
+    acc2_has0, f1_has0 = _binary_view(t >= 0, p >= 0)
+    nz = t != 0
+    acc2_non0, f1_non0 = _binary_view(t[nz] > 0, p[nz] > 0) if nz.any() else (0.0, 0.0)
+
+    def rounded_acc(bound: float) -> float:
+        return float(
+            np.mean(np.round(np.clip(p, -bound, bound)) == np.round(np.clip(t, -bound, bound)))
+        )
+
+    return {
+        "mae": float(np.abs(p - t).mean()),
+        "corr": corr,
+        "acc2_has0": acc2_has0,
+        "f1_has0": f1_has0,
+        "acc2_non0": acc2_non0,
+        "f1_non0": f1_non0,
+        "acc5": rounded_acc(2.0),
+        "acc7": rounded_acc(3.0),
+        "n": n,
+    }

@@ -1,0 +1,451 @@
+"""Human-readable run report: confusion-matrix and training-curve PNGs plus ``report.md``.
+
+``write_report`` turns a ``results.json``-shaped dict (schema in DESIGN.md) into Markdown next to
+the run's other outputs. matplotlib is imported inside the plotting functions, because
+``mmer_jax.train`` must import with jax/flax/optax/orbax alone; without matplotlib the report is
+still written, only without figures. Figures use ``matplotlib.figure.Figure`` directly instead of
+pyplot, so no global backend is switched and nothing leaks between calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mmer_jax.io_utils import atomic_write, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "atomic_write_json",
+    "atomic_write_text",
+    "plot_confusion",
+    "plot_curves",
+    "read_jsonl",
+    "write_report",
+]
+
+_DPI = 120
+_HEADLINE = (
+    ("accuracy", "Accuracy"),
+    ("weighted_f1", "Weighted F1"),
+    ("uar", "UAR"),
+    ("macro_f1", "Macro F1"),
+)
+_REGRESSION = (
+    ("acc2_has0", "Acc-2 (has0)", "pct"),
+    ("f1_has0", "F1 (has0)", "pct"),
+    ("acc2_non0", "Acc-2 (non0)", "pct"),
+    ("f1_non0", "F1 (non0)", "pct"),
+    ("acc7", "Acc-7", "pct"),
+    ("mae", "MAE", "num"),
+    ("corr", "Corr", "num"),
+)
+# Validation scores drawn in the right-hand curve panel, whichever a run logs.
+_CURVE_SCORES = (
+    ("accuracy", "acc", "-", "o"),
+    ("weighted_f1", "weighted F1", "--", "s"),
+    ("acc2_non0", "acc-2", "-", "o"),
+    ("f1_non0", "F1 non0", "--", "s"),
+)
+
+
+# ----------------------------------------------------------------------------------------- figures
+
+
+def _new_figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _save_png(fig, path: str | os.PathLike) -> str:
+    return atomic_write(
+        path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight"), mode="wb"
+    )
+
+
+def plot_confusion(
+    confusion,
+    class_names: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "Confusion matrix",
+    normalize: bool = True,
+) -> str:
+    """Draws a confusion matrix as a PNG, each cell annotated.
+
+    Args:
+      confusion: [K, K] counts, rows = true class, columns = predicted class.
+      class_names: K names in label order.
+      path: destination PNG (written atomically).
+      title: figure title.
+      normalize: colour and annotate by row-normalised percent (recall per true class) with the
+        count beneath; otherwise colour and annotate by count only.
+
+    Returns:
+      ``path`` as a string.
+    """
+    cm = np.asarray(confusion, dtype=np.int64)
+    k = len(class_names)
+    if cm.shape != (k, k):
+        raise ValueError(f"confusion.shape={cm.shape} does not match {k} class_names")
+    support = cm.sum(axis=1, keepdims=True)
+    rates = np.divide(cm, support, out=np.zeros(cm.shape), where=support > 0)
+    shown = rates if normalize else cm.astype(np.float64)
+    vmax = 1.0 if normalize else max(float(cm.max()), 1.0)
+
+    side = 0.85 * k + 2.2  # ~0.85 inch per cell keeps two-line annotations legible up to 8 classes
+    fig = _new_figure(side + 0.8, side)
+    ax = fig.add_subplot()
+    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax)
+    fig.colorbar(
+        image,
+        ax=ax,
+        fraction=0.046,
+        pad=0.04,
+        label="fraction of true class" if normalize else "count",
+    )
+
+    fontsize = 9 if k <= 8 else max(5.0, 72.0 / k)
+    for i in range(k):
+        for j in range(k):
+            text = f"{100 * rates[i, j]:.1f}%\n({cm[i, j]})" if normalize else f"{cm[i, j]}"
+            # Dark text on light cells, white on dark, so every cell stays readable.
+            color = "white" if shown[i, j] > 0.55 * vmax else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
+
+    ax.set_xticks(
+        range(k), [str(c) for c in class_names], rotation=45, ha="right", rotation_mode="anchor"
+    )
+    ax.set_yticks(
+        range(k), [f"{c} ({int(s)})" for c, s in zip(class_names, support[:, 0], strict=True)]
+    )
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True (support)")
+    ax.set_title(title)
+    return _save_png(fig, path)
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Reads one JSON object per line, skipping blank and unparsable lines.
+
+    A run killed mid-write can leave a torn last line; the curves should still draw from the rest.
+    """
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+def _series(records: list[dict], split: str, key: str, x_key: str | None) -> dict:
+    """Groups (x, value) points of ``key`` in ``split`` by variant, sorted by x."""
+    out: dict[Any, list] = {}
+    for i, r in enumerate(records):
+        value = r.get(key)
+        if r.get("split") != split or not isinstance(value, (int, float)):
+            continue
+        x = r.get(x_key, i) if x_key else i
+        out.setdefault(r.get("variant"), []).append((x, float(value)))
+    return {v: sorted(points, key=lambda p: p[0]) for v, points in out.items()}
+
+
+def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) -> str:
+    """Draws training curves from ``metrics.jsonl`` as a two-panel PNG.
+
+    Left: train and validation loss. Right: validation accuracy and weighted F1 (or the MOSI/MOSEI
+    binary scores when those are what the run logs). One colour per ``variant`` when records carry
+    that key. x is ``step`` when logged, else ``epoch``, else the line number.
+
+    Args:
+      metrics_jsonl_path: one JSON object per line, with at least ``split``.
+      path: destination PNG (written atomically).
+
+    Returns:
+      ``path`` as a string.
+    """
+    records = read_jsonl(metrics_jsonl_path)
+    x_key = next((k for k in ("step", "epoch") if any(k in r for r in records)), None)
+    variants = list(dict.fromkeys(r.get("variant") for r in records))
+    colors = {v: f"C{i % 10}" for i, v in enumerate(variants)}
+    multi = len(variants) > 1
+
+    fig = _new_figure(11.0, 4.2)
+    ax_loss, ax_score = fig.subplots(1, 2)
+
+    def label(variant, what: str) -> str:
+        return f"{variant} · {what}" if multi else what
+
+    def draw(ax, points, color, style, marker, text, alpha=1.0):
+        xs, ys = zip(*points, strict=True)
+        # A single point is invisible as a line; markers show it (and epoch-level validation).
+        ax.plot(
+            xs,
+            ys,
+            linestyle=style,
+            marker=marker if len(xs) < 60 else None,
+            markersize=4,
+            color=color,
+            alpha=alpha,
+            label=text,
+        )
+
+    drawn_loss = drawn_score = False
+    for split, style, marker, alpha in (("train", "-", None, 0.6), ("validation", "--", "o", 1.0)):
+        for variant, points in _series(records, split, "loss", x_key).items():
+            color = colors[variant] if multi else ("C0" if split == "train" else "C1")
+            text = label(variant, f"{split} loss")
+            draw(ax_loss, points, color, style, marker or ".", text, alpha)
+            drawn_loss = True
+    for n, (key, name, style, marker) in enumerate(_CURVE_SCORES):
+        for variant, points in _series(records, "validation", key, x_key).items():
+            color = colors[variant] if multi else f"C{n + 2}"
+            draw(ax_score, points, color, style, marker, label(variant, f"val {name}"))
+            drawn_score = True
+
+    for ax, drawn, ylabel, title in (
+        (ax_loss, drawn_loss, "loss", "Loss"),
+        (ax_score, drawn_score, "score", "Validation scores"),
+    ):
+        ax.set_title(title)
+        ax.set_xlabel(x_key or "record")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if drawn:
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                "no data logged",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="gray",
+            )
+    return _save_png(fig, path)
+
+
+# ---------------------------------------------------------------------------------------- markdown
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def _pct(x) -> str:
+    return f"{100 * float(x):.1f}" if _is_num(x) else "—"
+
+
+def _num(x, digits: int = 3) -> str:
+    return f"{float(x):.{digits}f}" if _is_num(x) else "—"
+
+
+def _cell(x) -> str:
+    if x is None or x == "":
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, (list, tuple)):
+        x = ", ".join(str(v) for v in x)
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    """Markdown table; ``align`` gives ``l``/``r`` per column (default: first left, rest right)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    rule = ["---" if a == "l" else "---:" for a in align]
+    return ["| " + " | ".join(row) + " |" for row in (header, rule, *rows)] + [""]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)) or "variant"
+
+
+def _duration(seconds) -> str:
+    if not _is_num(seconds):
+        return "—"
+    s = float(seconds)
+    h, rem = divmod(int(round(s)), 3600)
+    m, sec = divmod(rem, 60)
+    pretty = f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
+    return f"{pretty} ({s:.1f} s)"
+
+
+def _protocol_rows(results: dict) -> list[list[str]]:
+    protocol = results.get("protocol") or {}
+    env = results.get("environment") or {}
+    classes = protocol.get("classes")
+    classes_text = f"{_cell(classes)} ({len(classes)})" if classes else "—"
+    device = _cell(env.get("device"))
+    if env.get("device_count") is not None:
+        device += f" × {env['device_count']}"
+    if env.get("hosts") is not None:
+        device += f", {env['hosts']} host(s)"
+    return [
+        ["Corpus", _cell(results.get("corpus"))],
+        ["Modalities", _cell(results.get("modalities"))],
+        ["Classes", classes_text],
+        ["Split", _cell(protocol.get("split"))],
+        ["Fold", _cell(protocol.get("fold"))],
+        ["Speaker independent", _cell(protocol.get("speaker_independent"))],
+        ["Selection", _cell(protocol.get("selection"))],
+        ["Seed", _cell(protocol.get("seed"))],
+        ["Device", device],
+        ["JAX", _cell(env.get("jax"))],
+    ]
+
+
+def _score_tables(rows: list[tuple[str, dict]], first: str) -> list[str]:
+    """Classification and/or regression tables for (row label, metrics dict) pairs."""
+    lines: list[str] = []
+    if any(k in m for _, m in rows for k, _ in _HEADLINE):
+        header = [first] + [name for _, name in _HEADLINE] + ["N"]
+        body = [
+            [label] + [_pct(m.get(k)) for k, _ in _HEADLINE] + [_cell(m.get("n"))]
+            for label, m in rows
+        ]
+        lines += _table(header, body)
+    if any(k in m for _, m in rows for k, _, _ in _REGRESSION):
+        header = [first] + [name for _, name, _ in _REGRESSION]
+        body = [
+            [label]
+            + [_pct(m.get(k)) if kind == "pct" else _num(m.get(k)) for k, _, kind in _REGRESSION]
+            for label, m in rows
+        ]
+        lines += _table(header, body)
+    return lines
+
+
+def _per_class_rows(per_class: dict) -> list[list[str]]:
+    return [
+        [
+            _cell(name),
+            _pct(s.get("precision")),
+            _pct(s.get("recall")),
+            _pct(s.get("f1")),
+            _cell(s.get("support")),
+        ]
+        for name, s in per_class.items()
+    ]
+
+
+def _class_names(metrics: dict, fallback) -> list[str]:
+    return list(metrics.get("per_class") or {}) or list(fallback or [])
+
+
+def _write_figures(workdir: str, results: dict, title: str) -> tuple[list[tuple[str, str]], str]:
+    """Writes the report's PNGs; returns ([(caption, file name)], note on anything skipped)."""
+    classes = (results.get("protocol") or {}).get("classes")
+    jobs = []  # (caption, file name, plot function, args)
+    test = results.get("test") or {}
+    if test.get("confusion") and _class_names(test, classes):
+        jobs.append(
+            (
+                "Confusion matrix (test)",
+                "confusion_test.png",
+                plot_confusion,
+                (test["confusion"], _class_names(test, classes)),
+                f"{title} — test",
+            )
+        )
+    for name, v in (results.get("variants") or {}).items():
+        m = (v or {}).get("test") or {}
+        if m.get("confusion") and _class_names(m, classes):
+            jobs.append(
+                (
+                    f"Confusion matrix ({name}, test)",
+                    f"confusion_test_{_slug(name)}.png",
+                    plot_confusion,
+                    (m["confusion"], _class_names(m, classes)),
+                    f"{name} — test",
+                )
+            )
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(metrics_path):
+        jobs.append(("Training curves", "curves.png", plot_curves, (metrics_path,), None))
+
+    figures = []
+    for caption, file, plot, args, fig_title in jobs:
+        out = os.path.join(workdir, file)
+        try:
+            if fig_title is None:
+                plot(*args, out)
+            else:
+                plot(*args, out, title=fig_title)
+        except ImportError as e:
+            # mmer_jax.train runs without matplotlib on the GPU machine; keep the text report.
+            return figures, f"Figures skipped: {e}."
+        figures.append((caption, file))
+    return figures, ""
+
+
+def write_report(workdir: str | os.PathLike, results: dict) -> str:
+    """Writes ``report.md`` (and its figures) into ``workdir`` from a results.json-shaped dict.
+
+    Figures written alongside: ``confusion_test.png``, ``confusion_test_<variant>.png`` per variant,
+    and ``curves.png`` when ``workdir/metrics.jsonl`` exists. Every file is written atomically.
+    Scores are fractions in ``results`` and shown as percent with one decimal.
+
+    Args:
+      workdir: run directory (created if missing).
+      results: dict following the results.json schema; missing parts are skipped or shown as "—".
+
+    Returns:
+      Path of ``report.md``.
+    """
+    workdir = os.fspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    test = results.get("test") or {}
+    validation = results.get("validation") or {}
+    variants = results.get("variants") or {}
+
+    title = " · ".join(_cell(results.get(k)) for k in ("system", "corpus") if results.get(k))
+    lines = [f"# {title or 'Run report'}", ""]
+    lines += ["## Protocol", ""] + _table(["Field", "Value"], _protocol_rows(results), "ll")
+
+    split_rows = [(name, m) for name, m in (("Test", test), ("Validation", validation)) if m]
+    if split_rows:
+        lines += ["## Results (%)", ""] + _score_tables(split_rows, "Split")
+
+    if variants:
+        rows = [(_cell(name), (v or {}).get("test") or {}) for name, v in variants.items()]
+        lines += ["## Unimodal vs fused (test, %)", ""] + _score_tables(rows, "Variant")
+
+    if test.get("per_class"):
+        lines += ["## Per class (test, %)", ""]
+        lines += _table(
+            ["Class", "Precision", "Recall", "F1", "Support"], _per_class_rows(test["per_class"])
+        )
+
+    figures, note = _write_figures(workdir, results, title)
+    for caption, file in figures:
+        lines += [f"## {caption}", "", f"![{caption}]({file})", ""]
+
+    timing = results.get("timing") or {}
+    if timing:
+        rows = [
+            ["Wall time", _duration(timing.get("wall_s"))],
+            ["Train examples/s", _num(timing.get("train_examples_per_s"), 1)],
+        ]
+        rows += [
+            [_cell(k), _num(v, 2) if _is_num(v) else _cell(v)]
+            for k, v in timing.items()
+            if k not in ("wall_s", "train_examples_per_s")
+        ]
+        lines += ["## Timing", ""] + _table(["", "Value"], rows, "lr")
+
+    if note:
+        lines += [f"_{note}_", ""]
+    return atomic_write_text(os.path.join(workdir, "report.md"), "\n".join(lines).rstrip() + "\n")

@@ -1,0 +1,138 @@
+"""The main job: train every variant of a config, then write results.json and report.md.
+
+A variant is a set of modalities trained as its own model (e.g. audio-only, video-only, text-only
+and fused), so one run shows unimodal vs fused side by side. Finished variants are recorded in
+``variants/<name>/result.json``; running the same command again skips them and resumes the
+unfinished one from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import Any
+
+import jax
+import ml_collections
+
+from mmer_jax.data.pipeline import Pipeline
+from mmer_jax.errors import UsageError
+from mmer_jax.io_utils import atomic_write_json
+
+CONFIG_FILE = "config.json"
+
+
+def variants_of(cfg: ml_collections.ConfigDict) -> dict[str, list[str]]:
+    """{variant name: modalities}; a config without ``variants`` has one, named after its system."""
+    if cfg.get("variants"):
+        return {k: list(v) for k, v in cfg.variants.items()}
+    return {cfg.get("primary_variant", "main"): list(cfg.model.modalities)}
+
+
+def primary_variant(cfg) -> str:
+    names = list(variants_of(cfg))
+    wanted = cfg.get("primary_variant")
+    return wanted if wanted in names else names[-1]
+
+
+def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
+    """Creates ``workdir``, checks it is writable and holds no run of a different config."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as exc:
+        raise UsageError(f"--workdir {workdir!r} is not writable: {exc.strerror or exc}") from exc
+    path = os.path.join(workdir, CONFIG_FILE)
+    new = json.loads(cfg.to_json_best_effort())
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        ignore = {"stop_after_steps", "progress"}
+        diff = _first_difference(_strip(old, ignore), _strip(new, ignore))
+        if diff:
+            raise UsageError(f"--workdir {workdir!r} holds a run of a different config ({diff}); "
+                             f"use a new --workdir to start afresh")
+    atomic_write_json(path, new)
+
+
+def _strip(d, ignore):
+    if isinstance(d, dict):
+        return {k: _strip(v, ignore) for k, v in d.items() if k not in ignore}
+    return d
+
+
+def _first_difference(a, b, prefix="") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            d = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
+            if d:
+                return d
+        return None
+    return None if a == b else f"key {prefix[:-1]!r}: {a!r} vs {b!r}"
+
+
+def environment() -> dict[str, Any]:
+    dev = jax.devices()[0]
+    return {"jax": jax.__version__, "device": dev.platform,
+            "device_kind": getattr(dev, "device_kind", dev.platform),
+            "device_count": jax.device_count(), "hosts": jax.process_count(),
+            "python": platform.python_version(), "machine": platform.machine()}
+
+
+def protocol(cfg, pipeline: Pipeline, selection: str) -> dict[str, Any]:
+    p = cfg.get("protocol", ml_collections.ConfigDict()).to_dict() if cfg.get("protocol") else {}
+    return {"classes": pipeline.class_names, "split": p.get("split"), "fold": p.get("fold"),
+            "speaker_independent": p.get("speaker_independent"), "selection": selection,
+            "seed": cfg.seed, "corpus_config": cfg.data.get("config"),
+            "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")}}
+
+
+def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Runs the job end to end and returns the results dict (also written to results.json)."""
+    from mmer_jax.train.loop import VariantTrainer
+
+    t0 = time.time()
+    prepare_workdir(workdir, cfg)
+    variants = variants_of(cfg)
+    all_modalities = sorted({m for mods in variants.values() for m in mods})
+    pipeline = Pipeline(cfg.data, all_modalities, cfg.seed, workdir)
+    results_by_variant = {}
+    for name, modalities in variants.items():
+        done = os.path.join(workdir, "variants", name, "result.json")
+        if os.path.exists(done):
+            with open(done) as f:
+                results_by_variant[name] = json.load(f)
+            continue
+        result = VariantTrainer(cfg, pipeline, name, modalities, workdir).run()
+        atomic_write_json(done, result)
+        results_by_variant[name] = result
+    main = primary_variant(cfg)
+    head = results_by_variant[main]
+    results = {
+        "system": cfg.system, "corpus": cfg.data.corpus, "variant": main,
+        "modalities": head["modalities"],
+        "protocol": protocol(cfg, pipeline, head["selection"]),
+        "test": head["test"], "validation": head["validation"],
+        "environment": environment(),
+        "timing": {"wall_s": time.time() - t0,
+                   "train_examples_per_s": head["train_examples_per_s"],
+                   "train_wall_s": head["train_wall_s"]},
+        "num_params": head["num_params"],
+    }
+    if len(results_by_variant) > 1:
+        results["variants"] = {k: {"modalities": v["modalities"], "test": v["test"],
+                                   "validation": v["validation"], "selection": v["selection"],
+                                   "train_examples_per_s": v["train_examples_per_s"],
+                                   "num_params": v["num_params"]}
+                               for k, v in results_by_variant.items()}
+    if jax.process_index() == 0:
+        atomic_write_json(os.path.join(workdir, "results.json"), results)
+        from mmer_jax.train.report import write_report
+
+        write_report(workdir, results)
+    return results

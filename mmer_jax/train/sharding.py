@@ -1,0 +1,59 @@
+"""Data parallelism: a 1-D ``data`` mesh over every device, batches split on it, state replicated.
+
+Multi-host: every process calls :func:`maybe_initialize_distributed` first; each host then feeds
+only its slice of the global batch and :func:`to_global` stitches the slices into one array.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+def maybe_initialize_distributed() -> None:
+    """Calls ``jax.distributed.initialize`` when the MMER_COORDINATOR env variables ask for it."""
+    addr = os.environ.get("MMER_COORDINATOR")
+    if not addr:
+        return
+    if os.environ.get("MMER_CPU_COLLECTIVES", "gloo") and jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address=addr,
+                               num_processes=int(os.environ["MMER_NUM_PROCESSES"]),
+                               process_id=int(os.environ["MMER_PROCESS_ID"]))
+
+
+def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
+    """A ``("data",)`` mesh over the first ``num_devices`` devices (all by default)."""
+    devices = jax.devices()
+    if num_devices is not None:
+        devices = devices[:num_devices]
+    return jax.make_mesh((len(devices),), ("data",), (jax.sharding.AxisType.Auto,),
+                         devices=devices)
+
+
+def data_sharding(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P("data"))
+
+
+def replicated(mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def to_global(host_batch: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
+    """Host-local batch slices -> global arrays sharded along ``data`` (leading axis)."""
+    sharding = data_sharding(mesh)
+    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+            for k, v in host_batch.items()}
+
+
+def to_host(x) -> np.ndarray:
+    """A (possibly multi-host) global array -> the full numpy array on every host."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(jax.device_get(x))

@@ -1,0 +1,133 @@
+"""RAVDESS builder on a synthetic corpus in the real layout (48 kHz wavs, H.264+AAC mp4s)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import fixtures_av as fx  # noqa: E402
+
+from data_prep.ravdess import ravdess  # noqa: E402
+
+AV_ACTORS = (1, 2, 14, 17, 18, 21, 22)  # enough for the fixed split and av_fold4
+
+
+def emotions_of(actor: int) -> list[int]:
+    return [actor % 8 + 1, (actor + 2) % 8 + 1, (actor + 5) % 8 + 1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ravdess")
+    speech = root / "Audio_Speech_Actors_01-24"
+    for a in range(1, 25):
+        for k, emo in enumerate(emotions_of(a)):
+            name = f"03-01-{emo:02d}-{k % 2 + 1:02d}-{(a + k) % 2 + 1:02d}-01-{a:02d}.wav"
+            fx.write_wav(speech / f"Actor_{a:02d}" / name, 0.1, 48000, freq=150 + 5 * a)
+    fx.write_wav(speech / "Actor_01" / "03-02-03-01-01-01-01.wav", 0.1, 48000)  # song: excluded
+    bad = {"03-01-01-01-01-02-01.wav": fx.write_zero_length,
+           "03-01-02-01-01-02-02.wav": fx.write_corrupt,
+           "03-01-03-01-01-02-03.wav": lambda p: fx.write_truncated_wav(p, 0.2, 48000),
+           "03-01-09-01-01-01-04.wav": lambda p: fx.write_wav(p, 0.1, 48000),  # emotion 09
+           "hello.wav": lambda p: fx.write_wav(p, 0.1, 48000)}
+    for name, make in bad.items():
+        actor = name[-6:-4] if name[0].isdigit() else "05"
+        make(speech / f"Actor_{actor}" / name)
+    fx.write_wav(speech / "Actor_06" / "03-01-01-01-01-01-07.wav", 0.1, 48000)  # wrong folder
+    for a in AV_ACTORS:
+        fx.write_mp4(root / f"Actor_{a:02d}" / f"01-01-05-02-01-01-{a:02d}.mp4", seconds=0.5,
+                     fps=10, size=(90, 160), face=a % 2 == 0)
+    fx.write_mp4(root / "Actor_01" / "02-01-05-02-01-01-01.mp4", seconds=0.2, fps=5)  # video only
+    return root, bad
+
+
+def test_parse_name():
+    m = ravdess.parse_name("03-01-06-02-01-02-13")
+    assert m == {"modality": 3, "channel": 1, "label": "fearful", "intensity": "strong",
+                 "statement": "kids", "repetition": 2, "speaker": "13", "gender": "male"}
+    assert ravdess.parse_name("03-01-09-01-01-01-01") is None
+    assert ravdess.parse_name("03-01-01-01-01-01-25") is None
+
+
+def test_speech(corpus, tmp_path):
+    root, bad = corpus
+    _, ex, rep = fx.build_and_read("ravdess", "speech", tmp_path, root)
+    assert {s: len(v) for s, v in ex.items()} == {"train": 48, "validation": 12, "test": 12}
+    assert fx.speakers_by_split(ex) == ravdess.FIXED_SPLIT
+    e = next(x for x in ex["test"] if fx.text(x["id"]) == "03-01-01-01-01-01-24")
+    assert fx.text(e["speaker"]) == "24" and fx.text(e["gender"]) == "female"
+    assert ravdess.EMOTIONS[e["label"]] == "neutral" == ravdess.EMOTIONS[emotions_of(24)[0] - 1]
+    assert e["audio"].dtype == np.int16 and e["audio"].shape == (1600,)
+    assert int(e["repetition"]) == 1
+    assert rep["resampled_examples"] == 72
+    assert rep["splits"]["test"]["orig_sample_rates"] == {"48000": 12}
+    assert rep["notes"]["excluded_not_in_config"] == 1  # the song file
+    reasons = {Path(s["path"]).name: s["reason"] for v in rep["skipped"].values() for s in v}
+    assert set(reasons) == set(bad) | {"03-01-01-01-01-01-07.wav"}
+    assert "zero-length" in reasons["03-01-01-01-01-02-01.wav"]
+    assert "unreadable" in reasons["03-01-02-01-01-02-02.wav"]
+    assert "truncated" in reasons["03-01-03-01-01-02-03.wav"]
+    assert "does not match" in reasons["hello.wav"]
+    assert "folder Actor_06" in reasons["03-01-01-01-01-01-07.wav"]
+
+
+def test_speech6(corpus, tmp_path):
+    root, _ = corpus
+    _, ex, rep = fx.build_and_read("ravdess", "speech6", tmp_path, root)
+    want = sum(ravdess.EMOTIONS[e - 1] in ravdess.SIX for a in range(1, 25) for e in emotions_of(a))
+    assert sum(len(v) for v in ex.values()) == want
+    # + the song file + the corrupt calm file (filtered by class before it is ever decoded)
+    assert rep["notes"]["excluded_not_in_config"] == 72 - want + 2
+    assert all(0 <= e["label"] < 6 for v in ex.values() for e in v)
+    fx.assert_speaker_disjoint(ex)
+
+
+@pytest.mark.parametrize("fold", [1, 6])
+def test_speech_folds(corpus, tmp_path, fold):
+    root, _ = corpus
+    _, ex, _ = fx.build_and_read("ravdess", f"speech_fold{fold}", tmp_path, root)
+    by = fx.speakers_by_split(ex)
+    first = 4 * (fold - 1) + 1
+    assert by["test"] == {f"{a:02d}" for a in range(first, first + 4)}
+    nxt = 4 * (fold % 6) + 1
+    assert by["validation"] == {f"{a:02d}" for a in range(nxt, nxt + 4)}
+    assert len(by["train"]) == 16
+    fx.assert_speaker_disjoint(ex)
+
+
+def test_all_fold_configs_are_speaker_independent():
+    for k in range(1, 7):
+        s = ravdess.speaker_splits(k)
+        assert sum(len(v) for v in s.values()) == 24
+        assert not (s["train"] & s["test"]) and not (s["validation"] & s["test"])
+
+
+@pytest.mark.parametrize("config", ["av", "av_fold4"])
+def test_av(corpus, tmp_path, config):
+    root, _ = corpus
+    _, ex, rep = fx.build_and_read("ravdess", config, tmp_path, root)
+    assert sum(len(v) for v in ex.values()) == len(AV_ACTORS)
+    fx.assert_speaker_disjoint(ex)
+    if config == "av_fold4":
+        assert fx.speakers_by_split(ex)["test"] == {"14"}
+    for e in (e for v in ex.values() for e in v):
+        assert e["frames"].shape == (16, 64, 64, 3) and e["face"].shape == (16, 64, 64, 3)
+        assert abs(e["audio"].size - 8000) < 1600  # 0.5 s of AAC at 16 kHz
+        has_face = int(fx.text(e["speaker"])) % 2 == 0
+        assert (e["face_found"] > 0.5) if has_face else (e["face_found"] == 0.0)
+    assert rep["notes"]["excluded_not_in_config"] == 1  # the video-only file
+    assert rep["resampled_examples"] == len(AV_ACTORS)
+
+
+def test_empty_split_is_hard_error(tmp_path):
+    from data_prep._common.report import CorpusError
+
+    fx.write_wav(tmp_path / "m" / "Actor_01" / "03-01-01-01-01-01-01.wav", 0.1, 48000)
+    with pytest.raises(CorpusError, match=f"'validation' under {tmp_path / 'm'}"):
+        fx.build_and_read("ravdess", "speech", tmp_path / "out", tmp_path / "m")
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "notes.txt").write_text("x")
+    with pytest.raises(CorpusError, match="no 03-01-"):
+        fx.build_and_read("ravdess", "speech", tmp_path / "out", tmp_path / "none")

@@ -1,0 +1,112 @@
+"""Pallas attention in interpret mode vs the jnp reference: forward and gradients."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from kernel_test_util import FAST_COMPILE, assert_close
+
+from kernels._reference import attention_reference
+from kernels.attention import BlockSizes, attention
+
+B16 = BlockSizes(16, 16, 16, 16)
+B_MIXED = BlockSizes(block_q=32, block_k=16, block_q_bwd=16, block_k_bwd=32)
+
+# Each scenario covers a different corner; crossed with both dtypes below.
+SCENARIOS = {
+    # Odd lengths, Lq != Lk, a fully padded batch entry on each side, causal + bias.
+    "lengths_causal_bias": dict(b=3, lq=37, lk=50, h=2, d=32, q_len=[37, 0, 21],
+                                kv_len=[50, 17, 0], causal=True, bias=(1, 2, 37, 50),
+                                blocks=B16),
+    # Non-prefix boolean masks (rows with no valid key inside the mask), bias over keys.
+    "masks_keybias": dict(b=2, lq=29, lk=41, h=2, d=64, masks=True, bias=(2, 1, 1, 41),
+                          blocks=B_MIXED),
+    # Cross-modal Lq > Lk, head dim 128, default (per-shape) block sizes.
+    "cross_modal_d128": dict(b=2, lq=45, lk=23, h=1, d=128, q_len=[45, 30],
+                             kv_len=[23, 5], blocks=None),
+    # Larger B*H with a broadcast 2-D bias and causal masking, no padding at all.
+    "many_heads": dict(b=4, lq=19, lk=19, h=8, d=32, causal=True, bias=(19, 19), blocks=B16),
+}
+
+
+def _inputs(sc, dtype, seed=0):
+    keys = jax.random.split(jax.random.PRNGKey(seed), 8)
+    b, lq, lk, h, d = sc["b"], sc["lq"], sc["lk"], sc["h"], sc["d"]
+    q = jax.random.normal(keys[0], (b, lq, h, d), dtype)
+    k = jax.random.normal(keys[1], (b, lk, h, d), dtype)
+    v = jax.random.normal(keys[2], (b, lk, h, d), dtype)
+    kw = dict(causal=sc.get("causal", False))
+    if sc.get("masks"):
+        qm = jax.random.bernoulli(keys[3], 0.7, (b, lq))
+        km = jax.random.bernoulli(keys[4], 0.5, (b, lk)).at[1, :].set(False)  # no valid key
+        kw.update(q_mask=qm, kv_mask=km)
+    else:
+        for name in ("q_len", "kv_len"):
+            if name in sc:
+                kw[name.replace("len", "lengths")] = jnp.asarray(sc[name], jnp.int32)
+    bias = 2.0 * jax.random.normal(keys[5], sc["bias"], jnp.float32) if "bias" in sc else None
+    return (q, k, v, bias), kw
+
+
+def _loss_and_grads(fn, args, kw, cot):
+    """Forward output and grads of sum(o * cot) w.r.t. q, k, v (and bias), in one jit."""
+    argnums = (0, 1, 2, 3) if args[3] is not None else (0, 1, 2)
+
+    def loss(q, k, v, bias):
+        o = fn(q, k, v, bias=bias, **kw)
+        return jnp.sum(o.astype(jnp.float32) * cot), o
+
+    return jax.jit(jax.value_and_grad(loss, argnums=argnums, has_aux=True),
+                   compiler_options=FAST_COMPILE)(*args)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_forward_and_grads_match_reference(name, dtype):
+    sc = SCENARIOS[name]
+    args, kw = _inputs(sc, dtype)
+    cot = jax.random.normal(jax.random.PRNGKey(9), args[0].shape, jnp.float32)
+    kernel = functools.partial(attention, interpret=True, block_sizes=sc["blocks"])
+    (_, o), grads = _loss_and_grads(kernel, args, kw, cot)
+    # Truth: the reference on float32 copies of the same (possibly bfloat16) inputs.
+    args32 = tuple(None if a is None else a.astype(jnp.float32) for a in args)
+    (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args32, kw, cot)
+    assert o.dtype == dtype
+    assert_close(o, o_ref, dtype, "fwd", f"{name} out")
+    for n, g, g_ref in zip("qkvb", grads, grads_ref):
+        assert_close(g, g_ref, dtype, "grad", f"{name} d{n}")
+    if name == "lengths_causal_bias":
+        _check_exact_zeros(np.asarray(o, np.float32), *(np.asarray(g, np.float32) for g in grads[:3]))
+
+
+def _check_exact_zeros(o, dq, dk, dv):
+    """q_len [37, 0, 21], kv_len [50, 17, 0]: padded or key-less rows are exactly zero."""
+    assert (o[1] == 0).all() and (o[2] == 0).all() and (o[2, 21:] == 0).all()
+    assert (dq[1] == 0).all() and (dq[2] == 0).all()
+    assert (dk[1] == 0).all() and (dv[1] == 0).all()  # its only queries are padded
+    assert (dk[2] == 0).all() and (dv[2] == 0).all()
+    assert (dk[0, 50:] == 0).all() and np.abs(o[0]).max() > 0
+
+
+def test_masks_equal_lengths():
+    sc = dict(SCENARIOS["cross_modal_d128"], d=32)
+    args, kw = _inputs(sc, jnp.float32)
+    q_mask = jnp.arange(sc["lq"])[None] < kw["q_lengths"][:, None]
+    kv_mask = jnp.arange(sc["lk"])[None] < kw["kv_lengths"][:, None]
+    a = attention(*args[:3], interpret=True, block_sizes=B16, **kw)
+    b = attention(*args[:3], interpret=True, block_sizes=B16, q_mask=q_mask, kv_mask=kv_mask)
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_bad_arguments_name_the_values():
+    q = jnp.zeros((2, 5, 1, 32))
+    with pytest.raises(ValueError, match="block_q=24"):
+        BlockSizes(block_q=24)
+    with pytest.raises(ValueError, match="not broadcastable"):
+        attention(q, q, q, bias=jnp.zeros((3, 5)), interpret=True)
+    with pytest.raises(ValueError, match="either q_lengths or q_mask"):
+        attention(q, q, q, q_lengths=jnp.array([1, 2]), q_mask=jnp.ones((2, 5), bool))
+    with pytest.raises(ValueError, match="k.shape"):
+        attention(q, q[:, :, :, :16], q[:, :, :, :16])
