@@ -31,9 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
     ))
     cfg.model.head_hidden = 64
     cfg.model.dropout = 0.3
-    cfg.train.epochs = 6
-    cfg.train.batch_size = 32
-    cfg.train.lr = 2e-3
-    cfg.protocol.split = "generated speakers 12/2/2 (train/validation/test)"
+    cfg.train.epochs = 8
+    cfg.train.batch_size = 16
+    cfg.train.lr = 1e-3
     cfg.protocol.speaker_independent = True
     return cfg

@@ -88,11 +88,11 @@ def fwd_kernel(q_ref, k_ref, v_ref, qm_ref, km_ref, qb_ref, kb_ref, *rest,
     d = q.shape[-1]
     init = (jnp.zeros((block_q, d), _F32), jnp.full((block_q,), NEG_INF, _F32),
             jnp.zeros((block_q,), _F32))
-    acc, m, l = lax.fori_loop(0, n_kv, body, init)
-    # l == 0: padded query row or no valid key at all -> output zeros, lse 0 (unused:
+    acc, m, denom = lax.fori_loop(0, n_kv, body, init)
+    # denom == 0: padded query row or no valid key at all -> output zeros, lse 0 (unused:
     # the backward re-masks probabilities, so the stored value never matters there).
-    has_mass = (l > 0) & (qm != 0)
-    safe_l = jnp.where(has_mass, l, 1.0)
+    has_mass = (denom > 0) & (qm != 0)
+    safe_l = jnp.where(has_mass, denom, 1.0)
     o_ref[...] = jnp.where(has_mass[:, None], acc / safe_l[:, None], 0.0).astype(o_ref.dtype)
     lse_ref[...] = jnp.where(has_mass, m + jnp.log(safe_l), 0.0)
 

@@ -81,7 +81,8 @@ def use_pallas(implementation: str | None, interpret: bool) -> bool:
         raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS}")
     if interpret:
         if implementation == "xla":
-            raise ValueError("interpret=True runs the Pallas kernel; it contradicts implementation='xla'")
+            raise ValueError(
+                "interpret=True runs the Pallas kernel; it contradicts implementation='xla'")
         return True
     if implementation == "xla":
         return False

@@ -29,8 +29,15 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
 from kernels import _attention_kernels as _k
-from kernels._common import (device_kind, mask_bound, next_pow2, resolve_mask, round_up,
-                             tuned_entry, use_pallas)
+from kernels._common import (
+    device_kind,
+    mask_bound,
+    next_pow2,
+    resolve_mask,
+    round_up,
+    tuned_entry,
+    use_pallas,
+)
 from kernels._reference import attention_reference
 
 _F32 = jnp.float32
@@ -181,7 +188,8 @@ def _bwd_call(q, k, v, bias, qm, km, qb, kb, do, lse, delta, cfg: _Config):
 
     # dK, dV: grid over key blocks; each program sweeps the query blocks.
     specs = _common_specs(b, lq, bk, d, q_tiled=False)
-    in_specs = ordered(specs, specs[0], pl.BlockSpec((None, None, lq), lambda j, b_, h_: (b_, h_, 0)))
+    rows = pl.BlockSpec((None, None, lq), lambda j, b_, h_: (b_, h_, 0))
+    in_specs = ordered(specs, specs[0], rows)
     if has_bias:
         in_specs.append(_bias_spec(bias, lq, bk, row_axis_is_q=False))
     kv_spec = pl.BlockSpec((None, bk, None, d), lambda j, b_, h_: (b_, j, h_, 0))
@@ -194,7 +202,8 @@ def _bwd_call(q, k, v, bias, qm, km, qb, kb, do, lse, delta, cfg: _Config):
 
     # dQ (and dbias): grid over query blocks; each program sweeps the key blocks.
     specs = _common_specs(b, bq, lk, d, q_tiled=True)
-    in_specs = ordered(specs, specs[0], pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i)))
+    rows = pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i))
+    in_specs = ordered(specs, specs[0], rows)
     out_specs = [specs[0]]
     out_shape = [jax.ShapeDtypeStruct(q.shape, q.dtype)]
     if has_bias:
@@ -244,7 +253,7 @@ def _prepare_bias(bias, b, h, lq, lk):
         raise ValueError(f"bias.ndim={bias.ndim} must be <= 4 (broadcastable to [B, H, Lq, Lk])")
     bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)
     target = (b, h, lq, lk)
-    if any(s not in (1, t) for s, t in zip(bias.shape, target)):
+    if any(s not in (1, t) for s, t in zip(bias.shape, target, strict=True)):
         raise ValueError(f"bias.shape={bias.shape} is not broadcastable to [B, H, Lq, Lk]={target}")
     # Lq/Lk broadcasting is materialised (tiles index it directly); B/H stay broadcast.
     return jnp.broadcast_to(bias, bias.shape[:2] + (lq, lk))

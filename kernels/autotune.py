@@ -29,8 +29,9 @@ class NeedsGPU(RuntimeError):
 
 def _require_gpu():
     if jax.default_backend() != "gpu":
-        raise NeedsGPU(f"autotuning times the Pallas kernels, which need a GPU; this backend is "
-                       f"{jax.default_backend()!r}, so nothing was tuned and the table is unchanged")
+        raise NeedsGPU("autotuning times the Pallas kernels, which need a GPU; this backend is "
+                       f"{jax.default_backend()!r}, so nothing was tuned and the table is "
+                       "unchanged")
 
 
 def _fits(block, length):

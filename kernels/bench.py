@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import re
@@ -62,7 +63,7 @@ def ragged_lengths(batch: int, length: int, pad: float) -> np.ndarray:
 def attention_work(q_len, kv_len, h, d, causal, itemsize, lq, lk):
     """(forward FLOPs on valid pairs, forward bytes, fwd+bwd bytes)."""
     pairs = 0
-    for a, c in zip(q_len.tolist(), kv_len.tolist()):
+    for a, c in zip(q_len.tolist(), kv_len.tolist(), strict=True):
         if causal:  # sum over valid queries i of min(i + 1, Lk_b)
             i = np.arange(a)
             pairs += int(np.minimum(i + 1, c).sum())
@@ -117,8 +118,9 @@ def bench_attention(shapes, dtypes, on_gpu, repeats):
             q = jax.random.normal(keys[0], (sh["b"], sh["lq"], sh["h"], sh["d"]), dtype)
             k = jax.random.normal(keys[1], (sh["b"], sh["lk"], sh["h"], sh["d"]), dtype)
             v = jax.random.normal(keys[2], k.shape, dtype)
-            flops, fwd_bytes, all_bytes = attention_work(ql, kl, sh["h"], sh["d"], sh["causal"],
-                                                         jnp.dtype(dtype).itemsize, sh["lq"], sh["lk"])
+            flops, fwd_bytes, all_bytes = attention_work(
+                ql, kl, sh["h"], sh["d"], sh["causal"], jnp.dtype(dtype).itemsize,
+                sh["lq"], sh["lk"])
             impls = _attention_impls(on_gpu, sh["causal"], kw)
             for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, fwd_bytes),
                                         ("fwd+bwd", lambda f: _grad_of(f, (0, 1, 2)),
@@ -135,11 +137,11 @@ def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
         lengths = jnp.asarray(ragged_lengths(sh["b"], sh["t"], sh["pad"]))
         shape = dict(B=sh["b"], T=sh["t"], C=sh["c"], H=sh["h"], K=sh["k"],
                      padding=sh["padding"], pad=round(1 - float(lengths.mean()) / sh["t"], 3))
-        impls = {"reference": lambda x, w: dynamic_conv_reference(
-            x, w, lengths=lengths, padding=sh["padding"])}
+        impls = {"reference": functools.partial(dynamic_conv_reference, lengths=lengths,
+                                                padding=sh["padding"])}
         if on_gpu:
-            impls["pallas"] = lambda x, w: dynamic_conv(x, w, lengths=lengths,
-                                                        padding=sh["padding"], implementation="pallas")
+            impls["pallas"] = functools.partial(dynamic_conv, lengths=lengths,
+                                                padding=sh["padding"], implementation="pallas")
         for dtype in dtypes:
             keys = jax.random.split(jax.random.PRNGKey(0), 2)
             x = jax.random.normal(keys[0], (sh["b"], sh["t"], sh["c"]), dtype)
@@ -200,8 +202,8 @@ def main(argv=None) -> int:
     _print_table(rows)
     device = jax.devices()[0].device_kind
     date = datetime.date.today().isoformat()
-    out = args.out or os.path.join("benchmarks", "results",
-                                   f"kernels-{re.sub(r'[^a-z0-9]+', '-', device.lower())}-{date}.json")
+    slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
+    out = args.out or os.path.join("benchmarks", "results", f"kernels-{slug}-{date}.json")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
         json.dump({"what": "attention" if ops == ["attention"] else "kernels", "device": device,

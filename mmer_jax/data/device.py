@@ -25,7 +25,14 @@ def _frames_to_model(u8: jnp.ndarray, lengths: jnp.ndarray, dtype) -> tuple:
 
 
 def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32) -> dict:
-    """Host batch -> model batch. Keys absent from the host batch are absent from the result."""
+    """Host batch -> model batch. Keys absent from the host batch are absent from the result.
+
+    Dialogue batches (``utt_mask`` present) carry a leading utterance axis [B, U, ...]: the signal
+    keys are folded to [B*U, ...] for the feature computation and unfolded again; ``utt_mask`` and
+    ``speaker`` pass through.
+    """
+    if "utt_mask" in batch:
+        return _prepare_dialogue(batch, data_cfg, dtype)
     out = {"label": batch["label"], "weight": batch["weight"]}
     if "audio_pcm" in batch:
         wave = features.pcm16_to_float(batch["audio_pcm"])
@@ -54,6 +61,25 @@ def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32)
         if key + "_u8" in batch:
             out[key], out[key + "_mask"] = _frames_to_model(batch[key + "_u8"], batch[key + "_len"],
                                                             dtype)
+    if "tokens" in batch:
+        out["tokens"] = batch["tokens"]
+        out["tokens_mask"] = batch["tokens"] > 0
+    return out
+
+
+_SIGNALS = ("audio_pcm", "audio_len", "frames_u8", "frames_len", "face_u8", "face_len")
+
+
+def _prepare_dialogue(batch: dict, data_cfg, dtype) -> dict:
+    b, u = batch["utt_mask"].shape
+    flat = {k: batch[k].reshape((b * u,) + batch[k].shape[2:]) for k in _SIGNALS if k in batch}
+    inner = prepare({"label": batch["label"].reshape(-1), "weight": batch["weight"].reshape(-1),
+                     **flat}, data_cfg, dtype) if flat else {}
+    out = {k: v.reshape((b, u) + v.shape[1:]) for k, v in inner.items()
+           if k not in ("label", "weight")}
+    out.update(label=batch["label"], weight=batch["weight"], utt_mask=batch["utt_mask"])
+    if "speaker" in batch:
+        out["speaker"] = batch["speaker"]
     if "tokens" in batch:
         out["tokens"] = batch["tokens"]
         out["tokens_mask"] = batch["tokens"] > 0

@@ -49,6 +49,20 @@ def open_builder(data_cfg: ml_collections.ConfigDict):
     return builder
 
 
+def make_pipeline(data_cfg: ml_collections.ConfigDict, modalities: list[str], seed: int,
+                  workdir: str | None = None, builder=None) -> "Pipeline":
+    """``data.unit``: "utterance" (default) -> :class:`Pipeline`; "dialogue" ->
+    :class:`mmer_jax.data.dialogue.DialoguePipeline` (batches [B, U, ...] of whole dialogues)."""
+    unit = data_cfg.get("unit", "utterance") or "utterance"
+    if unit == "dialogue":
+        from mmer_jax.data.dialogue import DialoguePipeline
+
+        return DialoguePipeline(data_cfg, modalities, seed, workdir, builder)
+    if unit != "utterance":
+        raise UsageError(f"config key 'data.unit' must be 'utterance' or 'dialogue', got {unit!r}")
+    return Pipeline(data_cfg, modalities, seed, workdir, builder)
+
+
 class Pipeline:
     """Everything the trainer needs from a corpus: class names, vocabulary, batch iterators."""
 

@@ -8,7 +8,7 @@ import os
 import jax
 import ml_collections
 
-from mmer_jax.data.pipeline import Pipeline
+from mmer_jax.data.pipeline import make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.train.run import CONFIG_FILE, variants_of
@@ -30,8 +30,8 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
         raise UsageError(f"--split {split!r} must be train, validation or test")
     cfg = load_run_config(workdir)
     variants = variants_of(cfg)
-    pipeline = Pipeline(cfg.data, sorted({m for v in variants.values() for m in v}), cfg.seed,
-                        workdir)
+    pipeline = make_pipeline(cfg.data, sorted({m for v in variants.values() for m in v}),
+                             cfg.seed, workdir)
     out = {}
     for name, modalities in variants.items():
         trainer = VariantTrainer(cfg, pipeline, name, modalities, workdir)

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from mmer_jax.data.pipeline import Pipeline
+from mmer_jax.data.pipeline import Pipeline, make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 
@@ -84,12 +84,33 @@ def environment() -> dict[str, Any]:
             "python": platform.python_version(), "machine": platform.machine()}
 
 
+def speakers_by_split(pipeline) -> dict[str, set] | None:
+    """Speaker ids per split, read from the data (None when the corpus stores no speaker)."""
+    out = {}
+    for split, source in getattr(pipeline, "sources", {}).items():
+        if len(source) == 0 or "speaker" not in source[0]:
+            return None
+        out[split] = {source[i]["speaker"] for i in range(len(source))}
+    return out or None
+
+
 def protocol(cfg, pipeline: Pipeline, selection: str) -> dict[str, Any]:
     p = cfg.get("protocol", ml_collections.ConfigDict()).to_dict() if cfg.get("protocol") else {}
+    independent = p.get("speaker_independent")
+    speakers = speakers_by_split(pipeline) if cfg.data.get("cache", True) else None
+    if speakers is not None:
+        # Measured, not declared: no speaker id shared between train and validation/test.
+        independent = not (speakers["train"] & (speakers["validation"] | speakers["test"]))
+        counts = "/".join(str(len(speakers[s])) for s in ("train", "validation", "test"))
+        p["split"] = p.get("split") or f"speakers {counts} (train/validation/test)"
     return {"classes": pipeline.class_names, "split": p.get("split"), "fold": p.get("fold"),
-            "speaker_independent": p.get("speaker_independent"), "selection": selection,
+            "speaker_independent": independent, "selection": selection,
             "seed": cfg.seed, "corpus_config": cfg.data.get("config"),
-            "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")}}
+            "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")},
+            **({"unit": "dialogue",
+                "utterances": {s: pipeline.num_utterances(s) for s in ("train", "validation",
+                                                                        "test")}}
+               if hasattr(pipeline, "num_utterances") else {})}
 
 
 def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -100,7 +121,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     prepare_workdir(workdir, cfg)
     variants = variants_of(cfg)
     all_modalities = sorted({m for mods in variants.values() for m in mods})
-    pipeline = Pipeline(cfg.data, all_modalities, cfg.seed, workdir)
+    pipeline = make_pipeline(cfg.data, all_modalities, cfg.seed, workdir)
     results_by_variant = {}
     for name, modalities in variants.items():
         done = os.path.join(workdir, "variants", name, "result.json")

@@ -43,9 +43,14 @@ def _value_and_grads(fn, x, logits, kw, cot):
                    compiler_options=FAST_COMPILE)(x, logits)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
-@pytest.mark.parametrize("name", list(SCENARIOS))
+# Interpret mode compiles slowly (~3 s a case), so one bfloat16 case is left out.
+CASES = [(n, d) for n in SCENARIOS for d in ("float32", "bfloat16")
+         if (n, d) != ("one_head_k3", "bfloat16")]
+
+
+@pytest.mark.parametrize("name,dtype", CASES)
 def test_forward_and_grads_match_reference(name, dtype):
+    dtype = jnp.dtype(dtype)
     sc = SCENARIOS[name]
     x, logits, kw = _inputs(sc, dtype)
     cot = jax.random.normal(jax.random.PRNGKey(2), x.shape, jnp.float32)

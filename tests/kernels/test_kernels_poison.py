@@ -47,7 +47,7 @@ def test_attention_kernels_write_every_element():
         return (o, lse) + att._bwd_call(q, k, v, bias, qm, km, q_len, kv_len, do, lse, delta, cfg)
 
     outs = run(q, k, v, bias, jax.random.normal(keys[4], q.shape))
-    for name, arr in zip(["o", "lse", "dq", "dk", "dv", "dbias"], outs):
+    for name, arr in zip(["o", "lse", "dq", "dk", "dv", "dbias"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
     o, _, dq, dk, dv, dbias = map(np.asarray, outs)
@@ -75,7 +75,7 @@ def test_dynamic_conv_kernels_write_every_element():
         return y, lse, dlw, dxp
 
     outs = run(xp, lw, jax.random.normal(keys[2], (b, t, h, r)))
-    for name, arr in zip(["y", "lse", "dlogits", "dx"], outs):
+    for name, arr in zip(["y", "lse", "dlogits", "dx"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
     y = np.asarray(outs[0])

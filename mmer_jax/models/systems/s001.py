@@ -10,8 +10,9 @@ one fully connected layer. Either branch alone gives the paper's audio-only / vi
 Config keys (``model`` section), with defaults:
   num_classes; modalities ("audio", "frames") — any of "audio", "frames", "face" (a video stream
   per image key, separate weights); dropout 0.5;
-  audio_depth "resnet18", audio_width 64, audio_stem_stride 2, audio_stem_pool True;
-  video_depth "resnet34", video_width 64, video_stem_stride 2, video_stem_pool True;
+  audio_depth "resnet18" (a name in ``resnet.STAGES``, or blocks per stage such as (1, 1)),
+  audio_width 64, audio_stem_stride 2, audio_stem_pool True;
+  video_depth "resnet34" (same forms), video_width 64, video_stem_stride 2, video_stem_pool True;
   norm "batch"; lstm_hidden 256.
 """
 
@@ -78,10 +79,14 @@ class S001(nn.Module):
 
 def _resnet_cfg(cfg, prefix: str, depth: str) -> ResNetConfig:
     name = cfg.get(f"{prefix}_depth", depth)
-    if name not in STAGES:
-        raise ValueError(f"{prefix}_depth={name!r} must be one of {sorted(STAGES)}")
+    if isinstance(name, str):
+        if name not in STAGES:
+            raise ValueError(f"{prefix}_depth={name!r} must be one of {sorted(STAGES)}")
+        stages = STAGES[name]
+    else:  # explicit blocks per stage, e.g. (1, 1) for a two-stage test-sized network
+        stages = tuple(int(n) for n in name)
     return ResNetConfig(
-        stage_sizes=STAGES[name],
+        stage_sizes=stages,
         width=cfg.get(f"{prefix}_width", 64),
         norm=cfg.get("norm", "batch"),
         stem_stride=cfg.get(f"{prefix}_stem_stride", 2),

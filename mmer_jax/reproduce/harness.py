@@ -1,0 +1,358 @@
+"""``mmer reproduce SYSTEM``: run a seed system's configs over several seeds, compare with the paper.
+
+For every ``experiments/<system>_<corpus>.py`` (or the one named by ``corpus``) whose data is
+available, seeds 0..N-1 are trained with :func:`mmer_jax.train.run.run` in
+``<workdir>/<system>/<corpus>/seed<k>`` (resumable: a finished seed is read back, an interrupted
+one resumes from its checkpoints), then ``<out_dir>/<system>/<corpus>.json`` and ``.md`` are
+written with the paper's table beside ours (mean ± std over seeds), the protocol, environment,
+timing, same-harness baselines and a confusion matrix summed over seeds
+(``<corpus>_confusion.png``). Every number in those files comes from the seed runs listed in them.
+"""
+
+from __future__ import annotations
+
+import copy
+import glob
+import json
+import os
+import sys
+import time
+from typing import Any, Iterable
+
+import numpy as np
+
+from mmer_jax.errors import UsageError
+from mmer_jax.io_utils import atomic_write_json
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+
+# Same-harness baselines a system's report lists when their reproductions exist.
+BASELINES = {"s002": ("text_cnn", "bc_lstm", "cmn")}
+# Floors measured on the same data (ANCHORS.md §2), fractions.
+FLOORS = {
+    "iemocap_text": [
+        {"name": "TF-IDF (1-2-grams) + logistic regression, single utterance",
+         "accuracy": 0.534, "weighted_f1": 0.529, "source": "ANCHORS.md §2"},
+        {"name": "TF-IDF + logistic regression, previous + next utterance appended",
+         "accuracy": 0.580, "weighted_f1": 0.579, "source": "ANCHORS.md §2"},
+    ],
+}
+
+
+def _log(msg: str) -> None:
+    print(f"[reproduce] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------ configs
+
+
+def find_configs(system: str, corpus: str | None = None,
+                 experiments_dir: str | None = None) -> dict[str, str]:
+    """{corpus: config path} for ``experiments/<system>_<corpus>.py``."""
+    exp = experiments_dir or os.path.join(REPO, "experiments")
+    if corpus:
+        path = os.path.join(exp, f"{system}_{corpus}.py")
+        if not os.path.isfile(path):
+            known = sorted(find_configs(system, None, exp))
+            raise UsageError(f"no config {path!r} for system {system!r} on corpus {corpus!r}"
+                             + (f"; its corpora: {', '.join(known)}" if known else ""))
+        return {corpus: path}
+    found = {}
+    for path in sorted(glob.glob(os.path.join(exp, f"{system}_*.py"))):
+        found[os.path.basename(path)[len(system) + 1:-3]] = path
+    if not found:
+        raise UsageError(f"no experiments/{system}_<corpus>.py config for system {system!r}")
+    return found
+
+
+def data_available(data_cfg) -> tuple[bool, str]:
+    """Whether the corpus is prepared, or can be built from ``data.manual_dir``; and why not."""
+    from data_prep import build as build_lib
+
+    data_dir = os.path.expanduser(data_cfg.data_dir) if data_cfg.get("data_dir") else None
+    try:
+        builder = build_lib.get_builder(data_cfg.corpus, data_cfg.get("config") or None, data_dir)
+    except build_lib.BuildError as exc:
+        return False, str(exc)
+    if os.path.isfile(os.path.join(builder.data_dir, "dataset_info.json")):
+        return True, f"prepared in {builder.data_dir}"
+    if not data_cfg.get("build_if_missing", True):
+        return False, f"not built in {builder.data_dir} and data.build_if_missing is false"
+    if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+        return True, "generated at build time"
+    manual = os.path.expanduser(data_cfg.get("manual_dir") or "")
+    if manual and os.path.isdir(manual) and os.listdir(manual):
+        return True, f"will be built from {manual}"
+    return False, (f"corpus {data_cfg.corpus!r} (config {data_cfg.get('config')!r}) is not built "
+                   f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
+                   f"copy of it")
+
+
+# ------------------------------------------------------------------------------------ runs
+
+
+def run_seeds(cfg, workdir: str, seeds: int) -> list[dict]:
+    """Trains seeds 0..seeds-1 (or reads back finished ones); returns their results dicts."""
+    from mmer_jax.train.run import prepare_workdir, run
+
+    out = []
+    for k in range(seeds):
+        c = copy.deepcopy(cfg)
+        c.seed = k
+        d = os.path.join(workdir, f"seed{k}")
+        done = os.path.join(d, "results.json")
+        if os.path.exists(done):
+            prepare_workdir(d, c)  # refuses a directory holding a run of another config
+            with open(done) as f:
+                res = json.load(f)
+            _log(f"{d}: finished earlier, read back")
+        else:
+            _log(f"{d}: training seed {k}")
+            res = run(c, d)
+        res["_workdir"] = d
+        out.append(res)
+    return out
+
+
+# ------------------------------------------------------------------------------------ summary
+
+
+def _stats(values: Iterable[float]) -> dict:
+    v = np.asarray([x for x in values if x is not None], np.float64)
+    if v.size == 0:
+        return {"mean": None, "std": None, "n": 0, "values": []}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            "n": int(v.size), "values": [float(x) for x in v]}
+
+
+def summarize(metric_dicts: list[dict], class_names: list[str]) -> dict:
+    """Mean ± std over seeds of the scalar metrics and per-class recall / F1 / precision."""
+    out = {m: _stats(d.get(m) for d in metric_dicts) for m in METRICS}
+    out["per_class"] = {
+        c: {k: _stats(d["per_class"][c][k] for d in metric_dicts if c in d.get("per_class", {}))
+            for k in ("recall", "f1", "precision")}
+        for c in class_names}
+    cms = [np.asarray(d["confusion"]) for d in metric_dicts if d.get("confusion")]
+    out["confusion_sum"] = np.sum(cms, axis=0).astype(int).tolist() if cms else None
+    return out
+
+
+def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
+    """The paper's reported table for (system, corpus) from ``mmer_jax.reproduce.papers``."""
+    try:
+        from mmer_jax.reproduce import papers
+    except ImportError:
+        return None, "paper numbers unavailable (mmer_jax.reproduce.papers is missing)"
+    for name in ("reported", "lookup", "get", "paper_results", "table"):
+        fn = getattr(papers, name, None)
+        if callable(fn):
+            try:
+                entry = fn(system, corpus)
+            except (KeyError, LookupError, ValueError):
+                entry = None
+            if entry is not None:
+                return _as_dict(entry), ""
+            return None, f"paper numbers unavailable (papers.{name} has no {system}/{corpus})"
+    for name in ("PAPERS", "REPORTED", "TABLES"):
+        table = getattr(papers, name, None)
+        if isinstance(table, dict):
+            entry = table.get((system, corpus))
+            if entry is None and isinstance(table.get(system), dict):
+                entry = table[system].get(corpus)
+            if entry is not None:
+                return _as_dict(entry), ""
+    return None, f"paper numbers unavailable (no entry for {system}/{corpus} in papers)"
+
+
+def _as_dict(entry) -> dict:
+    import dataclasses
+
+    if dataclasses.is_dataclass(entry):
+        return dataclasses.asdict(entry)
+    if hasattr(entry, "to_dict"):
+        return entry.to_dict()
+    return dict(entry)
+
+
+def _frac(x):
+    """Paper tables may be in percent; everything here is a fraction in [0, 1]."""
+    if x is None:
+        return None
+    x = float(x)
+    return x / 100.0 if x > 1.0 else x
+
+
+def paper_scores(entry: dict | None) -> dict:
+    """Normalises a paper entry to {metric: fraction, per_class: {c: {recall, f1}}, baselines}."""
+    if not entry:
+        return {}
+    src = entry.get("metrics", entry)
+    out = {m: _frac(src.get(m)) for m in METRICS if src.get(m) is not None}
+    per = src.get("per_class") or entry.get("per_class") or {}
+    out["per_class"] = {}
+    for c, v in per.items():
+        if isinstance(v, dict):
+            out["per_class"][c] = {"recall": _frac(v.get("recall", v.get("accuracy"))),
+                                   "f1": _frac(v.get("f1"))}
+    variants = src.get("variants") or entry.get("variants") or {}
+    out["variants"] = {k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict)
+                           and v.get(m) is not None} for k, v in variants.items()}
+    base = entry.get("baselines") or {}
+    out["baselines"] = {k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict)
+                            and v.get(m) is not None} for k, v in base.items()}
+    return out
+
+
+def _baseline_rows(system: str, corpus: str, out_dir: str) -> dict:
+    rows = {}
+    for b in BASELINES.get(system, ()):
+        path = os.path.join(out_dir, b, f"{corpus}.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            rep = json.load(f)
+        test = rep["ours"]["test"]
+        rows[b] = {m: test[m] for m in METRICS if m in test}
+        rows[b]["source"] = os.path.relpath(path, out_dir)
+        rows[b]["seeds"] = rep.get("seeds")
+    return rows
+
+
+def build_report(system: str, corpus: str, config_path: str, cfg, runs: list[dict],
+                 out_dir: str, harness_wall_s: float) -> dict:
+    from mmer_jax.train.run import primary_variant, variants_of
+
+    head = runs[0]
+    classes = head["protocol"]["classes"]
+    main = head.get("variant") or primary_variant(cfg)
+    ours = {"variant": main, "modalities": head.get("modalities"),
+            "test": summarize([r["test"] for r in runs], classes),
+            "validation": summarize([r["validation"] for r in runs], classes),
+            "selection": [r["protocol"].get("selection") for r in runs]}
+    variants = {}
+    if len(variants_of(cfg)) > 1:
+        for name in variants_of(cfg):
+            tests = [r["variants"][name]["test"] for r in runs if name in r.get("variants", {})]
+            if tests:
+                variants[name] = {"modalities": runs[0]["variants"][name]["modalities"],
+                                  "test": summarize(tests, classes)}
+    entry, note = _paper_entry(system, corpus)
+    paper = paper_scores(entry)
+    comparison = []
+    for m in METRICS:
+        ours_m = ours["test"][m]
+        p = paper.get(m)
+        comparison.append({"metric": m, "paper": p, "ours_mean": ours_m["mean"],
+                           "ours_std": ours_m["std"],
+                           "delta": (ours_m["mean"] - p) if p is not None and
+                           ours_m["mean"] is not None else None})
+    proto = head["protocol"]
+    declared = cfg.get("protocol", {})
+    examples_per_s = _stats(r["timing"].get("train_examples_per_s") for r in runs)
+    timing = {"seed_wall_s": [r["timing"].get("wall_s") for r in runs],
+              "seed_train_wall_s": [r["timing"].get("train_wall_s") for r in runs],
+              "total_seed_wall_s": float(sum(r["timing"].get("wall_s") or 0.0 for r in runs)),
+              "harness_wall_s": harness_wall_s,
+              "train_examples_per_s": examples_per_s,
+              "example_unit": proto.get("unit", "utterance")}
+    if proto.get("unit") == "dialogue" and examples_per_s["mean"]:
+        per_unit = proto["utterances"]["train"] / max(proto["examples"]["train"], 1)
+        timing["train_utterances_per_s"] = examples_per_s["mean"] * per_unit
+    env = head.get("environment", {})
+    report = {
+        "system": system, "corpus": corpus,
+        "config": os.path.relpath(config_path, REPO) if config_path.startswith(REPO)
+        else config_path,
+        "seeds": [r["protocol"].get("seed") for r in runs],
+        "protocol": {
+            "corpus": cfg.data.corpus, "corpus_config": cfg.data.get("config"),
+            "classes": classes, "split": proto.get("split") or declared.get("split"),
+            "fold": proto.get("fold"),
+            "speaker_independent": declared.get("speaker_independent"),
+            "speaker_independent_measured": proto.get("speaker_independent"),
+            "selection_rule": f"best validation {cfg.train.get('select_metric', 'weighted_f1')} "
+                              "epoch per seed; test scored once at that checkpoint",
+            "unit": proto.get("unit", "utterance"),
+            "examples": proto.get("examples"), "utterances": proto.get("utterances"),
+            "seeds": len(runs),
+        },
+        "ours": ours,
+        "variants": variants,
+        "paper": paper or None,
+        "paper_note": note,
+        "comparison": comparison,
+        "baselines_same_harness": _baseline_rows(system, corpus, out_dir),
+        "floors": FLOORS.get(corpus, []),
+        "environment": {"device": env.get("device"), "device_kind": env.get("device_kind"),
+                        "device_count": env.get("device_count"), "jax": env.get("jax"),
+                        "hosts": env.get("hosts"), "python": env.get("python")},
+        "timing": timing,
+        "confusion": {"summed_over_seeds": ours["test"]["confusion_sum"],
+                      "png": f"{corpus}_confusion.png"},
+        "runs": [{"seed": r["protocol"].get("seed"), "workdir": r["_workdir"],
+                  "selection": r["protocol"].get("selection"),
+                  "test": {m: r["test"].get(m) for m in METRICS},
+                  "validation": {m: r["validation"].get(m) for m in METRICS},
+                  "num_params": r.get("num_params")} for r in runs],
+    }
+    return report
+
+
+def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
+    from mmer_jax.reproduce.report import render_markdown
+    from mmer_jax.io_utils import atomic_write_text
+
+    d = os.path.join(out_dir, report["system"])
+    os.makedirs(d, exist_ok=True)
+    paths = {}
+    cm = report["confusion"]["summed_over_seeds"]
+    if cm is not None:
+        from mmer_jax.train.report import plot_confusion
+
+        paths["png"] = plot_confusion(
+            cm, report["protocol"]["classes"], os.path.join(d, report["confusion"]["png"]),
+            title=f"{report['system']} · {report['corpus']} · test, summed over "
+                  f"{len(report['runs'])} seeds")
+    paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
+    paths["md"] = atomic_write_text(os.path.join(d, f"{report['corpus']}.md"),
+                                    render_markdown(report))
+    return paths
+
+
+# ------------------------------------------------------------------------------------ entry
+
+
+def reproduce(system: str, corpus: str | None = None, seeds: int = 3,
+              workdir: str = "runs/reproduce", out_dir: str = "reproductions",
+              overrides: Iterable[str] = (), experiments_dir: str | None = None) -> dict:
+    """Runs and reports ``system`` on ``corpus`` (every available corpus when None).
+
+    Returns {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
+    {corpus: {"skipped": reason}} for those whose data is unavailable. An explicitly named corpus
+    whose data is unavailable is a UsageError.
+    """
+    from mmer_jax import config as config_lib
+
+    if seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {seeds}")
+    configs = find_configs(system, corpus, experiments_dir)
+    done: dict[str, dict] = {}
+    for name, path in configs.items():
+        cfg = config_lib.load(path, list(overrides))
+        ok, why = data_available(cfg.data)
+        if not ok:
+            if corpus:
+                raise UsageError(f"{system}/{name}: {why}")
+            _log(f"skipping {system}/{name}: {why}")
+            done[name] = {"skipped": why}
+            continue
+        t0 = time.time()
+        runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
+        report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0)
+        done[name] = write_outputs(report, out_dir)
+        t = report["ours"]["test"]
+        _log(f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
+             f"{100 * t['accuracy']['std']:.1f}, weighted F1 {100 * t['weighted_f1']['mean']:.1f}"
+             f" ± {100 * t['weighted_f1']['std']:.1f} over {len(runs)} seeds -> {done[name]['md']}")
+    return done
