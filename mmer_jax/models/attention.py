@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 # attention_impl (config value) -> keyword arguments for kernels.attention.attention.
 IMPLS = {
+    "auto": {"implementation": None, "interpret": False},  # Pallas on GPU, XLA elsewhere
     "xla": {"implementation": "xla", "interpret": False},
     "pallas": {"implementation": "pallas", "interpret": False},
     "interpret": {"implementation": "pallas", "interpret": True},
@@ -82,7 +83,7 @@ def attention_op(impl: str = "xla"):
     except ModuleNotFoundError as exc:
         if exc.name not in ("kernels", "kernels.attention"):
             raise
-        if impl != "xla":
+        if impl not in ("xla", "auto"):
             raise ImportError(
                 f"attention_impl={impl!r} needs kernels/attention.py, which is not importable"
             ) from exc
@@ -99,7 +100,7 @@ class MultiHeadAttention(nn.Module):
       qkv_features: total width of the q/k/v projections (defaults to the input width).
       out_features: output width (defaults to the input width).
       dropout: dropout on the merged heads (the attention op itself has no dropout).
-      attention_impl: "xla" | "pallas" | "interpret", passed to the attention op.
+      attention_impl: "xla" | "pallas" | "interpret" | "auto", passed to the attention op.
     """
 
     num_heads: int

@@ -1,4 +1,4 @@
-"""Dynamic convolution layer (Wu et al. 2019) that routes the core op through ``kernels.dynamic_conv``.
+"""Dynamic convolution layer (Wu et al. 2019); the core op runs in ``kernels.dynamic_conv``.
 
 The layer predicts one softmax-normalised kernel of ``kernel_size`` taps per position and head
 from the input at that position, convolves the (masked) sequence with it, and projects the result.
@@ -30,7 +30,7 @@ IMPLS = {
 
 
 def dynamic_conv_op(impl: str = "xla"):
-    """Returns ``f(x, weight_logits, *, mask, padding)`` running ``kernels.dynamic_conv`` per ``impl``.
+    """Returns ``f(x, weight_logits, *, mask, padding)``: ``kernels.dynamic_conv`` per ``impl``.
 
     Raises:
       ValueError: unknown ``impl``.

@@ -1,4 +1,4 @@
-"""``mmer reproduce SYSTEM``: run a seed system's configs over several seeds, compare with the paper.
+"""``mmer reproduce SYSTEM``: a seed system's configs over several seeds, beside the paper.
 
 For every ``experiments/<system>_<corpus>.py`` (or the one named by ``corpus``) whose data is
 available, seeds 0..N-1 are trained with :func:`mmer_jax.train.run.run` in
@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 
@@ -32,10 +32,18 @@ BASELINES = {"s002": ("text_cnn", "bc_lstm", "cmn")}
 # Floors measured on the same data (ANCHORS.md §2), fractions.
 FLOORS = {
     "iemocap_text": [
-        {"name": "TF-IDF (1-2-grams) + logistic regression, single utterance",
-         "accuracy": 0.534, "weighted_f1": 0.529, "source": "ANCHORS.md §2"},
-        {"name": "TF-IDF + logistic regression, previous + next utterance appended",
-         "accuracy": 0.580, "weighted_f1": 0.579, "source": "ANCHORS.md §2"},
+        {
+            "name": "TF-IDF (1-2-grams) + logistic regression, single utterance",
+            "accuracy": 0.534,
+            "weighted_f1": 0.529,
+            "source": "ANCHORS.md §2",
+        },
+        {
+            "name": "TF-IDF + logistic regression, previous + next utterance appended",
+            "accuracy": 0.580,
+            "weighted_f1": 0.579,
+            "source": "ANCHORS.md §2",
+        },
     ],
 }
 
@@ -47,20 +55,23 @@ def _log(msg: str) -> None:
 # ------------------------------------------------------------------------------------ configs
 
 
-def find_configs(system: str, corpus: str | None = None,
-                 experiments_dir: str | None = None) -> dict[str, str]:
+def find_configs(
+    system: str, corpus: str | None = None, experiments_dir: str | None = None
+) -> dict[str, str]:
     """{corpus: config path} for ``experiments/<system>_<corpus>.py``."""
     exp = experiments_dir or os.path.join(REPO, "experiments")
     if corpus:
         path = os.path.join(exp, f"{system}_{corpus}.py")
         if not os.path.isfile(path):
             known = sorted(find_configs(system, None, exp))
-            raise UsageError(f"no config {path!r} for system {system!r} on corpus {corpus!r}"
-                             + (f"; its corpora: {', '.join(known)}" if known else ""))
+            raise UsageError(
+                f"no config {path!r} for system {system!r} on corpus {corpus!r}"
+                + (f"; its corpora: {', '.join(known)}" if known else "")
+            )
         return {corpus: path}
     found = {}
     for path in sorted(glob.glob(os.path.join(exp, f"{system}_*.py"))):
-        found[os.path.basename(path)[len(system) + 1:-3]] = path
+        found[os.path.basename(path)[len(system) + 1 : -3]] = path
     if not found:
         raise UsageError(f"no experiments/{system}_<corpus>.py config for system {system!r}")
     return found
@@ -84,9 +95,11 @@ def data_available(data_cfg) -> tuple[bool, str]:
     manual = os.path.expanduser(data_cfg.get("manual_dir") or "")
     if manual and os.path.isdir(manual) and os.listdir(manual):
         return True, f"will be built from {manual}"
-    return False, (f"corpus {data_cfg.corpus!r} (config {data_cfg.get('config')!r}) is not built "
-                   f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
-                   f"copy of it")
+    return False, (
+        f"corpus {data_cfg.corpus!r} (config {data_cfg.get('config')!r}) is not built "
+        f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
+        f"copy of it"
+    )
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -122,17 +135,24 @@ def _stats(values: Iterable[float]) -> dict:
     v = np.asarray([x for x in values if x is not None], np.float64)
     if v.size == 0:
         return {"mean": None, "std": None, "n": 0, "values": []}
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "n": int(v.size), "values": [float(x) for x in v]}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else None,
+        "n": int(v.size),
+        "values": [float(x) for x in v],
+    }
 
 
 def summarize(metric_dicts: list[dict], class_names: list[str]) -> dict:
     """Mean ± std over seeds of the scalar metrics and per-class recall / F1 / precision."""
     out = {m: _stats(d.get(m) for d in metric_dicts) for m in METRICS}
     out["per_class"] = {
-        c: {k: _stats(d["per_class"][c][k] for d in metric_dicts if c in d.get("per_class", {}))
-            for k in ("recall", "f1", "precision")}
-        for c in class_names}
+        c: {
+            k: _stats(d["per_class"][c][k] for d in metric_dicts if c in d.get("per_class", {}))
+            for k in ("recall", "f1", "precision")
+        }
+        for c in class_names
+    }
     cms = [np.asarray(d["confusion"]) for d in metric_dicts if d.get("confusion")]
     out["confusion_sum"] = np.sum(cms, axis=0).astype(int).tolist() if cms else None
     return out
@@ -193,14 +213,20 @@ def paper_scores(entry: dict | None) -> dict:
     out["per_class"] = {}
     for c, v in per.items():
         if isinstance(v, dict):
-            out["per_class"][c] = {"recall": _frac(v.get("recall", v.get("accuracy"))),
-                                   "f1": _frac(v.get("f1"))}
+            out["per_class"][c] = {
+                "recall": _frac(v.get("recall", v.get("accuracy"))),
+                "f1": _frac(v.get("f1")),
+            }
     variants = src.get("variants") or entry.get("variants") or {}
-    out["variants"] = {k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict)
-                           and v.get(m) is not None} for k, v in variants.items()}
+    out["variants"] = {
+        k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict) and v.get(m) is not None}
+        for k, v in variants.items()
+    }
     base = entry.get("baselines") or {}
-    out["baselines"] = {k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict)
-                            and v.get(m) is not None} for k, v in base.items()}
+    out["baselines"] = {
+        k: {m: _frac(v.get(m)) for m in METRICS if isinstance(v, dict) and v.get(m) is not None}
+        for k, v in base.items()
+    }
     return out
 
 
@@ -219,62 +245,88 @@ def _baseline_rows(system: str, corpus: str, out_dir: str) -> dict:
     return rows
 
 
-def build_report(system: str, corpus: str, config_path: str, cfg, runs: list[dict],
-                 out_dir: str, harness_wall_s: float) -> dict:
+def build_report(
+    system: str,
+    corpus: str,
+    config_path: str,
+    cfg,
+    runs: list[dict],
+    out_dir: str,
+    harness_wall_s: float,
+) -> dict:
     from mmer_jax.train.run import primary_variant, variants_of
 
     head = runs[0]
     classes = head["protocol"]["classes"]
     main = head.get("variant") or primary_variant(cfg)
-    ours = {"variant": main, "modalities": head.get("modalities"),
-            "test": summarize([r["test"] for r in runs], classes),
-            "validation": summarize([r["validation"] for r in runs], classes),
-            "selection": [r["protocol"].get("selection") for r in runs]}
+    ours = {
+        "variant": main,
+        "modalities": head.get("modalities"),
+        "test": summarize([r["test"] for r in runs], classes),
+        "validation": summarize([r["validation"] for r in runs], classes),
+        "selection": [r["protocol"].get("selection") for r in runs],
+    }
     variants = {}
     if len(variants_of(cfg)) > 1:
         for name in variants_of(cfg):
             tests = [r["variants"][name]["test"] for r in runs if name in r.get("variants", {})]
             if tests:
-                variants[name] = {"modalities": runs[0]["variants"][name]["modalities"],
-                                  "test": summarize(tests, classes)}
+                variants[name] = {
+                    "modalities": runs[0]["variants"][name]["modalities"],
+                    "test": summarize(tests, classes),
+                }
     entry, note = _paper_entry(system, corpus)
     paper = paper_scores(entry)
     comparison = []
     for m in METRICS:
         ours_m = ours["test"][m]
         p = paper.get(m)
-        comparison.append({"metric": m, "paper": p, "ours_mean": ours_m["mean"],
-                           "ours_std": ours_m["std"],
-                           "delta": (ours_m["mean"] - p) if p is not None and
-                           ours_m["mean"] is not None else None})
+        comparison.append(
+            {
+                "metric": m,
+                "paper": p,
+                "ours_mean": ours_m["mean"],
+                "ours_std": ours_m["std"],
+                "delta": (ours_m["mean"] - p)
+                if p is not None and ours_m["mean"] is not None
+                else None,
+            }
+        )
     proto = head["protocol"]
     declared = cfg.get("protocol", {})
     examples_per_s = _stats(r["timing"].get("train_examples_per_s") for r in runs)
-    timing = {"seed_wall_s": [r["timing"].get("wall_s") for r in runs],
-              "seed_train_wall_s": [r["timing"].get("train_wall_s") for r in runs],
-              "total_seed_wall_s": float(sum(r["timing"].get("wall_s") or 0.0 for r in runs)),
-              "harness_wall_s": harness_wall_s,
-              "train_examples_per_s": examples_per_s,
-              "example_unit": proto.get("unit", "utterance")}
+    timing = {
+        "seed_wall_s": [r["timing"].get("wall_s") for r in runs],
+        "seed_train_wall_s": [r["timing"].get("train_wall_s") for r in runs],
+        "total_seed_wall_s": float(sum(r["timing"].get("wall_s") or 0.0 for r in runs)),
+        "harness_wall_s": harness_wall_s,
+        "train_examples_per_s": examples_per_s,
+        "example_unit": proto.get("unit", "utterance"),
+    }
     if proto.get("unit") == "dialogue" and examples_per_s["mean"]:
         per_unit = proto["utterances"]["train"] / max(proto["examples"]["train"], 1)
         timing["train_utterances_per_s"] = examples_per_s["mean"] * per_unit
     env = head.get("environment", {})
     report = {
-        "system": system, "corpus": corpus,
-        "config": os.path.relpath(config_path, REPO) if config_path.startswith(REPO)
+        "system": system,
+        "corpus": corpus,
+        "config": os.path.relpath(config_path, REPO)
+        if config_path.startswith(REPO)
         else config_path,
         "seeds": [r["protocol"].get("seed") for r in runs],
         "protocol": {
-            "corpus": cfg.data.corpus, "corpus_config": cfg.data.get("config"),
-            "classes": classes, "split": proto.get("split") or declared.get("split"),
+            "corpus": cfg.data.corpus,
+            "corpus_config": cfg.data.get("config"),
+            "classes": classes,
+            "split": proto.get("split") or declared.get("split"),
             "fold": proto.get("fold"),
             "speaker_independent": declared.get("speaker_independent"),
             "speaker_independent_measured": proto.get("speaker_independent"),
             "selection_rule": f"best validation {cfg.train.get('select_metric', 'weighted_f1')} "
-                              "epoch per seed; test scored once at that checkpoint",
+            "epoch per seed; test scored once at that checkpoint",
             "unit": proto.get("unit", "utterance"),
-            "examples": proto.get("examples"), "utterances": proto.get("utterances"),
+            "examples": proto.get("examples"),
+            "utterances": proto.get("utterances"),
             "seeds": len(runs),
         },
         "ours": ours,
@@ -284,24 +336,37 @@ def build_report(system: str, corpus: str, config_path: str, cfg, runs: list[dic
         "comparison": comparison,
         "baselines_same_harness": _baseline_rows(system, corpus, out_dir),
         "floors": FLOORS.get(corpus, []),
-        "environment": {"device": env.get("device"), "device_kind": env.get("device_kind"),
-                        "device_count": env.get("device_count"), "jax": env.get("jax"),
-                        "hosts": env.get("hosts"), "python": env.get("python")},
+        "environment": {
+            "device": env.get("device"),
+            "device_kind": env.get("device_kind"),
+            "device_count": env.get("device_count"),
+            "jax": env.get("jax"),
+            "hosts": env.get("hosts"),
+            "python": env.get("python"),
+        },
         "timing": timing,
-        "confusion": {"summed_over_seeds": ours["test"]["confusion_sum"],
-                      "png": f"{corpus}_confusion.png"},
-        "runs": [{"seed": r["protocol"].get("seed"), "workdir": r["_workdir"],
-                  "selection": r["protocol"].get("selection"),
-                  "test": {m: r["test"].get(m) for m in METRICS},
-                  "validation": {m: r["validation"].get(m) for m in METRICS},
-                  "num_params": r.get("num_params")} for r in runs],
+        "confusion": {
+            "summed_over_seeds": ours["test"]["confusion_sum"],
+            "png": f"{corpus}_confusion.png",
+        },
+        "runs": [
+            {
+                "seed": r["protocol"].get("seed"),
+                "workdir": r["_workdir"],
+                "selection": r["protocol"].get("selection"),
+                "test": {m: r["test"].get(m) for m in METRICS},
+                "validation": {m: r["validation"].get(m) for m in METRICS},
+                "num_params": r.get("num_params"),
+            }
+            for r in runs
+        ],
     }
     return report
 
 
 def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
-    from mmer_jax.reproduce.report import render_markdown
     from mmer_jax.io_utils import atomic_write_text
+    from mmer_jax.reproduce.report import render_markdown
 
     d = os.path.join(out_dir, report["system"])
     os.makedirs(d, exist_ok=True)
@@ -311,21 +376,31 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
         from mmer_jax.train.report import plot_confusion
 
         paths["png"] = plot_confusion(
-            cm, report["protocol"]["classes"], os.path.join(d, report["confusion"]["png"]),
+            cm,
+            report["protocol"]["classes"],
+            os.path.join(d, report["confusion"]["png"]),
             title=f"{report['system']} · {report['corpus']} · test, summed over "
-                  f"{len(report['runs'])} seeds")
+            f"{len(report['runs'])} seeds",
+        )
     paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
-    paths["md"] = atomic_write_text(os.path.join(d, f"{report['corpus']}.md"),
-                                    render_markdown(report))
+    paths["md"] = atomic_write_text(
+        os.path.join(d, f"{report['corpus']}.md"), render_markdown(report)
+    )
     return paths
 
 
 # ------------------------------------------------------------------------------------ entry
 
 
-def reproduce(system: str, corpus: str | None = None, seeds: int = 3,
-              workdir: str = "runs/reproduce", out_dir: str = "reproductions",
-              overrides: Iterable[str] = (), experiments_dir: str | None = None) -> dict:
+def reproduce(
+    system: str,
+    corpus: str | None = None,
+    seeds: int = 3,
+    workdir: str = "runs/reproduce",
+    out_dir: str = "reproductions",
+    overrides: Iterable[str] = (),
+    experiments_dir: str | None = None,
+) -> dict:
     """Runs and reports ``system`` on ``corpus`` (every available corpus when None).
 
     Returns {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
@@ -352,7 +427,10 @@ def reproduce(system: str, corpus: str | None = None, seeds: int = 3,
         report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0)
         done[name] = write_outputs(report, out_dir)
         t = report["ours"]["test"]
-        _log(f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
-             f"{100 * t['accuracy']['std']:.1f}, weighted F1 {100 * t['weighted_f1']['mean']:.1f}"
-             f" ± {100 * t['weighted_f1']['std']:.1f} over {len(runs)} seeds -> {done[name]['md']}")
+        _log(
+            f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
+            f"{100 * (t['accuracy']['std'] or 0):.1f}, weighted F1 "
+            f"{100 * t['weighted_f1']['mean']:.1f} ± {100 * (t['weighted_f1']['std'] or 0):.1f} "
+            f"over {len(runs)} seeds -> {done[name]['md']}"
+        )
     return done

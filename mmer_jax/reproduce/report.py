@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from mmer_jax.train.report import _cell, _duration, _num, _pct, _table
 
-_NAMES = {"accuracy": "Accuracy", "weighted_f1": "Weighted F1", "macro_f1": "Macro F1",
-          "uar": "UAR"}
+_NAMES = {
+    "accuracy": "Accuracy",
+    "weighted_f1": "Weighted F1",
+    "macro_f1": "Macro F1",
+    "uar": "UAR",
+}
 
 
 def _pm(stat: dict | None) -> str:
     """'61.7 ± 0.8' (percent) from a {mean, std} dict."""
     if not stat or stat.get("mean") is None:
         return "—"
+    if stat.get("std") is None:  # one seed: no spread to show
+        return _pct(stat["mean"])
     return f"{_pct(stat['mean'])} ± {_pct(stat['std'])}"
 
 
@@ -22,93 +28,179 @@ def _delta(x) -> str:
 def render_markdown(r: dict) -> str:
     p = r["protocol"]
     seeds = len(r["runs"])
-    lines = [f"# {r['system']} on {r['corpus']}: paper vs this reproduction", "",
-             f"Config `{r['config']}`, {seeds} seed(s) ({', '.join(map(str, r['seeds']))}); "
-             "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
-             "Every number of ours below comes from the runs listed under *Runs*.", ""]
+    lines = [
+        f"# {r['system']} on {r['corpus']}: paper vs this reproduction",
+        "",
+        f"Config `{r['config']}`, {seeds} seed(s) ({', '.join(map(str, r['seeds']))}); "
+        "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
+        "Every number of ours below comes from the runs listed under *Runs*.",
+        "",
+    ]
 
     lines += ["## Protocol", ""]
     ex = p.get("examples") or {}
     utt = p.get("utterances") or {}
     sizes = "/".join(str(ex.get(s, "—")) for s in ("train", "validation", "test"))
-    rows = [["Corpus", f"{_cell(p['corpus'])} (config {_cell(p.get('corpus_config'))})"],
-            ["Classes", f"{_cell(p['classes'])} ({len(p['classes'])})"],
-            ["Split", _cell(p.get("split"))],
-            ["Train/validation/test", f"{sizes} {p.get('unit', 'utterance')}s"
-             + (" · " + "/".join(str(utt.get(s)) for s in ("train", "validation", "test"))
-                + " utterances" if utt else "")],
-            ["Speaker independent", _cell(p.get("speaker_independent"))
-             + (f" (declared by the config; the stored speaker ids overlap across splits: "
+    rows = [
+        ["Corpus", f"{_cell(p['corpus'])} (config {_cell(p.get('corpus_config'))})"],
+        ["Classes", f"{_cell(p['classes'])} ({len(p['classes'])})"],
+        ["Split", _cell(p.get("split"))],
+        [
+            "Train/validation/test",
+            f"{sizes} {p.get('unit', 'utterance')}s"
+            + (
+                " · "
+                + "/".join(str(utt.get(s)) for s in ("train", "validation", "test"))
+                + " utterances"
+                if utt
+                else ""
+            ),
+        ],
+        [
+            "Speaker independent",
+            _cell(p.get("speaker_independent"))
+            + (
+                f" (declared by the config; the stored speaker ids overlap across splits: "
                 f"{_cell(not p['speaker_independent_measured'])})"
-                if p.get("speaker_independent_measured") is not None else "")],
-            ["Model selection", _cell(p.get("selection_rule"))],
-            ["Selected epochs", _cell(r["ours"].get("selection"))],
-            ["Seeds", str(seeds)]]
+                if p.get("speaker_independent_measured") is not None
+                else ""
+            ),
+        ],
+        ["Model selection", _cell(p.get("selection_rule"))],
+        ["Selected epochs", _cell(r["ours"].get("selection"))],
+        ["Seeds", str(seeds)],
+    ]
     lines += _table(["Field", "Value"], rows, "ll")
 
     lines += ["## Paper vs ours (test, %)", ""]
     if r.get("paper_note"):
         lines += [f"_{r['paper_note']}_", ""]
-    rows = [[_NAMES[c["metric"]], _pct(c["paper"]), _pm({"mean": c["ours_mean"],
-                                                         "std": c["ours_std"]}),
-             _delta(c["delta"])] for c in r["comparison"]]
+    rows = [
+        [
+            _NAMES[c["metric"]],
+            _pct(c["paper"]),
+            _pm({"mean": c["ours_mean"], "std": c["ours_std"]}),
+            _delta(c["delta"]),
+        ]
+        for c in r["comparison"]
+    ]
     lines += _table(["Metric", "Paper", "Ours", "Ours − paper"], rows)
 
     classes = p["classes"]
     paper_pc = (r.get("paper") or {}).get("per_class") or {}
     ours_pc = r["ours"]["test"]["per_class"]
     lines += ["## Per class (test, %; per-class accuracy = recall)", ""]
-    rows = [[c, _pct((paper_pc.get(c) or {}).get("recall")), _pm(ours_pc[c]["recall"]),
-             _pct((paper_pc.get(c) or {}).get("f1")), _pm(ours_pc[c]["f1"])] for c in classes]
+    rows = [
+        [
+            c,
+            _pct((paper_pc.get(c) or {}).get("recall")),
+            _pm(ours_pc[c]["recall"]),
+            _pct((paper_pc.get(c) or {}).get("f1")),
+            _pm(ours_pc[c]["f1"]),
+        ]
+        for c in classes
+    ]
     lines += _table(["Class", "Paper acc", "Ours acc", "Paper F1", "Ours F1"], rows)
 
     if r.get("variants"):
         pv = (r.get("paper") or {}).get("variants") or {}
         lines += ["## Unimodal vs fused (test, %)", ""]
-        rows = [[name, _cell(v["modalities"]), _pct((pv.get(name) or {}).get("accuracy")),
-                 _pm(v["test"]["accuracy"]), _pct((pv.get(name) or {}).get("weighted_f1")),
-                 _pm(v["test"]["weighted_f1"])] for name, v in r["variants"].items()]
-        lines += _table(["Variant", "Modalities", "Paper acc", "Ours acc", "Paper wF1",
-                         "Ours wF1"], rows)
+        rows = [
+            [
+                name,
+                _cell(v["modalities"]),
+                _pct((pv.get(name) or {}).get("accuracy")),
+                _pm(v["test"]["accuracy"]),
+                _pct((pv.get(name) or {}).get("weighted_f1")),
+                _pm(v["test"]["weighted_f1"]),
+            ]
+            for name, v in r["variants"].items()
+        ]
+        lines += _table(
+            ["Variant", "Modalities", "Paper acc", "Ours acc", "Paper wF1", "Ours wF1"], rows
+        )
 
     same = r.get("baselines_same_harness") or {}
     paper_base = (r.get("paper") or {}).get("baselines") or {}
     floors = r.get("floors") or []
     if same or paper_base or floors:
         lines += ["## Baselines and floors (test, %)", ""]
-        rows = [[f"**{r['system']} (this reproduction)**", "—", "—",
-                 _pm(r["ours"]["test"]["accuracy"]), _pm(r["ours"]["test"]["weighted_f1"]),
-                 f"{seeds} seeds"]]
+        rows = [
+            [
+                f"**{r['system']} (this reproduction)**",
+                "—",
+                "—",
+                _pm(r["ours"]["test"]["accuracy"]),
+                _pm(r["ours"]["test"]["weighted_f1"]),
+                f"{seeds} seeds",
+            ]
+        ]
         for name in sorted(set(same) | set(paper_base)):
             ours_b, pb = same.get(name) or {}, paper_base.get(name) or {}
-            rows.append([name, _pct(pb.get("accuracy")), _pct(pb.get("weighted_f1")),
-                         _pm(ours_b.get("accuracy")), _pm(ours_b.get("weighted_f1")),
-                         f"same harness, `{ours_b['source']}`" if ours_b
-                         else "not reproduced yet"])
+            rows.append(
+                [
+                    name,
+                    _pct(pb.get("accuracy")),
+                    _pct(pb.get("weighted_f1")),
+                    _pm(ours_b.get("accuracy")),
+                    _pm(ours_b.get("weighted_f1")),
+                    f"same harness, `{ours_b['source']}`" if ours_b else "not reproduced yet",
+                ]
+            )
         for f in floors:
-            rows.append([f"{f['name']} (floor)", "—", "—", _pct(f["accuracy"]),
-                         _pct(f["weighted_f1"]), f"measured on this data, {f['source']}"])
-        lines += _table(["Model", "Paper acc", "Paper wF1", "Ours acc", "Ours wF1", "Source"],
-                        rows, "lrrrrl")
+            rows.append(
+                [
+                    f"{f['name']} (floor)",
+                    "—",
+                    "—",
+                    _pct(f["accuracy"]),
+                    _pct(f["weighted_f1"]),
+                    f"measured on this data, {f['source']}",
+                ]
+            )
+        lines += _table(
+            ["Model", "Paper acc", "Paper wF1", "Ours acc", "Ours wF1", "Source"], rows, "lrrrrl"
+        )
 
-    lines += ["## Confusion matrix (test, summed over seeds)", "",
-              f"![confusion]({r['confusion']['png']})", ""]
+    lines += [
+        "## Confusion matrix (test, summed over seeds)",
+        "",
+        f"![confusion]({r['confusion']['png']})",
+        "",
+    ]
 
     lines += ["## Runs", ""]
-    rows = [[str(x["seed"]), f"`{x['workdir']}`", _cell(x["selection"]),
-             _pct(x["validation"]["weighted_f1"]), _pct(x["test"]["accuracy"]),
-             _pct(x["test"]["weighted_f1"]), _cell(x.get("num_params"))] for x in r["runs"]]
-    lines += _table(["Seed", "Run dir", "Selection", "Val wF1", "Test acc", "Test wF1",
-                     "Params"], rows, "lllrrrr")
+    rows = [
+        [
+            str(x["seed"]),
+            f"`{x['workdir']}`",
+            _cell(x["selection"]),
+            _pct(x["validation"]["weighted_f1"]),
+            _pct(x["test"]["accuracy"]),
+            _pct(x["test"]["weighted_f1"]),
+            _cell(x.get("num_params")),
+        ]
+        for x in r["runs"]
+    ]
+    lines += _table(
+        ["Seed", "Run dir", "Selection", "Val wF1", "Test acc", "Test wF1", "Params"],
+        rows,
+        "lllrrrr",
+    )
 
     env, t = r["environment"], r["timing"]
     unit = t.get("example_unit", "utterance")
-    rows = [["Device", f"{_cell(env.get('device_kind') or env.get('device'))} × "
-                       f"{_cell(env.get('device_count'))}"],
-            ["JAX", _cell(env.get("jax"))],
-            ["Wall time, all seeds (as recorded by each run)", _duration(t["total_seed_wall_s"])],
-            ["Wall time, this harness call", _duration(t["harness_wall_s"])],
-            [f"Train {unit}s/s (mean over seeds)", _num(t["train_examples_per_s"]["mean"], 1)]]
+    rows = [
+        [
+            "Device",
+            f"{_cell(env.get('device_kind') or env.get('device'))} × "
+            f"{_cell(env.get('device_count'))}",
+        ],
+        ["JAX", _cell(env.get("jax"))],
+        ["Wall time, all seeds (as recorded by each run)", _duration(t["total_seed_wall_s"])],
+        ["Wall time, this harness call", _duration(t["harness_wall_s"])],
+        [f"Train {unit}s/s (mean over seeds)", _num(t["train_examples_per_s"]["mean"], 1)],
+    ]
     if t.get("train_utterances_per_s") is not None:
         rows.append(["Train utterances/s (mean)", _num(t["train_utterances_per_s"], 1)])
     lines += ["## Environment and timing", ""] + _table(["", "Value"], rows, "ll")

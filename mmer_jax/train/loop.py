@@ -111,11 +111,12 @@ class VariantTrainer:
         preds, labels, weights, loss_sum = [], [], [], 0.0
         for host in self._host_batches(split, train=False):
             out = self.eval_step(state_params, batch_stats, sh.to_global(host, self.mesh))
-            preds.append(sh.to_host(out["pred"]))
-            labels.append(sh.to_host(out["label"]))
-            weights.append(sh.to_host(out["weight"]))
+            # Flattened per batch: dialogue batches differ in their (bucketed) utterance axis.
+            preds.append(sh.to_host(out["pred"]).reshape(-1))
+            labels.append(sh.to_host(out["label"]).reshape(-1))
+            weights.append(sh.to_host(out["weight"]).reshape(-1))
             loss_sum += float(out["loss_sum"])
-        y, p, w = (np.concatenate(a).reshape(-1) for a in (labels, preds, weights))
+        y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
         m = classification_metrics(y, p, self.pipeline.class_names, weight=w)
         m["loss"] = loss_sum / max(float(w.sum()), 1.0)
         return m

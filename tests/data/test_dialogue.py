@@ -97,7 +97,8 @@ def test_eval_covers_every_utterance_once_in_order(corpus, split):
         for r in range(b):
             n = int(batch["utt_mask"][r].sum())
             assert batch["utt_mask"][r, :n].all()  # real utterances first, contiguous
-            seen.extend(zip(_words(pipe, batch["tokens"][r, :n]), batch["label"][r, :n].tolist()))
+            words = _words(pipe, batch["tokens"][r, :n])
+            seen.extend(zip(words, batch["label"][r, :n].tolist(), strict=True))
     expected = [(f"word{i}" + " tok" * (i % 4) + f" {split}", labels[d][i])
                 for d in sorted(DIALOGUES[split]) for i in range(DIALOGUES[split][d])]
     assert len(seen) == sum(DIALOGUES[split].values())

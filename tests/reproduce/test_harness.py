@@ -13,8 +13,16 @@ from fixtures_text import write_cosmic  # noqa: E402
 from mmer_jax.errors import UsageError  # noqa: E402
 from mmer_jax.registry import MODELS  # noqa: E402
 
-TINY = ["model.embed_dim=8", "model.text_filters=4", "model.text_out=8", "train.epochs=2",
-        "train.batch_size=4", "train.progress=false", "train.log_every=1", "data.max_tokens=8"]
+TINY = [
+    "model.embed_dim=8",
+    "model.text_filters=4",
+    "model.text_out=8",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "train.progress=false",
+    "train.log_every=1",
+    "data.max_tokens=8",
+]
 S002_TINY = ["model.context_hidden=8", "model.num_heads=2", "model.head_hidden=8"]
 
 
@@ -39,22 +47,36 @@ def test_reproduce_writes_json_md_png_with_seed_stats(corpus, tmp_path):
     from mmer_jax.reproduce.harness import reproduce
 
     work, out = str(tmp_path / "runs"), str(tmp_path / "reproductions")
-    base = reproduce("text_cnn", corpus="iemocap_text", seeds=1, workdir=work, out_dir=out,
-                     overrides=corpus + TINY)
+    base = reproduce(
+        "text_cnn",
+        corpus="iemocap_text",
+        seeds=1,
+        workdir=work,
+        out_dir=out,
+        overrides=corpus + TINY,
+    )
     assert os.path.exists(base["iemocap_text"]["json"])
-    paths = reproduce("s002", corpus="iemocap_text", seeds=2, workdir=work, out_dir=out,
-                      overrides=corpus + TINY + S002_TINY)["iemocap_text"]
+    paths = reproduce(
+        "s002",
+        corpus="iemocap_text",
+        seeds=2,
+        workdir=work,
+        out_dir=out,
+        overrides=corpus + TINY + S002_TINY,
+    )["iemocap_text"]
     assert paths["json"] == os.path.join(out, "s002", "iemocap_text.json")
     assert os.path.getsize(paths["png"]) > 1000
     rep = json.load(open(paths["json"]))
     assert rep["seeds"] == [0, 1] and len(rep["runs"]) == 2
     # Numbers come from the seed runs: the mean/std are those of the runs' own results.json.
-    seed_res = [json.load(open(os.path.join(work, "s002", "iemocap_text", f"seed{k}",
-                                            "results.json"))) for k in range(2)]
+    seed_res = [
+        json.load(open(os.path.join(work, "s002", "iemocap_text", f"seed{k}", "results.json")))
+        for k in range(2)
+    ]
     accs = [r["test"]["accuracy"] for r in seed_res]
     acc = rep["ours"]["test"]["accuracy"]
     assert acc["values"] == accs and acc["mean"] == pytest.approx(sum(accs) / 2)
-    assert acc["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2 ** 0.5)
+    assert acc["std"] == pytest.approx(abs(accs[0] - accs[1]) / 2**0.5)
     n_test = sum(sum(row) for row in rep["confusion"]["summed_over_seeds"])
     assert n_test == 2 * rep["protocol"]["utterances"]["test"] == 2 * 5
     assert rep["protocol"]["unit"] == "dialogue" and rep["protocol"]["seeds"] == 2
@@ -63,18 +85,34 @@ def test_reproduce_writes_json_md_png_with_seed_stats(corpus, tmp_path):
     assert "text_cnn" in rep["baselines_same_harness"]
     assert rep["floors"][-1]["weighted_f1"] == 0.579
     md = open(paths["md"]).read()
-    for text in ("## Protocol", "## Paper vs ours", "±", "text_cnn", "57.9", "confusion.png",
-                 "## Runs", "Speaker independent"):
+    for text in (
+        "## Protocol",
+        "## Paper vs ours",
+        "±",
+        "text_cnn",
+        "57.9",
+        "confusion.png",
+        "## Runs",
+        "Speaker independent",
+    ):
         assert text in md, text
     if rep["paper"] is None:
         assert "paper numbers unavailable" in md
 
     # Running again reads the finished seeds back instead of training them again.
     before = os.path.getmtime(os.path.join(work, "s002", "iemocap_text", "seed0", "results.json"))
-    again = reproduce("s002", corpus="iemocap_text", seeds=2, workdir=work, out_dir=out,
-                      overrides=corpus + TINY + S002_TINY)["iemocap_text"]
-    assert os.path.getmtime(os.path.join(work, "s002", "iemocap_text", "seed0",
-                                         "results.json")) == before
+    again = reproduce(
+        "s002",
+        corpus="iemocap_text",
+        seeds=2,
+        workdir=work,
+        out_dir=out,
+        overrides=corpus + TINY + S002_TINY,
+    )["iemocap_text"]
+    assert (
+        os.path.getmtime(os.path.join(work, "s002", "iemocap_text", "seed0", "results.json"))
+        == before
+    )
     assert json.load(open(again["json"]))["ours"]["test"]["accuracy"]["values"] == accs
 
 
@@ -84,11 +122,13 @@ def test_unavailable_data_is_skipped_or_refused(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     over = [f"data.data_dir={tmp_path / 'tfds'}", f"data.manual_dir={empty}"]
-    out = reproduce("s002", seeds=1, workdir=str(tmp_path / "w"), out_dir=str(tmp_path / "o"),
-                    overrides=over)
+    out = reproduce(
+        "s002", seeds=1, workdir=str(tmp_path / "w"), out_dir=str(tmp_path / "o"), overrides=over
+    )
     assert "not built" in out["iemocap_text"]["skipped"]
     with pytest.raises(UsageError, match="not built"):
-        reproduce("s002", corpus="iemocap_text", seeds=1, workdir=str(tmp_path / "w"),
-                  overrides=over)
+        reproduce(
+            "s002", corpus="iemocap_text", seeds=1, workdir=str(tmp_path / "w"), overrides=over
+        )
     with pytest.raises(UsageError, match="no config"):
         reproduce("s002", corpus="nosuchcorpus")

@@ -1,0 +1,360 @@
+"""Reported numbers of the seed papers (S001-S003) and the published/measured references.
+
+Every entry names its source: a seed paper (``shared/papers/S00x_*.txt``, with table or figure)
+or ``shared/ANCHORS.md`` (section). Values are percentages. Where a paper's numbers disagree with
+each other the entry says so in ``note``; :func:`confusion_metrics` recomputes metrics from the
+confusion matrices printed in the papers so such checks are reproducible (see
+``tests/reproduce/test_papers.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """One reported result.
+
+    Attributes:
+      system: registry name where we have the model (``s001``, ``s002``, ``text_cnn``, ...),
+        otherwise the paper's name for it.
+      corpus: corpus and class set.
+      protocol: split / speaker setting / model selection, as far as the source states it.
+      metrics: metric name -> value in percent ("acc", "wf1", ...).
+      source: where the number comes from.
+      note: caveats (inconsistencies, missing details).
+    """
+
+    system: str
+    corpus: str
+    protocol: str
+    metrics: Mapping[str, float]
+    source: str
+    note: str = ""
+
+
+# ---------------------------------------------------------------------------------- S001
+RAVDESS_S001_CLASSES = ("neutral", "happy", "sad", "angry", "fearful", "surprised")
+_S001 = "S001 (papers/S001_fusion_resnet_lstm_ravdess.txt)"
+_S001_PROTOCOL = "RAVDESS speech audio-video, 1,440 clips; split and class set not stated"
+_S001_CM_NOTE = (
+    "the printed confusion matrix (6 classes, about 250 clips) gives a lower accuracy than the "
+    "caption; the text elsewhere reports {other}"
+)
+
+# Rows = true class, columns = predicted, order RAVDESS_S001_CLASSES (Figs. 5-7).
+S001_CONFUSION = {
+    "video": [
+        [14, 21, 2, 1, 2, 2],
+        [4, 8, 0, 1, 0, 20],
+        [4, 2, 14, 3, 7, 7],
+        [0, 1, 1, 15, 14, 4],
+        [0, 1, 2, 6, 10, 15],
+        [4, 1, 5, 2, 19, 30],
+    ],
+    "audio": [
+        [17, 18, 2, 1, 2, 2],
+        [20, 12, 0, 0, 0, 1],
+        [5, 1, 14, 3, 7, 7],
+        [1, 0, 1, 15, 14, 4],
+        [0, 0, 3, 6, 18, 7],
+        [4, 1, 5, 2, 9, 49],
+    ],
+    "fused": [
+        [31, 2, 4, 2, 1, 2],
+        [3, 32, 0, 0, 0, 1],
+        [5, 1, 14, 3, 7, 7],
+        [1, 0, 2, 28, 2, 4],
+        [0, 0, 6, 3, 18, 7],
+        [3, 1, 6, 5, 6, 49],
+    ],
+}
+
+S001_RESULTS = (
+    Result(
+        "s001",
+        "RAVDESS speech (audio only)",
+        _S001_PROTOCOL,
+        {"acc": 79.76},
+        f"{_S001}, Fig. 6 caption (ResNet-18 on MFCC)",
+        _S001_CM_NOTE.format(other="64.6 % for ResNet-18 speech (Sec. VI.C)"),
+    ),
+    Result(
+        "s001",
+        "RAVDESS speech (video only)",
+        _S001_PROTOCOL,
+        {"acc": 73.84},
+        f"{_S001}, Fig. 5 caption (ResNet-34 per frame + LSTM)",
+        _S001_CM_NOTE.format(other="45.6 % for ResNet-34 facial recognition (Sec. VI.B)"),
+    ),
+    Result(
+        "s001",
+        "RAVDESS speech (audio + video)",
+        _S001_PROTOCOL,
+        {"acc": 85.02},
+        f"{_S001}, Fig. 7 caption",
+        _S001_CM_NOTE.format(other="77.99 % as the fused result (Table I, conclusion)"),
+    ),
+)
+
+# Table I: fused audio-video accuracy and training time (s) by video backbone and dropout.
+S001_TABLE1 = {
+    ("ResNet18+VGG16", 0.3): (70.83, 73.04),
+    ("ResNet18+VGG16", 0.5): (71.98, 49.08),
+    ("ResNet18+SqueezeNet", 0.3): (70.73, 36.52),
+    ("ResNet18+SqueezeNet", 0.5): (70.80, 35.94),
+    ("ResNet18+ResNet34 (proposed)", 0.3): (72.17, 32.44),
+    ("ResNet18+ResNet34 (proposed)", 0.5): (77.99, 28.54),
+}
+S001_RESULTS += tuple(
+    Result(
+        "s001" if "proposed" in name else name,
+        "RAVDESS speech (audio + video)",
+        _S001_PROTOCOL + f"; dropout {p}",
+        {"acc": acc, "time_s": secs},
+        f"{_S001}, Table I",
+    )
+    for (name, p), (acc, secs) in S001_TABLE1.items()
+)
+
+# ---------------------------------------------------------------------------------- S002
+IEMOCAP_CLASSES = ("happy", "sad", "neutral", "angry", "excited", "frustrated")
+IEMOCAP_TEST_SUPPORT = (144, 245, 384, 170, 299, 381)  # session 5: row sums of Fig. 2 (1,623)
+_S002 = "S002 (papers/S002_bilstm_mha_residual_iemocap.txt)"
+_IEMOCAP_PROTOCOL = (
+    "IEMOCAP 6-class, sessions 1-4 train/val (5,320/490 utts, 108/12 dialogues), session 5 test "
+    "(1,623 utts, 31 dialogues); model selection not stated"
+)
+S002_TRAINING = {
+    "optimizer": "adam",
+    "learning_rate": 3e-4,
+    "weight_decay": 5e-5,
+    "batch_size": 32,
+    "epochs": 60,
+}
+
+# Table 2, per class (acc, F1) in IEMOCAP_CLASSES order, then the averages. The per-class "Acc"
+# of the proposed model equals the column-wise precision of the Fig. 2 confusion matrix.
+S002_TABLE2 = {
+    "text_cnn": ([(27.7, 29.8), (57.1, 53.8), (34.3, 40.1), (61.1, 52.4), (46.1, 50.0),
+                  (62.9, 55.7)], (48.9, 48.1)),
+    "bc_lstm": ([(29.1, 34.4), (57.1, 60.8), (54.1, 51.8), (57.0, 56.7), (51.1, 57.9),
+                 (67.1, 58.9)], (55.2, 54.9)),
+    "cmn": ([(25.0, 30.3), (55.9, 62.4), (52.8, 52.3), (61.7, 59.8), (55.5, 60.2),
+             (71.1, 60.6)], (56.5, 56.1)),
+    "s002": ([(45.3, 36.0), (75.7, 77.8), (53.9, 57.3), (61.1, 62.9), (65.7, 70.6),
+              (62.1, 55.3)], (61.7, 61.0)),
+}  # fmt: skip
+
+# Fig. 2: rows = true class, columns = predicted, IEMOCAP_CLASSES order.
+S002_CONFUSION = [
+    [43, 7, 19, 2, 70, 3],
+    [7, 196, 21, 3, 1, 17],
+    [18, 24, 235, 15, 40, 52],
+    [0, 2, 16, 110, 0, 42],
+    [26, 15, 28, 0, 228, 2],
+    [1, 15, 117, 50, 8, 190],
+]
+
+S002_RESULTS = tuple(
+    Result(
+        name,
+        "IEMOCAP 6-class (text + audio + visual for s002; baselines as reported there)",
+        _IEMOCAP_PROTOCOL,
+        {
+            "acc": avg[0],
+            "wf1": avg[1],
+            **{f"{c}_acc": a for c, (a, _) in zip(IEMOCAP_CLASSES, rows, strict=True)},
+            **{f"{c}_f1": f for c, (_, f) in zip(IEMOCAP_CLASSES, rows, strict=True)},
+        },
+        f"{_S002}, Table 2",
+        "per-class 'Acc' is precision (matches Fig. 2 columns); the averages are weighted by "
+        "class support"
+        + ("; the paper prints CMN frustrated acc as '71. 1'" if name == "cmn" else ""),
+    )
+    for name, (rows, avg) in S002_TABLE2.items()
+)
+
+# ------------------------------------------------------------------------- S003 and references
+_ANCHORS = "shared/ANCHORS.md"
+OTHER_RESULTS = (
+    Result(
+        "s003",
+        "MELD 7-class (CREMA-D planned)",
+        "interim report; trained on a small subset only",
+        {},
+        "S003 (papers/S003_lightweight_realtime_meld.txt), Sec. 3.1",
+        "no final numbers; the goal is a small real-time model",
+    ),
+    Result(
+        "tfidf_logreg",
+        "IEMOCAP text 6-class",
+        "108/12/31 dialogue split, single utterances, hyperparameters on validation",
+        {"acc": 53.4, "wf1": 52.9},
+        f"{_ANCHORS} §2 (floors measured on shared/data)",
+    ),
+    Result(
+        "tfidf_logreg_context",
+        "IEMOCAP text 6-class",
+        "108/12/31 split, previous and next utterance appended, hyperparameters on validation",
+        {"acc": 58.0, "wf1": 57.9},
+        f"{_ANCHORS} §2 (floors measured on shared/data)",
+        "a neural text model below 57.9 weighted F1 is not yet working",
+    ),
+)
+_PUBLISHED_IEMOCAP = {
+    "TextCNN": (49.35, 49.21),
+    "bc-LSTM+Att": (56.32, 56.19),
+    "DialogueRNN": (63.03, 62.50),
+    "DialogueGCN": (64.02, 63.65),
+    "DialogueCRN": (66.73, 66.66),
+    "MM-DFN": (68.21, 68.18),
+}
+_PUBLISHED_MELD = {
+    "bc-LSTM+Att": (57.50, 55.90),
+    "DialogueRNN": (59.54, 56.39),
+    "DialogueGCN": (59.46, 56.77),
+    "DialogueCRN": (61.26, 58.48),
+    "MM-DFN": (62.49, 59.46),
+}
+OTHER_RESULTS += tuple(
+    Result(
+        name,
+        corpus,
+        protocol,
+        {"acc": acc, "wf1": wf1},
+        f"{_ANCHORS} §2",
+        "most of these scripts select the epoch on the test set",
+    )
+    for corpus, protocol, table in (
+        ("IEMOCAP 6-class", "120/31 dialogues, session 5 test", _PUBLISHED_IEMOCAP),
+        ("MELD 7-class", "official train/dev/test", _PUBLISHED_MELD),
+    )
+    for name, (acc, wf1) in table.items()
+)
+OTHER_RESULTS += (
+    Result("COSMIC", "IEMOCAP 6-class", "108/12/31 split", {"wf1": 65.28}, f"{_ANCHORS} §2"),
+    Result("COSMIC", "MELD 7-class", "official split", {"wf1": 65.21}, f"{_ANCHORS} §2"),
+    Result(
+        "Whisper-large-v3",
+        "RAVDESS speech (audio)",
+        "EmoBox, speaker-independent, 6 folds of 4 held-out actors",
+        {"ua": 75.32, "wa": 75.87, "f1": 75.19},
+        f"{_ANCHORS} §2",
+    ),
+    Result(
+        "late fusion",
+        "RAVDESS audio-visual",
+        "5-fold by subject",
+        {"acc": 80.08},
+        f"{_ANCHORS} §2",
+        "the same model scores 95.83 on a random split, 48.06 ± 9.76 leave-one-speaker-out",
+    ),
+)
+
+RESULTS: Tuple[Result, ...] = S001_RESULTS + S002_RESULTS + OTHER_RESULTS
+
+
+def lookup(system: str, corpus: Optional[str] = None) -> List[Result]:
+    """All results of ``system`` (optionally only corpora containing ``corpus``)."""
+    return [r for r in RESULTS if r.system == system and (corpus is None or corpus in r.corpus)]
+
+
+def confusion_metrics(
+    matrix: Sequence[Sequence[int]], classes: Optional[Sequence[str]] = None
+) -> Dict[str, float]:
+    """Accuracy, per-class precision/recall/F1 and support-weighted F1 (percent) of a matrix.
+
+    Args:
+      matrix: counts, rows = true class, columns = predicted class.
+      classes: names for the per-class keys (default "0", "1", ...).
+
+    Returns:
+      {"acc", "wf1", "n", "<class>_precision", "<class>_recall", "<class>_f1", ...}.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    names = list(classes) if classes is not None else [str(i) for i in range(len(m))]
+    hit = np.diag(m)
+    support, predicted = m.sum(1), m.sum(0)
+    precision = np.divide(hit, predicted, out=np.zeros_like(hit), where=predicted > 0)
+    recall = np.divide(hit, support, out=np.zeros_like(hit), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(hit), where=denom > 0)
+    out = {
+        "n": float(m.sum()),
+        "acc": 100 * hit.sum() / m.sum(),
+        "wf1": 100 * float(np.sum(f1 * support) / support.sum()),
+    }
+    for i, c in enumerate(names):
+        out[f"{c}_precision"] = 100 * precision[i]
+        out[f"{c}_recall"] = 100 * recall[i]
+        out[f"{c}_f1"] = 100 * f1[i]
+    return out
+
+
+def _s002_recall() -> Dict[str, float]:
+    cm = confusion_metrics(S002_CONFUSION, IEMOCAP_CLASSES)
+    return {c: cm[f"{c}_recall"] for c in IEMOCAP_CLASSES}
+
+
+def reported(system: str, corpus: str) -> Optional[Dict]:
+    """The headline entry for a (registry system, corpus builder) pair, for the report harness.
+
+    Metric names follow ``mmer_jax.reproduce.harness`` ("accuracy", "weighted_f1"), values in
+    percent; ``per_class`` gives recall (from the paper's confusion matrix), precision and F1;
+    ``variants`` and ``baselines`` hold the paper's other rows. None when the paper has no number.
+
+    Args:
+      system: registry name, e.g. "s002" or "cmn".
+      corpus: corpus key of the experiment, e.g. "iemocap_text" or "ravdess_av" (matched by prefix).
+    """
+    corpus = corpus.lower()
+    if corpus.startswith("iemocap") and system in S002_TABLE2:
+        (r,) = [x for x in S002_RESULTS if x.system == system]
+        entry = {
+            "system": system,
+            "corpus": r.corpus,
+            "protocol": r.protocol,
+            "source": r.source,
+            "note": r.note,
+            "metrics": {"accuracy": r.metrics["acc"], "weighted_f1": r.metrics["wf1"]},
+        }
+        if system == "s002":
+            recall = _s002_recall()
+            entry["per_class"] = {
+                c: {"recall": recall[c], "precision": a, "f1": f}
+                for c, (a, f) in zip(IEMOCAP_CLASSES, S002_TABLE2["s002"][0], strict=True)
+            }
+            entry["baselines"] = {
+                name: {"accuracy": avg[0], "weighted_f1": avg[1]}
+                for name, (_, avg) in S002_TABLE2.items()
+                if name != "s002"
+            }
+            entry["baselines"]["tfidf_logreg_context (ANCHORS §2 floor)"] = {
+                "accuracy": 58.0,
+                "weighted_f1": 57.9,
+            }
+        return entry
+    if corpus.startswith("ravdess") and system == "s001":
+        fused = S001_RESULTS[2]
+        variants = {r.corpus.split("(")[1].rstrip(")"): r for r in S001_RESULTS[:2]}
+        return {
+            "system": system,
+            "corpus": fused.corpus,
+            "protocol": fused.protocol,
+            "source": fused.source,
+            "note": fused.note,
+            "metrics": {"accuracy": fused.metrics["acc"]},
+            "variants": {
+                **{k: {"accuracy": r.metrics["acc"]} for k, r in variants.items()},
+                **{
+                    f"{name}, dropout {p}": {"accuracy": acc}
+                    for (name, p), (acc, _) in S001_TABLE1.items()
+                },
+            },
+        }
+    return None
