@@ -4,8 +4,9 @@ One sub-package per corpus (``data_prep/<corpus>/<corpus>.py``). This package im
 ``mmer_jax``: builders store decoded signals (16 kHz int16 audio, uint8 frames and face crops, text,
 ids), never model features, so a feature change never forces a rebuild.
 
-``BUILDERS`` maps the public dataset name to ``"module:ClassName"``; importing the module registers the
-builder with TFDS. Use :func:`data_prep.build.build` (or ``mmer data build NAME``) to prepare one.
+``BUILDERS`` maps the public dataset name to ``"module:ClassName"``; importing the module
+registers the builder with TFDS. Use :func:`data_prep.build.build` (or ``mmer data build NAME``)
+to prepare one.
 """
 
 BUILDERS: dict[str, str] = {

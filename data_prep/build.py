@@ -32,8 +32,7 @@ def builder_class(name: str) -> type:
     return getattr(module, class_name)
 
 
-def get_builder(name: str, config: str | None = None, data_dir: str | None = None,
-                **kwargs: Any):
+def get_builder(name: str, config: str | None = None, data_dir: str | None = None, **kwargs: Any):
     """Returns a TFDS builder instance for ``name``/``config`` rooted at ``data_dir``."""
     cls = builder_class(name)
     kw: dict[str, Any] = dict(kwargs)
@@ -41,7 +40,8 @@ def get_builder(name: str, config: str | None = None, data_dir: str | None = Non
         names = [c.name for c in getattr(cls, "BUILDER_CONFIGS", [])]
         if names and config not in names:
             raise BuildError(
-                f"corpus {name!r} has no config {config!r}; configs: {', '.join(names)}")
+                f"corpus {name!r} has no config {config!r}; configs: {', '.join(names)}"
+            )
         kw["config"] = config
     if data_dir:
         kw["data_dir"] = os.path.expanduser(data_dir)
@@ -49,8 +49,13 @@ def get_builder(name: str, config: str | None = None, data_dir: str | None = Non
     return cls(**kw)
 
 
-def build(name: str, config: str | None = None, data_dir: str | None = None,
-          manual_dir: str | None = None, force: bool = False):
+def build(
+    name: str,
+    config: str | None = None,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    force: bool = False,
+):
     """Prepares ``name``/``config`` (idempotent) and returns the builder.
 
     Args:
@@ -67,8 +72,11 @@ def build(name: str, config: str | None = None, data_dir: str | None = None,
         raise BuildError(f"--manual_dir {manual_dir!r} is not a directory")
     download_config = tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(manual_dir) if manual_dir else None,
-        download_mode=(tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS if force
-                       else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS),
+        download_mode=(
+            tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS
+            if force
+            else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+        ),
     )
     if force:
         download_config.download_mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD
@@ -88,6 +96,11 @@ def _log_report(builder) -> None:
     with open(path) as f:
         rep = json.load(f)
     counts = ", ".join(f"{k}={v['count']}" for k, v in rep.get("splits", {}).items())
-    logging.getLogger("data_prep").info("%s/%s: %s; %d files skipped (reasons in %s)",
-                                        rep.get("dataset"), rep.get("config"), counts,
-                                        rep.get("skipped_total", 0), path)
+    logging.getLogger("data_prep").info(
+        "%s/%s: %s; %d files skipped (reasons in %s)",
+        rep.get("dataset"),
+        rep.get("config"),
+        counts,
+        rep.get("skipped_total", 0),
+        path,
+    )

@@ -15,8 +15,9 @@ import ml_collections
 
 from experiments.common import base_config
 
-SHARED_EMODB = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared",
-                                             "data", "emodb"))
+SHARED_EMODB = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "emodb")
+)
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -30,10 +31,18 @@ def get_config() -> ml_collections.ConfigDict:
     cfg.data.max_audio_s = 4.0
     cfg.data.n_mels = 64
     cfg.model.modalities = ["audio"]
-    cfg.model.encoders = ml_collections.ConfigDict(dict(
-        audio=dict(name="resnet2d", depth=(1, 1, 1), width=16, norm="batch", stem_stride=2,
-                   stem_pool=True),
-    ))
+    cfg.model.encoders = ml_collections.ConfigDict(
+        dict(
+            audio=dict(
+                name="resnet2d",
+                depth=(1, 1, 1),
+                width=16,
+                norm="batch",
+                stem_stride=2,
+                stem_pool=True,
+            ),
+        )
+    )
     cfg.model.head_hidden = 64
     cfg.model.dropout = 0.3
     cfg.train.epochs = 30

@@ -35,8 +35,10 @@ def _time_train(trainer, n_steps: int) -> float:
     from mmer_jax.train import sharding as sh
 
     state = trainer._init_state()
-    batches = [sh.to_global(b, trainer.mesh) for _, b in
-               zip(range(4), trainer._host_batches("train", epoch=0, train=True))]
+    batches = [
+        sh.to_global(b, trainer.mesh)
+        for _, b in zip(range(4), trainer._host_batches("train", epoch=0, train=True), strict=False)
+    ]
     state, m = trainer.train_step(state, batches[0])  # compile
     jax.block_until_ready(m)
     t0 = time.perf_counter()
@@ -57,36 +59,62 @@ def main(what: str, argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--workdir", default="runs/bench")
     args, overrides = p.parse_known_args(argv)
-    overrides = [o[len("--config."):] for o in overrides if o.startswith("--config.")]
+    overrides = [o[len("--config.") :] for o in overrides if o.startswith("--config.")]
     cfg = config_lib.load(args.config, overrides)
     variants = dict(cfg.variants) if cfg.get("variants") else {"main": list(cfg.model.modalities)}
-    name = cfg.get("primary_variant") if cfg.get("primary_variant") in variants else list(variants)[-1]
+    name = (
+        cfg.get("primary_variant") if cfg.get("primary_variant") in variants else list(variants)[-1]
+    )
     modalities = list(variants[name])
     pipeline = Pipeline(cfg.data, modalities, cfg.seed)
     n = 10 if args.quick else 40
     rows = []
     host_rate = _time_pipeline(pipeline, cfg.train.batch_size, n)
-    rows.append({"what": "pipeline", "corpus": cfg.data.corpus, "examples_per_s": host_rate,
-                 "read_threads": cfg.data.get("read_threads", 2)})
-    print(f"input pipeline ({cfg.data.corpus}, {cfg.data.get('read_threads', 2)} threads): "
-          f"{host_rate:8.1f} examples/s")
+    rows.append(
+        {
+            "what": "pipeline",
+            "corpus": cfg.data.corpus,
+            "examples_per_s": host_rate,
+            "read_threads": cfg.data.get("read_threads", 2),
+        }
+    )
+    print(
+        f"input pipeline ({cfg.data.corpus}, {cfg.data.get('read_threads', 2)} threads): "
+        f"{host_rate:8.1f} examples/s"
+    )
     if what in ("pipeline", "train"):
         os.makedirs(args.workdir, exist_ok=True)
         trainer = VariantTrainer(cfg, pipeline, f"bench_{name}", modalities, args.workdir)
         step_rate = _time_train(trainer, n)
-        rows.append({"what": "train_step", "variant": name, "examples_per_s": step_rate,
-                     "global_batch": cfg.train.batch_size})
-        print(f"train step ({name}, batch {cfg.train.batch_size}):      {step_rate:8.1f} examples/s")
-        print(f"pipeline / step ratio: {host_rate / step_rate:.2f} "
-              f"({'keeps up' if host_rate >= step_rate else 'STARVES the step'})")
+        rows.append(
+            {
+                "what": "train_step",
+                "variant": name,
+                "examples_per_s": step_rate,
+                "global_batch": cfg.train.batch_size,
+            }
+        )
+        print(
+            f"train step ({name}, batch {cfg.train.batch_size}):      {step_rate:8.1f} examples/s"
+        )
+        print(
+            f"pipeline / step ratio: {host_rate / step_rate:.2f} "
+            f"({'keeps up' if host_rate >= step_rate else 'STARVES the step'})"
+        )
     dev = jax.devices()[0]
     date = datetime.date.today().isoformat()
-    out = args.out or os.path.join("benchmarks", "results",
-                                   f"{what}-{dev.platform}-{date}.json")
+    out = args.out or os.path.join("benchmarks", "results", f"{what}-{dev.platform}-{date}.json")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    record = {"what": what, "device": getattr(dev, "device_kind", dev.platform),
-              "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-              "jax": jax.__version__, "date": date, "config": args.config, "rows": rows}
+    record = {
+        "what": what,
+        "device": getattr(dev, "device_kind", dev.platform),
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "jax": jax.__version__,
+        "date": date,
+        "config": args.config,
+        "rows": rows,
+    }
     with open(out, "w") as f:
         json.dump(record, f, indent=2)
     print(f"written {out}")

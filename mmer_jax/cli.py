@@ -54,7 +54,7 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     it = iter(argv)
     for arg in it:
         if arg.startswith("--config."):
-            body = arg[len("--config."):]
+            body = arg[len("--config.") :]
             if "=" not in body:  # allow "--config.key value"
                 body = f"{body}={next(it, '')}"
             overrides.append(body)
@@ -78,11 +78,15 @@ def _dispatch(args, overrides: list[str]) -> int:
             print(f"mmer: {exc}; run the same command to resume", file=sys.stderr)
             return 3
         t = results["test"]
-        print(f"test accuracy {t['accuracy']:.4f}  weighted F1 {t['weighted_f1']:.4f}  "
-              f"UAR {t['uar']:.4f}  -> {os.path.join(args.workdir, 'results.json')}")
+        print(
+            f"test accuracy {t['accuracy']:.4f}  weighted F1 {t['weighted_f1']:.4f}  "
+            f"UAR {t['uar']:.4f}  -> {os.path.join(args.workdir, 'results.json')}"
+        )
         for name, v in results.get("variants", {}).items():
-            print(f"  {name:>8}: accuracy {v['test']['accuracy']:.4f}  "
-                  f"weighted F1 {v['test']['weighted_f1']:.4f}")
+            print(
+                f"  {name:>8}: accuracy {v['test']['accuracy']:.4f}  "
+                f"weighted F1 {v['test']['weighted_f1']:.4f}"
+            )
         return 0
     if overrides:
         raise UsageError(f"--config.{overrides[0]} is only valid with `mmer train`")
@@ -95,29 +99,39 @@ def _dispatch(args, overrides: list[str]) -> int:
             if m is None:
                 print(f"{name}: {res.get('error')}")
             else:
-                print(f"{name}: {args.split} accuracy {m['accuracy']:.4f}  weighted F1 "
-                      f"{m['weighted_f1']:.4f}  UAR {m['uar']:.4f}  (best epoch {res['epoch']})")
+                print(
+                    f"{name}: {args.split} accuracy {m['accuracy']:.4f}  weighted F1 "
+                    f"{m['weighted_f1']:.4f}  UAR {m['uar']:.4f}  (best epoch {res['epoch']})"
+                )
         return 0
     if args.command == "data":
         from data_prep import build as build_lib
 
         try:
-            builder = build_lib.build(args.name, args.config, args.data_dir, args.manual_dir,
-                                      force=args.force)
+            builder = build_lib.build(
+                args.name, args.config, args.data_dir, args.manual_dir, force=args.force
+            )
         except build_lib.BuildError as exc:
             raise UsageError(str(exc)) from exc
         except AssertionError as exc:  # TFDS signals a missing manual_dir this way
             raise UsageError(f"{args.name}: {exc}") from exc
         for split, info in builder.info.splits.items():
-            print(f"{args.name}/{builder.builder_config.name if builder.builder_config else ''} "
-                  f"{split}: {info.num_examples} examples")
+            print(
+                f"{args.name}/{builder.builder_config.name if builder.builder_config else ''} "
+                f"{split}: {info.num_examples} examples"
+            )
         print(f"written to {builder.data_dir}")
         return 0
     if args.command == "reproduce":
         from mmer_jax.reproduce.harness import reproduce
 
-        reproduce(args.system, corpus=args.corpus, seeds=args.seeds, workdir=args.workdir,
-                  out_dir=args.out)
+        reproduce(
+            args.system,
+            corpus=args.corpus,
+            seeds=args.seeds,
+            workdir=args.workdir,
+            out_dir=args.out,
+        )
         return 0
     if args.command == "bench":
         argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
@@ -143,14 +157,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmer: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("mmer: interrupted; run the same command again to resume from the last checkpoint",
-              file=sys.stderr)
+        print(
+            "mmer: interrupted; run the same command again to resume from the last checkpoint",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # noqa: BLE001 - one line instead of a traceback wall
         if os.environ.get("MMER_DEBUG"):
             raise
-        print(f"mmer: error: {type(exc).__name__}: {exc} (set MMER_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"mmer: error: {type(exc).__name__}: {exc} (set MMER_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -27,7 +27,9 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a broken config must name itself, not dump a traceback
-        raise UsageError(f"config file {path!r} failed to load: {type(exc).__name__}: {exc}") from exc
+        raise UsageError(
+            f"config file {path!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
     if not hasattr(module, "get_config"):
         raise UsageError(f"config file {path!r} defines no get_config()")
     cfg = module.get_config()
@@ -55,12 +57,16 @@ def set_key(cfg: ml_collections.ConfigDict, dotted: str, raw: str) -> None:
     node = cfg
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-            raise UsageError(f"unknown config key {'.'.join(parts[: i + 1])!r} (in --config.{dotted})")
+            raise UsageError(
+                f"unknown config key {'.'.join(parts[: i + 1])!r} (in --config.{dotted})"
+            )
         node = node[part]
     leaf = parts[-1]
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-        raise UsageError(f"unknown config key {dotted!r}; known keys here: "
-                         f"{', '.join(sorted(node.keys())) if hasattr(node, 'keys') else '-'}")
+        raise UsageError(
+            f"unknown config key {dotted!r}; known keys here: "
+            f"{', '.join(sorted(node.keys())) if hasattr(node, 'keys') else '-'}"
+        )
     old = node[leaf]
     value = parse_value(raw)
     # ConfigDict allows int -> float; make tuples/lists interchangeable and bools strict.
@@ -89,8 +95,15 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) ->
         set_key(cfg, key, raw)
 
 
-REQUIRED = ("system", "data.corpus", "model.name", "train.epochs", "train.batch_size", "train.lr",
-            "seed")
+REQUIRED = (
+    "system",
+    "data.corpus",
+    "model.name",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "seed",
+)
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:

@@ -37,15 +37,21 @@ def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32)
     if "audio_pcm" in batch:
         wave = features.pcm16_to_float(batch["audio_pcm"])
         kind = data_cfg.get("frontend", "logmel")
-        kw = dict(sr=data_cfg.sample_rate, n_fft=data_cfg.get("n_fft", 400),
-                  hop=data_cfg.get("hop", 160))
+        kw = dict(
+            sr=data_cfg.sample_rate, n_fft=data_cfg.get("n_fft", 400), hop=data_cfg.get("hop", 160)
+        )
         if kind == "logmel":
-            feats, mask = features.logmel_jax(wave, batch["audio_len"],
-                                              n_mels=data_cfg.get("n_mels", 64), **kw)
+            feats, mask = features.logmel_jax(
+                wave, batch["audio_len"], n_mels=data_cfg.get("n_mels", 64), **kw
+            )
         elif kind == "mfcc":
-            feats, mask = features.mfcc_jax(wave, batch["audio_len"],
-                                            n_mfcc=data_cfg.get("n_mfcc", 40),
-                                            n_mels=data_cfg.get("n_mels", 64), **kw)
+            feats, mask = features.mfcc_jax(
+                wave,
+                batch["audio_len"],
+                n_mfcc=data_cfg.get("n_mfcc", 40),
+                n_mels=data_cfg.get("n_mels", 64),
+                **kw,
+            )
         else:
             raise ValueError(f"data.frontend={kind!r} must be 'logmel' or 'mfcc'")
         if data_cfg.get("feature_norm", True):
@@ -59,8 +65,9 @@ def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32)
         out["audio"], out["audio_mask"] = feats.astype(dtype), mask
     for key in ("frames", "face"):
         if key + "_u8" in batch:
-            out[key], out[key + "_mask"] = _frames_to_model(batch[key + "_u8"], batch[key + "_len"],
-                                                            dtype)
+            out[key], out[key + "_mask"] = _frames_to_model(
+                batch[key + "_u8"], batch[key + "_len"], dtype
+            )
     if "tokens" in batch:
         out["tokens"] = batch["tokens"]
         out["tokens_mask"] = batch["tokens"] > 0
@@ -73,10 +80,18 @@ _SIGNALS = ("audio_pcm", "audio_len", "frames_u8", "frames_len", "face_u8", "fac
 def _prepare_dialogue(batch: dict, data_cfg, dtype) -> dict:
     b, u = batch["utt_mask"].shape
     flat = {k: batch[k].reshape((b * u,) + batch[k].shape[2:]) for k in _SIGNALS if k in batch}
-    inner = prepare({"label": batch["label"].reshape(-1), "weight": batch["weight"].reshape(-1),
-                     **flat}, data_cfg, dtype) if flat else {}
-    out = {k: v.reshape((b, u) + v.shape[1:]) for k, v in inner.items()
-           if k not in ("label", "weight")}
+    inner = (
+        prepare(
+            {"label": batch["label"].reshape(-1), "weight": batch["weight"].reshape(-1), **flat},
+            data_cfg,
+            dtype,
+        )
+        if flat
+        else {}
+    )
+    out = {
+        k: v.reshape((b, u) + v.shape[1:]) for k, v in inner.items() if k not in ("label", "weight")
+    }
     out.update(label=batch["label"], weight=batch["weight"], utt_mask=batch["utt_mask"])
     if "speaker" in batch:
         out["speaker"] = batch["speaker"]

@@ -36,21 +36,32 @@ def open_builder(data_cfg: ml_collections.ConfigDict):
     data_dir = os.path.expanduser(data_cfg.data_dir) if data_cfg.get("data_dir") else None
     try:
         if data_cfg.get("build_if_missing", True):
-            return build_lib.build(data_cfg.corpus, data_cfg.get("config") or None, data_dir,
-                                   data_cfg.get("manual_dir") or None)
+            return build_lib.build(
+                data_cfg.corpus,
+                data_cfg.get("config") or None,
+                data_dir,
+                data_cfg.get("manual_dir") or None,
+            )
         builder = build_lib.get_builder(data_cfg.corpus, data_cfg.get("config") or None, data_dir)
     except build_lib.BuildError as exc:
         raise UsageError(f"data.corpus: {exc}") from exc
     except AssertionError as exc:  # TFDS reports a missing manual_dir this way
         raise UsageError(f"data.corpus {data_cfg.corpus!r}: {exc}") from exc
     if not os.path.isdir(builder.data_dir):
-        raise UsageError(f"corpus {data_cfg.corpus!r} is not built in {data_dir!r}; run "
-                         f"`mmer data build {data_cfg.corpus} --data_dir {data_dir}` first")
+        raise UsageError(
+            f"corpus {data_cfg.corpus!r} is not built in {data_dir!r}; run "
+            f"`mmer data build {data_cfg.corpus} --data_dir {data_dir}` first"
+        )
     return builder
 
 
-def make_pipeline(data_cfg: ml_collections.ConfigDict, modalities: list[str], seed: int,
-                  workdir: str | None = None, builder=None) -> "Pipeline":
+def make_pipeline(
+    data_cfg: ml_collections.ConfigDict,
+    modalities: list[str],
+    seed: int,
+    workdir: str | None = None,
+    builder=None,
+) -> "Pipeline":
     """``data.unit``: "utterance" (default) -> :class:`Pipeline`; "dialogue" ->
     :class:`mmer_jax.data.dialogue.DialoguePipeline` (batches [B, U, ...] of whole dialogues)."""
     unit = data_cfg.get("unit", "utterance") or "utterance"
@@ -66,8 +77,14 @@ def make_pipeline(data_cfg: ml_collections.ConfigDict, modalities: list[str], se
 class Pipeline:
     """Everything the trainer needs from a corpus: class names, vocabulary, batch iterators."""
 
-    def __init__(self, data_cfg: ml_collections.ConfigDict, modalities: list[str], seed: int,
-                 workdir: str | None = None, builder=None):
+    def __init__(
+        self,
+        data_cfg: ml_collections.ConfigDict,
+        modalities: list[str],
+        seed: int,
+        workdir: str | None = None,
+        builder=None,
+    ):
         self.cfg = data_cfg
         self.modalities = list(modalities)
         self.seed = seed
@@ -80,8 +97,10 @@ class Pipeline:
                 raise RunError(f"corpus {data_cfg.corpus!r} has no {split!r} split")
             src = self.builder.as_data_source(split=split)
             if len(src) == 0:
-                raise RunError(f"split {split!r} of corpus {data_cfg.corpus!r} "
-                               f"(config {data_cfg.get('config')!r}) is empty")
+                raise RunError(
+                    f"split {split!r} of corpus {data_cfg.corpus!r} "
+                    f"(config {data_cfg.get('config')!r}) is empty"
+                )
             self.sources[split] = _CachedSource(src) if data_cfg.get("cache", True) else src
         self.tokenizer = None
         if "text" in self.modalities:
@@ -116,16 +135,21 @@ class Pipeline:
             pcm = np.asarray(ex["audio"], dtype=np.int16)
             max_len = int(c.max_audio_s * c.sample_rate)
             if len(pcm) > max_len:  # random window while training, the centre at evaluation
-                start = rng.integers(0, len(pcm) - max_len + 1) if train else (len(pcm) - max_len) // 2
-                pcm = pcm[start:start + max_len]
+                start = (
+                    rng.integers(0, len(pcm) - max_len + 1) if train else (len(pcm) - max_len) // 2
+                )
+                pcm = pcm[start : start + max_len]
             out["audio_pcm"] = pcm
         for key in ("frames", "face"):
             if key in self.modalities:
                 fr = np.asarray(ex[key], dtype=np.uint8)
                 if len(fr) > c.max_frames:
-                    start = rng.integers(0, len(fr) - c.max_frames + 1) if train else (
-                        (len(fr) - c.max_frames) // 2)
-                    fr = fr[start:start + c.max_frames]
+                    start = (
+                        rng.integers(0, len(fr) - c.max_frames + 1)
+                        if train
+                        else ((len(fr) - c.max_frames) // 2)
+                    )
+                    fr = fr[start : start + c.max_frames]
                 out[key + "_u8"] = fr
         if "text" in self.modalities:
             out["tokens"] = self.tokenizer.encode(_as_str(ex["text"]), c.max_tokens)
@@ -134,13 +158,16 @@ class Pipeline:
     def _collate(self, items: list[dict]) -> dict[str, np.ndarray]:
         c = self.cfg
         b = len(items)
-        batch = {"label": np.stack([it["label"] for it in items]),
-                 "weight": np.stack([it["weight"] for it in items])}
+        batch = {
+            "label": np.stack([it["label"] for it in items]),
+            "weight": np.stack([it["weight"] for it in items]),
+        }
         if "audio_pcm" in items[0]:
             lens = np.array([len(it["audio_pcm"]) for it in items], np.int32)
             step = int(c.audio_bucket_s * c.sample_rate)
-            width = _bucket(int(lens.max()), step, _bucket(int(c.max_audio_s * c.sample_rate),
-                                                           step, 1 << 40))
+            width = _bucket(
+                int(lens.max()), step, _bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
+            )
             pcm = np.zeros((b, width), np.int16)
             for i, it in enumerate(items):
                 pcm[i, : lens[i]] = it["audio_pcm"]
@@ -163,9 +190,17 @@ class Pipeline:
         return batch
 
     # -- batches ---------------------------------------------------------------------------
-    def batches(self, split: str, global_batch: int, *, epoch: int = 0, train: bool = False,
-                process_index: int = 0, process_count: int = 1,
-                skip_batches: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    def batches(
+        self,
+        split: str,
+        global_batch: int,
+        *,
+        epoch: int = 0,
+        train: bool = False,
+        process_index: int = 0,
+        process_count: int = 1,
+        skip_batches: int = 0,
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Yields this host's part of each global batch of ``split``.
 
         Training batches are shuffled per epoch and drop the remainder; evaluation batches cover
@@ -174,22 +209,26 @@ class Pipeline:
         import grain
 
         if global_batch % process_count:
-            raise UsageError(f"train.batch_size={global_batch} must divide by the "
-                             f"{process_count} hosts")
+            raise UsageError(
+                f"train.batch_size={global_batch} must divide by the {process_count} hosts"
+            )
         n = self.num_examples(split)
         if train:
             order = np.random.default_rng([self.seed, epoch]).permutation(n)
             n_batches = n // global_batch
             if n_batches == 0:
-                raise RunError(f"split {split!r} has {n} examples, fewer than one batch of "
-                               f"{global_batch}; lower train.batch_size")
+                raise RunError(
+                    f"split {split!r} has {n} examples, fewer than one batch of "
+                    f"{global_batch}; lower train.batch_size"
+                )
             order = order[: n_batches * global_batch]
         else:
             n_batches = math.ceil(n / global_batch)
             order = np.concatenate([np.arange(n), -np.ones(n_batches * global_batch - n, int)])
         per_host = global_batch // process_count
         local = order.reshape(n_batches, global_batch)[
-            :, process_index * per_host:(process_index + 1) * per_host].reshape(-1)
+            :, process_index * per_host : (process_index + 1) * per_host
+        ].reshape(-1)
         source = self.sources[split]
 
         def load(i_and_idx):

@@ -31,7 +31,9 @@ class Tokenizer:
     def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 30000) -> "Tokenizer":
         counts = collections.Counter(w for t in texts for w in split_words(t))
         # Sort by count, then alphabetically, so the vocabulary is deterministic.
-        words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
         return cls(["<pad>", "<unk>"] + words[: max_size - 2])
 
     def __len__(self) -> int:

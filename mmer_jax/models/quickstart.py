@@ -13,8 +13,12 @@ import ml_collections
 from mmer_jax.models.heads import MLPHead
 from mmer_jax.registry import ENCODERS, FUSIONS, MODELS
 
-MASK_KEY = {"audio": "audio_mask", "frames": "frames_mask", "face": "face_mask",
-            "text": "tokens_mask"}
+MASK_KEY = {
+    "audio": "audio_mask",
+    "frames": "frames_mask",
+    "face": "face_mask",
+    "text": "tokens_mask",
+}
 INPUT_KEY = {"audio": "audio", "frames": "frames", "face": "face", "text": "tokens"}
 
 
@@ -31,10 +35,13 @@ class MultimodalClassifier(nn.Module):
         feats = {}
         for modality, name, kwargs in self.encoder_specs:
             enc = ENCODERS.get_or_raise(name)(**dict(kwargs), name=f"enc_{modality}")
-            feats[modality] = enc(batch[INPUT_KEY[modality]], batch[MASK_KEY[modality]], train=train)
+            feats[modality] = enc(
+                batch[INPUT_KEY[modality]], batch[MASK_KEY[modality]], train=train
+            )
         fused = FUSIONS.get_or_raise(self.fusion)(name="fusion")(feats, train=train)
         logits = MLPHead(self.num_classes, self.head_hidden, self.dropout, name="head")(
-            fused, train=train)
+            fused, train=train
+        )
         return logits, {"features": feats}
 
 
@@ -55,6 +62,11 @@ def build(cfg: ml_collections.ConfigDict) -> nn.Module:
         if name == "bilstm":
             enc["vocab_size"] = cfg.vocab_size
         specs.append((modality, name, tuple(sorted((k, _freeze(v)) for k, v in enc.items()))))
-    return MultimodalClassifier(tuple(cfg.modalities), tuple(specs), cfg.get("fusion", "concat"),
-                                cfg.num_classes, cfg.get("head_hidden", 128),
-                                cfg.get("dropout", 0.3))
+    return MultimodalClassifier(
+        tuple(cfg.modalities),
+        tuple(specs),
+        cfg.get("fusion", "concat"),
+        cfg.num_classes,
+        cfg.get("head_hidden", 128),
+        cfg.get("dropout", 0.3),
+    )

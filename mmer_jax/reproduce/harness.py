@@ -383,9 +383,12 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             f"{len(report['runs'])} seeds",
         )
     paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
-    paths["md"] = atomic_write_text(
-        os.path.join(d, f"{report['corpus']}.md"), render_markdown(report)
-    )
+    md = render_markdown(report)
+    if report.get("model_profile"):
+        from mmer_jax.reproduce.model_profile import markdown as profile_markdown
+
+        md = md.rstrip() + "\n\n" + profile_markdown(report["model_profile"])
+    paths["md"] = atomic_write_text(os.path.join(d, f"{report['corpus']}.md"), md)
     return paths
 
 
@@ -425,6 +428,9 @@ def reproduce(
         t0 = time.time()
         runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
         report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0)
+        from mmer_jax.reproduce.model_profile import profile_config
+
+        report["model_profile"] = profile_config(cfg)
         done[name] = write_outputs(report, out_dir)
         t = report["ours"]["test"]
         _log(

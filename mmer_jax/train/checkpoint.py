@@ -15,10 +15,12 @@ import orbax.checkpoint as ocp
 
 
 def _manager(directory: str, keep: int) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=False)
-    return ocp.CheckpointManager(os.path.abspath(directory), options=options,
-                                 item_names=("state", "meta"))
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, enable_async_checkpointing=False
+    )
+    return ocp.CheckpointManager(
+        os.path.abspath(directory), options=options, item_names=("state", "meta")
+    )
 
 
 class Checkpoints:
@@ -28,8 +30,13 @@ class Checkpoints:
 
     def save(self, which: str, step: int, state, meta: dict[str, Any]) -> None:
         mngr = self.latest if which == "latest" else self.best
-        mngr.save(int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                     meta=ocp.args.JsonSave(meta)), force=True)
+        mngr.save(
+            int(step),
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+            force=True,
+        )
         mngr.wait_until_finished()
 
     def latest_step(self, which: str = "latest") -> int | None:
@@ -43,10 +50,17 @@ class Checkpoints:
         if step is None:
             raise FileNotFoundError(f"no {which} checkpoint in {mngr.directory}")
         # Without a target, arrays come back as saved (host numpy), for inspection and tests.
-        target = (None if abstract_state is None
-                  else jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state))
-        out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                                         meta=ocp.args.JsonRestore()))
+        target = (
+            None
+            if abstract_state is None
+            else jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+        )
+        out = mngr.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()
+            ),
+        )
         return out["state"], out["meta"]
 
     def close(self) -> None:

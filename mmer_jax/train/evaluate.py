@@ -30,8 +30,9 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
         raise UsageError(f"--split {split!r} must be train, validation or test")
     cfg = load_run_config(workdir)
     variants = variants_of(cfg)
-    pipeline = make_pipeline(cfg.data, sorted({m for v in variants.values() for m in v}),
-                             cfg.seed, workdir)
+    pipeline = make_pipeline(
+        cfg.data, sorted({m for v in variants.values() for m in v}), cfg.seed, workdir
+    )
     out = {}
     for name, modalities in variants.items():
         trainer = VariantTrainer(cfg, pipeline, name, modalities, workdir)
@@ -40,9 +41,13 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
             continue
         state = trainer._init_state()
         best, meta = trainer.ckpt.restore("best", state)
-        best = jax.device_put(best, jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec()))
-        out[name] = {"epoch": meta.get("best_epoch"),
-                     split: trainer.evaluate(best.params, best.batch_stats, split)}
+        best = jax.device_put(
+            best, jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec())
+        )
+        out[name] = {
+            "epoch": meta.get("best_epoch"),
+            split: trainer.evaluate(best.params, best.batch_stats, split),
+        }
         trainer.ckpt.close()
     atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)
     return out

@@ -1,4 +1,4 @@
-"""Training one model variant: epochs of jitted steps, validation, best/latest checkpoints, test once.
+"""Training one model variant: jitted steps, validation, best/latest checkpoints, test once.
 
 Model selection uses the validation split only (``train.select_metric``); the test split is
 evaluated exactly once, after training, at the best-by-validation checkpoint.
@@ -57,8 +57,11 @@ def truncate_jsonl(path: str, variant: str, after_step: int) -> None:
         return
     with open(path) as f:
         lines = [ln for ln in f if ln.strip()]
-    keep = [ln for ln in lines
-            if not (json.loads(ln).get("variant") == variant and json.loads(ln)["step"] > after_step)]
+    keep = [
+        ln
+        for ln in lines
+        if not (json.loads(ln).get("variant") == variant and json.loads(ln)["step"] > after_step)
+    ]
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(keep)
@@ -81,30 +84,41 @@ class VariantTrainer:
         if self.global_batch % n_dev:
             from mmer_jax.errors import UsageError
 
-            raise UsageError(f"train.batch_size={self.global_batch} must be a multiple of the "
-                             f"{n_dev} devices")
+            raise UsageError(
+                f"train.batch_size={self.global_batch} must be a multiple of the {n_dev} devices"
+            )
         self.steps_per_epoch = pipeline.steps_per_epoch(self.global_batch)
         if self.steps_per_epoch == 0:
-            raise RunError(f"train split has {pipeline.num_examples('train')} examples, fewer "
-                           f"than train.batch_size={self.global_batch}")
+            raise RunError(
+                f"train split has {pipeline.num_examples('train')} examples, fewer "
+                f"than train.batch_size={self.global_batch}"
+            )
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         self.optimizer = make_optimizer(cfg.train, self.total_steps)
-        self.train_step = steps_lib.make_train_step(self.model, self.optimizer, cfg.data, cfg.train,
-                                                    cfg.seed, self.mesh)
+        self.train_step = steps_lib.make_train_step(
+            self.model, self.optimizer, cfg.data, cfg.train, cfg.seed, self.mesh
+        )
         self.eval_step = steps_lib.make_eval_step(self.model, cfg.data, cfg.train, self.mesh)
         self.ckpt = Checkpoints(self.dir, keep=cfg.train.get("keep_checkpoints", 2))
         self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
 
     # -- helpers --------------------------------------------------------------------------------
     def _host_batches(self, split, **kw):
-        return self.pipeline.batches(split, self.global_batch, process_index=jax.process_index(),
-                                     process_count=jax.process_count(), **kw)
+        return self.pipeline.batches(
+            split,
+            self.global_batch,
+            process_index=jax.process_index(),
+            process_count=jax.process_count(),
+            **kw,
+        )
 
     def _init_state(self):
         first = next(iter(self._host_batches("train", epoch=0, train=True)))
         inputs = device_data.prepare({k: np.asarray(v) for k, v in first.items()}, self.cfg.data)
-        init = jax.jit(lambda: init_state(self.model, self.optimizer, inputs, self.cfg.seed),
-                       out_shardings=sh.replicated(self.mesh))
+        init = jax.jit(
+            lambda: init_state(self.model, self.optimizer, inputs, self.cfg.seed),
+            out_shardings=sh.replicated(self.mesh),
+        )
         return init()
 
     def evaluate(self, state_params, batch_stats, split: str) -> dict:
@@ -138,8 +152,9 @@ class VariantTrainer:
         stop_after = cfg.train.get("stop_after_steps", 0)
         log_every = max(1, cfg.train.get("log_every", 10))
         t_train, n_train = 0.0, 0
-        bar = _progress(self.total_steps, start_step, f"train[{self.variant}]",
-                        cfg.train.get("progress", True))
+        bar = _progress(
+            self.total_steps, start_step, f"train[{self.variant}]", cfg.train.get("progress", True)
+        )
         first_step_done = False
         for epoch in range(meta["epoch"], cfg.train.epochs):
             # Batches of this epoch already trained before an interruption are skipped, not redone.
@@ -160,15 +175,25 @@ class VariantTrainer:
                 if step % log_every == 0 or step % self.steps_per_epoch == 0:
                     loss = float(m["loss"])
                     if not math.isfinite(loss):
-                        raise RunError(f"[{self.variant}] loss became {loss} at step {step} "
-                                       f"(epoch {epoch + 1}); lower train.lr or set train.grad_clip")
+                        raise RunError(
+                            f"[{self.variant}] loss became {loss} at step {step} "
+                            f"(epoch {epoch + 1}); lower train.lr or set train.grad_clip"
+                        )
                     dt = time.perf_counter() - t0
                     rate = n_timed / dt if n_timed and dt > 0 else None
                     bar.set_postfix(loss=f"{loss:.3f}", ex_s=f"{rate or 0:.0f}")
-                    append_jsonl(self.metrics_path, {"variant": self.variant, "split": "train",
-                                                     "step": step, "epoch": epoch + 1, "loss": loss,
-                                                     "accuracy": float(m["accuracy"]),
-                                                     "examples_per_s": rate})
+                    append_jsonl(
+                        self.metrics_path,
+                        {
+                            "variant": self.variant,
+                            "split": "train",
+                            "step": step,
+                            "epoch": epoch + 1,
+                            "loss": loss,
+                            "accuracy": float(m["accuracy"]),
+                            "examples_per_s": rate,
+                        },
+                    )
                 bar.update(1)
                 if stop_after and step >= stop_after:
                     self.ckpt.save("latest", step, state, meta)
@@ -182,29 +207,46 @@ class VariantTrainer:
             n_train += n_timed
             val = self.evaluate(state.params, state.batch_stats, "validation")
             step = int(state.step)
-            append_jsonl(self.metrics_path, {"variant": self.variant, "split": "validation",
-                                             "step": step, "epoch": epoch + 1, "loss": val["loss"],
-                                             "accuracy": val["accuracy"],
-                                             "weighted_f1": val["weighted_f1"], "uar": val["uar"]})
+            append_jsonl(
+                self.metrics_path,
+                {
+                    "variant": self.variant,
+                    "split": "validation",
+                    "step": step,
+                    "epoch": epoch + 1,
+                    "loss": val["loss"],
+                    "accuracy": val["accuracy"],
+                    "weighted_f1": val["weighted_f1"],
+                    "uar": val["uar"],
+                },
+            )
             meta["epoch"] = epoch + 1
             if meta["best"] is None or val[select] > meta["best"]:
                 meta.update(best=val[select], best_epoch=epoch + 1, best_step=step)
                 self.ckpt.save("best", step, state, meta)
             self.ckpt.save("latest", step, state, meta)
-            bar.write(f"[{self.variant}] epoch {epoch + 1}/{cfg.train.epochs}: val "
-                      f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f} "
-                      f"(best {select} {meta['best']:.3f} @ {meta['best_epoch']})")
+            bar.write(
+                f"[{self.variant}] epoch {epoch + 1}/{cfg.train.epochs}: val "
+                f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f} "
+                f"(best {select} {meta['best']:.3f} @ {meta['best_epoch']})",
+                file=sys.stderr,
+            )
         bar.close()
         best_state, best_meta = self.ckpt.restore("best", state)
         best_state = jax.device_put(best_state, sh.replicated(self.mesh))
         validation = self.evaluate(best_state.params, best_state.batch_stats, "validation")
         test = self.evaluate(best_state.params, best_state.batch_stats, "test")  # once
         self.ckpt.close()
-        return {"modalities": self.modalities, "validation": validation, "test": test,
-                "selection": f"best validation {select} @ epoch {best_meta['best_epoch']}",
-                "best_epoch": best_meta["best_epoch"],
-                "train_examples_per_s": (n_train / t_train) if t_train else None,
-                "train_wall_s": t_train, "num_params": _count(best_state.params)}
+        return {
+            "modalities": self.modalities,
+            "validation": validation,
+            "test": test,
+            "selection": f"best validation {select} @ epoch {best_meta['best_epoch']}",
+            "best_epoch": best_meta["best_epoch"],
+            "train_examples_per_s": (n_train / t_train) if t_train else None,
+            "train_wall_s": t_train,
+            "num_params": _count(best_state.params),
+        }
 
 
 def _count(params) -> int:
@@ -214,5 +256,12 @@ def _count(params) -> int:
 def _progress(total: int, initial: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, leave=False,
-                disable=not enabled or jax.process_index() != 0, file=sys.stderr)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        dynamic_ncols=True,
+        leave=False,
+        disable=not enabled or jax.process_index() != 0,
+        file=sys.stderr,
+    )

@@ -55,8 +55,10 @@ def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
         ignore = {"stop_after_steps", "progress"}
         diff = _first_difference(_strip(old, ignore), _strip(new, ignore))
         if diff:
-            raise UsageError(f"--workdir {workdir!r} holds a run of a different config ({diff}); "
-                             f"use a new --workdir to start afresh")
+            raise UsageError(
+                f"--workdir {workdir!r} holds a run of a different config ({diff}); "
+                f"use a new --workdir to start afresh"
+            )
     atomic_write_json(path, new)
 
 
@@ -67,8 +69,10 @@ def _strip(d, ignore):
 
 
 def _first_difference(a, b, prefix="") -> str | None:
+    """First key whose value differs; keys absent from the stored config ``a`` are ignored (they
+    were added to the schema after that run, at their defaults)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
+        for k in sorted(set(a)):
             d = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
             if d:
                 return d
@@ -78,10 +82,15 @@ def _first_difference(a, b, prefix="") -> str | None:
 
 def environment() -> dict[str, Any]:
     dev = jax.devices()[0]
-    return {"jax": jax.__version__, "device": dev.platform,
-            "device_kind": getattr(dev, "device_kind", dev.platform),
-            "device_count": jax.device_count(), "hosts": jax.process_count(),
-            "python": platform.python_version(), "machine": platform.machine()}
+    return {
+        "jax": jax.__version__,
+        "device": dev.platform,
+        "device_kind": getattr(dev, "device_kind", dev.platform),
+        "device_count": jax.device_count(),
+        "hosts": jax.process_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
 
 
 def speakers_by_split(pipeline) -> dict[str, set] | None:
@@ -97,20 +106,33 @@ def speakers_by_split(pipeline) -> dict[str, set] | None:
 def protocol(cfg, pipeline: Pipeline, selection: str) -> dict[str, Any]:
     p = cfg.get("protocol", ml_collections.ConfigDict()).to_dict() if cfg.get("protocol") else {}
     independent = p.get("speaker_independent")
-    speakers = speakers_by_split(pipeline) if cfg.data.get("cache", True) else None
+    measure = cfg.data.get("cache", True) and p.get("measure_speakers", True)
+    speakers = speakers_by_split(pipeline) if measure else None
     if speakers is not None:
         # Measured, not declared: no speaker id shared between train and validation/test.
         independent = not (speakers["train"] & (speakers["validation"] | speakers["test"]))
         counts = "/".join(str(len(speakers[s])) for s in ("train", "validation", "test"))
         p["split"] = p.get("split") or f"speakers {counts} (train/validation/test)"
-    return {"classes": pipeline.class_names, "split": p.get("split"), "fold": p.get("fold"),
-            "speaker_independent": independent, "selection": selection,
-            "seed": cfg.seed, "corpus_config": cfg.data.get("config"),
-            "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")},
-            **({"unit": "dialogue",
-                "utterances": {s: pipeline.num_utterances(s) for s in ("train", "validation",
-                                                                        "test")}}
-               if hasattr(pipeline, "num_utterances") else {})}
+    return {
+        "classes": pipeline.class_names,
+        "split": p.get("split"),
+        "fold": p.get("fold"),
+        "speaker_independent": independent,
+        "selection": selection,
+        "seed": cfg.seed,
+        "corpus_config": cfg.data.get("config"),
+        "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")},
+        **(
+            {
+                "unit": "dialogue",
+                "utterances": {
+                    s: pipeline.num_utterances(s) for s in ("train", "validation", "test")
+                },
+            }
+            if hasattr(pipeline, "num_utterances")
+            else {}
+        ),
+    }
 
 
 def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -135,22 +157,33 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     main = primary_variant(cfg)
     head = results_by_variant[main]
     results = {
-        "system": cfg.system, "corpus": cfg.data.corpus, "variant": main,
+        "system": cfg.system,
+        "corpus": cfg.data.corpus,
+        "variant": main,
         "modalities": head["modalities"],
         "protocol": protocol(cfg, pipeline, head["selection"]),
-        "test": head["test"], "validation": head["validation"],
+        "test": head["test"],
+        "validation": head["validation"],
         "environment": environment(),
-        "timing": {"wall_s": time.time() - t0,
-                   "train_examples_per_s": head["train_examples_per_s"],
-                   "train_wall_s": head["train_wall_s"]},
+        "timing": {
+            "wall_s": time.time() - t0,
+            "train_examples_per_s": head["train_examples_per_s"],
+            "train_wall_s": head["train_wall_s"],
+        },
         "num_params": head["num_params"],
     }
     if len(results_by_variant) > 1:
-        results["variants"] = {k: {"modalities": v["modalities"], "test": v["test"],
-                                   "validation": v["validation"], "selection": v["selection"],
-                                   "train_examples_per_s": v["train_examples_per_s"],
-                                   "num_params": v["num_params"]}
-                               for k, v in results_by_variant.items()}
+        results["variants"] = {
+            k: {
+                "modalities": v["modalities"],
+                "test": v["test"],
+                "validation": v["validation"],
+                "selection": v["selection"],
+                "train_examples_per_s": v["train_examples_per_s"],
+                "num_params": v["num_params"],
+            }
+            for k, v in results_by_variant.items()
+        }
     if jax.process_index() == 0:
         atomic_write_json(os.path.join(workdir, "results.json"), results)
         from mmer_jax.train.report import write_report

@@ -19,11 +19,17 @@ def maybe_initialize_distributed() -> None:
     addr = os.environ.get("MMER_COORDINATOR")
     if not addr:
         return
-    if os.environ.get("MMER_CPU_COLLECTIVES", "gloo") and jax.config.jax_platforms in (None, "", "cpu"):
+    if os.environ.get("MMER_CPU_COLLECTIVES", "gloo") and jax.config.jax_platforms in (
+        None,
+        "",
+        "cpu",
+    ):
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=addr,
-                               num_processes=int(os.environ["MMER_NUM_PROCESSES"]),
-                               process_id=int(os.environ["MMER_PROCESS_ID"]))
+    jax.distributed.initialize(
+        coordinator_address=addr,
+        num_processes=int(os.environ["MMER_NUM_PROCESSES"]),
+        process_id=int(os.environ["MMER_PROCESS_ID"]),
+    )
 
 
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
@@ -31,8 +37,7 @@ def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
     devices = jax.devices()
     if num_devices is not None:
         devices = devices[:num_devices]
-    return jax.make_mesh((len(devices),), ("data",), (jax.sharding.AxisType.Auto,),
-                         devices=devices)
+    return jax.make_mesh((len(devices),), ("data",), (jax.sharding.AxisType.Auto,), devices=devices)
 
 
 def data_sharding(mesh) -> NamedSharding:
@@ -46,8 +51,10 @@ def replicated(mesh) -> NamedSharding:
 def to_global(host_batch: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
     """Host-local batch slices -> global arrays sharded along ``data`` (leading axis)."""
     sharding = data_sharding(mesh)
-    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-            for k, v in host_batch.items()}
+    return {
+        k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+        for k, v in host_batch.items()
+    }
 
 
 def to_host(x) -> np.ndarray:

@@ -19,16 +19,19 @@ class TrainState:
     opt_state: Any
 
 
-def make_optimizer(train_cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+def make_optimizer(
+    train_cfg: ml_collections.ConfigDict, total_steps: int
+) -> optax.GradientTransformation:
     """Adam(W) with optional warmup + cosine decay and global-norm clipping."""
     lr = train_cfg.lr
     warmup = int(train_cfg.get("warmup_steps", 0))
     kind = train_cfg.get("schedule", "constant")
     if kind == "cosine":
-        schedule = optax.warmup_cosine_decay_schedule(0.0 if warmup else lr, lr, max(warmup, 1),
-                                                      max(total_steps, warmup + 1), lr * 0.01)
+        schedule = optax.warmup_cosine_decay_schedule(
+            0.0 if warmup else lr, lr, max(warmup, 1), max(total_steps, warmup + 1), lr * 0.01
+        )
     elif kind == "constant":
-        schedule = (optax.linear_schedule(0.0, lr, warmup) if warmup else lr)
+        schedule = optax.linear_schedule(0.0, lr, warmup) if warmup else lr
         if warmup:
             schedule = optax.join_schedules([schedule, optax.constant_schedule(lr)], [warmup])
     else:
@@ -54,9 +57,14 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict, total_steps: int) -> op
 def init_state(model, optimizer, example_inputs: dict, seed: int) -> TrainState:
     """Initialises parameters from ``seed`` on an example model batch."""
     key = jax.random.PRNGKey(seed)
-    variables = model.init({"params": key, "dropout": jax.random.fold_in(key, 1)},
-                           example_inputs, train=False)
+    variables = model.init(
+        {"params": key, "dropout": jax.random.fold_in(key, 1)}, example_inputs, train=False
+    )
     params = variables["params"]
     batch_stats = variables.get("batch_stats", {})
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-                      opt_state=optimizer.init(params))
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=batch_stats,
+        opt_state=optimizer.init(params),
+    )

@@ -8,8 +8,13 @@ QUICKSTART = "experiments/quickstart.py"
 def tiny_config(data_dir: str, **overrides):
     """The quickstart config shrunk to the tiny corpus and small, fast settings."""
     items = {
-        "data.config": "tiny", "data.data_dir": data_dir, "data.read_threads": 0,
-        "train.epochs": 2, "train.batch_size": 16, "train.progress": False, "train.log_every": 1,
+        "data.config": "tiny",
+        "data.data_dir": data_dir,
+        "data.read_threads": 0,
+        "train.epochs": 2,
+        "train.batch_size": 16,
+        "train.progress": False,
+        "train.log_every": 1,
     }
     items.update(overrides)
     cfg = config_lib.load(QUICKSTART, [f"{k}={v}" for k, v in items.items()])

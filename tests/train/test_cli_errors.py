@@ -15,8 +15,14 @@ QS = "experiments/quickstart.py"
 def _mmer(*args, cwd=None):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     env.pop("MMER_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "mmer_jax.cli", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mmer_jax.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
 
 
 def _one_line_error(proc, *words):
@@ -42,8 +48,9 @@ def test_unwritable_workdir(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
     # A path under a regular file cannot be created, even by root (which ignores chmod).
-    p = _mmer("train", "--config", QS, "--workdir", str(blocker / "run"),
-              "--config.data.config=tiny")
+    p = _mmer(
+        "train", "--config", QS, "--workdir", str(blocker / "run"), "--config.data.config=tiny"
+    )
     _one_line_error(p, "--workdir", "not writable")
     assert p.returncode == 2
 
@@ -65,8 +72,17 @@ def test_empty_split_is_a_clear_error(tmp_path, monkeypatch, capsys, tiny_genera
             return [] if split == "validation" else src
 
     monkeypatch.setattr(build_lib, "build", lambda *a, **k: EmptyValidation(real(*a, **k)))
-    code = cli.main(["train", "--config", QS, "--workdir", str(tmp_path / "w"),
-                     "--config.data.config=tiny", f"--config.data.data_dir={tiny_generated}"])
+    code = cli.main(
+        [
+            "train",
+            "--config",
+            QS,
+            "--workdir",
+            str(tmp_path / "w"),
+            "--config.data.config=tiny",
+            f"--config.data.data_dir={tiny_generated}",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err[-1].startswith("mmer: error:") and "'validation'" in err[-1] and "empty" in err[-1]
@@ -75,11 +91,22 @@ def test_empty_split_is_a_clear_error(tmp_path, monkeypatch, capsys, tiny_genera
 
 @pytest.mark.parametrize("lr", ["1e30"])
 def test_nan_loss_stops_the_run(tmp_path, capsys, tiny_generated, lr):
-    code = cli.main(["train", "--config", QS, "--workdir", str(tmp_path / "w"),
-                     "--config.data.config=tiny", f"--config.data.data_dir={tiny_generated}",
-                     f"--config.train.lr={lr}", "--config.train.grad_clip=0",
-                     "--config.train.log_every=1", "--config.train.progress=false",
-                     "--config.train.schedule=constant"])
+    code = cli.main(
+        [
+            "train",
+            "--config",
+            QS,
+            "--workdir",
+            str(tmp_path / "w"),
+            "--config.data.config=tiny",
+            f"--config.data.data_dir={tiny_generated}",
+            f"--config.train.lr={lr}",
+            "--config.train.grad_clip=0",
+            "--config.train.log_every=1",
+            "--config.train.progress=false",
+            "--config.train.schedule=constant",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert "loss became" in err[-1] and "train.lr" in err[-1], err[-1]

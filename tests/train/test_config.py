@@ -7,8 +7,9 @@ QS = "experiments/quickstart.py"
 
 
 def test_override_sets_typed_values():
-    cfg = config_lib.load(QS, ["train.lr=1e-3", "train.epochs=3", "train.progress=false",
-                               "data.config=tiny"])
+    cfg = config_lib.load(
+        QS, ["train.lr=1e-3", "train.epochs=3", "train.progress=false", "data.config=tiny"]
+    )
     assert cfg.train.lr == pytest.approx(1e-3)
     assert cfg.train.epochs == 3 and cfg.train.progress is False and cfg.data.config == "tiny"
 
@@ -18,14 +19,17 @@ def test_int_to_float_is_accepted():
     assert isinstance(cfg.train.lr, float)
 
 
-@pytest.mark.parametrize("override, words", [
-    ("train.lrr=1e-3", "unknown config key 'train.lrr'"),
-    ("trian.lr=1e-3", "unknown config key 'trian'"),
-    ("train.lr=fast", "expects float"),
-    ("train.progress=3", "expects true/false"),
-    ("train.epochs=0", "'train.epochs' must be >= 1"),
-    ("train.lr", "--config.KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("train.lrr=1e-3", "unknown config key 'train.lrr'"),
+        ("trian.lr=1e-3", "unknown config key 'trian'"),
+        ("train.lr=fast", "expects float"),
+        ("train.progress=3", "expects true/false"),
+        ("train.epochs=0", "'train.epochs' must be >= 1"),
+        ("train.lr", "--config.KEY=VALUE"),
+    ],
+)
 def test_bad_overrides_name_the_key(override, words):
     with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(".", r"\.")):
         config_lib.load(QS, [override])

@@ -13,8 +13,16 @@ from mmer_jax.train.run import run
 
 from .helpers import only_variant, tiny_config
 
-RESULT_KEYS = {"system", "corpus", "modalities", "protocol", "test", "validation", "environment",
-               "timing"}
+RESULT_KEYS = {
+    "system",
+    "corpus",
+    "modalities",
+    "protocol",
+    "test",
+    "validation",
+    "environment",
+    "timing",
+}
 
 
 def _final_params(workdir, variant):
@@ -41,8 +49,11 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
 
     # Interrupted after 3 of 8 steps, then the same command again: identical final parameters.
     part = str(tmp_path / "part")
-    cfg_stop = only_variant(tiny_config(tiny_generated, **{"train.stop_after_steps": 3}),
-                            "fused", ["audio", "frames", "text"])
+    cfg_stop = only_variant(
+        tiny_config(tiny_generated, **{"train.stop_after_steps": 3}),
+        "fused",
+        ["audio", "frames", "text"],
+    )
     try:
         run(cfg_stop, part)
         raise AssertionError("expected the run to stop")
@@ -53,7 +64,7 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
     s_full, p_full = _final_params(full, "fused")
     s_part, p_part = _final_params(part, "fused")
     assert s_full == s_part
-    for a, b in zip(jax.tree.leaves(p_full), jax.tree.leaves(p_part)):
+    for a, b in zip(jax.tree.leaves(p_full), jax.tree.leaves(p_part), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert resumed["test"]["confusion"] == results["test"]["confusion"]
 

@@ -27,10 +27,22 @@ def get_config():
 
 
 def _cmd(config, workdir, data_dir):
-    return [sys.executable, "-m", "mmer_jax.cli", "train", "--config", config, "--workdir", workdir,
-            "--config.data.config=tiny", f"--config.data.data_dir={data_dir}",
-            "--config.train.epochs=2", "--config.train.batch_size=16",
-            "--config.train.checkpoint_every_steps=1", "--config.train.progress=false"]
+    return [
+        sys.executable,
+        "-m",
+        "mmer_jax.cli",
+        "train",
+        "--config",
+        config,
+        "--workdir",
+        workdir,
+        "--config.data.config=tiny",
+        f"--config.data.data_dir={data_dir}",
+        "--config.train.epochs=2",
+        "--config.train.batch_size=16",
+        "--config.train.checkpoint_every_steps=1",
+        "--config.train.progress=false",
+    ]
 
 
 def _params(workdir):
@@ -48,11 +60,22 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, tiny_generated, sig
     config.write_text(CONFIG)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
-    subprocess.run(_cmd(str(config), full, tiny_generated), check=True, env=env, cwd=REPO,
-                   capture_output=True, timeout=900)
+    subprocess.run(
+        _cmd(str(config), full, tiny_generated),
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=900,
+    )
 
-    proc = subprocess.Popen(_cmd(str(config), part, tiny_generated), env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(str(config), part, tiny_generated),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     latest = os.path.join(part, "variants", "fused", "ckpt", "latest")
     deadline = time.time() + 600
     while time.time() < deadline:  # wait for step 2 to be committed, then kill mid-training
@@ -64,10 +87,16 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, tiny_generated, sig
     assert code != 0
     assert not os.path.exists(os.path.join(part, "results.json"))
 
-    subprocess.run(_cmd(str(config), part, tiny_generated), check=True, env=env, cwd=REPO,
-                   capture_output=True, timeout=900)
+    subprocess.run(
+        _cmd(str(config), part, tiny_generated),
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        timeout=900,
+    )
     s_full, p_full = _params(full)
     s_part, p_part = _params(part)
     assert s_full == s_part
-    for a, b in zip(jax.tree.leaves(p_full), jax.tree.leaves(p_part)):
+    for a, b in zip(jax.tree.leaves(p_full), jax.tree.leaves(p_part), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

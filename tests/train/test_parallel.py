@@ -16,11 +16,18 @@ from .helpers import tiny_config
 def _loss_and_grads(cfg, pipeline, model, host_batch, params, batch_stats, n_devices):
     mesh = sh.make_mesh(n_devices)
     loss_fn = steps_lib.make_loss_fn(model, cfg.data, cfg.train)
-    fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True),
-                 in_shardings=(sh.replicated(mesh), sh.replicated(mesh), sh.data_sharding(mesh),
-                               sh.replicated(mesh)))
-    (loss, (new_stats, _)), grads = fn(params, batch_stats, sh.to_global(host_batch, mesh),
-                                       jax.random.PRNGKey(3))
+    fn = jax.jit(
+        jax.value_and_grad(loss_fn, has_aux=True),
+        in_shardings=(
+            sh.replicated(mesh),
+            sh.replicated(mesh),
+            sh.data_sharding(mesh),
+            sh.replicated(mesh),
+        ),
+    )
+    (loss, (new_stats, _)), grads = fn(
+        params, batch_stats, sh.to_global(host_batch, mesh), jax.random.PRNGKey(3)
+    )
     return float(loss), jax.device_get(grads), jax.device_get(new_stats)
 
 
@@ -33,12 +40,15 @@ def test_four_devices_match_one(tiny_generated):
     host = next(iter(pipeline.batches("train", 16, epoch=0, train=True)))
     from mmer_jax.data import device as device_data
 
-    state = init_state(model, __import__("optax").sgd(0.1),
-                       device_data.prepare(dict(host), cfg.data), cfg.seed)
+    state = init_state(
+        model, __import__("optax").sgd(0.1), device_data.prepare(dict(host), cfg.data), cfg.seed
+    )
     l1, g1, s1 = _loss_and_grads(cfg, pipeline, model, host, state.params, state.batch_stats, 1)
     l4, g4, s4 = _loss_and_grads(cfg, pipeline, model, host, state.params, state.batch_stats, 4)
     assert l1 == pytest.approx(l4, rel=1e-5)
-    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g4)):
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g4), strict=True):
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
-    for a, b in zip(jax.tree.leaves(s1), jax.tree.leaves(s4)):  # BatchNorm sees the global batch
+    for a, b in zip(
+        jax.tree.leaves(s1), jax.tree.leaves(s4), strict=True
+    ):  # BatchNorm sees the global batch
         np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)

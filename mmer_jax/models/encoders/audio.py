@@ -35,8 +35,13 @@ class ResNet2DAudio(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         x = jnp.where(mask[..., None], x, 0.0)[..., None]  # [B, T, F, 1]
-        cfg = ResNetConfig(STAGES.get(self.depth, self.depth), self.width, self.norm,
-                           self.stem_stride, self.stem_pool)
+        cfg = ResNetConfig(
+            STAGES.get(self.depth, self.depth),
+            self.width,
+            self.norm,
+            self.stem_stride,
+            self.stem_pool,
+        )
         y = ResNet(cfg, name="resnet")(x, train)  # [B, T', F', C]
         y = y.mean(axis=2)  # [B, T', C]
         feats = masked_mean(y, downsample_mask(mask, y.shape[1]))

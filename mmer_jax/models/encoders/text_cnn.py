@@ -14,7 +14,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.layers import masked_max
+from mmer_jax.models.layers import masked_max, masked_mean
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +25,15 @@ class TextCNNConfig:
     filters: int = 50  # per width
     out: int = 100
     dropout: float = 0.5
+    # "cnn" (the text-CNN of bc-LSTM/DialogueRNN), "bow" (mean+max of word and hashed-bigram
+    # embeddings, a learned TF-IDF-like view) or "cnn+bow" (both, concatenated). Embeddings trained
+    # from scratch learn lexical cues far faster through the bag-of-n-grams path.
+    kind: str = "cnn"
+    bigram_buckets: int = 0  # > 0 adds hashed word-bigram embeddings to the bag path
+    # N(0, 1), PyTorch's nn.Embedding default that these systems were built with. Flax's default
+    # (std 1/sqrt(embed_dim)) makes utterance features ~10x smaller, and the dialogue models then
+    # sit on the class prior for many epochs before the context layers pick up the words.
+    embed_init_std: float = 1.0
 
 
 class TextCNN(nn.Module):
@@ -36,11 +45,25 @@ class TextCNN(nn.Module):
     def __call__(self, tokens: jnp.ndarray, mask: jnp.ndarray, train: bool) -> jnp.ndarray:
         c = self.cfg
         tokens = jnp.where(mask, tokens, 0)  # out-of-range ids in padding would embed as NaN
-        e = nn.Embed(c.vocab_size, c.embed_dim, name="embed")(tokens)  # [N, L, E]
+        e = nn.Embed(c.vocab_size, c.embed_dim, name="embed",
+                     embedding_init=nn.initializers.normal(c.embed_init_std))(tokens)  # [N, L, E]
         e = jnp.where(mask[..., None], e, 0.0)
+        if c.kind not in ("cnn", "bow", "cnn+bow"):
+            raise ValueError(f"text encoder kind={c.kind!r} must be cnn, bow or cnn+bow")
         pooled = []
-        for w in c.widths:
-            h = nn.relu(nn.Conv(c.filters, (w,), name=f"conv{w}")(e))  # [N, L, filters]
-            pooled.append(masked_max(h, mask))  # [N, filters]
+        if "cnn" in c.kind:
+            for w in c.widths:
+                h = nn.relu(nn.Conv(c.filters, (w,), name=f"conv{w}")(e))  # [N, L, filters]
+                pooled.append(masked_max(h, mask))  # [N, filters]
+        if "bow" in c.kind:
+            pooled += [masked_mean(e, mask), masked_max(e, mask)]
+            if c.bigram_buckets:
+                pair = mask[:, 1:] & mask[:, :-1]  # [N, L-1]
+                # Hash (previous word, word) into buckets; ids stay >= 0 (tokens are >= 0).
+                ids = (tokens[:, :-1] * 1000003 + tokens[:, 1:]) % c.bigram_buckets
+                bi = nn.Embed(c.bigram_buckets, c.embed_dim, name="bigram",
+                          embedding_init=nn.initializers.normal(c.embed_init_std))(ids)
+                bi = jnp.where(pair[..., None], bi, 0.0)
+                pooled.append(masked_mean(bi, pair))
         h = nn.Dropout(c.dropout)(jnp.concatenate(pooled, axis=-1), deterministic=not train)
         return nn.relu(nn.Dense(c.out, name="fc")(h))

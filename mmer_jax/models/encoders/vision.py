@@ -42,7 +42,9 @@ class CnnLstmVideo(nn.Module):
     @nn.compact
     def __call__(self, frames: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         b, t = frames.shape[:2]
-        per_frame = FrameCNN(tuple(self.widths), self.pool, self.frame_dim, name="cnn")(frames.reshape((b * t,) + frames.shape[2:]))
+        per_frame = FrameCNN(tuple(self.widths), self.pool, self.frame_dim, name="cnn")(
+            frames.reshape((b * t,) + frames.shape[2:])
+        )
         seq = per_frame.reshape(b, t, -1)  # [B, T, D]
         seq = jnp.where(mask[..., None], seq, 0.0)
         h = LSTM(self.hidden, name="lstm")(seq, mask)  # [B, T, H]

@@ -66,7 +66,11 @@ class BCLSTM(nn.Module):
         )
         z = drop(nn.relu(nn.Dense(self.head_hidden, name="head_hidden")(c)))
         logits = nn.Dense(self.num_classes, name="head_out")(z)
-        return finish_logits(logits, utt, squeeze), {"utterance": u, "context": c}
+        # Per-utterance classifier on the encoder output, used only by train.aux_loss_weight.
+        aux_head = nn.Dense(self.num_classes, name="aux_head")
+        aux_logits = finish_logits(aux_head(drop(u)), utt, squeeze)
+        return finish_logits(logits, utt, squeeze), {"utterance": u, "context": c,
+                                                     "aux_logits": aux_logits}
 
 
 def _rnn_on_subsequence(rnn: nn.RNN, x: jnp.ndarray, sel: jnp.ndarray) -> jnp.ndarray:

@@ -101,6 +101,9 @@ def dialogue_encoder_from_cfg(cfg, default_modalities=("text",)) -> DialogueEnco
             filters=cfg.get("text_filters", 50),
             out=cfg.get("text_out", 100),
             dropout=cfg.get("dropout", 0.5),
+            kind=cfg.get("text_encoder", "cnn"),
+            bigram_buckets=cfg.get("bigram_buckets", 0),
+            embed_init_std=cfg.get("embed_init_std", 1.0),
         )
     audio = BiLSTMAttnConfig(
         hidden=cfg.get("audio_hidden", 128),

@@ -55,6 +55,10 @@ class S002(nn.Module):
         z = nn.Dropout(self.dropout)(z, deterministic=not train)
         logits = nn.Dense(self.num_classes, name="head_out")(z)  # [B, U, C]
         aux = {
+            # Per-utterance classifier on the encoder output, used only by train.aux_loss_weight.
+            "aux_logits": finish_logits(
+                nn.Dense(self.num_classes, name="aux_head")(u), utt, squeeze
+            ),
             "utterance": u,
             "context": f,
             "fused": h,

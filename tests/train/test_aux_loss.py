@@ -1,0 +1,38 @@
+"""train.aux_loss_weight adds the model's aux_logits loss; weight 0 leaves the loss unchanged."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mmer_jax.train import steps as steps_lib
+
+
+class _TwoHeads:
+    """A stand-in model with main and auxiliary logits (the Flax apply signature)."""
+
+    def apply(self, variables, inputs, train, rngs=None, mutable=()):
+        w = variables["params"]["w"]
+        logits = inputs["tokens"].astype(jnp.float32) @ w
+        out = (logits, {"aux_logits": -logits})
+        return (out, {}) if mutable is not None else out
+
+
+def test_aux_weight_adds_the_aux_loss():
+    data_cfg = ml_collections.ConfigDict(dict(sample_rate=16000))
+    batch = {
+        "tokens": jnp.array([[1, 2], [3, 1]], jnp.int32),
+        "label": jnp.array([0, 1]),
+        "weight": jnp.ones(2),
+    }
+    params = {"w": jnp.array([[0.5, -0.2], [0.1, 0.3]])}
+    losses = {}
+    for w in (0.0, 0.5):
+        train_cfg = ml_collections.ConfigDict(dict(aux_loss_weight=w))
+        fn = steps_lib.make_loss_fn(_TwoHeads(), data_cfg, train_cfg)
+        losses[w] = float(fn(params, {}, batch, jax.random.PRNGKey(0))[0])
+    logits = batch["tokens"].astype(jnp.float32) @ params["w"]
+    main = float(steps_lib.weighted_xent(logits, batch["label"], batch["weight"]))
+    aux = float(steps_lib.weighted_xent(-logits, batch["label"], batch["weight"]))
+    np.testing.assert_allclose(losses[0.0], main, rtol=1e-6)
+    np.testing.assert_allclose(losses[0.5], main + 0.5 * aux, rtol=1e-6)
