@@ -4,7 +4,8 @@ LSTM video branch, concatenation -> dropout -> FC. Audio-only, video-only and fu
     mmer reproduce s001 --corpus generated --seeds 3
 
 CPU-sized: the ResNets keep the paper's depths (18 and 34 layers) but start at 16 channels instead
-of 64 so three seeds of three variants fit a laptop CPU; `--config.model.audio_width=64` etc.
+of 64, and the frame ResNet-34 starts with a stride-2 stem on the 32x32 frames, so the runs fit a
+laptop CPU; `--config.model.audio_width=64` etc.
 restores the paper's width on a GPU.
 """
 

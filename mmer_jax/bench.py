@@ -66,9 +66,24 @@ def main(what: str, argv=None) -> int:
         cfg.get("primary_variant") if cfg.get("primary_variant") in variants else list(variants)[-1]
     )
     modalities = list(variants[name])
+    rows = []
+    if what == "pipeline":
+        import tempfile
+
+        from data_prep import build as build_lib
+
+        with tempfile.TemporaryDirectory() as tmp:  # a fresh build: the builder's real cost
+            t0 = time.perf_counter()
+            builder = build_lib.build(cfg.data.corpus, cfg.data.get("config") or None, tmp,
+                                      cfg.data.get("manual_dir") or None)
+            dt = time.perf_counter() - t0
+            clips = sum(s.num_examples for s in builder.info.splits.values())
+        rows.append({"what": "build", "corpus": cfg.data.corpus, "clips": clips, "seconds": dt,
+                     "clips_per_s": clips / dt})
+        print(f"build ({cfg.data.corpus}/{cfg.data.get('config')}): {clips} clips in {dt:.1f} s "
+              f"= {clips / dt:8.1f} clips/s")
     pipeline = Pipeline(cfg.data, modalities, cfg.seed)
     n = 10 if args.quick else 40
-    rows = []
     host_rate = _time_pipeline(pipeline, cfg.train.batch_size, n)
     rows.append(
         {

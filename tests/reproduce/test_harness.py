@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from fixtures_text import write_cosmic  # noqa: E402
 
 from mmer_jax.errors import UsageError  # noqa: E402
 from mmer_jax.registry import MODELS  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY = [
     "model.embed_dim=8",
@@ -121,14 +124,21 @@ def test_unavailable_data_is_skipped_or_refused(tmp_path):
 
     empty = tmp_path / "empty"
     empty.mkdir()
+    # Only the IEMOCAP config: other corpora (the generated one is always available) would train.
+    exp = tmp_path / "experiments"
+    exp.mkdir()
+    shutil.copy(os.path.join(REPO_ROOT, "experiments", "s002_iemocap_text.py"), exp)
     over = [f"data.data_dir={tmp_path / 'tfds'}", f"data.manual_dir={empty}"]
     out = reproduce(
-        "s002", seeds=1, workdir=str(tmp_path / "w"), out_dir=str(tmp_path / "o"), overrides=over
+        "s002", seeds=1, workdir=str(tmp_path / "w"), out_dir=str(tmp_path / "o"), overrides=over,
+        experiments_dir=str(exp),
     )
+    assert set(out) == {"iemocap_text"}
     assert "not built" in out["iemocap_text"]["skipped"]
     with pytest.raises(UsageError, match="not built"):
         reproduce(
-            "s002", corpus="iemocap_text", seeds=1, workdir=str(tmp_path / "w"), overrides=over
+            "s002", corpus="iemocap_text", seeds=1, workdir=str(tmp_path / "w"), overrides=over,
+            experiments_dir=str(exp),
         )
     with pytest.raises(UsageError, match="no config"):
         reproduce("s002", corpus="nosuchcorpus")
