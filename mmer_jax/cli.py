@@ -88,8 +88,8 @@ def _dispatch(args, overrides: list[str]) -> int:
                 f"weighted F1 {v['test']['weighted_f1']:.4f}"
             )
         return 0
-    if overrides:
-        raise UsageError(f"--config.{overrides[0]} is only valid with `mmer train`")
+    if overrides and args.command not in ("reproduce", "bench"):
+        raise UsageError(f"--config.{overrides[0]} is only valid with train, reproduce or bench")
     if args.command == "eval":
         from mmer_jax.train.evaluate import evaluate_run
 
@@ -131,10 +131,12 @@ def _dispatch(args, overrides: list[str]) -> int:
             seeds=args.seeds,
             workdir=args.workdir,
             out_dir=args.out,
+            overrides=overrides,
         )
         return 0
     if args.command == "bench":
         argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
+        argv += [f"--config.{o}" for o in overrides]
         if args.what == "kernels":
             from kernels import bench
 

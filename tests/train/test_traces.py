@@ -1,0 +1,30 @@
+"""Bucketed padding keeps compilations few: one train-step trace per bucket shape, not per batch."""
+
+import numpy as np
+
+from mmer_jax.data.pipeline import Pipeline
+from mmer_jax.train import sharding as sh
+from mmer_jax.train.loop import VariantTrainer
+
+from .helpers import only_variant, tiny_config
+
+
+def test_train_step_traces_once_per_bucket(tiny_generated, tmp_path):
+    cfg = only_variant(tiny_config(tiny_generated), "fused", ["audio", "frames", "text"])
+    pipeline = Pipeline(cfg.data, ["audio", "frames", "text"], cfg.seed)
+    trainer = VariantTrainer(cfg, pipeline, "fused", ["audio", "frames", "text"], str(tmp_path))
+    state = trainer._init_state()
+    shapes = set()
+    for epoch in range(2):
+        for host in trainer._host_batches("train", epoch=epoch, train=True):
+            shapes.add(tuple((k, v.shape) for k, v in sorted(host.items())))
+            state, _ = trainer.train_step(state, sh.to_global(host, trainer.mesh))
+    n_batches = 2 * trainer.steps_per_epoch
+    # Every distinct padded shape compiles once; repeated shapes reuse the compiled step.
+    assert trainer.train_step._cache_size() == len(shapes)
+    assert len(shapes) < n_batches, (len(shapes), n_batches)
+    audio_widths = {dict(s)["audio_pcm"][1] for s in shapes}
+    step = int(cfg.data.audio_bucket_s * cfg.data.sample_rate)
+    assert all(w % step == 0 for w in audio_widths)
+    assert np.isfinite(float(state.step))
+    trainer.ckpt.close()
