@@ -9,45 +9,22 @@ Split (builder config ``default``): train speakers 03 08 09 10 11 14, validation
 build time, and scores on it are not comparable to published EmoDB numbers.
 """
 
-import os
-
 import ml_collections
 
-from experiments.common import base_config
-
-SHARED_EMODB = os.path.normpath(
-    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "emodb")
-)
+from experiments.common import emodb_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = base_config()
-    cfg.system = "emodb_speech"
-    cfg.primary_variant = "audio"
-    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
-    cfg.data.corpus = "emodb"
-    cfg.data.config = "default"
-    cfg.data.manual_dir = SHARED_EMODB
-    cfg.data.max_audio_s = 4.0
+    cfg = emodb_config("emodb_speech")
     cfg.data.n_mels = 64
-    cfg.model.modalities = ["audio"]
     cfg.model.encoders = ml_collections.ConfigDict(
         dict(
             audio=dict(
-                name="resnet2d",
-                depth=(1, 1, 1),
-                width=16,
-                norm="batch",
-                stem_stride=2,
+                name="resnet2d", depth=(1, 1, 1), width=16, norm="batch", stem_stride=2,
                 stem_pool=True,
             ),
         )
     )
     cfg.model.head_hidden = 64
     cfg.model.dropout = 0.3
-    cfg.train.epochs = 30
-    cfg.train.batch_size = 16
-    cfg.train.lr = 1e-3
-    cfg.train.weight_decay = 1e-3
-    cfg.protocol.split = "EmoDB speakers 6/2/2 (train 03 08 09 10 11 14; val 12 13; test 15 16)"
     return cfg

@@ -8,22 +8,16 @@ train split, selects each on validation weighted F1 and tests each once.
 
 import ml_collections
 
-from experiments.common import base_config
+from experiments.common import generated_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = base_config()
-    cfg.system = "quickstart"
+    cfg = generated_config("quickstart")
     cfg.variants = ml_collections.ConfigDict(
         dict(audio=["audio"], video=["frames"], text=["text"], fused=["audio", "frames", "text"])
     )
     cfg.primary_variant = "fused"
-    cfg.data.corpus = "generated_emotion"
-    cfg.data.config = "default"
-    cfg.data.max_audio_s = 1.5
     cfg.data.n_mels = 40
-    cfg.data.max_frames = 10
-    cfg.data.max_tokens = 16
     cfg.model.encoders = ml_collections.ConfigDict(
         dict(
             audio=dict(
@@ -35,8 +29,4 @@ def get_config() -> ml_collections.ConfigDict:
     )
     cfg.model.head_hidden = 64
     cfg.model.dropout = 0.3
-    cfg.train.epochs = 8
-    cfg.train.batch_size = 16
-    cfg.train.lr = 1e-3
-    cfg.protocol.speaker_independent = True
     return cfg

@@ -52,6 +52,7 @@ def main(what: str, argv=None) -> int:
     from mmer_jax import config as config_lib
     from mmer_jax.data.pipeline import Pipeline
     from mmer_jax.train.loop import VariantTrainer
+    from mmer_jax.train.run import primary_variant, variants_of
 
     p = argparse.ArgumentParser(prog=f"mmer bench {what}")
     p.add_argument("--config", default="experiments/quickstart.py")
@@ -61,11 +62,8 @@ def main(what: str, argv=None) -> int:
     args, overrides = p.parse_known_args(argv)
     overrides = [o[len("--config.") :] for o in overrides if o.startswith("--config.")]
     cfg = config_lib.load(args.config, overrides)
-    variants = dict(cfg.variants) if cfg.get("variants") else {"main": list(cfg.model.modalities)}
-    name = (
-        cfg.get("primary_variant") if cfg.get("primary_variant") in variants else list(variants)[-1]
-    )
-    modalities = list(variants[name])
+    name = primary_variant(cfg)
+    modalities = variants_of(cfg)[name]
     rows = []
     if what == "pipeline":
         import tempfile

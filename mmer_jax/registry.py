@@ -57,10 +57,4 @@ def ensure_registered() -> None:
         return
     _loaded = True
     for name in _MODEL_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # A module still being written must not break the others; real import errors inside
-            # an existing module propagate.
-            if exc.name != name:
-                raise
+        importlib.import_module(name)

@@ -35,7 +35,7 @@ from typing import Iterator
 import ml_collections
 import numpy as np
 
-from mmer_jax.data.pipeline import SPLITS, Pipeline, _as_str, _bucket
+from mmer_jax.data.pipeline import SPLITS, Pipeline, _as_str, _bucket, grain_batches
 from mmer_jax.errors import RunError, UsageError
 
 UTTERANCE_BUCKET = 8
@@ -181,7 +181,6 @@ class DialoguePipeline(Pipeline):
         Training shuffles the units per epoch; evaluation keeps the sorted dialogue order and
         covers every utterance once, padding the last batch with empty (weight-0) units.
         """
-        import grain
 
         if global_batch % process_count:
             raise UsageError(f"train.batch_size={global_batch} must divide by the "
@@ -212,14 +211,5 @@ class DialoguePipeline(Pipeline):
             rng = np.random.default_rng([self.seed, epoch, int(pos)])
             return self._unit(split, int(idx), train, rng)
 
-        pairs = list(enumerate(local.tolist()))
-        ds = grain.MapDataset.source(pairs).map(load).batch(per_host,
-                                                            batch_fn=self._collate_units)
-        if skip_batches:
-            ds = ds[skip_batches:]
-        threads = int(self.cfg.get("read_threads", 2))
-        if threads > 0:
-            it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=4))
-        else:
-            it = ds
-        yield from it
+        yield from grain_batches(local, load, per_host, self._collate_units, skip_batches,
+                                 int(self.cfg.get("read_threads", 2)))

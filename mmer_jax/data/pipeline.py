@@ -206,7 +206,6 @@ class Pipeline:
         Training batches are shuffled per epoch and drop the remainder; evaluation batches cover
         every example once, the last one padded with weight-0 copies.
         """
-        import grain
 
         if global_batch % process_count:
             raise UsageError(
@@ -239,16 +238,24 @@ class Pipeline:
                 ex["weight"] = np.float32(0.0)
             return ex
 
-        pairs = list(enumerate(local.tolist()))
-        ds = grain.MapDataset.source(pairs).map(load).batch(per_host, batch_fn=self._collate)
-        if skip_batches:
-            ds = ds[skip_batches:]
-        threads = int(self.cfg.get("read_threads", 2))
-        if threads > 0:
-            it = ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=4))
-        else:
-            it = ds
-        yield from it
+        yield from grain_batches(local, load, per_host, self._collate, skip_batches,
+                                 int(self.cfg.get("read_threads", 2)))
+
+
+def grain_batches(local_order, load, per_host: int, collate, skip_batches: int, threads: int):
+    """grain MapDataset over (position, index) pairs -> ``load`` -> batches of ``per_host``.
+
+    ``threads`` > 0 reads ahead with that many threads (never worker processes).
+    """
+    import grain
+
+    pairs = list(enumerate(np.asarray(local_order).tolist()))
+    ds = grain.MapDataset.source(pairs).map(load).batch(per_host, batch_fn=collate)
+    if skip_batches:
+        ds = ds[skip_batches:]
+    if threads > 0:
+        return ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=4))
+    return ds
 
 
 class _CachedSource:

@@ -57,11 +57,10 @@ def truncate_jsonl(path: str, variant: str, after_step: int) -> None:
         return
     with open(path) as f:
         lines = [ln for ln in f if ln.strip()]
-    keep = [
-        ln
-        for ln in lines
-        if not (json.loads(ln).get("variant") == variant and json.loads(ln)["step"] > after_step)
-    ]
+    def replayed(record: dict) -> bool:
+        return record.get("variant") == variant and record["step"] > after_step
+
+    keep = [ln for ln in lines if not replayed(json.loads(ln))]
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.writelines(keep)
