@@ -11,6 +11,10 @@ def base_config() -> ml_collections.ConfigDict:
     cfg.seed = 0
     cfg.primary_variant = "fused"
     cfg.variants = ml_collections.ConfigDict()  # {name: [modalities]}; empty -> model.modalities
+    # {variant: nested config changes}, e.g. {"fused_dropout05": {"model": {"dropout": 0.5}}}
+    cfg.variant_overrides = ml_collections.ConfigDict()
+    # {view name: [class names]}: extra confusion views in reproduction reports (S001's 6 of 8).
+    cfg.class_views = ml_collections.ConfigDict()
 
     cfg.data = ml_collections.ConfigDict(
         dict(
@@ -34,6 +38,12 @@ def base_config() -> ml_collections.ConfigDict:
             max_tokens=48,
             token_bucket=8,
             min_count=1,
+            # Online ops on training examples, e.g. [{"name": "random_crop_images", "padding": 2}]
+            # (mmer_jax.data.augment.AUGMENTATIONS).
+            augment=[],
+            # Precomputed audio copies added to the training split, e.g.
+            # [{"name": "pitch_shift", "n_steps": 2}] (mmer_jax.data.augmented_source).
+            offline_augment=[],
         )
     )
 

@@ -8,23 +8,12 @@ ResNet-18 depth with 16 base channels (CPU-sized; the paper's 64 via --config.mo
 import ml_collections
 
 from experiments.common import emodb_config
+from experiments.common_s001 import s001_model
 
 
 def get_config() -> ml_collections.ConfigDict:
     cfg = emodb_config("s001")
     cfg.data.frontend = "mfcc"
     cfg.data.n_mfcc = 40
-    cfg.model = ml_collections.ConfigDict(
-        dict(
-            name="s001",
-            modalities=["audio"],
-            dropout=0.3,
-            audio_depth="resnet18",
-            audio_width=16,
-            audio_stem_stride=2,
-            audio_stem_pool=True,
-            norm="batch",
-            lstm_hidden=64,
-        )
-    )
+    cfg.model = s001_model(["audio"], width=16, video_stem_pool=False, lstm_hidden=64)
     return cfg

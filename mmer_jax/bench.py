@@ -15,6 +15,8 @@ import time
 
 import jax
 
+from mmer_jax.errors import UsageError
+
 
 def _time_pipeline(pipeline, batch_size: int, n_batches: int) -> float:
     it = pipeline.batches("train", batch_size, epoch=1, train=True)
@@ -39,7 +41,8 @@ def _time_train(trainer, n_steps: int) -> float:
         sh.to_global(b, trainer.mesh)
         for _, b in zip(range(4), trainer._host_batches("train", epoch=0, train=True), strict=False)
     ]
-    state, m = trainer.train_step(state, batches[0])  # compile
+    for b in batches:  # compile every bucket shape before the clock starts
+        state, m = trainer.train_step(state, b)
     jax.block_until_ready(m)
     t0 = time.perf_counter()
     for i in range(n_steps):
@@ -59,8 +62,19 @@ def main(what: str, argv=None) -> int:
     p.add_argument("--out", default=None)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--workdir", default="runs/bench")
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="KEY=V1,V2[,...]",
+        help="train: time the step once per value of one config key, interleaved in one run "
+        "(e.g. model.depthwise_impl=shifted,grouped)",
+    )
     args, overrides = p.parse_known_args(argv)
     overrides = [o[len("--config.") :] for o in overrides if o.startswith("--config.")]
+    if args.compare:
+        if what != "train":
+            raise UsageError("--compare works with `mmer bench train` only")
+        return _compare(args, overrides)
     cfg = config_lib.load(args.config, overrides)
     name = primary_variant(cfg)
     modalities = variants_of(cfg)[name]
@@ -114,6 +128,46 @@ def main(what: str, argv=None) -> int:
             f"pipeline / step ratio: {host_rate / step_rate:.2f} "
             f"({'keeps up' if host_rate >= step_rate else 'STARVES the step'})"
         )
+    return _write(what, args, rows, overrides)
+
+
+def _compare(args, overrides, rounds: int = 3) -> int:
+    """Train-step examples/s for each value of one key, rounds interleaved so drift in a shared
+    machine's load hits every value alike; the ratio to the first value is what to read."""
+    from mmer_jax import config as config_lib
+    from mmer_jax.data.pipeline import Pipeline
+    from mmer_jax.train.loop import VariantTrainer
+    from mmer_jax.train.run import primary_variant, variants_of
+
+    key, _, values = args.compare.partition("=")
+    values = [v for v in values.split(",") if v]
+    if not key or len(values) < 2:
+        raise UsageError(f"--compare {args.compare!r}: expected KEY=V1,V2[,...]")
+    trainers = {}
+    for v in values:
+        cfg = config_lib.load(args.config, overrides + [f"{key}={v}"])
+        name = primary_variant(cfg)
+        modalities = variants_of(cfg)[name]
+        pipeline = Pipeline(cfg.data, modalities, cfg.seed)
+        os.makedirs(args.workdir, exist_ok=True)
+        trainers[v] = VariantTrainer(cfg, pipeline, f"bench_{name}_{v}", modalities, args.workdir)
+    n = 5 if args.quick else 15
+    rates: dict[str, list[float]] = {v: [] for v in values}
+    for _ in range(rounds):
+        for v, trainer in trainers.items():
+            rates[v].append(_time_train(trainer, n))
+    rows = []
+    base = sum(rates[values[0]]) / rounds
+    for v in values:
+        mean = sum(rates[v]) / rounds
+        rows.append({"what": "train_step", "key": key, "value": v, "examples_per_s": mean,
+                     "rounds": rates[v], "ratio_to_first": mean / base,
+                     "global_batch": trainers[v].global_batch})
+        print(f"{key}={v:<12} {mean:8.1f} examples/s  ({mean / base:.2f}x {values[0]})")
+    return _write("train-compare", args, rows, overrides)
+
+
+def _write(what: str, args, rows: list[dict], overrides: list[str]) -> int:
     dev = jax.devices()[0]
     date = datetime.date.today().isoformat()
     out = args.out or os.path.join("benchmarks", "results", f"{what}-{dev.platform}-{date}.json")
@@ -126,6 +180,7 @@ def main(what: str, argv=None) -> int:
         "jax": jax.__version__,
         "date": date,
         "config": args.config,
+        "overrides": overrides,
         "rows": rows,
     }
     with open(out, "w") as f:

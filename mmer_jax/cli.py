@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("what", choices=["kernels", "pipeline", "train"])
     k.add_argument("--out", default=None)
     k.add_argument("--quick", action="store_true")
+    k.add_argument("--config", default=None, help="pipeline/train: experiment config")
+    k.add_argument("--workdir", default=None, help="pipeline/train: scratch directory")
+    k.add_argument("--compare", default=None, metavar="KEY=V1,V2",
+                   help="train: time the step per value of one config key, side by side")
     return p
 
 
@@ -138,9 +142,15 @@ def _dispatch(args, overrides: list[str]) -> int:
         argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
         argv += [f"--config.{o}" for o in overrides]
         if args.what == "kernels":
+            given = [f for f in ("config", "workdir", "compare") if getattr(args, f)]
+            if given:
+                raise UsageError(f"--{given[0]} is not an option of `mmer bench kernels`")
             from kernels import bench
 
             return bench.main(argv) or 0
+        for flag in ("config", "workdir", "compare"):
+            if getattr(args, flag):
+                argv += [f"--{flag}", getattr(args, flag)]
         from mmer_jax import bench
 
         return bench.main(args.what, argv) or 0

@@ -275,6 +275,39 @@ def random_crop_frames(
     return op
 
 
+def random_crop_images(padding: int = 4, keys: Sequence[str] = ("frames", "face")) -> Op:
+    """Spatial random crop of image sequences: edge-pad by ``padding`` pixels, crop back to size.
+
+    One offset per clip and key, shared by all of that clip's frames, so the crop jitters the
+    framing without making the sequence shake from frame to frame. Shapes are unchanged.
+
+    Args:
+      padding: the largest shift in pixels, in each direction.
+      keys: [T, H, W, C] (or [T, H, W]) image sequences to crop; missing keys are skipped.
+
+    Returns:
+      The op ``(example, rng) -> example``.
+    """
+    if padding < 0:
+        raise ValueError(f"random_crop_images padding={padding} must be >= 0")
+
+    def op(example: Example, rng: np.random.Generator) -> Example:
+        out = dict(example)
+        for key in keys:
+            if key not in example:
+                continue
+            x = np.asarray(example[key])
+            dy, dx = (int(v) for v in rng.integers(0, 2 * padding + 1, size=2))
+            if padding == 0 or x.ndim < 3 or x.shape[0] == 0:
+                continue
+            pad = [(0, 0), (padding, padding), (padding, padding)] + [(0, 0)] * (x.ndim - 3)
+            h, w = x.shape[1], x.shape[2]
+            out[key] = np.pad(x, pad, mode="edge")[:, dy : dy + h, dx : dx + w]
+        return out
+
+    return op
+
+
 # --------------------------------------------------------------------------------------------------
 # Registry and composition
 # --------------------------------------------------------------------------------------------------
@@ -282,6 +315,7 @@ AUGMENTATIONS: dict[str, Callable[..., Op]] = {
     "additive_noise": additive_noise,
     "spec_augment": spec_augment,
     "random_crop_frames": random_crop_frames,
+    "random_crop_images": random_crop_images,
 }
 
 

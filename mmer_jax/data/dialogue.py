@@ -53,6 +53,10 @@ class DialoguePipeline(Pipeline):
 
     def __init__(self, data_cfg: ml_collections.ConfigDict, modalities: list[str], seed: int,
                  workdir: str | None = None, builder=None):
+        if data_cfg.get("offline_augment"):
+            # Copies would duplicate turns inside their dialogue; augment dialogue corpora online.
+            raise UsageError("config key 'data.offline_augment' is not supported with "
+                             "data.unit='dialogue'")
         super().__init__(data_cfg, modalities, seed, workdir, builder)
         cap = int(data_cfg.get("max_utterances", 128))
         step = int(data_cfg.get("utterance_bucket", UTTERANCE_BUCKET))

@@ -102,6 +102,17 @@ class Pipeline:
                     f"(config {data_cfg.get('config')!r}) is empty"
                 )
             self.sources[split] = _CachedSource(src) if data_cfg.get("cache", True) else src
+        self._augment = _online_augment(data_cfg)
+        offline = data_cfg.get("offline_augment") or []
+        if offline and "audio" in self.modalities:
+            from mmer_jax.data import augmented_source as aug_src
+
+            ops = aug_src.parse_ops(offline)
+            cache_dir = aug_src.cache_dir_for(self.builder, workdir)
+            copies = aug_src.load_or_make_copies(
+                self.sources["train"], ops, data_cfg.sample_rate, cache_dir
+            )
+            self.sources["train"] = aug_src.AugmentedTrainSource(self.sources["train"], ops, copies)
         self.tokenizer = None
         if "text" in self.modalities:
             vocab_path = os.path.join(workdir, "vocab.json") if workdir else None
@@ -130,6 +141,8 @@ class Pipeline:
     # -- per-example op --------------------------------------------------------------------
     def _example(self, ex: dict[str, Any], train: bool, rng: np.random.Generator) -> dict:
         c = self.cfg
+        if train and self._augment is not None:
+            ex = self._augment(ex, rng)
         out = {"label": np.int32(ex["label"]), "weight": np.float32(1.0)}
         if "audio" in self.modalities:
             pcm = np.asarray(ex["audio"], dtype=np.int16)
@@ -256,6 +269,19 @@ def grain_batches(local_order, load, per_host: int, collate, skip_batches: int, 
     if threads > 0:
         return ds.to_iter_dataset(grain.ReadOptions(num_threads=threads, prefetch_buffer_size=4))
     return ds
+
+
+def _online_augment(data_cfg):
+    """The composed ``data.augment`` op (training examples only), or None when the list is empty."""
+    specs = data_cfg.get("augment") or []
+    if not specs:
+        return None
+    from mmer_jax.data.augment import compose
+
+    try:
+        return compose([dict(s) for s in specs])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"config key 'data.augment': {exc.args[0] if exc.args else exc}") from exc
 
 
 class _CachedSource:

@@ -23,6 +23,7 @@ import numpy as np
 
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
+from mmer_jax.reproduce.class_views import views_of_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
@@ -361,7 +362,45 @@ def build_report(
             for r in runs
         ],
     }
+    confusions = {n: v["test"]["confusion_sum"] for n, v in variants.items()} or {
+        main: ours["test"]["confusion_sum"]
+    }
+    if len(variants) > 1:
+        report["confusion"]["variants_png"] = f"{corpus}_confusion_variants.png"
+    views = {k: list(v) for k, v in (cfg.get("class_views") or {}).items()}
+    report["class_views"] = {
+        name: {"variants": by_variant, "png": f"{corpus}_view_{name}.png"}
+        for name, by_variant in views_of_report(views, classes, confusions).items()
+    }
     return report
+
+
+def _confusion_figures(report: dict, d: str) -> dict[str, str]:
+    """Per-variant confusion panels (S001's Figs. 5-7 show audio, video and fused) and one
+    figure per class view, each with a panel per variant."""
+    from mmer_jax.train.report import plot_confusion_panels
+
+    paths = {}
+    classes = report["protocol"]["classes"]
+    where = f"{report['system']} · {report['corpus']} · test, {len(report['runs'])} seed(s)"
+    variants = report.get("variants") or {}
+    name = report["confusion"].get("variants_png")
+    if name:
+        panels = [
+            (v, s["test"]["confusion_sum"], classes, classes)
+            for v, s in variants.items()
+            if s["test"].get("confusion_sum") is not None
+        ]
+        paths["variants_png"] = plot_confusion_panels(panels, os.path.join(d, name), where)
+    for view, spec in (report.get("class_views") or {}).items():
+        panels = [
+            (f"{v} (acc {100 * cv['accuracy']:.1f}%)", cv["matrix"], cv["classes"], cv["columns"])
+            for v, cv in spec["variants"].items()
+        ]
+        paths[f"view_{view}_png"] = plot_confusion_panels(
+            panels, os.path.join(d, spec["png"]), f"{where} · view {view!r}"
+        )
+    return paths
 
 
 def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
@@ -382,6 +421,7 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             title=f"{report['system']} · {report['corpus']} · test, summed over "
             f"{len(report['runs'])} seeds",
         )
+    paths.update(_confusion_figures(report, d))
     paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
     md = render_markdown(report)
     if report.get("model_profile"):

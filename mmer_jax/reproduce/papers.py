@@ -351,6 +351,14 @@ def reported(system: str, corpus: str) -> Optional[Dict]:
             "metrics": {"accuracy": fused.metrics["acc"]},
             "variants": {
                 **{k: {"accuracy": r.metrics["acc"]} for k, r in variants.items()},
+                # Our variant names (experiments/s001_*.py): captions for the single branches,
+                # Table I for the fused model at each dropout.
+                "audio": {"accuracy": variants["audio only"].metrics["acc"]},
+                "video": {"accuracy": variants["video only"].metrics["acc"]},
+                "fused": {"accuracy": S001_TABLE1[("ResNet18+ResNet34 (proposed)", 0.3)][0]},
+                "fused_dropout05": {
+                    "accuracy": S001_TABLE1[("ResNet18+ResNet34 (proposed)", 0.5)][0]
+                },
                 **{
                     f"{name}, dropout {p}": {"accuracy": acc}
                     for (name, p), (acc, _) in S001_TABLE1.items()

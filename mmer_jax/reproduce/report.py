@@ -169,6 +169,15 @@ def render_markdown(r: dict) -> str:
         "",
     ]
 
+    if r["confusion"].get("variants_png"):
+        lines += [
+            "Per variant (test, summed over seeds):",
+            "",
+            f"![confusion per variant]({r['confusion']['variants_png']})",
+            "",
+        ]
+    lines += _class_view_lines(r)
+
     lines += ["## Runs", ""]
     rows = [
         [
@@ -205,3 +214,32 @@ def render_markdown(r: dict) -> str:
         rows.append(["Train utterances/s (mean)", _num(t["train_utterances_per_s"], 1)])
     lines += ["## Environment and timing", ""] + _table(["", "Value"], rows, "ll")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _class_view_lines(r: dict) -> list[str]:
+    """One table + figure per class-subset view (e.g. S001's 6-class figures of 8 classes)."""
+    lines = []
+    for view, spec in (r.get("class_views") or {}).items():
+        first = next(iter(spec["variants"].values()))
+        lines += [
+            f"## Class view {view!r}: {len(first['classes'])} of "
+            f"{len(r['protocol']['classes'])} classes (test, summed over seeds)",
+            "",
+            "Rows and columns of the view's classes; predictions of a left-out class go to "
+            "`other`. *Accuracy* counts those as wrong; *within view* drops them, as a matrix "
+            "printed without `other` would.",
+            "",
+        ]
+        rows = [
+            [
+                v,
+                _pct(cv["accuracy"]),
+                _pct(cv["accuracy_within_view"]),
+                str(cv["clips"]),
+                str(cv["predicted_other"]),
+            ]
+            for v, cv in spec["variants"].items()
+        ]
+        lines += _table(["Variant", "Accuracy", "Within view", "Clips", "Predicted other"], rows)
+        lines += [f"![view {view}]({spec['png']})", ""]
+    return lines

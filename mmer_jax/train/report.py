@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "plot_confusion",
+    "plot_confusion_panels",
     "plot_curves",
     "read_jsonl",
     "write_report",
@@ -92,41 +93,73 @@ def plot_confusion(
     k = len(class_names)
     if cm.shape != (k, k):
         raise ValueError(f"confusion.shape={cm.shape} does not match {k} class_names")
+    side = 0.85 * k + 2.2  # ~0.85 inch per cell keeps two-line annotations legible up to 8 classes
+    fig = _new_figure(side + 0.8, side)
+    _draw_confusion(fig, fig.add_subplot(), cm, class_names, class_names, title, normalize)
+    return _save_png(fig, path)
+
+
+def plot_confusion_panels(panels: Sequence[tuple], path: str | os.PathLike, title: str = "") -> str:
+    """Several confusion matrices side by side (e.g. audio / video / fused), one PNG.
+
+    Args:
+      panels: ``(panel title, counts [R, C], row names [R], column names [C])`` each; a matrix
+        may have extra columns (a class-subset view's ``other``), rows are true classes.
+      path: destination PNG (written atomically).
+      title: figure title above the panels.
+
+    Returns:
+      ``path`` as a string.
+    """
+    n = len(panels)
+    rows_max = max(len(p[2]) for p in panels)
+    cols_max = max(len(p[3]) for p in panels)
+    side_w, side_h = 0.85 * cols_max + 2.6, 0.85 * rows_max + 2.2
+    fig = _new_figure(side_w * n, side_h + (0.3 if title else 0.0))
+    for i, (panel_title, matrix, row_names, col_names) in enumerate(panels):
+        _draw_confusion(
+            fig, fig.add_subplot(1, n, i + 1), np.asarray(matrix, dtype=np.int64), row_names,
+            col_names, panel_title, True, colorbar=i == n - 1,
+        )
+    if title:
+        fig.suptitle(title)
+    return _save_png(fig, path)
+
+
+def _draw_confusion(fig, ax, cm, row_names, col_names, title, normalize, colorbar=True) -> None:
+    """Row-normalised (or raw-count) matrix with every cell annotated; R x C, C >= R allowed."""
+    r, c = len(row_names), len(col_names)
+    if cm.shape != (r, c):
+        raise ValueError(f"confusion.shape={cm.shape} does not match {r} rows x {c} columns")
     support = cm.sum(axis=1, keepdims=True)
     rates = np.divide(cm, support, out=np.zeros(cm.shape), where=support > 0)
     shown = rates if normalize else cm.astype(np.float64)
     vmax = 1.0 if normalize else max(float(cm.max()), 1.0)
-
-    side = 0.85 * k + 2.2  # ~0.85 inch per cell keeps two-line annotations legible up to 8 classes
-    fig = _new_figure(side + 0.8, side)
-    ax = fig.add_subplot()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax)
-    fig.colorbar(
-        image,
-        ax=ax,
-        fraction=0.046,
-        pad=0.04,
-        label="fraction of true class" if normalize else "count",
-    )
-
+    if colorbar:
+        fig.colorbar(
+            image,
+            ax=ax,
+            fraction=0.046,
+            pad=0.04,
+            label="fraction of true class" if normalize else "count",
+        )
+    k = max(r, c)
     fontsize = 9 if k <= 8 else max(5.0, 72.0 / k)
-    for i in range(k):
-        for j in range(k):
+    for i in range(r):
+        for j in range(c):
             text = f"{100 * rates[i, j]:.1f}%\n({cm[i, j]})" if normalize else f"{cm[i, j]}"
             # Dark text on light cells, white on dark, so every cell stays readable.
             color = "white" if shown[i, j] > 0.55 * vmax else "black"
             ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
-
-    ax.set_xticks(
-        range(k), [str(c) for c in class_names], rotation=45, ha="right", rotation_mode="anchor"
-    )
+    ax.set_xticks(range(c), [str(x) for x in col_names], rotation=45, ha="right",
+                  rotation_mode="anchor")
     ax.set_yticks(
-        range(k), [f"{c} ({int(s)})" for c, s in zip(class_names, support[:, 0], strict=True)]
+        range(r), [f"{x} ({int(s)})" for x, s in zip(row_names, support[:, 0], strict=True)]
     )
     ax.set_xlabel("Predicted")
     ax.set_ylabel("True (support)")
     ax.set_title(title)
-    return _save_png(fig, path)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

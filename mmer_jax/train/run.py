@@ -31,6 +31,31 @@ def variants_of(cfg: ml_collections.ConfigDict) -> dict[str, list[str]]:
     return {cfg.get("primary_variant", "main"): list(cfg.model.modalities)}
 
 
+def config_for_variant(cfg: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """``cfg`` with ``variant_overrides[name]`` applied, e.g. a fused run at another dropout.
+
+    Overrides are nested like the config (``{"model": {"dropout": 0.5}}``) and may only change keys
+    the config already has, so a typo is an error naming the key rather than a silent no-op.
+    """
+    overrides = (cfg.get("variant_overrides") or {}).get(name)
+    if not overrides:
+        return cfg
+    out = ml_collections.ConfigDict(cfg.to_dict())
+
+    def apply(node, changes, prefix):
+        for key, value in changes.items():
+            path = f"{prefix}{key}"
+            if key not in node:
+                raise UsageError(f"config key 'variant_overrides.{name}.{path}': no such key")
+            if isinstance(value, (dict, ml_collections.ConfigDict)):
+                apply(node[key], value, path + ".")
+            else:
+                node[key] = value
+
+    apply(out, overrides, "")
+    return out
+
+
 def primary_variant(cfg) -> str:
     names = list(variants_of(cfg))
     wanted = cfg.get("primary_variant")
@@ -142,6 +167,12 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     t0 = time.time()
     prepare_workdir(workdir, cfg)
     variants = variants_of(cfg)
+    unknown = sorted(set(cfg.get("variant_overrides") or {}) - set(variants))
+    if unknown:
+        raise UsageError(
+            f"config key 'variant_overrides.{unknown[0]}': no such variant "
+            f"(variants: {', '.join(variants)})"
+        )
     all_modalities = sorted({m for mods in variants.values() for m in mods})
     pipeline = make_pipeline(cfg.data, all_modalities, cfg.seed, workdir)
     results_by_variant = {}
@@ -151,7 +182,8 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             with open(done) as f:
                 results_by_variant[name] = json.load(f)
             continue
-        result = VariantTrainer(cfg, pipeline, name, modalities, workdir).run()
+        vcfg = config_for_variant(cfg, name)
+        result = VariantTrainer(vcfg, pipeline, name, modalities, workdir).run()
         atomic_write_json(done, result)
         results_by_variant[name] = result
     main = primary_variant(cfg)

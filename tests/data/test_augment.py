@@ -194,3 +194,33 @@ def test_compose_unknown_name_errors_clearly():
         A.compose([{"name": "pitch_shift", "n_steps": 2}])
     with pytest.raises(KeyError, match="no 'name'"):
         A.compose([{"snr_db": 3}])
+
+
+# --------------------------------------------------------------------------------------------------
+# spatial random crop
+# --------------------------------------------------------------------------------------------------
+def test_random_crop_images_is_one_shift_per_clip():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, size=(5, 12, 10, 3), dtype=np.uint8)
+    op = A.random_crop_images(padding=3, keys=("frames",))
+    seen_shift = False
+    for seed in range(6):
+        out = op({"frames": frames, "label": 1}, np.random.default_rng(seed))["frames"]
+        assert out.shape == frames.shape and out.dtype == np.uint8
+        # Every frame moved by the same (dy, dx): find it on frame 0's interior, check the rest.
+        matches = [
+            (dy, dx)
+            for dy in range(-3, 4)
+            for dx in range(-3, 4)
+            if np.array_equal(out[0, 3:-3, 3:-3], frames[0, 3 + dy : 9 + dy, 3 + dx : 7 + dx])
+        ]
+        assert len(matches) == 1, matches
+        dy, dx = matches[0]
+        seen_shift |= (dy, dx) != (0, 0)
+        shifted = frames[:, 3 + dy : 9 + dy, 3 + dx : 7 + dx]
+        np.testing.assert_array_equal(out[:, 3:-3, 3:-3], shifted)
+    assert seen_shift
+    same = A.random_crop_images(padding=0)({"frames": frames}, np.random.default_rng(0))
+    np.testing.assert_array_equal(same["frames"], frames)
+    with pytest.raises(ValueError, match="padding"):
+        A.random_crop_images(padding=-1)

@@ -51,5 +51,7 @@ def test_reported_entries_for_the_harness():
     assert papers.reported("cmn", "iemocap_text")["metrics"]["accuracy"] == 56.5
     s001 = papers.reported("s001", "ravdess_av")
     assert s001["metrics"]["accuracy"] == 85.02 and "audio only" in s001["variants"]
+    assert s001["variants"]["fused_dropout05"]["accuracy"] == 77.99
+    assert s001["variants"]["fused"]["accuracy"] == 72.17
     assert papers.reported("s003", "meld") is None
     assert papers.reported("s002", "emodb") is None

@@ -19,3 +19,28 @@ def test_bench_pipeline_writes_rows(tmp_path, tiny_generated):
     assert kinds["build"]["clips"] == 96 and kinds["build"]["clips_per_s"] > 0
     assert kinds["pipeline"]["examples_per_s"] > 0 and kinds["train_step"]["examples_per_s"] > 0
     assert record["jax"] and record["device"]
+
+
+def test_bench_compare_times_each_value_interleaved(tmp_path, tiny_generated):
+    out = tmp_path / "cmp.json"
+    code = bench.main("train", ["--quick", "--out", str(out), "--workdir", str(tmp_path / "w"),
+                                "--compare", "model.head_hidden=16,32",
+                                "--config.primary_variant=text",  # smallest model: fast compile
+                                "--config.data.config=tiny",
+                                f"--config.data.data_dir={tiny_generated}",
+                                "--config.train.batch_size=16", "--config.data.read_threads=0",
+                                "--config.train.progress=false"])
+    assert code == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["value"] for r in rows] == ["16", "32"]
+    assert all(len(r["rounds"]) == 3 and r["examples_per_s"] > 0 for r in rows)
+    assert rows[0]["ratio_to_first"] == 1.0
+
+
+def test_bench_compare_needs_two_values(tmp_path):
+    import pytest
+
+    from mmer_jax.errors import UsageError
+
+    with pytest.raises(UsageError, match="KEY=V1,V2"):
+        bench.main("train", ["--compare", "model.head_hidden=16", "--out", str(tmp_path / "x")])

@@ -111,3 +111,11 @@ def test_nan_loss_stops_the_run(tmp_path, capsys, tiny_generated, lr):
     assert code == 1
     assert "loss became" in err[-1] and "train.lr" in err[-1], err[-1]
     assert not (tmp_path / "w" / "results.json").exists()
+
+
+def test_bench_flags_reach_the_right_benchmark(tmp_path):
+    p = _mmer("bench", "kernels", "--config", QS)
+    _one_line_error(p, "--config is not an option of `mmer bench kernels`")
+    p = _mmer("bench", "train", "--config", QS, "--compare", "model.dropout=0.1",
+              "--workdir", str(tmp_path / "w"), "--out", str(tmp_path / "o.json"))
+    _one_line_error(p, "expected KEY=V1,V2")

@@ -14,6 +14,8 @@ from typing import Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmer_jax.models.depthwise import DepthwiseConv
+
 
 @dataclasses.dataclass(frozen=True)
 class MobileFaceConfig:
@@ -22,6 +24,9 @@ class MobileFaceConfig:
     expansion: int = 2  # bottleneck expansion factor
     last: int = 256  # channels of the final 1x1 conv before pooling
     embed: int = 128  # output feature size
+    # "shifted" (k*k multiply-adds, fast on CPU, see models/depthwise.py) or "grouped" (nn.Conv
+    # with feature_group_count); same parameters, same outputs.
+    depthwise_impl: str = "shifted"
 
 
 class _ConvBN(nn.Module):
@@ -30,17 +35,28 @@ class _ConvBN(nn.Module):
     stride: int = 1
     depthwise: bool = False
     act: bool = True
+    depthwise_impl: str = "shifted"
 
     @nn.compact
     def __call__(self, x, train: bool, mask: Optional[jnp.ndarray]):
-        groups = x.shape[-1] if self.depthwise else 1
-        x = nn.Conv(
-            self.channels,
-            (self.kernel, self.kernel),
-            (self.stride, self.stride),
-            feature_group_count=groups,
-            use_bias=False,
-        )(x)
+        if self.depthwise and self.depthwise_impl == "shifted":
+            if self.channels != x.shape[-1]:
+                raise ValueError(
+                    f"depthwise conv keeps {x.shape[-1]} channels, asked {self.channels}"
+                )
+            x = DepthwiseConv(self.kernel, self.stride, name="Conv_0")(x)
+        elif self.depthwise:
+            if self.depthwise_impl != "grouped":
+                raise ValueError(f"depthwise_impl={self.depthwise_impl!r}: 'shifted' or 'grouped'")
+            x = nn.Conv(
+                self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
+                feature_group_count=x.shape[-1], use_bias=False,
+            )(x)
+        else:
+            x = nn.Conv(
+                self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
+                use_bias=False,
+            )(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x, mask=mask)
         return nn.PReLU(negative_slope_init=0.25)(x) if self.act else x
 
@@ -61,10 +77,13 @@ class MobileFace(nn.Module):
         c = self.cfg
         m = None if mask is None else mask[:, None, None, None]
         x = _ConvBN(c.width, 3, 2, name="stem")(x, train, m)
-        x = _ConvBN(c.width, 3, 1, depthwise=True, name="stem_dw")(x, train, m)
+        x = _ConvBN(c.width, 3, 1, depthwise=True, depthwise_impl=c.depthwise_impl, name="stem_dw")(
+            x, train, m
+        )
         for i, (ch, stride) in enumerate(c.blocks):
             y = _ConvBN(x.shape[-1] * c.expansion, name=f"b{i}_expand")(x, train, m)
-            y = _ConvBN(y.shape[-1], 3, stride, depthwise=True, name=f"b{i}_dw")(y, train, m)
+            y = _ConvBN(y.shape[-1], 3, stride, depthwise=True, depthwise_impl=c.depthwise_impl,
+                         name=f"b{i}_dw")(y, train, m)
             y = _ConvBN(ch, act=False, name=f"b{i}_project")(y, train, m)
             x = x + y if (stride == 1 and x.shape[-1] == ch) else y
         x = _ConvBN(c.last, name="last")(x, train, m)  # [N, h, w, last]

@@ -71,6 +71,7 @@ def build(cfg) -> S003:
         expansion=cfg.get("image_expansion", 2),
         last=cfg.get("image_last", 256),
         embed=cfg.get("image_embed", 128),
+        depthwise_impl=cfg.get("depthwise_impl", "shifted"),
     )
     audio = Conv1DAudioConfig(
         channels=tuple(cfg.get("audio_channels", (64, 64, 128, 128))),

@@ -1,0 +1,34 @@
+"""Every shipped experiment config loads, names a registered model, and its variant overrides and
+class views refer to variants and classes that exist (typos surface here, not hours into a run)."""
+
+import glob
+import os
+
+import pytest
+
+from mmer_jax import config as config_lib
+from mmer_jax.registry import MODELS, ensure_registered
+from mmer_jax.reproduce.class_views import check_views
+from mmer_jax.train.run import config_for_variant, variants_of
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = sorted(
+    p for p in glob.glob(os.path.join(REPO, "experiments", "*.py"))
+    if not os.path.basename(p).startswith(("_", "common"))
+)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_config_is_consistent(path, tmp_path):
+    from data_prep import build
+
+    ensure_registered()
+    cfg = config_lib.load(path, [])
+    assert cfg.model.name in MODELS
+    variants = variants_of(cfg)
+    for name in variants:
+        config_for_variant(cfg, name)  # raises on an override of a key the config lacks
+    assert set(cfg.get("variant_overrides") or {}) <= set(variants)
+    builder = build.get_builder(cfg.data.corpus, cfg.data.get("config") or None, str(tmp_path))
+    classes = list(builder.info.features["label"].names)
+    check_views({k: list(v) for k, v in (cfg.get("class_views") or {}).items()}, classes)
