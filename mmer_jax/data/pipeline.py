@@ -103,16 +103,6 @@ class Pipeline:
                 )
             self.sources[split] = _CachedSource(src) if data_cfg.get("cache", True) else src
         self._augment = _online_augment(data_cfg)
-        offline = data_cfg.get("offline_augment") or []
-        if offline and "audio" in self.modalities:
-            from mmer_jax.data import augmented_source as aug_src
-
-            ops = aug_src.parse_ops(offline)
-            cache_dir = aug_src.cache_dir_for(self.builder, workdir)
-            copies = aug_src.load_or_make_copies(
-                self.sources["train"], ops, data_cfg.sample_rate, cache_dir
-            )
-            self.sources["train"] = aug_src.AugmentedTrainSource(self.sources["train"], ops, copies)
         self.tokenizer = None
         if "text" in self.modalities:
             vocab_path = os.path.join(workdir, "vocab.json") if workdir else None
@@ -123,6 +113,17 @@ class Pipeline:
                 self.tokenizer = Tokenizer.fit(texts, min_count=data_cfg.get("min_count", 1))
                 if vocab_path:
                     self.tokenizer.save(vocab_path)
+        # After the tokenizer, so copies do not change word counts.
+        offline = data_cfg.get("offline_augment") or []
+        if offline and "audio" in self.modalities:
+            from mmer_jax.data import augmented_source as aug_src
+
+            ops = aug_src.parse_ops(offline)
+            cache_dir = aug_src.cache_dir_for(self.builder, workdir)
+            copies = aug_src.load_or_make_copies(
+                self.sources["train"], ops, data_cfg.sample_rate, cache_dir
+            )
+            self.sources["train"] = aug_src.AugmentedTrainSource(self.sources["train"], ops, copies)
 
     @property
     def num_classes(self) -> int:
