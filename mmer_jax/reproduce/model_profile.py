@@ -29,11 +29,20 @@ def profile_config(cfg) -> dict:
     variables = model.init(
         {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, batch, train=False
     )
+    flops_model = model
+    if cfg.model.get("depthwise_impl") == "shifted":
+        # Shifted depthwise convs are elementwise multiply-adds, which the counter skips; the
+        # grouped form does the same arithmetic with the same parameters and counts as a conv.
+        import ml_collections
+
+        grouped = ml_collections.ConfigDict(cfg.to_dict())
+        grouped.model.depthwise_impl = "grouped"
+        flops_model = build_model(grouped, pipeline, modalities)
     return {
         "variant": name,
         "modalities": list(modalities),
         "params": profile.count_params(variables["params"]),
-        "flops_per_example": profile.flops_per_example(model, variables, batch),
+        "flops_per_example": profile.flops_per_example(flops_model, variables, batch),
         "latency_ms_cpu": profile.latency_ms(model, variables, batch, repeats=10),
         "unit": "dialogue" if cfg.data.get("unit") == "dialogue" else "clip",
         "note": "eval-mode forward of one test example, batch 1, jitted, median of 10, this CPU; "
