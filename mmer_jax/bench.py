@@ -33,28 +33,53 @@ def _time_pipeline(pipeline, batch_size: int, n_batches: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def _time_train(trainer, n_steps: int) -> float:
-    from mmer_jax.train import sharding as sh
+class _StepTimer:
+    """A trainer's state and a few device batches, every bucket shape compiled before timing, so
+    repeated ``rate`` calls (interleaved rounds) pay no initialisation or compilation."""
 
-    state = trainer._init_state()
-    batches = [
-        sh.to_global(b, trainer.mesh)
-        for _, b in zip(range(4), trainer._host_batches("train", epoch=0, train=True), strict=False)
-    ]
-    for b in batches:  # compile every bucket shape before the clock starts
-        state, m = trainer.train_step(state, b)
-    jax.block_until_ready(m)
-    t0 = time.perf_counter()
-    for i in range(n_steps):
-        state, m = trainer.train_step(state, batches[i % len(batches)])
-    jax.block_until_ready(m)
-    return n_steps * trainer.global_batch / (time.perf_counter() - t0)
+    def __init__(self, trainer):
+        from mmer_jax.train import sharding as sh
+
+        self.trainer = trainer
+        self.state = trainer._init_state()
+        self.batches = [
+            sh.to_global(b, trainer.mesh)
+            for _, b in zip(
+                range(4), trainer._host_batches("train", epoch=0, train=True), strict=False
+            )
+        ]
+        for b in self.batches:
+            self.state, m = trainer.train_step(self.state, b)
+        jax.block_until_ready(m)
+
+    def rate(self, n_steps: int) -> float:
+        """Train-step examples/s over ``n_steps`` steps."""
+        t0 = time.perf_counter()
+        for i in range(n_steps):
+            self.state, m = self.trainer.train_step(
+                self.state, self.batches[i % len(self.batches)]
+            )
+        jax.block_until_ready(m)
+        return n_steps * self.trainer.global_batch / (time.perf_counter() - t0)
+
+
+def _primary_trainer(cfg, workdir: str, tag: str = "", pipeline=None):
+    """(trainer of the config's primary variant, its pipeline)."""
+    from mmer_jax.data.pipeline import Pipeline
+    from mmer_jax.train.loop import VariantTrainer
+    from mmer_jax.train.run import primary_variant, variants_of
+
+    name = primary_variant(cfg)
+    modalities = variants_of(cfg)[name]
+    pipeline = pipeline or Pipeline(cfg.data, modalities, cfg.seed)
+    os.makedirs(workdir, exist_ok=True)
+    trainer = VariantTrainer(cfg, pipeline, f"bench_{name}{tag}", modalities, workdir)
+    return trainer, pipeline
 
 
 def main(what: str, argv=None) -> int:
     from mmer_jax import config as config_lib
     from mmer_jax.data.pipeline import Pipeline
-    from mmer_jax.train.loop import VariantTrainer
     from mmer_jax.train.run import primary_variant, variants_of
 
     p = argparse.ArgumentParser(prog=f"mmer bench {what}")
@@ -110,9 +135,8 @@ def main(what: str, argv=None) -> int:
         f"{host_rate:8.1f} examples/s"
     )
     if what in ("pipeline", "train"):
-        os.makedirs(args.workdir, exist_ok=True)
-        trainer = VariantTrainer(cfg, pipeline, f"bench_{name}", modalities, args.workdir)
-        step_rate = _time_train(trainer, n)
+        trainer, _ = _primary_trainer(cfg, args.workdir, pipeline=pipeline)
+        step_rate = _StepTimer(trainer).rate(n)
         rows.append(
             {
                 "what": "train_step",
@@ -135,34 +159,27 @@ def _compare(args, overrides, rounds: int = 3) -> int:
     """Train-step examples/s for each value of one key, rounds interleaved so drift in a shared
     machine's load hits every value alike; the ratio to the first value is what to read."""
     from mmer_jax import config as config_lib
-    from mmer_jax.data.pipeline import Pipeline
-    from mmer_jax.train.loop import VariantTrainer
-    from mmer_jax.train.run import primary_variant, variants_of
 
     key, _, values = args.compare.partition("=")
     values = [v for v in values.split(",") if v]
     if not key or len(values) < 2:
         raise UsageError(f"--compare {args.compare!r}: expected KEY=V1,V2[,...]")
-    trainers = {}
+    timers = {}
     for v in values:
         cfg = config_lib.load(args.config, overrides + [f"{key}={v}"])
-        name = primary_variant(cfg)
-        modalities = variants_of(cfg)[name]
-        pipeline = Pipeline(cfg.data, modalities, cfg.seed)
-        os.makedirs(args.workdir, exist_ok=True)
-        trainers[v] = VariantTrainer(cfg, pipeline, f"bench_{name}_{v}", modalities, args.workdir)
+        timers[v] = _StepTimer(_primary_trainer(cfg, args.workdir, tag=f"_{v}")[0])
     n = 5 if args.quick else 15
     rates: dict[str, list[float]] = {v: [] for v in values}
     for _ in range(rounds):
-        for v, trainer in trainers.items():
-            rates[v].append(_time_train(trainer, n))
+        for v, timer in timers.items():
+            rates[v].append(timer.rate(n))
     rows = []
     base = sum(rates[values[0]]) / rounds
     for v in values:
         mean = sum(rates[v]) / rounds
         rows.append({"what": "train_step", "key": key, "value": v, "examples_per_s": mean,
                      "rounds": rates[v], "ratio_to_first": mean / base,
-                     "global_batch": trainers[v].global_batch})
+                     "global_batch": timers[v].trainer.global_batch})
         print(f"{key}={v:<12} {mean:8.1f} examples/s  ({mean / base:.2f}x {values[0]})")
     return _write("train-compare", args, rows, overrides)
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from data_prep._augment import OFFLINE_OPS, copy_name, precompute_augmented_copies
+from mmer_jax.data.pipeline import _as_str
 from mmer_jax.errors import UsageError
 
 
@@ -39,10 +40,7 @@ def parse_ops(specs: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _ids(source) -> np.ndarray:
-    def text(x):
-        return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)
-
-    return np.array([text(source[i].get("id", i)) for i in range(len(source))], dtype=str)
+    return np.array([_as_str(source[i].get("id", i)) for i in range(len(source))], dtype=str)
 
 
 def _save(path: str, waves: list[np.ndarray], ids: np.ndarray) -> None:
@@ -130,7 +128,5 @@ class AugmentedTrainSource:
         ex = dict(ex)
         ex["audio"] = self._copies[k - 1][j]
         if "id" in ex:
-            ident = ex["id"]
-            ident = ident.decode("utf-8", "replace") if isinstance(ident, bytes) else str(ident)
-            ex["id"] = f"{ident}_{self._names[k - 1]}"
+            ex["id"] = f"{_as_str(ex['id'])}_{self._names[k - 1]}"
         return ex

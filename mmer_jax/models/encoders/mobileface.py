@@ -39,22 +39,18 @@ class _ConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool, mask: Optional[jnp.ndarray]):
+        if self.depthwise_impl not in ("shifted", "grouped"):
+            raise ValueError(f"depthwise_impl={self.depthwise_impl!r}: 'shifted' or 'grouped'")
+        if self.depthwise and self.channels != x.shape[-1]:
+            raise ValueError(f"depthwise conv keeps {x.shape[-1]} channels, asked {self.channels}")
         if self.depthwise and self.depthwise_impl == "shifted":
-            if self.channels != x.shape[-1]:
-                raise ValueError(
-                    f"depthwise conv keeps {x.shape[-1]} channels, asked {self.channels}"
-                )
             x = DepthwiseConv(self.kernel, self.stride, name="Conv_0")(x)
-        elif self.depthwise:
-            if self.depthwise_impl != "grouped":
-                raise ValueError(f"depthwise_impl={self.depthwise_impl!r}: 'shifted' or 'grouped'")
-            x = nn.Conv(
-                self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
-                feature_group_count=x.shape[-1], use_bias=False,
-            )(x)
         else:
             x = nn.Conv(
-                self.channels, (self.kernel, self.kernel), (self.stride, self.stride),
+                self.channels,
+                (self.kernel, self.kernel),
+                (self.stride, self.stride),
+                feature_group_count=x.shape[-1] if self.depthwise else 1,
                 use_bias=False,
             )(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x, mask=mask)
