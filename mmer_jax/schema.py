@@ -1,0 +1,250 @@
+"""The config schema: one frozen dataclass per config section, every default in exactly one place.
+
+An experiment file returns an ``ml_collections.ConfigDict`` (so ``--config.train.lr=1e-3`` works);
+its ``data``, ``train`` and ``protocol`` sections are built from the dataclasses below, and the
+``model`` section from the config class its system registers (``mmer_jax.models``). Code receives
+the typed section it needs, built strictly with :func:`from_section`:
+
+    train = from_section(TrainConfig, cfg.train, "train")   # unknown key -> UsageError naming it
+    train.lr, train.schedule                                   # no .get(key, default) anywhere
+
+This module imports nothing heavier than ml_collections, so the data and train layers, the CLI
+and the kernels' users can all read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import ml_collections
+
+from mmer_jax.errors import UsageError
+
+C = TypeVar("C")
+
+SPLITS = ("train", "validation", "test")
+# Metrics a run can be selected on (keys of ``train.metrics.classification_metrics``).
+SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+
+
+def _choices(default: Any, *choices: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+def _list(*default: Any) -> Any:
+    return dataclasses.field(default=tuple(default))
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """``cfg.data``: which corpus, how it is read, and the host/device feature settings.
+
+    Units: seconds for ``*_s``, audio samples for ``n_fft``/``hop``, Hz for ``sample_rate``.
+    """
+
+    corpus: str = "generated_emotion"  # a name in data_prep.CORPORA
+    config: str = "default"  # the builder config (variant / fold)
+    data_dir: str = "~/tensorflow_datasets"
+    manual_dir: str = ""  # the corpus as distributed; "" for generated corpora
+    build_if_missing: bool = True
+    cache: bool = True  # decode each record once and keep it in memory
+    read_threads: int = 2  # grain read-ahead threads; 0 reads in the calling thread
+    unit: str = _choices("utterance", "utterance", "dialogue")  # what one batch row is
+    sample_rate: int = 16000
+    max_audio_s: float = 4.0  # longer clips: a random window in training, the centre otherwise
+    audio_bucket_s: float = 0.5  # audio is padded to a multiple of this
+    frontend: str = _choices("logmel", "logmel", "mfcc")  # computed on the device
+    n_mels: int = 64
+    n_mfcc: int = 40
+    n_fft: int = 400
+    hop: int = 160
+    feature_norm: bool = True  # per-utterance mean/variance normalisation of the features
+    max_frames: int = 16
+    max_tokens: int = 48
+    token_bucket: int = 8
+    min_count: int = 1  # words seen fewer times in the training split map to <unk>
+    max_utterances: int = 128  # dialogue units: longer dialogues are split into chunks
+    utterance_bucket: int = 8  # dialogue units: the utterance axis is padded to a multiple
+    drop_remainder: bool = False  # dialogue units: drop the last partial training batch
+    # Online ops on training examples, e.g. ({"name": "random_crop_images", "padding": 2},)
+    # (names in mmer_jax.data.augment.AUGMENTATIONS).
+    augment: tuple = _list()
+    # Precomputed audio copies added to the training split, e.g. ({"name": "pitch_shift",
+    # "n_steps": 2},) (names in mmer_jax.data.augment.OFFLINE_AUGMENTATIONS).
+    offline_augment: tuple = _list()
+
+    def __post_init__(self):
+        _positive(self, "sample_rate", "n_fft", "hop", "max_frames", "max_tokens", "token_bucket",
+                  "max_utterances", "utterance_bucket", "n_mels", "n_mfcc", "min_count")
+        _positive(self, "max_audio_s", "audio_bucket_s")
+        if self.read_threads < 0:
+            raise ValueError(f"read_threads={self.read_threads} must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """``cfg.train``: optimisation, selection, checkpointing and logging of one run."""
+
+    epochs: int = 10
+    batch_size: int = 32  # global: across every device and host
+    lr: float = 1e-3  # peak learning rate
+    optimizer: str = _choices("adamw", "adamw", "adam", "sgd")  # adam: L2 added to the gradient
+    weight_decay: float = 1e-4
+    schedule: str = _choices("cosine", "cosine", "constant")
+    warmup_steps: int = 0
+    grad_clip: float = 1.0  # global-norm clipping; 0 disables it
+    label_smoothing: float = 0.0
+    aux_loss_weight: float = 0.0  # > 0: add the model's aux_logits loss (deep supervision)
+    dtype: str = _choices("float32", "float32", "bfloat16")  # bfloat16: float32 master weights
+    select_metric: str = _choices("weighted_f1", *SELECT_METRICS)  # on validation only
+    keep_checkpoints: int = 2
+    checkpoint_every_steps: int = 0  # 0: at the end of every epoch only
+    log_every: int = 10  # steps between train-metric lines
+    progress: bool = True
+    num_devices: int = 0  # 0 = every local device
+    stop_after_steps: int = 0  # > 0 simulates an interruption (tests of resume)
+
+    def __post_init__(self):
+        _positive(self, "epochs", "batch_size", "lr", "keep_checkpoints", "log_every")
+        for name in ("weight_decay", "warmup_steps", "grad_clip", "aux_loss_weight",
+                     "checkpoint_every_steps", "num_devices", "stop_after_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProtocolConfig:
+    """``cfg.protocol``: how the reported numbers were obtained, written into results.json."""
+
+    split: str = ""  # "" -> described from the speakers measured on the data
+    fold: str = ""
+    speaker_independent: bool = True  # declared; replaced by the measurement when possible
+    measure_speakers: bool = True  # False where stored speaker ids are not people (M/F)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "protocol": ProtocolConfig}
+
+
+def _positive(obj, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ValueError(f"{name}={value!r} must be > 0")
+
+
+# -- strict construction -----------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """ConfigDicts and lists -> dicts and tuples, recursively (hashable where possible)."""
+    if isinstance(value, ml_collections.ConfigDict):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return tuple(plain(v) for v in value)
+    return value
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    if hint is Any or hint is object:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple or hint is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return not args or (len(args) == len(value) and all(map(_type_ok, value, args)))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def from_section(cls: type[C], section: Any, path: str) -> C:
+    """Builds the frozen dataclass ``cls`` from a config section, strictly.
+
+    Nested dataclass fields are built from nested sections; lists become tuples; ints are
+    accepted for floats.
+
+    Args:
+      cls: a dataclass type (its defaults are the schema's defaults).
+      section: a ConfigDict, a mapping, or an instance of ``cls`` (returned as is).
+      path: the section's dotted name ("train", "model.audio"), used in error messages.
+
+    Raises:
+      UsageError: a key ``cls`` does not know, a value of the wrong type or out of range; the
+        message names the full key (``config key 'train.epochs': ...``).
+    """
+    if isinstance(section, cls):
+        return section
+    if section is None:
+        section = {}
+    values = plain(section)
+    if not isinstance(values, Mapping):
+        raise UsageError(f"config key {path!r} must be a section (a dict), got {section!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise UsageError(
+            f"unknown config key '{path}.{unknown[0]}'; known keys in {path!r}: "
+            f"{', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        hint, key = hints[name], f"{path}.{name}"
+        if dataclasses.is_dataclass(hint) and isinstance(value, Mapping):
+            value = from_section(hint, value, key)
+        elif not _type_ok(value, hint):
+            want = getattr(hint, "__name__", str(hint))
+            raise UsageError(f"config key {key!r} expects {want}, got {value!r}")
+        choices = fields[name].metadata.get("choices")
+        if choices and value not in choices:
+            raise UsageError(
+                f"config key {key!r} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        kwargs[name] = float(value) if hint is float else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        # Range checks say "name=value must ..."; name the full key when they do.
+        name = str(exc).split("=", 1)[0]
+        where = f"config key '{path}.{name}'" if name in fields else f"config section {path!r}"
+        raise UsageError(f"{where}: {exc}") from exc
+
+
+def to_config_dict(obj: Any) -> ml_collections.ConfigDict:
+    """A dataclass instance -> a ConfigDict with the same (nested) keys and values."""
+    def unfreeze(value):
+        if dataclasses.is_dataclass(value):
+            return {f.name: unfreeze(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, (tuple, list)):  # editable lists; from_section makes tuples again
+            return [unfreeze(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: unfreeze(v) for k, v in value.items()}
+        return value
+
+    return ml_collections.ConfigDict(unfreeze(obj))
+
+
+def sections(cfg: ml_collections.ConfigDict) -> tuple[DataConfig, TrainConfig, ProtocolConfig]:
+    """The typed ``data``, ``train`` and ``protocol`` sections of a run config."""
+    return (
+        from_section(DataConfig, cfg.data, "data"),
+        from_section(TrainConfig, cfg.train, "train"),
+        from_section(ProtocolConfig, cfg.protocol, "protocol"),
+    )
