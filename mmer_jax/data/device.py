@@ -99,3 +99,22 @@ def _prepare_dialogue(batch: dict, data_cfg, dtype) -> dict:
         out["tokens"] = batch["tokens"]
         out["tokens_mask"] = batch["tokens"] > 0
     return out
+
+
+def make_feature_step(data_cfg, dtype: str = "float32"):
+    """The on-device feature step of a run: ``host batch -> model batch``, traced inside jit.
+
+    The one place that binds the data settings and the compute dtype, so the train step, the eval
+    step, state initialisation and profiling can never compute features differently.
+
+    Args:
+      data_cfg: the run's data section (``DataConfig`` or a ConfigDict of it).
+      dtype: "float32" or "bfloat16": the dtype of the float features.
+
+    Returns:
+      ``f(batch: dict) -> dict`` (see :func:`prepare`).
+    """
+    import jax.numpy as jnp
+
+    compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[dtype]
+    return lambda batch: prepare(batch, data_cfg, compute)

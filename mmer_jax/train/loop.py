@@ -33,17 +33,10 @@ class Interrupted(Exception):
 
 
 def build_model(cfg: ml_collections.ConfigDict, pipeline: Pipeline, modalities):
-    model_cfg = ml_collections.ConfigDict(cfg.model.to_dict())
-    model_cfg.num_classes = pipeline.num_classes
-    model_cfg.vocab_size = pipeline.vocab_size
-    model_cfg.modalities = list(modalities)
-    try:
-        builder = registry.MODELS.get_or_raise(cfg.model.name)
-    except KeyError as exc:
-        from mmer_jax.errors import UsageError
+    from mmer_jax.models import build_model as build
 
-        raise UsageError(f"config key 'model.name': {exc.args[0]}") from exc
-    return builder(model_cfg)
+    return build(cfg.model, num_classes=pipeline.num_classes, vocab_size=pipeline.vocab_size,
+                 modalities=modalities)
 
 
 def append_jsonl(path: str, record: dict) -> None:

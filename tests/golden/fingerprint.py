@@ -111,14 +111,12 @@ def run_all(tmp: pathlib.Path, tiny_data_dir: str | None = None) -> dict:
     if tiny_data_dir is None:
         tiny_data_dir = str(tmp / "tfds_tiny")
         build.build("generated_emotion", "tiny", tiny_data_dir)
-    quick_cfg = ["variants.fused=['audio','frames','text']"]
     out = {}
     # The quickstart's four variants trimmed to the fused one: every encoder and the fusion.
     from mmer_jax import config as config_lib
 
     cfg = config_lib.load(str(REPO / "experiments/quickstart.py"),
                           quickstart_overrides(tiny_data_dir))
-    del quick_cfg
     import ml_collections
 
     cfg.variants = ml_collections.ConfigDict({"fused": ["audio", "frames", "text"]})
