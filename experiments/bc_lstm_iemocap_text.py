@@ -9,12 +9,9 @@ reports bc-LSTM at accuracy 55.2 / weighted F1 54.9.
 
 import ml_collections
 
-from experiments.s002_iemocap_text import iemocap_text_base
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = iemocap_text_base("bc_lstm", "bc_lstm")
-    cfg.model.context_hidden = 100
-    cfg.model.bidirectional = True
-    cfg.model.head_hidden = 100
-    return cfg
+    return recipes.dialogue_text_recipe(corpora.iemocap_text_dialogues(base_config("bc_lstm")))

@@ -10,13 +10,9 @@ optimizer and budget as experiments/s002_iemocap_text.py. S002's paper reports C
 
 import ml_collections
 
-from experiments.s002_iemocap_text import iemocap_text_base
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = iemocap_text_base("cmn", "cmn")
-    cfg.model.memory_hidden = 100
-    cfg.model.hops = 3
-    cfg.model.window = 40
-    cfg.model.num_speakers = 2
-    return cfg
+    return recipes.dialogue_text_recipe(corpora.iemocap_text_dialogues(base_config("cmn")))

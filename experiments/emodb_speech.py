@@ -4,19 +4,20 @@
         --config.data.manual_dir=/path/to/emodb
 
 Split (builder config ``default``): train speakers 03 08 09 10 11 14, validation 12 13, test 15 16.
-``--config.data.config=lso_fold3`` picks a leave-two-speakers-out fold instead. The copy in
-``../shared/data/emodb`` is 22,050 Hz, every clip cut to 2.000 s; it is resampled to 16 kHz at
-build time, and scores on it are not comparable to published EmoDB numbers.
+``--config.data.config=lso_fold3`` picks a leave-two-speakers-out fold instead. The EmoDB copy
+this project is measured on (``$MMER_DATA_ROOT/emodb``) is 22,050 Hz, every clip cut to 2.000 s;
+it is resampled to 16 kHz at build time, and scores on it are not comparable to published EmoDB
+numbers.
 """
 
 import ml_collections
 
-from experiments.common import emodb_config
+from experiments import corpora
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = emodb_config("emodb_speech")
-    cfg.data.n_mels = 64
+    cfg = corpora.emodb_speech(base_config("quickstart", system="emodb_speech"))
     cfg.model.encoders = ml_collections.ConfigDict(
         dict(
             audio=dict(
@@ -26,5 +27,4 @@ def get_config() -> ml_collections.ConfigDict:
         )
     )
     cfg.model.head_hidden = 64
-    cfg.model.dropout = 0.3
     return cfg

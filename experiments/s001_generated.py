@@ -6,17 +6,18 @@ the paper's dropout 0.3, and the fused model again at its other dropout, 0.5 (Ta
 
 CPU-sized: the ResNets keep the paper's depths (18 and 34 layers) but start at 16 channels instead
 of 64, and the frame ResNet-34 starts with a stride-2 stem on the 32x32 frames, so the runs fit a
-laptop CPU; `--config.model.audio_width=64` etc.
+laptop CPU; `--config.model.audio.width=64` etc.
 restores the paper's width on a GPU.
 """
 
 import ml_collections
 
-from experiments.common import generated_config
-from experiments.common_s001 import add_av_variants, s001_model
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = add_av_variants(generated_config("s001"))
-    cfg.model = s001_model(["audio", "frames"], width=16, video_stem_pool=False, lstm_hidden=64)
-    return cfg
+    cfg = recipes.s001_av_variants(corpora.generated(base_config("s001")))
+    return recipes.s001_model(
+        cfg, ["audio", "frames"], width=16, video_stem_pool=False, lstm_hidden=64
+    )

@@ -9,32 +9,27 @@ context Bi-LSTM and the attention see a single step. Encoder widths are CPU-size
 
 import ml_collections
 
-from experiments.common import generated_config
+from experiments import corpora
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = generated_config("s002")
+    cfg = corpora.generated(base_config("s002"))
     cfg.variants = ml_collections.ConfigDict(
         dict(audio=["audio"], video=["frames"], text=["text"], fused=["text", "audio", "frames"])
     )
-    cfg.primary_variant = "fused"
-    cfg.model = ml_collections.ConfigDict(
-        dict(
-            name="s002",
-            modalities=["text", "audio", "frames"],
-            dropout=0.3,
-            embed_dim=64,
-            text_filters=32,
-            text_out=64,
-            audio_hidden=32,
-            audio_layers=4,
-            audio_linear=(64, 64, 64, 64),
-            audio_attn_hidden=32,
-            visual_channels=(16, 32, 32),
-            visual_out=64,
-            context_hidden=64,
-            num_heads=4,
-            head_hidden=64,
-        )
-    )
+    m = cfg.model
+    m.modalities = ["text", "audio", "frames"]
+    m.dropout = 0.3
+    m.text.embed_dim = 64
+    m.text.filters = 32
+    m.text.out = 64
+    m.text.dropout = 0.3
+    m.audio.hidden = 32
+    m.audio.linear = [64, 64, 64, 64]
+    m.audio.attn_hidden = 32
+    m.visual.channels = [16, 32, 32]
+    m.visual.out = 64
+    m.context_hidden = 64
+    m.head_hidden = 64
     return cfg

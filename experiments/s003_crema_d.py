@@ -10,10 +10,12 @@ and augmentation: experiments/common_s003.py.
 
 import ml_collections
 
-from experiments.common_s003 import s003_av_config
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = s003_av_config("crema_d", "av", "MMER_CREMA_D")
+    cfg = recipes.s003_face_video(corpora.face_video(base_config("s003"), "crema_d",
+                                                     "MMER_CREMA_D"))
     cfg.protocol.split = "CREMA-D fixed actor split of the av builder config"
     return cfg

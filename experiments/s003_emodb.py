@@ -7,16 +7,13 @@ mmer reproduce s003 --corpus emodb --seeds 3
 
 import ml_collections
 
-from experiments.common import emodb_config
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = emodb_config("s003")
-    cfg.model = ml_collections.ConfigDict(
-        dict(name="s003", modalities=["audio"], dropout=0.3, lstm_hidden=64, fc_hidden=64)
-    )
-    cfg.data.offline_augment = [
-        {"name": "pitch_shift", "n_steps": 2},
-        {"name": "pitch_shift", "n_steps": -2},
-    ]
+    cfg = corpora.emodb_speech(base_config("s003"))
+    cfg.model.lstm_hidden = 64
+    cfg.model.fc_hidden = 64
+    cfg.data.offline_augment = recipes.PITCH_SHIFT_COPIES
     return cfg

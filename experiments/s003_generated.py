@@ -12,29 +12,19 @@ steps of the 8 unaugmented epochs of the other generated configs.
 
 import ml_collections
 
-from experiments.common import generated_config
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = generated_config("s003")
+    cfg = corpora.generated(base_config("s003"))
     cfg.variants = ml_collections.ConfigDict(
         dict(audio=["audio"], video=["frames"], fused=["frames", "audio"])
     )
-    cfg.primary_variant = "fused"
     cfg.data.augment = [{"name": "random_crop_images", "padding": 2}]
-    cfg.data.offline_augment = [
-        {"name": "pitch_shift", "n_steps": 2},
-        {"name": "pitch_shift", "n_steps": -2},
-    ]
+    cfg.data.offline_augment = recipes.PITCH_SHIFT_COPIES
     cfg.train.epochs = 4
-    cfg.model = ml_collections.ConfigDict(
-        dict(
-            name="s003",
-            modalities=["frames", "audio"],
-            dropout=0.3,
-            lstm_hidden=64,
-            fc_hidden=64,
-            depthwise_impl="shifted",
-        )
-    )
+    cfg.model.modalities = ["frames", "audio"]
+    cfg.model.lstm_hidden = 64
+    cfg.model.fc_hidden = 64
     return cfg

@@ -12,11 +12,12 @@ experiments/common_s003.py.
 
 import ml_collections
 
-from experiments.common_s003 import s003_av_config
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = s003_av_config("meld", "av", "MMER_MELD")
+    cfg = recipes.s003_face_video(corpora.face_video(base_config("s003"), "meld", "MMER_MELD"))
     cfg.protocol.split = "MELD official train/dev/test"
     cfg.protocol.speaker_independent = False
     return cfg

@@ -9,8 +9,9 @@ optimizer and budget as experiments/s002_iemocap_text.py. S002's paper reports C
 
 import ml_collections
 
-from experiments.s002_iemocap_text import iemocap_text_base
+from experiments import corpora, recipes
+from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return iemocap_text_base("text_cnn", "text_cnn")
+    return recipes.dialogue_text_recipe(corpora.iemocap_text_dialogues(base_config("text_cnn")))

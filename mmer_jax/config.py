@@ -15,11 +15,17 @@ from typing import Any, Iterable
 
 import ml_collections
 
+from mmer_jax import schema
 from mmer_jax.errors import UsageError
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
-    """Executes the config file and returns its ``get_config()``."""
+    """Executes the config file and returns its ``get_config()``.
+
+    Raises:
+      UsageError: the file is missing, fails to import, or has no ``get_config()`` returning a
+        ConfigDict.
+    """
     if not os.path.isfile(path):
         raise UsageError(f"config file {path!r} does not exist")
     spec = importlib.util.spec_from_file_location("_mmer_config", path)
@@ -95,34 +101,74 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) ->
         set_key(cfg, key, raw)
 
 
-REQUIRED = (
-    "system",
-    "data.corpus",
-    "model.name",
-    "train.epochs",
-    "train.batch_size",
-    "train.lr",
-    "seed",
-)
+RUN_KEYS = ("system", "seed", "primary_variant", "variants", "variant_overrides", "class_views")
+
+
+def base_config(model: str, system: str | None = None) -> ml_collections.ConfigDict:
+    """Every key of a run config at its default, with ``model`` = system ``model``'s section.
+
+    The defaults come from the schema's dataclasses (``mmer_jax.schema``) and the system's
+    config class, so an experiment file sets only what differs.
+
+    Args:
+      model: a registered system name (``model.name``).
+      system: the run's name in reports (``cfg.system``); defaults to ``model``.
+
+    Raises:
+      UsageError: no system is called ``model``.
+    """
+    from mmer_jax.models import default_model_section
+
+    cfg = ml_collections.ConfigDict()
+    cfg.system = system or model
+    cfg.seed = 0
+    cfg.primary_variant = "fused"  # the variant results.json reports first
+    cfg.variants = ml_collections.ConfigDict()  # {name: [modalities]}; empty -> model.modalities
+    # {variant: nested config changes}, e.g. {"fused_dropout05": {"model": {"dropout": 0.5}}}
+    cfg.variant_overrides = ml_collections.ConfigDict()
+    # {view name: [class names]}: extra confusion views in reproduction reports (S001's 6 of 8).
+    cfg.class_views = ml_collections.ConfigDict()
+    cfg.data = schema.to_config_dict(schema.DataConfig())
+    cfg.model = default_model_section(model)
+    cfg.train = schema.to_config_dict(schema.TrainConfig())
+    cfg.protocol = schema.to_config_dict(schema.ProtocolConfig())
+    return cfg
 
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
-    """Checks required keys and value ranges; raises UsageError naming the key."""
-    for dotted in REQUIRED:
-        node = cfg
-        for part in dotted.split("."):
-            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                raise UsageError(f"config is missing required key {dotted!r}")
-            node = node[part]
-    if cfg.train.epochs < 1:
-        raise UsageError(f"config key 'train.epochs' must be >= 1, got {cfg.train.epochs}")
-    if cfg.train.batch_size < 1:
-        raise UsageError(f"config key 'train.batch_size' must be >= 1, got {cfg.train.batch_size}")
-    if not cfg.train.lr > 0:
-        raise UsageError(f"config key 'train.lr' must be > 0, got {cfg.train.lr}")
+    """Builds every typed section of ``cfg`` (and each variant's model), so that a bad key or
+    value is reported before anything is read or written.
+
+    Raises:
+      UsageError: an unknown key, a missing section, a value of the wrong type or out of range,
+        a variant override naming no variant; the message names the key.
+    """
+    from mmer_jax.models import model_config
+
+    unknown = sorted(set(cfg.keys()) - set(RUN_KEYS) - set(schema.SECTIONS) - {"model"})
+    if unknown:
+        raise UsageError(f"unknown config key {unknown[0]!r}; known top-level keys: "
+                         f"{', '.join(sorted((*RUN_KEYS, *schema.SECTIONS, 'model')))}")
+    for name in (*schema.SECTIONS, "model"):
+        if name not in cfg:
+            raise UsageError(f"config is missing the section {name!r}")
+    schema.sections(cfg)
+    variants = {k: list(v) for k, v in (cfg.get("variants") or {}).items()}
+    for name in sorted(set(cfg.get("variant_overrides") or {}) - set(variants)):
+        raise UsageError(f"config key 'variant_overrides.{name}': no such variant "
+                         f"(variants: {', '.join(variants) or 'none'})")
+    model_config(cfg.model)
+    for mods in variants.values():
+        model_config(cfg.model, mods)
 
 
 def load(path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """Loads a config file, applies ``--config.KEY=VALUE`` overrides and validates the result.
+
+    Raises:
+      UsageError: the file is missing or broken, an override names an unknown key or a value of
+        the wrong type, or the result fails :func:`validate`.
+    """
     cfg = load_config_file(path)
     apply_overrides(cfg, overrides)
     validate(cfg)

@@ -1,60 +1,51 @@
-"""String name -> constructor registries, so configs name encoders, fusions and systems.
+"""The model registries: every part a ``model`` config section can name.
 
-A registry is a dict with a decorator; modules register themselves on import and
-:func:`ensure_registered` imports the model packages so every name is known before lookup.
+| registry | a config names it in | an entry is |
+|---|---|---|
+| ``SYSTEMS`` | ``model.name`` | a :class:`System`: the model's config class + its build function |
+| ``ENCODERS`` | e.g. ``model.encoders.audio.name`` | a Flax module ``(x, mask, *, train) -> [B, D]`` |
+| ``FUSIONS`` | e.g. ``model.fusion`` | a Flax module combining encoder features |
+| ``HEADS`` | e.g. ``model.head`` | a Flax module ``(features, *, train) -> logits`` |
+
+Corpora (``data_prep.CORPORA``), augmentations (``mmer_jax.data.augment``) and kernel
+implementations (``mmer_jax.models.ops``) are registries of the same :class:`mmer_registry.Registry`
+type. Each registry imports the modules that fill it on its first lookup, so a caller never has to
+import a model file to find a name.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable, TypeVar
+import dataclasses
+from typing import Any, Callable
 
-T = TypeVar("T")
+from mmer_registry import Registry
 
-
-class Registry(dict):
-    """A named mapping from string to constructor with a clear error for unknown names."""
-
-    def __init__(self, kind: str):
-        super().__init__()
-        self.kind = kind
-
-    def register(self, name: str) -> Callable[[T], T]:
-        def wrap(obj: T) -> T:
-            if name in self:
-                raise ValueError(f"{self.kind} {name!r} registered twice")
-            self[name] = obj
-            return obj
-
-        return wrap
-
-    def get_or_raise(self, name: str):
-        ensure_registered()
-        if name not in self:
-            known = ", ".join(sorted(self)) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {known}")
-        return self[name]
+SYSTEMS: Registry["System"] = Registry("system", loaders=("mmer_jax.models.systems",))
+ENCODERS: Registry[Any] = Registry("encoder", loaders=("mmer_jax.models.encoders",))
+FUSIONS: Registry[Any] = Registry("fusion", loaders=("mmer_jax.models.fusion",))
+HEADS: Registry[Any] = Registry("head", loaders=("mmer_jax.models.heads",))
 
 
-ENCODERS = Registry("encoder")
-FUSIONS = Registry("fusion")
-MODELS = Registry("model")
+@dataclasses.dataclass(frozen=True)
+class System:
+    """A registered system: ``build(config_class instance, num_classes, vocab_size) -> Module``.
 
-# Modules whose import registers models; kept as strings so importing the registry stays cheap.
-_MODEL_MODULES = (
-    "mmer_jax.models.encoders",
-    "mmer_jax.models.fusion",
-    "mmer_jax.models.quickstart",
-    "mmer_jax.models.systems",
-)
-_loaded = False
+    ``config_class`` is the frozen dataclass of the ``model`` section: its defaults are the
+    system's defaults, and the section is built with ``schema.from_section`` (unknown keys are
+    errors).
+    """
+
+    name: str
+    config_class: type
+    build: Callable[..., Any]
 
 
-def ensure_registered() -> None:
-    """Imports every model module once so all registry names are present."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for name in _MODEL_MODULES:
-        importlib.import_module(name)
+def register_system(name: str, config_class: type) -> Callable[[Callable], Callable]:
+    """Decorator: ``@register_system("s001", S001Config)`` on ``build(cfg, num_classes,
+    vocab_size)``."""
+
+    def wrap(build: Callable) -> Callable:
+        SYSTEMS.register(name, System(name, config_class, build))
+        return build
+
+    return wrap

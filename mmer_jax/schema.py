@@ -131,6 +131,12 @@ class ProtocolConfig:
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "protocol": ProtocolConfig}
 
 
+def derived(default: Any) -> Any:
+    """A dataclass field that is not a config key: its builder sets it (e.g. a vocabulary size
+    known only once the corpus is read). Configs that name it are rejected as unknown keys."""
+    return dataclasses.field(default=default, metadata={"derived": True})
+
+
 def _positive(obj, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
@@ -196,7 +202,7 @@ def from_section(cls: type[C], section: Any, path: str) -> C:
     values = plain(section)
     if not isinstance(values, Mapping):
         raise UsageError(f"config key {path!r} must be a section (a dict), got {section!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("derived")}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise UsageError(
@@ -231,7 +237,8 @@ def to_config_dict(obj: Any) -> ml_collections.ConfigDict:
     """A dataclass instance -> a ConfigDict with the same (nested) keys and values."""
     def unfreeze(value):
         if dataclasses.is_dataclass(value):
-            return {f.name: unfreeze(getattr(value, f.name)) for f in dataclasses.fields(value)}
+            return {f.name: unfreeze(getattr(value, f.name)) for f in dataclasses.fields(value)
+                    if not f.metadata.get("derived")}
         if isinstance(value, (tuple, list)):  # editable lists; from_section makes tuples again
             return [unfreeze(v) for v in value]
         if isinstance(value, Mapping):

@@ -3,8 +3,9 @@
 The layer predicts one softmax-normalised kernel of ``kernel_size`` taps per position and head
 from the input at that position, convolves the (masked) sequence with it, and projects the result.
 The convolution itself is ``kernels.dynamic_conv.dynamic_conv`` (softmax over the taps fused in);
-one config field, ``impl``, switches it between XLA, the Pallas kernel and the Pallas interpreter,
-as ``attention_impl`` does for :class:`mmer_jax.models.attention.MultiHeadAttention`.
+one field, ``implementation``, switches it between XLA, the Pallas kernel and the Pallas
+interpreter, as it does for :class:`mmer_jax.models.attention.MultiHeadAttention`
+(:mod:`mmer_jax.models.ops`).
 
     logits[b, t]  = Dense_{H*K}(x[b, t])                       -> [B, T, H, K]
     conv[b, t, c] = sum_k softmax_k(logits[b, t, h(c)])[k] * x[b, t - P + k, c]
@@ -21,28 +22,7 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-# impl (config value) -> keyword arguments for kernels.dynamic_conv.dynamic_conv.
-IMPLS = {
-    "xla": {"implementation": "xla", "interpret": False},
-    "pallas": {"implementation": "pallas", "interpret": False},
-    "interpret": {"implementation": "pallas", "interpret": True},
-}
-
-
-def dynamic_conv_op(impl: str = "xla"):
-    """Returns ``f(x, weight_logits, *, mask, padding)``: ``kernels.dynamic_conv`` per ``impl``.
-
-    Raises:
-      ValueError: unknown ``impl``.
-    """
-    if impl not in IMPLS:
-        raise ValueError(f"impl={impl!r} must be one of {sorted(IMPLS)}")
-    # Imported here so that importing the fusion registry does not load Pallas/Triton.
-    from kernels.dynamic_conv import dynamic_conv
-
-    kwargs = IMPLS[impl]
-    return lambda x, w, **kw: dynamic_conv(x, w, **kw, **kwargs)
-
+from mmer_jax.models.ops import DYNAMIC_CONV_IMPLEMENTATIONS, lookup
 
 class DynamicConv(nn.Module):
     """x [B, T, C] (+ mask [B, T]) -> [B, T, features].
@@ -52,21 +32,22 @@ class DynamicConv(nn.Module):
       num_heads: kernel heads; C must be divisible by it (each head's C/H channels share a kernel).
       kernel_size: taps K of the per-position kernel.
       padding: "centered" (taps t-(K-1)//2 .. t+K//2) or "causal" (taps t-K+1 .. t).
-      impl: "xla" | "pallas" | "interpret", passed to the dynamic-conv op.
+      implementation: "xla" | "pallas" | "interpret" (``ops.DYNAMIC_CONV_IMPLEMENTATIONS``).
     """
 
     features: Optional[int] = None
     num_heads: int = 1
     kernel_size: int = 3
     padding: str = "centered"
-    impl: str = "xla"
+    implementation: str = "xla"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, mask: Optional[jnp.ndarray] = None) -> jnp.ndarray:
         b, t, c = x.shape
         if c % self.num_heads:
             raise ValueError(f"input width {c} not divisible by num_heads={self.num_heads}")
-        op = dynamic_conv_op(self.impl)  # validates impl before any parameter is created
+        # Looked up before any parameter is created, so a bad name fails first.
+        op = lookup(DYNAMIC_CONV_IMPLEMENTATIONS, self.implementation)
         if mask is not None:
             x = jnp.where(mask[..., None], x, 0.0)
         logits = nn.Dense(self.num_heads * self.kernel_size, name="weight")(x)

@@ -1,11 +1,14 @@
-"""Classification heads."""
+"""Classification heads; importing this module registers them in ``registry.HEADS``."""
 
 from __future__ import annotations
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmer_jax.registry import HEADS
 
+
+@HEADS.register("mlp")
 class MLPHead(nn.Module):
     """[B, D] -> logits [B, C]: optional hidden layer, dropout, linear classifier."""
 

@@ -1,7 +1,8 @@
 """Fingerprints of two small fixed-seed runs, recorded before the architecture refactor (issue 9).
 
 The quickstart's tiny config (fused variant, generated ``tiny`` corpus) and S002's dialogue config
-(a small COSMIC-format IEMOCAP text fixture) are trained end to end through the public ``run``;
+(a small COSMIC-format IEMOCAP text fixture; the override keys follow the current schema, the
+values are those of the recorded run) are trained end to end through the public ``run``;
 the fingerprint is a SHA-256 per parameter leaf of the final and best checkpoints plus the
 validation and test metrics. A refactor that claims "same behaviour" must reproduce them bit for
 bit on the same jax version (XLA's numerics change between versions, so the test skips there).
@@ -57,9 +58,9 @@ def dialogue_overrides(data_dir: str, manual_dir: str) -> list[str]:
     return [f"data.data_dir={data_dir}", f"data.manual_dir={manual_dir}", "data.read_threads=0",
             "data.max_utterances=8", "data.utterance_bucket=8", "data.max_tokens=8",
             "data.token_bucket=4", "train.epochs=3", "train.batch_size=4", "train.warmup_steps=2",
-            "train.progress=False", "train.log_every=1", "model.embed_dim=16",
-            "model.text_filters=8", "model.text_out=16", "model.context_hidden=8",
-            "model.head_hidden=16", "model.bigram_buckets=64"]
+            "train.progress=False", "train.log_every=1", "model.text.embed_dim=16",
+            "model.text.filters=8", "model.text.out=16", "model.context_hidden=8",
+            "model.head_hidden=16", "model.text.bigram_buckets=64"]
 
 
 def _digest(tree) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.encoders.resnet import STAGES, ResNet, ResNetConfig
+from mmer_jax.models.encoders.resnet import ResNet, ResNetConfig
 from mmer_jax.models.layers import masked_mean
 from mmer_jax.registry import ENCODERS
 
@@ -25,7 +25,7 @@ class ResNet2DAudio(nn.Module):
     Padded frames are zeroed before the first convolution so their values cannot leak in.
     """
 
-    depth: str = "resnet18"
+    depth: str | tuple[int, ...] = "resnet18"
     width: int = 64
     norm: str = "batch"
     stem_stride: int = 2
@@ -36,7 +36,7 @@ class ResNet2DAudio(nn.Module):
     def __call__(self, x: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         x = jnp.where(mask[..., None], x, 0.0)[..., None]  # [B, T, F, 1]
         cfg = ResNetConfig(
-            STAGES.get(self.depth, self.depth),
+            self.depth,
             self.width,
             self.norm,
             self.stem_stride,

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.depthwise import DepthwiseConv
+from mmer_jax.models.ops import DEPTHWISE_IMPLEMENTATIONS, lookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,9 +24,9 @@ class MobileFaceConfig:
     expansion: int = 2  # bottleneck expansion factor
     last: int = 256  # channels of the final 1x1 conv before pooling
     embed: int = 128  # output feature size
-    # "shifted" (k*k multiply-adds, fast on CPU, see models/depthwise.py) or "grouped" (nn.Conv
-    # with feature_group_count); same parameters, same outputs.
-    depthwise_impl: str = "shifted"
+    # The depthwise convolution's implementation (mmer_jax.models.ops.DEPTHWISE_IMPLEMENTATIONS):
+    # "shifted" (k*k multiply-adds, fast on CPU) or "grouped"; same parameters, same outputs.
+    implementation: str = "shifted"
 
 
 class _ConvBN(nn.Module):
@@ -35,22 +35,20 @@ class _ConvBN(nn.Module):
     stride: int = 1
     depthwise: bool = False
     act: bool = True
-    depthwise_impl: str = "shifted"
+    implementation: str = "shifted"  # of the depthwise convolution
 
     @nn.compact
     def __call__(self, x, train: bool, mask: Optional[jnp.ndarray]):
-        if self.depthwise_impl not in ("shifted", "grouped"):
-            raise ValueError(f"depthwise_impl={self.depthwise_impl!r}: 'shifted' or 'grouped'")
         if self.depthwise and self.channels != x.shape[-1]:
             raise ValueError(f"depthwise conv keeps {x.shape[-1]} channels, asked {self.channels}")
-        if self.depthwise and self.depthwise_impl == "shifted":
-            x = DepthwiseConv(self.kernel, self.stride, name="Conv_0")(x)
+        if self.depthwise:
+            make = lookup(DEPTHWISE_IMPLEMENTATIONS, self.implementation)
+            x = make(self.channels, self.kernel, self.stride)(x)
         else:
             x = nn.Conv(
                 self.channels,
                 (self.kernel, self.kernel),
                 (self.stride, self.stride),
-                feature_group_count=x.shape[-1] if self.depthwise else 1,
                 use_bias=False,
             )(x)
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x, mask=mask)
@@ -73,12 +71,12 @@ class MobileFace(nn.Module):
         c = self.cfg
         m = None if mask is None else mask[:, None, None, None]
         x = _ConvBN(c.width, 3, 2, name="stem")(x, train, m)
-        x = _ConvBN(c.width, 3, 1, depthwise=True, depthwise_impl=c.depthwise_impl, name="stem_dw")(
+        x = _ConvBN(c.width, 3, 1, depthwise=True, implementation=c.implementation, name="stem_dw")(
             x, train, m
         )
         for i, (ch, stride) in enumerate(c.blocks):
             y = _ConvBN(x.shape[-1] * c.expansion, name=f"b{i}_expand")(x, train, m)
-            y = _ConvBN(y.shape[-1], 3, stride, depthwise=True, depthwise_impl=c.depthwise_impl,
+            y = _ConvBN(y.shape[-1], 3, stride, depthwise=True, implementation=c.implementation,
                          name=f"b{i}_dw")(y, train, m)
             y = _ConvBN(ch, act=False, name=f"b{i}_project")(y, train, m)
             x = x + y if (stride == 1 and x.shape[-1] == ch) else y

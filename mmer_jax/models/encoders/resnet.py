@@ -1,14 +1,13 @@
 """2-D ResNets (basic blocks) for spectrograms and images, with configurable depth and width.
 
-``stage_sizes=(2, 2, 2, 2)`` is ResNet-18 and ``(3, 4, 6, 3)`` ResNet-34 (He et al. 2016); the
-quickstart uses a two-stage, narrow variant. Normalisation is BatchNorm by default (the papers'
+``depth="resnet18"`` is stages of (2, 2, 2, 2) basic blocks and ``"resnet34"`` (3, 4, 6, 3)
+(He et al. 2016); the quickstart uses a two-stage, narrow variant, ``depth=(1, 1)``. Normalisation is BatchNorm by default (the papers'
 choice) or GroupNorm, which keeps no running statistics and so needs no ``batch_stats``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -18,11 +17,32 @@ STAGES = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet10": (1, 1,
 
 @dataclasses.dataclass(frozen=True)
 class ResNetConfig:
-    stage_sizes: Sequence[int] = (2, 2, 2, 2)
+    """A ResNet's shape; a ``model`` config section such as ``model.audio`` maps onto it.
+
+    Raises:
+      ValueError: ``depth`` names no entry of ``STAGES`` or ``norm`` is unknown.
+    """
+
+    depth: str | tuple[int, ...] = "resnet18"  # a name in STAGES, or blocks per stage
     width: int = 64  # channels of the first stage; doubled at each later stage
     norm: str = "batch"  # "batch" | "group"
     stem_stride: int = 2  # 1 for small inputs (32x32 frames, short spectrograms)
     stem_pool: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.depth, str) and self.depth not in STAGES:
+            raise ValueError(f"depth={self.depth!r} must be one of {sorted(STAGES)} or a tuple")
+        if self.norm not in ("batch", "group"):
+            raise ValueError(f"norm={self.norm!r} must be 'batch' or 'group'")
+
+    @property
+    def stage_sizes(self) -> tuple[int, ...]:
+        """Basic blocks per stage."""
+        return STAGES[self.depth] if isinstance(self.depth, str) else tuple(self.depth)
+
+    def time_stride(self) -> int:
+        """Total downsampling along one spatial axis (stem, stem pool, strided stages)."""
+        return self.stem_stride * (2 if self.stem_pool else 1) * 2 ** (len(self.stage_sizes) - 1)
 
 
 def _norm(kind: str, train: bool, name: str):

@@ -15,11 +15,17 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.layers import masked_max, masked_mean
+from mmer_jax.schema import derived
 
 
 @dataclasses.dataclass(frozen=True)
 class TextCNNConfig:
-    vocab_size: int
+    """The text-CNN's shape (``model.text`` of the dialogue systems).
+
+    ``vocab_size`` is not a config key: the model builder sets it from the training vocabulary.
+    """
+
+    vocab_size: int = derived(0)
     embed_dim: int = 300
     widths: Sequence[int] = (3, 4, 5)
     filters: int = 50  # per width

@@ -1,6 +1,11 @@
-"""Fusion layers: take a dict of per-modality features, return one vector per example."""
+"""Fusion layers; importing this package registers them in ``registry.FUSIONS``.
 
-from mmer_jax.models.fusion import (
-    concat,  # noqa: F401
-    dynconv_gate,  # noqa: F401
+``concat`` and ``dynconv_gate`` take a dict of per-modality features [B, D_m] and return [B, D];
+``attention_residual`` (S002's) takes a sequence of utterance features [B, U, D] and its mask.
+"""
+
+from mmer_jax.models.fusion import (  # noqa: F401
+    attention_residual,
+    concat,
+    dynconv_gate,
 )

@@ -1,4 +1,7 @@
-"""Self-attention with a residual connection and LayerNorm: ``H = Norm(F + MHA(F))`` (S002).
+"""S002's fusion: self-attention with a residual connection and LayerNorm, ``H = Norm(F + MHA(F))``.
+
+A sequence fusion: it runs over the per-utterance context features of a dialogue (not over a
+dict of modality features, as ``concat`` and ``dynconv_gate`` do).
 
 S002 applies this block to the Bi-LSTM context features of the utterances of a dialogue; padded
 utterances are excluded as keys and their own rows are zeroed, so they can influence nothing.
@@ -10,25 +13,28 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.attention import MultiHeadAttention
+from mmer_jax.registry import FUSIONS
 
 
+@FUSIONS.register("attention_residual")
 class AttentionResidual(nn.Module):
     """F [B, U, D] + mask [B, U] -> H [B, U, D].
 
     Attributes:
       num_heads: attention heads; D must be divisible by it.
       dropout: dropout on the attention output before the residual sum.
-      attention_impl: "xla" | "pallas" | "interpret" (see ``mmer_jax.models.attention``).
+      implementation: of the attention op: "auto" | "xla" | "pallas" | "interpret"
+        (``mmer_jax.models.ops.ATTENTION_IMPLEMENTATIONS``).
     """
 
     num_heads: int = 4
     dropout: float = 0.0
-    attention_impl: str = "xla"
+    implementation: str = "xla"
 
     @nn.compact
     def __call__(self, f: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         a = MultiHeadAttention(
-            self.num_heads, dropout=self.dropout, attention_impl=self.attention_impl, name="mha"
+            self.num_heads, dropout=self.dropout, implementation=self.implementation, name="mha"
         )(f, q_mask=mask, kv_mask=mask, train=train)  # [B, U, D]
         a = nn.Dropout(self.dropout)(a, deterministic=not train)
         h = nn.LayerNorm(name="norm")(f + a)

@@ -32,19 +32,19 @@ class DynConvGateFusion(nn.Module):
       width: common width d every modality is projected to (and the output width).
       num_heads: DynamicConv kernel heads; ``width`` must be divisible by it.
       kernel_size: DynamicConv taps across the modality axis.
-      impl: "xla" | "pallas" | "interpret" for the dynamic-conv op.
+      implementation: "xla" | "pallas" | "interpret" for the dynamic-conv op.
     """
 
     width: int = 64
     num_heads: int = 4
     kernel_size: int = 3
-    impl: str = "xla"
+    implementation: str = "xla"
 
     @nn.compact
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
         names = sorted(feats)
         x = jnp.stack([nn.Dense(self.width, name=f"proj_{m}")(feats[m]) for m in names], axis=1)
-        c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered", self.impl,
+        c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered", self.implementation,
                         name="dynconv")(x)  # [B, M, d]
         g = nn.sigmoid(nn.Dense(self.width, name="gate")(jnp.concatenate([x, c], axis=-1)))
         h = x + g * c

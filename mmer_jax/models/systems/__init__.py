@@ -1,6 +1,12 @@
-"""The seed systems and their baselines; importing this package registers them in ``MODELS``.
+"""The systems; importing this package registers them in ``registry.SYSTEMS``.
 
-Registered names: ``s001``, ``s002``, ``s003``, ``text_cnn``, ``bc_lstm``, ``cmn``.
+| name | file | what |
+|---|---|---|
+| ``quickstart`` | ``quickstart.py`` | registered encoder per modality + fusion + head |
+| ``s001`` | ``s001.py`` | ResNet-18 speech + ResNet-34/LSTM video, concatenation |
+| ``s002`` | ``s002.py`` | utterance encoder + Bi-LSTM context + attention-residual fusion |
+| ``s003`` | ``s003.py`` | MobileFaceNet-style CNN + LSTM per stream, concatenation |
+| ``text_cnn``, ``bc_lstm``, ``cmn`` | ``baselines.py`` | S002's comparison baselines |
 """
 
-from mmer_jax.models.systems import baselines, s001, s002, s003  # noqa: F401
+from mmer_jax.models.systems import baselines, quickstart, s001, s002, s003  # noqa: F401

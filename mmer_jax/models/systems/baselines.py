@@ -1,19 +1,18 @@
 """S002's comparison baselines on dialogue batches: text-CNN, bc-LSTM and a CMN-style memory.
 
-All three share :class:`~mmer_jax.models.systems.dialogue.DialogueEncoder` for utterance features
-(text only by default; the same config keys as S002) and return logits [B, U, C].
+All three share S002's utterance encoder (:mod:`mmer_jax.models.encoders.utterance`; text only by
+default; the same ``text`` / ``audio`` / ``visual`` config sub-sections as S002) and return logits
+[B, U, C].
 
 - ``text_cnn`` (Kim 2014): classifies each utterance alone, ignoring the dialogue.
 - ``bc_lstm`` (Poria et al. 2017): an LSTM (bidirectional by default) over the utterance features.
 - ``cmn`` (Hazarika et al. 2018): each utterance queries GRU memories built from the preceding
   utterances of each speaker, within a window, over a few hops.
-
-Extra config keys and defaults: ``text_cnn``: none. ``bc_lstm``: context_hidden 100,
-bidirectional True, head_hidden 100. ``cmn``: memory_hidden 100, hops 3, window 40,
-num_speakers 2 (used when the batch has ``speaker`` [B, U]; otherwise one shared memory).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import flax.linen as nn
 import jax
@@ -21,27 +20,57 @@ import jax.numpy as jnp
 
 from mmer_jax.models.layers import LSTM
 from mmer_jax.models.systems.dialogue import (
-    DialogueEncoder,
+    DialogueSystemConfig,
     as_dialogue,
-    dialogue_encoder_from_cfg,
     finish_logits,
+    utterance_encoder,
 )
-from mmer_jax.registry import MODELS
+from mmer_jax.registry import register_system
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCNNBaselineConfig(DialogueSystemConfig):
+    """``model`` section of ``text_cnn``: the utterance encoder's keys only."""
+
+    name: str = "text_cnn"
+
+
+@dataclasses.dataclass(frozen=True)
+class BCLSTMConfig(DialogueSystemConfig):
+    """``model`` section of ``bc_lstm``."""
+
+    name: str = "bc_lstm"
+    context_hidden: int = 100
+    bidirectional: bool = True
+    head_hidden: int = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class CMNConfig(DialogueSystemConfig):
+    """``model`` section of ``cmn``; ``num_speakers`` is used when the batch has ``speaker``
+    [B, U] (otherwise one shared memory)."""
+
+    name: str = "cmn"
+    memory_hidden: int = 100
+    hops: int = 3
+    window: int = 40
+    num_speakers: int = 2
 
 
 class TextCNNBaseline(nn.Module):
     """Utterance-only classifier over the utterance features."""
 
+    cfg: TextCNNBaselineConfig
     num_classes: int
-    encoder: DialogueEncoder
-    dropout: float = 0.5
+    vocab_size: int
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
         batch, squeeze = as_dialogue(batch)
-        u, utt, _ = self.encoder(batch, train)  # [B, U, D]
+        encoder = utterance_encoder(self.cfg, self.vocab_size, "encoder")
+        u, utt, _ = encoder(batch, train)  # [B, U, D]
         logits = nn.Dense(self.num_classes, name="head_out")(
-            nn.Dropout(self.dropout)(u, deterministic=not train)
+            nn.Dropout(self.cfg.dropout)(u, deterministic=not train)
         )
         return finish_logits(logits, utt, squeeze), {"utterance": u}
 
@@ -49,22 +78,21 @@ class TextCNNBaseline(nn.Module):
 class BCLSTM(nn.Module):
     """Contextual LSTM over utterance features, no attention."""
 
+    cfg: BCLSTMConfig
     num_classes: int
-    encoder: DialogueEncoder
-    context_hidden: int = 100
-    bidirectional: bool = True
-    head_hidden: int = 100
-    dropout: float = 0.5
+    vocab_size: int
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
+        cfg = self.cfg
         batch, squeeze = as_dialogue(batch)
-        u, utt, _ = self.encoder(batch, train)
-        drop = lambda x: nn.Dropout(self.dropout)(x, deterministic=not train)  # noqa: E731
-        c = LSTM(self.context_hidden, bidirectional=self.bidirectional, name="context")(
+        encoder = utterance_encoder(cfg, self.vocab_size, "encoder")
+        u, utt, _ = encoder(batch, train)
+        drop = lambda x: nn.Dropout(cfg.dropout)(x, deterministic=not train)  # noqa: E731
+        c = LSTM(cfg.context_hidden, bidirectional=cfg.bidirectional, name="context")(
             drop(u), utt
         )
-        z = drop(nn.relu(nn.Dense(self.head_hidden, name="head_hidden")(c)))
+        z = drop(nn.relu(nn.Dense(cfg.head_hidden, name="head_hidden")(c)))
         logits = nn.Dense(self.num_classes, name="head_out")(z)
         # Per-utterance classifier on the encoder output, used only by train.aux_loss_weight.
         aux_head = nn.Dense(self.num_classes, name="aux_head")
@@ -95,34 +123,32 @@ class CMN(nn.Module):
     limits which memory cells a query may read. Causality keeps cell j a function of turns <= j.
     """
 
+    cfg: CMNConfig
     num_classes: int
-    encoder: DialogueEncoder
-    memory_hidden: int = 100
-    hops: int = 3
-    window: int = 40
-    num_speakers: int = 2
-    dropout: float = 0.5
+    vocab_size: int
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
+        cfg = self.cfg
         batch, squeeze = as_dialogue(batch)
-        u, utt, _ = self.encoder(batch, train)
-        u = nn.Dropout(self.dropout)(u, deterministic=not train)
+        encoder = utterance_encoder(cfg, self.vocab_size, "encoder")
+        u, utt, _ = encoder(batch, train)
+        u = nn.Dropout(cfg.dropout)(u, deterministic=not train)
         b, n = utt.shape
-        q = jnp.tanh(nn.Dense(self.memory_hidden, name="query")(u))  # [B, U, h]
+        q = jnp.tanh(nn.Dense(cfg.memory_hidden, name="query")(u))  # [B, U, h]
         if "speaker" in batch:
-            spk, n_spk = jnp.clip(batch["speaker"], 0, self.num_speakers - 1), self.num_speakers
+            spk, n_spk = jnp.clip(batch["speaker"], 0, cfg.num_speakers - 1), cfg.num_speakers
         else:
             spk, n_spk = jnp.zeros((b, n), jnp.int32), 1
         pos = jnp.arange(n)
         lag = pos[:, None] - pos[None, :]  # [U_query, U_memory]
-        history = (lag > 0) & (lag <= self.window)
+        history = (lag > 0) & (lag <= cfg.window)
         sels = [utt & (spk == s) for s in range(n_spk)]  # [B, U] per speaker
         mem_in = q
-        for r in range(self.hops):
+        for r in range(cfg.hops):
             mem = sum(
                 _rnn_on_subsequence(
-                    nn.RNN(nn.GRUCell(self.memory_hidden), name=f"gru{r}_s{s}"), mem_in, sel
+                    nn.RNN(nn.GRUCell(cfg.memory_hidden), name=f"gru{r}_s{s}"), mem_in, sel
                 )
                 for s, sel in enumerate(sels)
             )  # [B, U, h]: each position holds its own speaker's memory cell
@@ -135,36 +161,24 @@ class CMN(nn.Module):
                 read = read + jnp.einsum("bqk,bkh->bqh", p, mem)
             q = q + read
             mem_in = mem
-        z = nn.Dropout(self.dropout)(jnp.tanh(q), deterministic=not train)
+        z = nn.Dropout(cfg.dropout)(jnp.tanh(q), deterministic=not train)
         logits = nn.Dense(self.num_classes, name="head_out")(z)
         return finish_logits(logits, utt, squeeze), {"utterance": u, "query": q}
 
 
-@MODELS.register("text_cnn")
-def build_text_cnn(cfg) -> TextCNNBaseline:
-    return TextCNNBaseline(cfg.num_classes, dialogue_encoder_from_cfg(cfg), cfg.get("dropout", 0.5))
+@register_system("text_cnn", TextCNNBaselineConfig)
+def build_text_cnn(cfg: TextCNNBaselineConfig, num_classes: int, vocab_size: int):
+    """The text-CNN baseline (Kim 2014): each utterance classified alone."""
+    return TextCNNBaseline(cfg, num_classes, vocab_size)
 
 
-@MODELS.register("bc_lstm")
-def build_bc_lstm(cfg) -> BCLSTM:
-    return BCLSTM(
-        cfg.num_classes,
-        dialogue_encoder_from_cfg(cfg),
-        context_hidden=cfg.get("context_hidden", 100),
-        bidirectional=cfg.get("bidirectional", True),
-        head_hidden=cfg.get("head_hidden", 100),
-        dropout=cfg.get("dropout", 0.5),
-    )
+@register_system("bc_lstm", BCLSTMConfig)
+def build_bc_lstm(cfg: BCLSTMConfig, num_classes: int, vocab_size: int):
+    """bc-LSTM (Poria et al. 2017)."""
+    return BCLSTM(cfg, num_classes, vocab_size)
 
 
-@MODELS.register("cmn")
-def build_cmn(cfg) -> CMN:
-    return CMN(
-        cfg.num_classes,
-        dialogue_encoder_from_cfg(cfg),
-        memory_hidden=cfg.get("memory_hidden", 100),
-        hops=cfg.get("hops", 3),
-        window=cfg.get("window", 40),
-        num_speakers=cfg.get("num_speakers", 2),
-        dropout=cfg.get("dropout", 0.5),
-    )
+@register_system("cmn", CMNConfig)
+def build_cmn(cfg: CMNConfig, num_classes: int, vocab_size: int):
+    """A CMN-style conversational memory network (Hazarika et al. 2018)."""
+    return CMN(cfg, num_classes, vocab_size)

@@ -1,0 +1,73 @@
+"""S002's utterance encoder, shared by its text_cnn / bc_lstm / cmn baselines.
+
+Source: seed paper S002 (Gao & Guo, ``shared/papers/S002_*``): text through a text-CNN, audio
+through a 4-layer Bi-LSTM + linear layers + attention pooling, video through a 3-D CNN; the
+per-modality utterance features are concatenated.
+
+Dialogue batches carry a leading utterance axis (``tokens`` [B, U, L], ``audio`` [B, U, Ta, F],
+``frames`` [B, U, Tv, H, W, 3], ``utt_mask`` [B, U]). :class:`DialogueEncoder` folds the
+utterance axis into the batch, runs one encoder per modality and returns per-utterance features.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from mmer_jax.models.encoders.bilstm_attn import BiLSTMAttnConfig, BiLSTMAttnEncoder
+from mmer_jax.models.encoders.conv3d import Conv3DConfig, Conv3DEncoder
+from mmer_jax.models.encoders.text_cnn import TextCNN, TextCNNConfig
+from mmer_jax.registry import ENCODERS
+
+MODALITIES = ("text", "audio", "frames", "face")
+_DATA_KEY = {"text": "tokens", "audio": "audio", "frames": "frames", "face": "face"}
+
+
+def _inner_mask(batch: Dict[str, jnp.ndarray], modality: str) -> jnp.ndarray:
+    """[B, U, T] validity of the steps of each utterance, False everywhere in padded utterances."""
+    key = _DATA_KEY[modality]
+    x = batch[key]
+    mask = batch.get(f"{key}_mask")
+    if mask is None:
+        mask = x != 0 if modality == "text" else jnp.ones(x.shape[:3], bool)
+    return mask & batch["utt_mask"][..., None]
+
+
+@ENCODERS.register("utterance")
+class DialogueEncoder(nn.Module):
+    """Per-utterance features of the configured modalities, concatenated.
+
+    Attributes:
+      modalities: subset of ("text", "audio", "frames", "face").
+      text: text-CNN config (its ``vocab_size`` must be set when "text" is a modality).
+      audio: Bi-LSTM + attention-pooling config.
+      visual: 3-D CNN config (frames and face get separate weights).
+    """
+
+    modalities: Tuple[str, ...]
+    text: TextCNNConfig = TextCNNConfig()
+    audio: BiLSTMAttnConfig = BiLSTMAttnConfig()
+    visual: Conv3DConfig = Conv3DConfig()
+
+    @nn.compact
+    def __call__(self, batch: Dict[str, jnp.ndarray], train: bool):
+        """Returns (features [B, U, D], utt_mask [B, U], {modality: [B, U, D_m]})."""
+        utt = batch["utt_mask"]
+        b, u = utt.shape
+        flat = lambda a: a.reshape((b * u,) + a.shape[2:])  # noqa: E731  [B, U, ...] -> [BU, ...]
+        per_mod = {}
+        for m in self.modalities:
+            x, mask = flat(batch[_DATA_KEY[m]]), flat(_inner_mask(batch, m))
+            if m == "text":
+                if self.text.vocab_size < 1:
+                    raise ValueError("modality 'text' needs TextCNNConfig.vocab_size >= 1")
+                f = TextCNN(self.text, name="text")(x, mask, train)
+            elif m == "audio":
+                f = BiLSTMAttnEncoder(self.audio, name="audio")(x, mask, train)
+            else:
+                f = Conv3DEncoder(self.visual, name=m)(x, mask, train)
+            per_mod[m] = f.reshape(b, u, -1)  # [B, U, D_m]
+        feats = jnp.concatenate([per_mod[m] for m in self.modalities], axis=-1)
+        return jnp.where(utt[..., None], feats, 0.0), utt, per_mod

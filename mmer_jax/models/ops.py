@@ -1,0 +1,85 @@
+"""Backend switches of the costly ops: one config name, ``implementation``, for all three.
+
+| registry | config key | names |
+|---|---|---|
+| ``ATTENTION_IMPLEMENTATIONS`` | ``model.implementation`` (S002) | auto, xla, pallas, interpret |
+| ``DYNAMIC_CONV_IMPLEMENTATIONS`` | ``implementation`` of the ``dynconv_gate`` fusion | xla, pallas, interpret |
+| ``DEPTHWISE_IMPLEMENTATIONS`` | ``model.image.implementation`` (S003) | shifted, grouped |
+
+"xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "interpret" the
+Pallas kernel in interpret mode (any backend, slow: for tests), "auto" Pallas on GPU and XLA
+elsewhere. The depthwise convolution has no Pallas kernel: "shifted" (k*k shifted multiply-adds,
+fast on CPU) and "grouped" (XLA's grouped convolution) have the same parameters and outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from mmer_registry import Registry
+
+ATTENTION_IMPLEMENTATIONS: Registry[Callable[..., Any]] = Registry("attention implementation")
+DYNAMIC_CONV_IMPLEMENTATIONS: Registry[Callable[..., Any]] = Registry(
+    "dynamic convolution implementation"
+)
+DEPTHWISE_IMPLEMENTATIONS: Registry[Callable[..., nn.Module]] = Registry(
+    "depthwise convolution implementation"
+)
+
+
+def _attention(q, k, v, *, implementation, interpret, **kw):
+    # Imported on call so that importing the models does not load Pallas/Triton.
+    from kernels.attention import attention
+
+    return attention(q, k, v, implementation=implementation, interpret=interpret, **kw)
+
+
+def _dynamic_conv(x, w, *, implementation, interpret, **kw):
+    from kernels.dynamic_conv import dynamic_conv
+
+    return dynamic_conv(x, w, implementation=implementation, interpret=interpret, **kw)
+
+
+for _name, _impl, _interpret in (
+    ("auto", None, False),
+    ("xla", "xla", False),
+    ("pallas", "pallas", False),
+    ("interpret", "pallas", True),
+):
+    ATTENTION_IMPLEMENTATIONS.register(
+        _name, functools.partial(_attention, implementation=_impl, interpret=_interpret)
+    )
+    if _name != "auto":
+        DYNAMIC_CONV_IMPLEMENTATIONS.register(
+            _name, functools.partial(_dynamic_conv, implementation=_impl, interpret=_interpret)
+        )
+
+
+@DEPTHWISE_IMPLEMENTATIONS.register("shifted")
+def _shifted(channels: int, kernel: int, stride: int) -> nn.Module:
+    from mmer_jax.models.depthwise import DepthwiseConv
+
+    del channels  # a depthwise convolution keeps its input's channels
+    return DepthwiseConv(kernel, stride, name="Conv_0")
+
+
+@DEPTHWISE_IMPLEMENTATIONS.register("grouped")
+def _grouped(channels: int, kernel: int, stride: int) -> nn.Module:
+    return nn.Conv(channels, (kernel, kernel), (stride, stride), feature_group_count=channels,
+                   use_bias=False, name="Conv_0")
+
+
+def lookup(registry: Registry, name: str) -> Any:
+    """``registry.get(name)``, as a ValueError naming ``implementation`` (model code raises
+    ValueError for bad settings; the config layer reports the full key).
+
+    Raises:
+      ValueError: no implementation called ``name``.
+    """
+    try:
+        return registry.get(name)
+    except KeyError as exc:
+        raise ValueError(f"implementation={name!r}: {exc}") from exc

@@ -1,0 +1,110 @@
+"""The quickstart system: one registered encoder per modality, a registered fusion and head.
+
+Also the template for assembling a new system from registered parts: every name in its
+``model`` section (``encoders.<modality>.name``, ``fusion``, ``head``) is a registry entry, so a
+new encoder or fusion is one file plus one name in a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+
+from mmer_jax.registry import ENCODERS, FUSIONS, HEADS, register_system
+
+# Model-batch keys of each modality's input and mask (see docs/contracts.md).
+INPUT_KEY = {"audio": "audio", "frames": "frames", "face": "face", "text": "tokens"}
+MASK_KEY = {"audio": "audio_mask", "frames": "frames_mask", "face": "face_mask",
+            "text": "tokens_mask"}
+
+
+# Small enough for a laptop CPU: a two-stage ResNet over log-mel, a per-frame CNN + LSTM, a BiLSTM.
+QUICKSTART_ENCODERS = {
+    "audio": {"name": "resnet2d", "depth": (1, 1), "width": 16, "norm": "batch",
+              "stem_stride": 2, "stem_pool": True},
+    "frames": {"name": "cnn_lstm", "widths": (16, 32), "hidden": 64},
+    "text": {"name": "bilstm", "embed_dim": 32, "hidden": 32, "dropout": 0.1},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class QuickstartConfig:
+    """``model`` section of the quickstart system.
+
+    ``encoders`` maps each modality to ``{"name": <ENCODERS name>, **that encoder's fields}``;
+    an encoder with a ``vocab_size`` field gets the training vocabulary's size.
+    """
+
+    name: str = "quickstart"
+    modalities: tuple[str, ...] = ("audio", "frames", "text")
+    encoders: Any = dataclasses.field(default_factory=lambda: dict(QUICKSTART_ENCODERS))
+    fusion: str = "concat"  # a name in FUSIONS
+    head: str = "mlp"  # a name in HEADS
+    head_hidden: int = 128
+    dropout: float = 0.3
+
+    def __post_init__(self):
+        unknown = [m for m in self.modalities if m not in INPUT_KEY]
+        if not self.modalities or unknown:
+            raise ValueError(
+                f"modalities={self.modalities} must be a non-empty subset of {tuple(INPUT_KEY)}"
+            )
+        missing = [m for m in self.modalities if m not in self.encoders]
+        if missing:
+            raise ValueError(f"encoders={dict(self.encoders)} has no entry for {missing[0]!r}")
+
+
+class MultimodalClassifier(nn.Module):
+    """Utterance batch -> (logits [B, C], {"features": {modality: [B, D_m]}})."""
+
+    modalities: tuple
+    encoder_specs: tuple  # ((modality, name, kwargs-tuple), ...): hashable, as Flax fields are
+    fusion: str
+    head: str
+    num_classes: int
+    head_hidden: int = 128
+    dropout: float = 0.3
+
+    @nn.compact
+    def __call__(self, batch: dict, *, train: bool):
+        feats = {}
+        for modality, name, kwargs in self.encoder_specs:
+            enc = ENCODERS[name](**dict(kwargs), name=f"enc_{modality}")
+            feats[modality] = enc(
+                batch[INPUT_KEY[modality]], batch[MASK_KEY[modality]], train=train
+            )
+        fused = FUSIONS[self.fusion](name="fusion")(feats, train=train)
+        head = HEADS[self.head](self.num_classes, self.head_hidden, self.dropout, name="head")
+        return head(fused, train=train), {"features": feats}
+
+
+def _encoder_spec(modality: str, spec: dict, vocab_size: int) -> tuple:
+    kwargs = dict(spec)
+    name = kwargs.pop("name", None)
+    if name is None:
+        raise ValueError(f"encoders.{modality} needs a 'name' (one of {ENCODERS.names()})")
+    cls = ENCODERS[name]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        raise ValueError(f"encoders.{modality}: encoder {name!r} has no field {unknown[0]!r}")
+    if "vocab_size" in fields:
+        kwargs["vocab_size"] = vocab_size
+    return modality, name, tuple(sorted(kwargs.items()))
+
+
+@register_system("quickstart", QuickstartConfig)
+def build(cfg: QuickstartConfig, num_classes: int, vocab_size: int) -> MultimodalClassifier:
+    """The quickstart classifier for ``cfg.modalities``.
+
+    Raises:
+      ValueError: an encoder without a name or with a field its module does not have.
+      UnknownName (KeyError): an encoder, fusion or head name no registry has.
+    """
+    specs = tuple(_encoder_spec(m, cfg.encoders[m], vocab_size) for m in cfg.modalities)
+    return MultimodalClassifier(
+        tuple(cfg.modalities), specs, cfg.fusion, cfg.head, num_classes, cfg.head_hidden,
+        cfg.dropout,
+    )
