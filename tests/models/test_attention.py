@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mmer_jax.models.attention import MultiHeadAttention, attention_op, reference_attention
+from kernels import attention_reference as reference_attention
+from mmer_jax.models.attention import MultiHeadAttention
+from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
 
-HAS_KERNEL = importlib.util.find_spec("kernels.attention") is not None
 
 
 def numpy_attention(q, k, v, q_mask, kv_mask, bias=None, causal=False):
@@ -77,15 +76,17 @@ def test_module_matches_projections_plus_reference():
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_unknown_impl_is_rejected():
-    with pytest.raises(ValueError, match="attention_impl"):
-        attention_op("cuda")
+def test_unknown_implementation_is_rejected_naming_the_known_ones():
+    with pytest.raises(ValueError, match="implementation='cuda'.*auto, interpret, pallas, xla"):
+        lookup(ATTENTION_IMPLEMENTATIONS, "cuda")
+    x = np.zeros((1, 3, 4), np.float32)
+    with pytest.raises(ValueError, match="implementation='cuda'"):
+        MultiHeadAttention(num_heads=2, implementation="cuda").init(jax.random.key(0), x)
 
 
-@pytest.mark.skipif(not HAS_KERNEL, reason="kernels/attention.py is not written yet")
 @pytest.mark.parametrize("impl", ["xla", "interpret"])
 def test_kernel_paths_match_reference(impl):
     q, k, v, qm, km = _inputs(3)
-    f = attention_op(impl)
+    f = ATTENTION_IMPLEMENTATIONS[impl]
     got = f(*(jnp.asarray(a) for a in (q, k, v)), q_mask=qm, kv_mask=km, bias=None, causal=False)
     np.testing.assert_allclose(got, numpy_attention(q, k, v, qm, km), atol=1e-4, rtol=1e-4)

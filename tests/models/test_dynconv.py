@@ -12,7 +12,8 @@ import pytest
 
 from mmer_jax.models.dynconv import DynamicConv
 from mmer_jax.models.fusion.dynconv_gate import DynConvGateFusion
-from mmer_jax.registry import FUSIONS, MODELS
+from mmer_jax.models import build_model
+from mmer_jax.registry import FUSIONS
 
 IMPLS = ("xla", "interpret")
 B, T, C, H, K = 2, 7, 8, 2, 3
@@ -47,7 +48,7 @@ def _inputs(seed=0):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_dynamic_conv_matches_einsum(impl, padding):
     x, mask = _inputs()
-    layer = DynamicConv(features=6, num_heads=H, kernel_size=K, padding=padding, impl=impl)
+    layer = DynamicConv(features=6, num_heads=H, kernel_size=K, padding=padding, implementation=impl)
     params = layer.init(jax.random.PRNGKey(0), x, mask)["params"]
     got = layer.apply({"params": params}, x, mask)
     want = einsum_dynamic_conv(jax.tree.map(np.asarray, params), x, mask, heads=H, taps=K,
@@ -59,7 +60,7 @@ def test_dynamic_conv_matches_einsum(impl, padding):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_dynamic_conv_padding_irrelevant(impl):
     x, mask = _inputs(1)
-    layer = DynamicConv(num_heads=H, kernel_size=K, impl=impl)
+    layer = DynamicConv(num_heads=H, kernel_size=K, implementation=impl)
     params = layer.init(jax.random.PRNGKey(1), x, mask)
     y = layer.apply(params, x, mask)
     x2 = np.where(mask[..., None], x, 1e3 * np.random.default_rng(2).normal(size=x.shape))
@@ -70,28 +71,25 @@ def test_dynamic_conv_padding_irrelevant(impl):
 
 def test_unknown_impl_raises():
     x, mask = _inputs()
-    with pytest.raises(ValueError, match="impl"):
-        DynamicConv(impl="cuda").init(jax.random.PRNGKey(0), x, mask)
+    with pytest.raises(ValueError, match="implementation='cuda'"):
+        DynamicConv(implementation="cuda").init(jax.random.PRNGKey(0), x, mask)
 
 
-def _tiny_model_and_batch(impl, monkeypatch):
-    """The quickstart ``multimodal`` model with fusion "dynconv_gate" running on ``impl``.
-
-    The quickstart builder constructs fusions with ``name=`` only, so the impl is set by
-    pointing the registry entry at a partial of the fusion class (same parameter tree).
-    """
-    monkeypatch.setitem(FUSIONS, "dynconv_gate",
-                        functools.partial(DynConvGateFusion, width=8, num_heads=2, impl=impl))
+def _tiny_model_and_batch(impl):
+    """The quickstart model with fusion "dynconv_gate" running on ``impl``, all from config."""
     cfg = ml_collections.ConfigDict(dict(
+        name="quickstart",
         modalities=["audio", "text"],
         encoders=dict(
             audio=dict(name="resnet2d", depth=(1,), width=8, norm="group", stem_stride=2,
                        stem_pool=False),
             text=dict(name="bilstm", embed_dim=8, hidden=8),
         ),
-        fusion="dynconv_gate", vocab_size=20, num_classes=4, head_hidden=8, dropout=0.0,
+        fusion="dynconv_gate",
+        fusion_options=dict(width=8, num_heads=2, implementation=impl),
+        head_hidden=8, dropout=0.0,
     ))
-    model = MODELS.get_or_raise("multimodal")(cfg)
+    model = build_model(cfg, num_classes=4, vocab_size=20)
     rng = np.random.default_rng(0)
     audio_mask = np.arange(12)[None] < np.array([[12], [7]])
     tokens_mask = np.arange(5)[None] < np.array([[5], [3]])
@@ -117,14 +115,14 @@ def _logits_loss_grads(model, batch, params):
     return logits, value, grads
 
 
-def test_multimodal_kernel_path_matches_xla(monkeypatch):
-    model_x, batch = _tiny_model_and_batch("xla", monkeypatch)
+def test_multimodal_kernel_path_matches_xla():
+    model_x, batch = _tiny_model_and_batch("xla")
     variables = jax.jit(functools.partial(model_x.init, train=False))(jax.random.PRNGKey(0), batch)
     assert set(variables) == {"params"}  # group norm: no batch_stats
     params = variables["params"]
     logits_x, loss_x, grads_x = _logits_loss_grads(model_x, batch, params)
     # Same parameters through the Pallas kernel (interpret mode): impl adds no parameters.
-    model_i, _ = _tiny_model_and_batch("interpret", monkeypatch)
+    model_i, _ = _tiny_model_and_batch("interpret")
     logits_i, loss_i, grads_i = _logits_loss_grads(model_i, batch, params)
     assert logits_x.shape == (2, 4)
     np.testing.assert_allclose(np.asarray(logits_i), np.asarray(logits_x), rtol=1e-5, atol=1e-5)
@@ -140,7 +138,7 @@ def test_multimodal_kernel_path_matches_xla(monkeypatch):
 
 
 def test_fusion_default_is_registered():
-    assert FUSIONS.get_or_raise("dynconv_gate") is DynConvGateFusion
+    assert FUSIONS["dynconv_gate"] is DynConvGateFusion
     feats = {"text": jnp.ones((3, 5)), "audio": jnp.zeros((3, 7))}
     fusion = DynConvGateFusion(width=8, num_heads=2)
     out, _ = fusion.init_with_output(jax.random.PRNGKey(0), feats, train=False)

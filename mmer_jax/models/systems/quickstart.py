@@ -41,6 +41,7 @@ class QuickstartConfig:
     modalities: tuple[str, ...] = ("audio", "frames", "text")
     encoders: Any = dataclasses.field(default_factory=lambda: dict(QUICKSTART_ENCODERS))
     fusion: str = "concat"  # a name in FUSIONS
+    fusion_options: Any = dataclasses.field(default_factory=dict)  # that fusion's fields
     head: str = "mlp"  # a name in HEADS
     head_hidden: int = 128
     dropout: float = 0.3
@@ -62,6 +63,7 @@ class MultimodalClassifier(nn.Module):
     modalities: tuple
     encoder_specs: tuple  # ((modality, name, kwargs-tuple), ...): hashable, as Flax fields are
     fusion: str
+    fusion_options: tuple  # ((field, value), ...)
     head: str
     num_classes: int
     head_hidden: int = 128
@@ -75,7 +77,8 @@ class MultimodalClassifier(nn.Module):
             feats[modality] = enc(
                 batch[INPUT_KEY[modality]], batch[MASK_KEY[modality]], train=train
             )
-        fused = FUSIONS[self.fusion](name="fusion")(feats, train=train)
+        fusion = FUSIONS[self.fusion](**dict(self.fusion_options), name="fusion")
+        fused = fusion(feats, train=train)
         head = HEADS[self.head](self.num_classes, self.head_hidden, self.dropout, name="head")
         return head(fused, train=train), {"features": feats}
 
@@ -105,6 +108,6 @@ def build(cfg: QuickstartConfig, num_classes: int, vocab_size: int) -> Multimoda
     """
     specs = tuple(_encoder_spec(m, cfg.encoders[m], vocab_size) for m in cfg.modalities)
     return MultimodalClassifier(
-        tuple(cfg.modalities), specs, cfg.fusion, cfg.head, num_classes, cfg.head_hidden,
-        cfg.dropout,
+        tuple(cfg.modalities), specs, cfg.fusion, tuple(sorted(cfg.fusion_options.items())),
+        cfg.head, num_classes, cfg.head_hidden, cfg.dropout,
     )
