@@ -78,6 +78,8 @@ def set_key(cfg: ml_collections.ConfigDict, dotted: str, raw: str) -> None:
     # ConfigDict allows int -> float; make tuples/lists interchangeable and bools strict.
     if isinstance(old, bool) and not isinstance(value, bool):
         raise UsageError(f"config key {dotted!r} expects true/false, got {raw!r}")
+    if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float):
+        raise UsageError(f"config key {dotted!r} expects int, got {raw!r}")
     if isinstance(old, (list, tuple)) and isinstance(value, (list, tuple)):
         value = type(old)(value)
     if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):

@@ -28,6 +28,9 @@ class MobileFaceConfig:
     # "shifted" (k*k multiply-adds, fast on CPU) or "grouped"; same parameters, same outputs.
     implementation: str = "shifted"
 
+    def __post_init__(self):
+        lookup(DEPTHWISE_IMPLEMENTATIONS, self.implementation)
+
 
 class _ConvBN(nn.Module):
     channels: int

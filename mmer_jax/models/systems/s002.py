@@ -19,6 +19,7 @@ import dataclasses
 import flax.linen as nn
 
 from mmer_jax.models.layers import LSTM
+from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
 from mmer_jax.models.systems.dialogue import (
     DialogueSystemConfig,
     as_dialogue,
@@ -38,6 +39,10 @@ class S002Config(DialogueSystemConfig):
     head_hidden: int = 128
     fusion: str = "attention_residual"  # a sequence fusion in FUSIONS
     implementation: str = "xla"  # of the attention op (mmer_jax.models.ops)
+
+    def __post_init__(self):
+        super().__post_init__()
+        lookup(ATTENTION_IMPLEMENTATIONS, self.implementation)
 
 
 class S002(nn.Module):
