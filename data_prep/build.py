@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 from typing import Any
 
-from data_prep import BUILDERS
+from data_prep import CORPORA
 
 
 class BuildError(RuntimeError):
@@ -20,20 +19,27 @@ class BuildError(RuntimeError):
 
 
 def builder_class(name: str) -> type:
-    """Imports and returns the builder class registered under ``name``."""
-    if name not in BUILDERS:
-        known = ", ".join(sorted(BUILDERS))
+    """The TFDS builder class registered in ``data_prep.CORPORA`` under ``name``.
+
+    Raises:
+      BuildError: ``name`` is not a registered corpus (the message lists the known ones), or its
+        module cannot be imported.
+    """
+    if name not in CORPORA:
+        known = ", ".join(CORPORA.names())
         raise BuildError(f"unknown corpus {name!r}; known corpora: {known}")
-    module_name, class_name = BUILDERS[name].split(":")
     try:
-        module = importlib.import_module(module_name)
+        return CORPORA.get(name)
     except ModuleNotFoundError as exc:
         raise BuildError(f"corpus {name!r} is registered but its module is missing: {exc}") from exc
-    return getattr(module, class_name)
 
 
 def get_builder(name: str, config: str | None = None, data_dir: str | None = None, **kwargs: Any):
-    """Returns a TFDS builder instance for ``name``/``config`` rooted at ``data_dir``."""
+    """A TFDS builder instance for ``name``/``config`` rooted at ``data_dir`` (array_record files).
+
+    Raises:
+      BuildError: an unknown corpus or config (the message lists the known ones).
+    """
     cls = builder_class(name)
     kw: dict[str, Any] = dict(kwargs)
     if config:
@@ -59,11 +65,14 @@ def build(
     """Prepares ``name``/``config`` (idempotent) and returns the builder.
 
     Args:
-      name: a key of ``data_prep.BUILDERS``.
+      name: a name in ``data_prep.CORPORA``.
       config: builder config name (fold / variant); the builder's default when None.
       data_dir: where TFDS writes the prepared dataset (TFDS default when None).
       manual_dir: the corpus as distributed, for corpora that cannot be downloaded.
       force: rebuild even if the prepared files exist.
+
+    Raises:
+      BuildError: an unknown corpus or config, or ``manual_dir`` is not a directory.
     """
     import tensorflow_datasets as tfds
 

@@ -95,8 +95,10 @@ class Registry(Mapping[str, T], Generic[T]):
             raise TypeError("Registry.get takes no default: an unknown name is an error")
         self._load()
         if name in self._lazy:
-            module, attr = self._lazy.pop(name).split(":")
+            module, attr = self._lazy[name].split(":")
+            # Dropped from the lazy table only once imported: a failed import fails every time.
             self._entries[name] = getattr(importlib.import_module(module), attr)
+            del self._lazy[name]
         if name not in self._entries:
             known = ", ".join(self.names()) or "(none)"
             raise UnknownName(f"unknown {self.kind} {name!r}; known: {known}")

@@ -7,14 +7,16 @@ cheap and moves 2 bytes per sample instead of 4 per feature value.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax.numpy as jnp
-import ml_collections
 
 from mmer_jax.data import features
+from mmer_jax.schema import DataConfig, from_section
 
 
 def length_mask(lengths: jnp.ndarray, width: int) -> jnp.ndarray:
-    """[B] lengths -> [B, width] bool, True on valid positions."""
+    """[B] int lengths -> [B, width] bool, True on the first ``lengths[b]`` positions of row b."""
     return jnp.arange(width)[None, :] < lengths[:, None]
 
 
@@ -24,37 +26,49 @@ def _frames_to_model(u8: jnp.ndarray, lengths: jnp.ndarray, dtype) -> tuple:
     return jnp.where(mask[:, :, None, None, None], x, 0.0), mask
 
 
-def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32) -> dict:
-    """Host batch -> model batch. Keys absent from the host batch are absent from the result.
+def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
+    """Host batch -> model batch; the implementation of :func:`make_feature_step`.
+
+    Keys absent from the host batch are absent from the result. Utterance batches give
+    ``audio`` [B, T', F] ``dtype`` features (log-mel: F = ``n_mels``; MFCC: F = ``n_mfcc``;
+    T' = 1 + T // ``hop`` frames) with ``audio_mask`` [B, T'] bool; ``frames`` / ``face``
+    [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv]; ``tokens`` [B, L] int32 with
+    ``tokens_mask`` [B, L]; ``label`` and ``weight`` pass through.
 
     Dialogue batches (``utt_mask`` present) carry a leading utterance axis [B, U, ...]: the signal
     keys are folded to [B*U, ...] for the feature computation and unfolded again; ``utt_mask`` and
     ``speaker`` pass through.
+
+    Args:
+      batch: a host batch (:mod:`mmer_jax.data.utterance` / :mod:`mmer_jax.data.dialogue`).
+      data_cfg: the data section (a ``DataConfig``, or a ConfigDict / mapping of it).
+      dtype: the float features' dtype.
+
+    Raises:
+      UsageError: ``data_cfg`` is not a valid data section.
+      ValueError: ``data_cfg.frontend`` is neither "logmel" nor "mfcc".
     """
+    data = from_section(DataConfig, data_cfg, "data")
     if "utt_mask" in batch:
-        return _prepare_dialogue(batch, data_cfg, dtype)
+        return _prepare_dialogue(batch, data, dtype)
     out = {"label": batch["label"], "weight": batch["weight"]}
     if "audio_pcm" in batch:
         wave = features.pcm16_to_float(batch["audio_pcm"])
-        kind = data_cfg.get("frontend", "logmel")
-        kw = dict(
-            sr=data_cfg.sample_rate, n_fft=data_cfg.get("n_fft", 400), hop=data_cfg.get("hop", 160)
-        )
+        kind = data.frontend
+        kw = dict(sr=data.sample_rate, n_fft=data.n_fft, hop=data.hop)
         if kind == "logmel":
-            feats, mask = features.logmel_jax(
-                wave, batch["audio_len"], n_mels=data_cfg.get("n_mels", 64), **kw
-            )
+            feats, mask = features.logmel_jax(wave, batch["audio_len"], n_mels=data.n_mels, **kw)
         elif kind == "mfcc":
             feats, mask = features.mfcc_jax(
                 wave,
                 batch["audio_len"],
-                n_mfcc=data_cfg.get("n_mfcc", 40),
-                n_mels=data_cfg.get("n_mels", 64),
+                n_mfcc=data.n_mfcc,
+                n_mels=data.n_mels,
                 **kw,
             )
         else:
             raise ValueError(f"data.frontend={kind!r} must be 'logmel' or 'mfcc'")
-        if data_cfg.get("feature_norm", True):
+        if data.feature_norm:
             # Per-utterance mean/variance normalisation over valid frames: removes channel and
             # loudness offsets that otherwise dominate small models.
             m = mask[..., None].astype(feats.dtype)
@@ -77,13 +91,13 @@ def prepare(batch: dict, data_cfg: ml_collections.ConfigDict, dtype=jnp.float32)
 _SIGNALS = ("audio_pcm", "audio_len", "frames_u8", "frames_len", "face_u8", "face_len")
 
 
-def _prepare_dialogue(batch: dict, data_cfg, dtype) -> dict:
+def _prepare_dialogue(batch: dict, data: DataConfig, dtype) -> dict:
     b, u = batch["utt_mask"].shape
     flat = {k: batch[k].reshape((b * u,) + batch[k].shape[2:]) for k in _SIGNALS if k in batch}
     inner = (
         prepare(
             {"label": batch["label"].reshape(-1), "weight": batch["weight"].reshape(-1), **flat},
-            data_cfg,
+            data,
             dtype,
         )
         if flat
@@ -101,20 +115,28 @@ def _prepare_dialogue(batch: dict, data_cfg, dtype) -> dict:
     return out
 
 
-def make_feature_step(data_cfg, dtype: str = "float32"):
+def make_feature_step(data_cfg: Any, dtype: str = "float32"):
     """The on-device feature step of a run: ``host batch -> model batch``, traced inside jit.
 
     The one place that binds the data settings and the compute dtype, so the train step, the eval
     step, state initialisation and profiling can never compute features differently.
 
     Args:
-      data_cfg: the run's data section (``DataConfig`` or a ConfigDict of it).
+      data_cfg: the run's data section (a ``DataConfig``, or a ConfigDict / mapping of it).
       dtype: "float32" or "bfloat16": the dtype of the float features.
 
     Returns:
-      ``f(batch: dict) -> dict`` (see :func:`prepare`).
-    """
-    import jax.numpy as jnp
+      ``f(batch: dict) -> dict`` (keys, shapes and dtypes: see :func:`prepare`).
 
-    compute = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}[dtype]
-    return lambda batch: prepare(batch, data_cfg, compute)
+    Raises:
+      UsageError: ``data_cfg`` is not a valid data section.
+      ValueError: ``dtype`` is neither "float32" nor "bfloat16".
+    """
+    data = from_section(DataConfig, data_cfg, "data")  # once, not at every trace
+    compute = _DTYPES.get(dtype)
+    if compute is None:
+        raise ValueError(f"dtype={dtype!r} must be one of {', '.join(_DTYPES)}")
+    return lambda batch: prepare(batch, data, compute)
+
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}

@@ -23,12 +23,20 @@ def split_words(text: str) -> list[str]:
 
 
 class Tokenizer:
+    """Word-level tokenizer: ids 0 = ``<pad>``, 1 = ``<unk>``, then words by training frequency.
+
+    Args:
+      vocab: the id -> word list (``vocab[0] == "<pad>"``, ``vocab[1] == "<unk>"``).
+    """
+
     def __init__(self, vocab: list[str]):
         self.vocab = list(vocab)
         self.index = {w: i for i, w in enumerate(self.vocab)}
 
     @classmethod
     def fit(cls, texts: Iterable[str], min_count: int = 1, max_size: int = 30000) -> "Tokenizer":
+        """The vocabulary of ``texts``: words seen at least ``min_count`` times, most frequent
+        first (ties alphabetical), at most ``max_size`` ids including the two reserved ones."""
         counts = collections.Counter(w for t in texts for w in split_words(t))
         # Sort by count, then alphabetically, so the vocabulary is deterministic.
         words = sorted(
@@ -40,16 +48,23 @@ class Tokenizer:
         return len(self.vocab)
 
     def encode(self, text: str, max_len: int | None = None) -> np.ndarray:
+        """``text`` -> [L] int32 ids (unknown words -> 1), truncated to ``max_len`` when given."""
         ids = [self.index.get(w, UNK) for w in split_words(text)]
         if max_len is not None:
             ids = ids[:max_len]
         return np.asarray(ids, dtype=np.int32)
 
     def save(self, path: str) -> None:
+        """Writes ``{"vocab": [...]}`` as JSON to ``path`` (its directory must exist)."""
         with open(path, "w") as f:
             json.dump({"vocab": self.vocab}, f)
 
     @classmethod
     def load(cls, path: str) -> "Tokenizer":
+        """Reads a vocabulary written by :meth:`save`.
+
+        Raises:
+          OSError: ``path`` cannot be read. KeyError / ValueError: it is not a saved vocabulary.
+        """
         with open(path) as f:
             return cls(json.load(f)["vocab"])

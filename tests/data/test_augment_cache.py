@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from mmer_jax.data import augmented_source as S
+from mmer_jax.data.augment import cache as S
+from mmer_jax.data.augment import offline
 from mmer_jax.errors import UsageError
 
 SR = 16000
@@ -69,4 +70,4 @@ def test_cache_is_reused_and_a_truncated_one_is_rebuilt(tmp_path, monkeypatch):
 
 def test_unknown_offline_op_names_the_key():
     with pytest.raises(UsageError, match=r"data.offline_augment\[1\].*reverb"):
-        S.parse_ops([{"name": "pitch_shift", "n_steps": 2}, {"name": "reverb"}])
+        offline.parse_ops([{"name": "pitch_shift", "n_steps": 2}, {"name": "reverb"}])

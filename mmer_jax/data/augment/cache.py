@@ -1,8 +1,8 @@
-"""Training split plus precomputed audio copies (pitch shift, time stretch): data.offline_augment.
+"""The training split plus precomputed audio copies (``data.offline_augment``), cached on disk.
 
-Those ops cost ~29 ms a clip, far more than a training step can spare per example, so they run once
-and the copies are read back like originals: the training split grows by one copy of every clip per
-op. Validation and test are never augmented.
+The offline ops (:mod:`mmer_jax.data.augment.offline`) cost ~29 ms a clip, far more than a training
+step can spare per example, so they run once and the copies are read back like originals: the
+training split grows by one copy of every clip per op. Validation and test are never augmented.
 
 The copies are cached next to the prepared dataset (``<tfds dir>/augmented_train/<copy>.npz``, or
 the run directory when that is read-only), so every seed and every run of the same corpus reuses
@@ -14,33 +14,18 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from data_prep._augment import OFFLINE_OPS, copy_name, precompute_augmented_copies
-from mmer_jax.data.pipeline import _as_str
-from mmer_jax.errors import UsageError
+from mmer_jax.data.augment.offline import copy_name, precompute_augmented_copies
+from mmer_jax.data.sources import as_str
 
-
-def parse_ops(specs: Sequence[Any]) -> list[tuple[str, dict[str, Any]]]:
-    """``[{"name": "pitch_shift", "n_steps": 2}, ...]`` -> ``[("pitch_shift", {"n_steps": 2})]``."""
-    ops = []
-    for i, spec in enumerate(specs):
-        params = dict(spec)
-        name = params.pop("name", None)
-        if name not in OFFLINE_OPS:
-            raise UsageError(
-                f"config key 'data.offline_augment[{i}]': unknown op {name!r}; "
-                f"known: {sorted(OFFLINE_OPS)}"
-            )
-        ops.append((name, params))
-    return ops
+Ops = list[tuple[str, dict[str, Any]]]
 
 
 def _ids(source) -> np.ndarray:
-    return np.array([_as_str(source[i].get("id", i)) for i in range(len(source))], dtype=str)
+    return np.array([as_str(source[i].get("id", i)) for i in range(len(source))], dtype=str)
 
 
 def _save(path: str, waves: list[np.ndarray], ids: np.ndarray) -> None:
@@ -63,7 +48,16 @@ def _load(path: str, ids: np.ndarray) -> list[np.ndarray] | None:
 
 
 def cache_dir_for(builder, workdir: str | None) -> str | None:
-    """``<prepared dataset>/augmented_train`` when writable, else ``<workdir>/augmented``."""
+    """Where the copies of ``builder``'s training split are cached.
+
+    Args:
+      builder: the prepared TFDS builder (its ``data_dir`` is the prepared dataset).
+      workdir: the run directory, the fallback when the dataset directory is read-only.
+
+    Returns:
+      ``<prepared dataset>/augmented_train`` when writable, else ``<workdir>/augmented``, else
+      None (no cache: copies are recomputed by every run).
+    """
     base = getattr(builder, "data_dir", None)
     if base:
         path = os.path.join(str(base), "augmented_train")
@@ -77,9 +71,22 @@ def cache_dir_for(builder, workdir: str | None) -> str | None:
 
 
 def load_or_make_copies(
-    source, ops: list[tuple[str, dict[str, Any]]], sample_rate: int, cache_dir: str | None
+    source, ops: Ops, sample_rate: int, cache_dir: str | None
 ) -> list[list[np.ndarray]]:
-    """One list of augmented int16 waves per op, in ``source`` order, cached under ``cache_dir``."""
+    """The augmented copies of every clip of ``source``, read from the cache or made and cached.
+
+    Args:
+      source: the training split: ``len()`` and ``[i] -> {"audio": [N] int16, "id": ...}``.
+      ops: ``(name, params)`` pairs from :func:`~mmer_jax.data.augment.offline.parse_ops`.
+      sample_rate: of the stored audio, in Hz.
+      cache_dir: where ``<copy name>.npz`` files are read and written; None disables the cache.
+
+    Returns:
+      One list per op of [N'] int16 waves, in ``source`` order.
+
+    Raises:
+      UnknownName (a KeyError): an op name is not an offline augmentation.
+    """
     n = len(source)
     ids = _ids(source)
     out: list[list[np.ndarray] | None] = []
@@ -109,9 +116,14 @@ class AugmentedTrainSource:
 
     A copy is the original example with ``audio`` replaced and ``id`` suffixed with the copy name,
     so labels, speakers and the other modalities stay paired with it.
+
+    Args:
+      source: the training split (``len()`` and ``[i] -> dict``).
+      ops: the ``(name, params)`` pairs the copies were made with.
+      copies: :func:`load_or_make_copies`'s result for ``source`` and ``ops``.
     """
 
-    def __init__(self, source, ops, copies: list[list[np.ndarray]]):
+    def __init__(self, source, ops: Ops, copies: list[list[np.ndarray]]):
         self._source = source
         self._names = [copy_name(name, params) for name, params in ops]
         self._copies = copies
@@ -128,5 +140,5 @@ class AugmentedTrainSource:
         ex = dict(ex)
         ex["audio"] = self._copies[k - 1][j]
         if "id" in ex:
-            ex["id"] = f"{_as_str(ex['id'])}_{self._names[k - 1]}"
+            ex["id"] = f"{as_str(ex['id'])}_{self._names[k - 1]}"
         return ex

@@ -1,4 +1,4 @@
-"""Training-time augmentations as named ops, composed from config.
+"""Online (per-step) augmentations as named ops, composed from ``data.augment``.
 
 Every online op is built by a factory in :data:`AUGMENTATIONS` and has the signature
 ``op(example: dict, rng: np.random.Generator) -> dict``, working on one *unpadded* host example
@@ -10,11 +10,8 @@ otherwise. Ops return a new dict and never modify their input arrays. A pipeline
     example = augment(example, np.random.default_rng(seed))
 
 Device-side variants for batches already on the accelerator: :func:`spec_augment_jax`,
-:func:`additive_noise_jax`.
-
-Pitch shift and time stretch are too slow for per-step use (~29 ms per clip); they make
-*precomputed* copies at build/cache time — see :func:`precompute_augmented_copies` (re-exported from
-``data_prep._augment``, where builders can use it without importing ``mmer_jax``).
+:func:`additive_noise_jax`. Pitch shift and time stretch are too slow for per-step use (~29 ms a
+clip); they are offline ops (:mod:`mmer_jax.data.augment.offline`).
 """
 
 from __future__ import annotations
@@ -27,16 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from data_prep._augment import (  # noqa: F401  (re-exported)
-    OFFLINE_OPS,
-    copy_name,
-    pitch_shift,
-    precompute_augmented_copies,
-    time_stretch,
-)
+from mmer_jax.data.augment.offline import OFFLINE_AUGMENTATIONS
+from mmer_registry import Registry, UnknownName
 
 Example = dict[str, Any]
 Op = Callable[[Example, np.random.Generator], Example]
+
+# name -> factory(**params) -> Op; the names ``data.augment`` accepts.
+AUGMENTATIONS: Registry[Callable[..., Op]] = Registry("augmentation")
 
 
 def _range(value) -> tuple[float, float]:
@@ -58,6 +53,7 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spec / np.sqrt(f), n=n)
 
 
+@AUGMENTATIONS.register("additive_noise")
 def additive_noise(
     snr_db: float | Sequence[float] = (10.0, 30.0), color: str = "white", key: str = "audio"
 ) -> Op:
@@ -75,6 +71,9 @@ def additive_noise(
 
     Returns:
       The op ``(example, rng) -> example``.
+
+    Raises:
+      ValueError: ``color`` is neither "white" nor "pink".
     """
     lo, hi = _range(snr_db)
     if color not in ("white", "pink"):
@@ -134,6 +133,7 @@ def additive_noise_jax(
 # --------------------------------------------------------------------------------------------------
 # SpecAugment
 # --------------------------------------------------------------------------------------------------
+@AUGMENTATIONS.register("spec_augment")
 def spec_augment(
     freq_masks: int = 2,
     freq_width: int = 8,
@@ -237,6 +237,7 @@ def spec_augment_jax(
 # --------------------------------------------------------------------------------------------------
 # Frame cropping
 # --------------------------------------------------------------------------------------------------
+@AUGMENTATIONS.register("random_crop_frames")
 def random_crop_frames(
     num_frames: int, train: bool = True, keys: Sequence[str] = ("frames", "face")
 ) -> Op:
@@ -275,6 +276,7 @@ def random_crop_frames(
     return op
 
 
+@AUGMENTATIONS.register("random_crop_images")
 def random_crop_images(padding: int = 4, keys: Sequence[str] = ("frames", "face")) -> Op:
     """Spatial random crop of image sequences: edge-pad by ``padding`` pixels, crop back to size.
 
@@ -287,6 +289,9 @@ def random_crop_images(padding: int = 4, keys: Sequence[str] = ("frames", "face"
 
     Returns:
       The op ``(example, rng) -> example``.
+
+    Raises:
+      ValueError: ``padding`` is negative.
     """
     if padding < 0:
         raise ValueError(f"random_crop_images padding={padding} must be >= 0")
@@ -309,14 +314,8 @@ def random_crop_images(padding: int = 4, keys: Sequence[str] = ("frames", "face"
 
 
 # --------------------------------------------------------------------------------------------------
-# Registry and composition
+# Composition
 # --------------------------------------------------------------------------------------------------
-AUGMENTATIONS: dict[str, Callable[..., Op]] = {
-    "additive_noise": additive_noise,
-    "spec_augment": spec_augment,
-    "random_crop_frames": random_crop_frames,
-    "random_crop_images": random_crop_images,
-}
 
 
 def compose(specs: Sequence[dict[str, Any]]) -> Op:
@@ -329,7 +328,10 @@ def compose(specs: Sequence[dict[str, Any]]) -> Op:
       The op ``(example, rng) -> example``; every stage draws from the same ``rng`` in turn.
 
     Raises:
-      KeyError: an entry has no ``name`` or an unknown one (the message lists the known names).
+      KeyError: an entry has no ``name``; :class:`~mmer_registry.UnknownName` (a KeyError) when
+        it names no online op (the message lists the known names, and says so when the name is
+        an offline op).
+      TypeError, ValueError: an entry's parameters do not fit its factory.
     """
     ops = []
     for i, spec in enumerate(specs):
@@ -337,14 +339,14 @@ def compose(specs: Sequence[dict[str, Any]]) -> Op:
         if "name" not in params:
             raise KeyError(f"augmentation spec #{i} {spec!r} has no 'name'")
         name = params.pop("name")
-        if name not in AUGMENTATIONS:
-            hint = (
-                f"; {name!r} is an offline op, use precompute_augmented_copies at build time"
-                if name in OFFLINE_OPS
-                else ""
-            )
-            raise KeyError(f"unknown augmentation {name!r}; known: {sorted(AUGMENTATIONS)}{hint}")
-        ops.append(AUGMENTATIONS[name](**params))
+        try:
+            factory = AUGMENTATIONS.get(name)
+        except UnknownName as exc:
+            if name not in OFFLINE_AUGMENTATIONS:
+                raise
+            hint = f"; {name!r} is an offline op, use data.offline_augment"
+            raise UnknownName(f"{exc}{hint}") from exc
+        ops.append(factory(**params))
 
     def op(example: Example, rng: np.random.Generator) -> Example:
         for stage in ops:

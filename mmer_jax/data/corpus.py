@@ -1,0 +1,131 @@
+"""A corpus opened for one run: split sources, class names, vocabulary and the per-example op.
+
+Shared by the utterance and dialogue pipelines (by composition): both read the same records and
+turn each one into the same host example; they differ only in how they group examples into batch
+rows and collate them.
+
+A host example (one utterance, unpadded numpy) has ``label`` int32, ``weight`` float32 and, per
+modality: ``audio_pcm`` [N] int16 (N <= ``max_audio_s * sample_rate``), ``frames_u8`` /
+``face_u8`` [T <= max_frames, H, W, 3] uint8, ``tokens`` [L <= max_tokens] int32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mmer_jax.data import augment, sources
+from mmer_jax.data.text import Tokenizer
+from mmer_jax.errors import UsageError
+from mmer_jax.schema import DataConfig
+
+
+def _online_augment(data: DataConfig) -> augment.Op | None:
+    """The composed ``data.augment`` op (training examples only), or None when the list is empty."""
+    if not data.augment:
+        return None
+    try:
+        return augment.compose([dict(s) for s in data.augment])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"config key 'data.augment': {exc.args[0] if exc.args else exc}") from exc
+
+
+class Corpus:
+    """The records of one corpus, and how one record becomes a host example.
+
+    Args:
+      data: the run's data section.
+      modalities: which of "audio", "frames", "face", "text" examples carry.
+      workdir: the run directory; ``vocab.json`` is read from (or written to) it, and offline
+        copies are cached there when the dataset directory is read-only.
+      builder: an already opened TFDS builder (tests, benchmarks); opened from ``data`` when None.
+
+    Attributes:
+      builder: the TFDS builder.
+      class_names: label names, index = label id.
+      sources: ``{split: source}``; the training source includes the offline copies.
+      tokenizer: the :class:`~mmer_jax.data.text.Tokenizer` when "text" is a modality, else None.
+
+    Raises:
+      UsageError: the corpus cannot be opened, or ``data.augment`` / ``data.offline_augment``
+        names an unknown op or gives it bad parameters.
+      RunError: a split is missing or empty.
+    """
+
+    def __init__(
+        self, data: DataConfig, modalities: Sequence[str], workdir: str | None = None, builder=None
+    ):
+        self.data = data
+        self.modalities = list(modalities)
+        self.builder = builder if builder is not None else sources.open_builder(data)
+        self.class_names = list(self.builder.info.features["label"].names)
+        self.sources: dict[str, Any] = sources.open_splits(self.builder, data)
+        self._augment = _online_augment(data)
+        self.tokenizer = self._tokenizer(workdir) if "text" in self.modalities else None
+        # After the tokenizer, so copies do not change word counts.
+        if data.offline_augment and "audio" in self.modalities:
+            ops = augment.parse_ops(data.offline_augment)
+            copies = augment.load_or_make_copies(
+                self.sources["train"],
+                ops,
+                data.sample_rate,
+                augment.cache_dir_for(self.builder, workdir),
+            )
+            self.sources["train"] = augment.AugmentedTrainSource(self.sources["train"], ops, copies)
+
+    def _tokenizer(self, workdir: str | None) -> Tokenizer:
+        # The vocabulary comes from the training split only, and is saved so evaluation and
+        # prediction of a run tokenize identically.
+        vocab_path = os.path.join(workdir, "vocab.json") if workdir else None
+        if vocab_path and os.path.exists(vocab_path):
+            return Tokenizer.load(vocab_path)
+        texts = (sources.as_str(ex["text"]) for ex in sources.iterate(self.sources["train"]))
+        tokenizer = Tokenizer.fit(texts, min_count=self.data.min_count)
+        if vocab_path:
+            tokenizer.save(vocab_path)
+        return tokenizer
+
+    def example(self, record: dict[str, Any], train: bool, rng: np.random.Generator) -> dict:
+        """One stored record -> one host example (see the module docstring for keys and shapes).
+
+        Training applies ``data.augment`` and takes a random window of clips longer than
+        ``max_audio_s`` (or ``max_frames``); evaluation takes the centre window and never draws
+        from ``rng``.
+
+        Args:
+          record: a source record (``label``, ``audio`` int16, ``frames``/``face`` uint8,
+            ``text`` bytes).
+          train: whether the example is for a training step.
+          rng: this example's generator (see :mod:`mmer_jax.data.batching`).
+        """
+        c = self.data
+        ex = record
+        if train and self._augment is not None:
+            ex = self._augment(ex, rng)
+        out = {"label": np.int32(ex["label"]), "weight": np.float32(1.0)}
+        if "audio" in self.modalities:
+            pcm = np.asarray(ex["audio"], dtype=np.int16)
+            max_len = int(c.max_audio_s * c.sample_rate)
+            if len(pcm) > max_len:  # random window while training, the centre at evaluation
+                start = (
+                    rng.integers(0, len(pcm) - max_len + 1) if train else (len(pcm) - max_len) // 2
+                )
+                pcm = pcm[start : start + max_len]
+            out["audio_pcm"] = pcm
+        for key in ("frames", "face"):
+            if key in self.modalities:
+                fr = np.asarray(ex[key], dtype=np.uint8)
+                if len(fr) > c.max_frames:
+                    start = (
+                        rng.integers(0, len(fr) - c.max_frames + 1)
+                        if train
+                        else ((len(fr) - c.max_frames) // 2)
+                    )
+                    fr = fr[start : start + c.max_frames]
+                out[key + "_u8"] = fr
+        if "text" in self.modalities:
+            out["tokens"] = self.tokenizer.encode(sources.as_str(ex["text"]), c.max_tokens)
+        return out

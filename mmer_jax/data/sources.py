@@ -1,0 +1,104 @@
+"""Where records come from: the prepared TFDS builder and its per-split random-access sources.
+
+The bottom of the data stack: it knows the corpus registry (``data_prep``) and nothing about
+batching, examples or augmentation. A *source* is anything with ``len()`` and ``[i] -> dict`` of
+decoded record fields (int16 audio, uint8 frames, text bytes, ids), as
+``builder.as_data_source(split)`` returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from mmer_jax.errors import RunError, UsageError
+from mmer_jax.schema import SPLITS, DataConfig
+
+__all__ = ["SPLITS", "CachedSource", "as_str", "iterate", "open_builder", "open_splits"]
+
+
+def open_builder(data: DataConfig):
+    """The prepared TFDS builder of ``data.corpus`` / ``data.config``, built first when allowed.
+
+    Args:
+      data: the run's data section; ``corpus``, ``config``, ``data_dir``, ``manual_dir`` and
+        ``build_if_missing`` are read.
+
+    Returns:
+      A ``tfds.core.DatasetBuilder`` whose files exist under ``builder.data_dir``.
+
+    Raises:
+      UsageError: the corpus or config is unknown, its manual files are missing, or it is not
+        built and ``data.build_if_missing`` is false (the message says how to build it).
+    """
+    from data_prep import build as build_lib  # lazy: TFDS is imported only when data is opened
+
+    data_dir = os.path.expanduser(data.data_dir) if data.data_dir else None
+    config = data.config or None  # "" -> the builder's default config
+    try:
+        if data.build_if_missing:
+            return build_lib.build(data.corpus, config, data_dir, data.manual_dir or None)
+        builder = build_lib.get_builder(data.corpus, config, data_dir)
+    except build_lib.BuildError as exc:
+        raise UsageError(f"data.corpus: {exc}") from exc
+    except AssertionError as exc:  # TFDS reports a missing manual_dir this way
+        raise UsageError(f"data.corpus {data.corpus!r}: {exc}") from exc
+    if not os.path.isdir(builder.data_dir):
+        raise UsageError(
+            f"corpus {data.corpus!r} is not built in {data_dir!r}; run "
+            f"`mmer data build {data.corpus} --data_dir {data_dir}` first"
+        )
+    return builder
+
+
+def open_splits(builder, data: DataConfig) -> dict[str, Any]:
+    """The train/validation/test sources of ``builder``, each wrapped in a :class:`CachedSource`
+    when ``data.cache`` is true.
+
+    Raises:
+      RunError: a split is missing or empty.
+    """
+    sources = {}
+    for split in SPLITS:
+        if split not in builder.info.splits:
+            raise RunError(f"corpus {data.corpus!r} has no {split!r} split")
+        src = builder.as_data_source(split=split)
+        if len(src) == 0:
+            raise RunError(
+                f"split {split!r} of corpus {data.corpus!r} (config {data.config!r}) is empty"
+            )
+        sources[split] = CachedSource(src) if data.cache else src
+    return sources
+
+
+class CachedSource:
+    """Decodes each record once and keeps it; small corpora then read at memory speed.
+
+    Args:
+      source: any random-access source (``len()`` and ``[i] -> record``).
+    """
+
+    def __init__(self, source):
+        self._source = source
+        self._cache: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __getitem__(self, i: int):
+        ex = self._cache.get(i)
+        if ex is None:
+            ex = self._cache[i] = self._source[i]
+        return ex
+
+
+def iterate(source) -> Iterator[Any]:
+    """Every record of ``source`` in index order."""
+    for i in range(len(source)):
+        yield source[i]
+
+
+def as_str(x) -> str:
+    """A stored text field (bytes in TFDS records, or str) as str; bad UTF-8 is replaced."""
+    return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)

@@ -1,0 +1,74 @@
+"""Utterance-level pipeline: one batch row per stored example (``data.unit = "utterance"``).
+
+Host batch (numpy; B = global batch // hosts), with T padded to a multiple of ``audio_bucket_s``
+seconds capped by ``max_audio_s``, and L to a multiple of ``token_bucket`` capped by ``max_tokens``:
+
+| key | shape | dtype |
+|---|---|---|
+| ``label`` / ``weight`` | [B] | int32 / float32 (0 on padding rows) |
+| ``audio_pcm`` / ``audio_len`` | [B, T] / [B] | int16 PCM / int32 samples |
+| ``frames_u8`` / ``frames_len`` (``face_*``) | [B, max_frames, H, W, 3] / [B] | uint8 / int32 |
+| ``tokens`` | [B, L] | int32 (0 = padding) |
+
+Training batches always drop the last partial batch; evaluation pads it with weight-0 copies of
+example 0. Features are computed on the device (:func:`mmer_jax.data.device.make_feature_step`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmer_jax.data.base import UnitPipeline
+from mmer_jax.data.batching import bucket
+
+
+class Pipeline(UnitPipeline):
+    """A batch row is one utterance (see the module docstring for the batch layout)."""
+
+    def num_examples(self, split: str) -> int:
+        """Stored examples of ``split`` (training: originals plus offline copies)."""
+        return len(self.sources[split])
+
+    def load_unit(self, split, index, train, rng) -> dict:
+        return self.corpus.example(self.sources[split][index], train, rng)
+
+    def padding_unit(self, split, train, rng) -> dict:
+        # A real example keeps every array's trailing shape; weight 0 removes it from the metrics.
+        ex = self.load_unit(split, 0, train, rng)
+        ex["weight"] = np.float32(0.0)
+        return ex
+
+    def collate(self, items: list[dict]) -> dict[str, np.ndarray]:
+        """Host examples -> a host batch (module docstring), padded to bucketed lengths."""
+        c = self.config
+        b = len(items)
+        batch = {
+            "label": np.stack([it["label"] for it in items]),
+            "weight": np.stack([it["weight"] for it in items]),
+        }
+        if "audio_pcm" in items[0]:
+            lens = np.array([len(it["audio_pcm"]) for it in items], np.int32)
+            step = int(c.audio_bucket_s * c.sample_rate)
+            width = bucket(
+                int(lens.max()), step, bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
+            )
+            pcm = np.zeros((b, width), np.int16)
+            for i, it in enumerate(items):
+                pcm[i, : lens[i]] = it["audio_pcm"]
+            batch["audio_pcm"], batch["audio_len"] = pcm, lens
+        for key in ("frames_u8", "face_u8"):
+            if key in items[0]:
+                lens = np.array([len(it[key]) for it in items], np.int32)
+                shape = items[0][key].shape[1:]
+                arr = np.zeros((b, c.max_frames) + shape, np.uint8)  # fixed length: one shape
+                for i, it in enumerate(items):
+                    arr[i, : lens[i]] = it[key]
+                batch[key], batch[key.replace("_u8", "_len")] = arr, lens
+        if "tokens" in items[0]:
+            lens = np.array([len(it["tokens"]) for it in items], np.int32)
+            width = bucket(int(max(lens.max(), 1)), c.token_bucket, c.max_tokens)
+            tok = np.zeros((b, width), np.int32)
+            for i, it in enumerate(items):
+                tok[i, : lens[i]] = it["tokens"]
+            batch["tokens"] = tok
+        return batch
