@@ -1,0 +1,35 @@
+"""Pallas kernels (Triton lowering on GPU) for the costly ops of the models, with their references.
+
+Imports jax only (no flax, no ``mmer_jax``), so the kernels can be used and tested on their own.
+
+| name | what |
+|---|---|
+| :func:`attention` | masked multi-head attention, fused forward and backward |
+| :func:`attention_reference` | the same semantics in plain jnp (the off-GPU path, and the truth) |
+| :class:`AttentionBlockSizes` | tile sizes and Triton launch parameters of :func:`attention` |
+| :func:`dynamic_conv` | dynamic convolution (Wu et al. 2019), fused forward and backward |
+| :func:`dynamic_conv_reference` | the same semantics in plain jnp |
+| :class:`DynamicConvBlockSizes` | tile size and Triton launch parameters of :func:`dynamic_conv` |
+
+Each op runs the Pallas kernel on GPU and its reference elsewhere; ``implementation="xla"`` or
+``"pallas"`` forces one, ``interpret=True`` runs the kernel in Pallas' interpreter (any backend).
+
+Note: the ops share their names with the modules that define them, so ``kernels.attention`` is the
+function once this package is imported. Import the modules' other names with ``from
+kernels.attention import tuning_key`` (or ``importlib.import_module("kernels.attention")``).
+"""
+
+from kernels._reference import attention_reference, dynamic_conv_reference
+from kernels.attention import BlockSizes as AttentionBlockSizes
+from kernels.attention import attention
+from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
+from kernels.dynamic_conv import dynamic_conv
+
+__all__ = [
+    "AttentionBlockSizes",
+    "DynamicConvBlockSizes",
+    "attention",
+    "attention_reference",
+    "dynamic_conv",
+    "dynamic_conv_reference",
+]

@@ -43,6 +43,9 @@ def resolve_mask(lengths, mask, *, batch: int, seq_len: int, name: str) -> jax.A
 
     Returns:
         bool [B, L]; all True when both are None.
+
+    Raises:
+        ValueError: both are given, or mask is not [B, L], or lengths is not [B].
     """
     if lengths is not None and mask is not None:
         raise ValueError(f"give either {name}lengths or {name}mask, not both")
@@ -76,6 +79,11 @@ def use_pallas(implementation: str | None, interpret: bool) -> bool:
 
     Returns:
         True for the Pallas kernel.
+
+    Raises:
+        ValueError: ``implementation`` is not one of None, "pallas", "xla"; ``interpret=True``
+            with ``implementation="xla"``; ``implementation="pallas"`` on a non-GPU backend
+            without ``interpret``.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS}")
@@ -104,7 +112,17 @@ def _load_table(path: str, mtime: float) -> dict[str, Any]:
 def tuned_entry(op: str, key: str, path: str | None = None) -> dict[str, Any] | None:
     """Looks up ``key`` (exact match) in the ``op`` section of tuned_blocks.json.
 
-    Returns the entry's "blocks" dict, or None when the table or the key is absent.
+    The table is re-read when its modification time changes. It never raises: an unreadable
+    or malformed table counts as empty, so a broken table cannot break a model.
+
+    Args:
+        op: "attention" or "dynamic_conv".
+        key: from the op's ``tuning_key``.
+        path: the table (default: ``TUNED_BLOCKS_PATH``, read at call time so tests can patch
+            it).
+
+    Returns:
+        The entry's "blocks" dict, or None when the table or the key is absent.
     """
     path = TUNED_BLOCKS_PATH if path is None else path  # read at call time (tests patch it)
     if not os.path.exists(path):
@@ -113,7 +131,8 @@ def tuned_entry(op: str, key: str, path: str | None = None) -> dict[str, Any] | 
         table = _load_table(path, os.path.getmtime(path))
     except (OSError, ValueError):
         return None  # A broken table must never break the model; fall back to defaults.
-    entry = table.get(op, {}).get(key)
+    section = table.get(op) if isinstance(table, dict) else None
+    entry = section.get(key) if isinstance(section, dict) else None
     return entry.get("blocks") if isinstance(entry, dict) and "blocks" in entry else entry
 
 

@@ -20,8 +20,11 @@ def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None
                         kv_mask=None, bias=None, causal=False, sm_scale=None):
     """Masked softmax attention, the semantics of ``kernels.attention.attention``.
 
+    Logits and softmax are float32 for float32 and bfloat16 inputs; gradients come from
+    autodiff. Unlike :func:`kernels.attention` it does not check the shapes of q, k and v.
+
     Args:
-        q: [B, Lq, H, D].
+        q: float32 or bfloat16 [B, Lq, H, D].
         k, v: [B, Lk, H, D].
         q_lengths, kv_lengths: int [B] valid prefix lengths (or None).
         q_mask, kv_mask: bool [B, Lq] / [B, Lk], True = valid (or None).
@@ -31,6 +34,10 @@ def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None
 
     Returns:
         [B, Lq, H, D] in q.dtype. Padded query rows and rows with no valid key are zero.
+
+    Raises:
+        ValueError: lengths and mask given for one side, or a mask / lengths of the wrong shape.
+        ValueError or TypeError: from jnp, when q, k, v or bias have incompatible shapes.
     """
     b, lq, h, d = q.shape
     lk = k.shape[1]
@@ -55,7 +62,18 @@ def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None
 
 
 def conv_offset(kernel_size: int, padding: str) -> int:
-    """Number of taps before the centre tap: output t reads inputs t-P .. t-P+K-1."""
+    """Number of taps P before the centre tap: output t reads inputs t-P .. t-P+K-1.
+
+    Args:
+        kernel_size: K.
+        padding: "centered" (P = (K-1)//2) or "causal" (P = K-1).
+
+    Returns:
+        P.
+
+    Raises:
+        ValueError: ``padding`` is neither "centered" nor "causal".
+    """
     if padding not in PADDINGS:
         raise ValueError(f"{padding=} must be one of {PADDINGS}")
     return (kernel_size - 1) // 2 if padding == "centered" else kernel_size - 1
@@ -69,15 +87,22 @@ def dynamic_conv_reference(x, weight_logits, *, mask=None, lengths=None, padding
     zero output at padded positions. The softmax runs over all K taps, including taps
     that land on padding (they just read zeros), as in fairseq.
 
+    Accumulates in float32 for float32 and bfloat16 inputs; gradients come from autodiff.
+
     Args:
-        x: [B, T, C].
+        x: float32 or bfloat16 [B, T, C].
         weight_logits: [B, T, H, K], C divisible by H.
         mask: bool [B, T], True = valid (or None).
         lengths: int [B] valid prefix lengths (or None); exclusive with mask.
         padding: "centered" (P = (K-1)//2) or "causal" (P = K-1).
 
     Returns:
-        [B, T, C] in x.dtype.
+        [B, T, C] in x.dtype, zero at padded positions.
+
+    Raises:
+        ValueError: ``padding`` is neither "centered" nor "causal".
+        ValueError: both mask and lengths, or either of the wrong shape.
+        TypeError: C is not divisible by H (from the reshape).
     """
     b, t, c = x.shape
     _, _, h, kk = weight_logits.shape

@@ -25,6 +25,9 @@ def time_side_by_side(fns: dict[str, Callable], args: tuple, *, warmup: int = 2,
 
     Returns:
         name -> median ms, or name -> "error: ..." string.
+
+    Raises:
+        Exception: whatever a function raises in a timed call after its warm-up calls passed.
     """
     live, result = {}, {}
     for name, fn in fns.items():

@@ -48,11 +48,18 @@ _F32 = jnp.float32
 class BlockSizes:
     """Tile sizes and Triton launch parameters of the attention kernels.
 
+    Sequences are zero-padded up to a multiple of the tiles inside :func:`attention`, so any
+    tile fits any length; ``default`` picks tiles no larger than the (rounded-up) sequence.
+
     Attributes:
-        block_q, block_k: forward tiles along Lq / Lk.
+        block_q, block_k: forward tiles along Lq / Lk (rows of q / of k and v).
         block_q_bwd, block_k_bwd: tiles of both backward kernels.
         num_warps, num_stages: Triton launch parameters (forward).
         num_warps_bwd, num_stages_bwd: the same for the backward kernels.
+
+    Raises:
+        ValueError: a tile is not a power of two >= 16 (Triton tiles are powers of two and
+            ``tl.dot`` needs at least 16 per side); the message names the field and value.
     """
 
     block_q: int = 64
@@ -73,7 +80,20 @@ class BlockSizes:
 
     @classmethod
     def default(cls, q_len: int, kv_len: int, head_dim: int, dtype) -> BlockSizes:
-        """Untuned per-shape defaults: smaller tiles for wide heads and float32 (shared memory)."""
+        """Untuned per-shape defaults: smaller tiles for wide heads and float32 (shared memory).
+
+        Args:
+            q_len: Lq, the query length.
+            kv_len: Lk, the key/value length.
+            head_dim: D.
+            dtype: dtype of q, k and v (its item size selects the tiles).
+
+        Returns:
+            BlockSizes with tiles in 16..64, no larger than next_pow2 of each length.
+
+        Raises:
+            TypeError: ``dtype`` is not a dtype.
+        """
         wide = head_dim > 64 or jnp.dtype(dtype).itemsize > 2
         cap_q, cap_k = (64, 32) if wide else (64, 64)
         fit = lambda n, cap: max(16, min(cap, next_pow2(n)))
@@ -82,12 +102,29 @@ class BlockSizes:
                    num_warps=4, num_stages=2 if wide else 3)
 
     def to_dict(self) -> dict:
+        """The fields as a dict of ints (the ``blocks`` entry of tuned_blocks.json)."""
         return dataclasses.asdict(self)
 
 
 def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
                device: str | None = None) -> str:
-    """Exact-match key of kernels/tuned_blocks.json for one attention call."""
+    """Exact-match key of kernels/tuned_blocks.json for one attention call.
+
+    Args:
+        q_shape: (B, Lq, H, D) of q.
+        kv_len: Lk.
+        dtype: dtype of q, k and v.
+        causal: the call's ``causal`` flag.
+        has_bias: whether the call passes a bias.
+        device: device kind (default: that of ``jax.devices()[0]``).
+
+    Returns:
+        e.g. ``"NVIDIA H100 80GB HBM3|B32|Lq300|Lk300|H8|D64|bfloat16|causal0|bias0"``.
+
+    Raises:
+        ValueError: ``q_shape`` does not have four entries.
+        TypeError: ``dtype`` is not a dtype.
+    """
     b, lq, h, d = q_shape
     device = device_kind() if device is None else device
     return (f"{device}|B{b}|Lq{lq}|Lk{kv_len}|H{h}|D{d}|{jnp.dtype(dtype).name}"
@@ -95,7 +132,23 @@ def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
 
 
 def pick_block_sizes(q_shape, kv_len, dtype, *, causal, has_bias) -> BlockSizes:
-    """Tuned blocks for this exact shape when the table has them, else the defaults."""
+    """Tuned blocks for this exact shape when the table has them, else the defaults.
+
+    Args:
+        q_shape: (B, Lq, H, D) of q.
+        kv_len: Lk.
+        dtype: dtype of q, k and v.
+        causal, has_bias: as in :func:`tuning_key`.
+
+    Returns:
+        BlockSizes from the ``attention`` section of kernels/tuned_blocks.json on an exact key
+        match (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
+
+    Raises:
+        ValueError: ``q_shape`` does not have four entries, or a table entry holds tiles that
+            are not powers of two >= 16.
+        TypeError: a table entry has fields BlockSizes does not know.
+    """
     entry = tuned_entry("attention", tuning_key(q_shape, kv_len, dtype, causal=causal,
                                                 has_bias=has_bias))
     if entry:
@@ -247,14 +300,19 @@ def _flash_bwd(cfg, res, do):
 _flash.defvjp(_flash_fwd, _flash_bwd)
 
 
+def _bias_shape(shape, target):
+    """Validates a bias shape against [B, H, Lq, Lk]; returns it left-padded with 1s to 4-D."""
+    if len(shape) > 4:
+        raise ValueError(f"bias.ndim={len(shape)} must be <= 4 (broadcastable to [B, H, Lq, Lk])")
+    shape = (1,) * (4 - len(shape)) + tuple(shape)
+    if any(s not in (1, t) for s, t in zip(shape, target, strict=True)):
+        raise ValueError(f"bias.shape={shape} is not broadcastable to [B, H, Lq, Lk]={target}")
+    return shape
+
+
 def _prepare_bias(bias, b, h, lq, lk):
     """Validates bias and returns it as [Bb, Hb, Lq, Lk] with Bb in {1, B}, Hb in {1, H}."""
-    if bias.ndim > 4:
-        raise ValueError(f"bias.ndim={bias.ndim} must be <= 4 (broadcastable to [B, H, Lq, Lk])")
-    bias = bias.reshape((1,) * (4 - bias.ndim) + bias.shape)
-    target = (b, h, lq, lk)
-    if any(s not in (1, t) for s, t in zip(bias.shape, target, strict=True)):
-        raise ValueError(f"bias.shape={bias.shape} is not broadcastable to [B, H, Lq, Lk]={target}")
+    bias = bias.reshape(_bias_shape(bias.shape, (b, h, lq, lk)))
     # Lq/Lk broadcasting is materialised (tiles index it directly); B/H stay broadcast.
     return jnp.broadcast_to(bias, bias.shape[:2] + (lq, lk))
 
@@ -291,20 +349,41 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
               interpret=False):
     """Masked multi-head attention; Pallas kernel on GPU, XLA reference elsewhere.
 
+    out[b, i, h] = sum_j softmax_j(sm_scale * q[b, i, h] . k[b, j, h] + bias[b, h, i, j]) v[b, j, h]
+    over the valid keys j of row i (see the module docstring for the exact semantics). Logits,
+    softmax and accumulation are float32 for float32 and bfloat16 inputs. Differentiable in q,
+    k, v and bias (hand-written backward on the Pallas path, autodiff on the XLA path).
+
     Args:
-        q: [B, Lq, H, D]; D is typically 32, 64 or 128 (others are zero-padded to 2^n).
-        k, v: [B, Lk, H, D].
+        q: float32 or bfloat16 [B, Lq, H, D]; D is typically 32, 64 or 128 (the kernel
+            zero-pads other D to a power of two).
+        k, v: [B, Lk, H, D], the dtype of q.
         q_lengths, kv_lengths: int [B] valid prefix lengths (or None).
-        q_mask, kv_mask: bool [B, Lq] / [B, Lk] (True = valid), exclusive with lengths.
-        bias: additive, broadcastable to [B, H, Lq, Lk]; differentiable.
-        causal: query i attends key j <= i (top-left aligned).
+        q_mask, kv_mask: bool [B, Lq] / [B, Lk] (True = valid; need not be prefixes),
+            exclusive with the lengths of the same side. None on both: every position is valid.
+        bias: float, additive logits bias broadcastable to [B, H, Lq, Lk] (or None);
+            differentiable. Use large finite negatives rather than -inf in it.
+        causal: query i attends key j <= i (top-left aligned when Lq != Lk).
         sm_scale: logits scale (default 1/sqrt(D)).
-        block_sizes: BlockSizes; default: tuned_blocks.json exact match, else per-shape defaults.
+        block_sizes: AttentionBlockSizes (Pallas path only); default: the exact match in
+            kernels/tuned_blocks.json, else ``BlockSizes.default``.
         implementation: None (Pallas on GPU, XLA elsewhere), "pallas" or "xla".
-        interpret: run the Pallas kernel in interpret mode (CPU testing).
+        interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
 
     Returns:
-        [B, Lq, H, D] in q.dtype; zeros at padded queries and queries without a valid key.
+        [B, Lq, H, D] in q.dtype; zeros at padded queries and at queries without a valid key
+        (whose gradients are zero too).
+
+    Raises:
+        ValueError: q, k or v is not 4-D, or k.shape != v.shape.
+        ValueError: k and q differ in B, H or D.
+        ValueError: q, k and v do not share one dtype.
+        ValueError: bias has more than 4 dims or does not broadcast to [B, H, Lq, Lk].
+        ValueError: from the dispatch: ``implementation`` is not None, "pallas" or "xla";
+            ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"``
+            without a GPU and without ``interpret=True``.
+        ValueError: from the masks: lengths and mask given for one side, or a mask / lengths
+            of the wrong shape.
     """
     if q.ndim != 4 or k.shape != v.shape or k.ndim != 4:
         raise ValueError(f"q.shape={q.shape}, k.shape={k.shape}, v.shape={v.shape} must be "
@@ -315,6 +394,8 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q.dtype={q.dtype}, k.dtype={k.dtype}, v.dtype={v.dtype} must match")
     lk = k.shape[1]
+    if bias is not None:
+        _bias_shape(bias.shape, (b, h, lq, lk))  # the same error on both paths
     if sm_scale is None:
         sm_scale = 1.0 / math.sqrt(d)
     if not use_pallas(implementation, interpret):

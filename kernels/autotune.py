@@ -18,9 +18,16 @@ import jax
 import jax.numpy as jnp
 
 from kernels import _common
-from kernels import attention as att
-from kernels import dynamic_conv as dc
 from kernels._timing import time_side_by_side
+from kernels.attention import BlockSizes as AttentionBlockSizes
+from kernels.attention import attention
+from kernels.attention import tuning_key as attention_key
+from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
+from kernels.dynamic_conv import dynamic_conv
+from kernels.dynamic_conv import tuning_key as dynamic_conv_key
+
+# The ops of the table and the BlockSizes class of each.
+BLOCK_SIZES = {"attention": AttentionBlockSizes, "dynamic_conv": DynamicConvBlockSizes}
 
 
 class NeedsGPU(RuntimeError):
@@ -39,7 +46,15 @@ def _fits(block, length):
 
 
 def attention_candidates(lq, lk, d):
-    """Forward-stage candidates: tiles no larger than the (rounded-up) sequence."""
+    """Forward-stage candidates: tiles no larger than the (rounded-up) sequence.
+
+    Args:
+        lq, lk: query and key lengths.
+        d: head dim; D >= 128 excludes tiles above 64 x 128 (shared memory).
+
+    Yields:
+        dicts of block_q, block_k, num_warps, num_stages (AttentionBlockSizes fields).
+    """
     for bq, bk, warps, stages in itertools.product((32, 64, 128), (32, 64, 128), (4, 8), (2, 3)):
         if _fits(bq, lq) and _fits(bk, lk) and not (d >= 128 and bq * bk > 64 * 128):
             yield dict(block_q=bq, block_k=bk, num_warps=warps, num_stages=stages)
@@ -55,42 +70,70 @@ def _best(fns, args, repeats):
 
 
 def tune_attention(b, lq, lk, h, d, dtype, *, causal=False, repeats=10):
-    """Two stages: forward tiles by forward time, then backward tiles by fwd+bwd time."""
+    """Two stages: forward tiles by forward time, then backward tiles by fwd+bwd time.
+
+    Args:
+        b, lq, lk, h, d: q is [b, lq, h, d], k and v are [b, lk, h, d] (random normal).
+        dtype: "float32" or "bfloat16" (anything ``jnp.dtype`` takes).
+        causal: tune the causal variant.
+        repeats: timed calls per candidate.
+
+    Returns:
+        (tuning key, best AttentionBlockSizes, its fwd+bwd milliseconds).
+
+    Raises:
+        NeedsGPU: the default backend is not a GPU.
+        RuntimeError: every candidate failed to compile or run.
+    """
     _require_gpu()
     dtype = jnp.dtype(dtype)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     q = jax.random.normal(keys[0], (b, lq, h, d), dtype)
     k = jax.random.normal(keys[1], (b, lk, h, d), dtype)
     v = jax.random.normal(keys[2], (b, lk, h, d), dtype)
-    base = att.BlockSizes.default(lq, lk, d, dtype)
+    base = AttentionBlockSizes.default(lq, lk, d, dtype)
 
     def fwd(blocks):
-        return jax.jit(lambda q, k, v: att.attention(q, k, v, causal=causal, block_sizes=blocks,
-                                                     implementation="pallas"))
+        return jax.jit(lambda q, k, v: attention(q, k, v, causal=causal, block_sizes=blocks,
+                                                 implementation="pallas"))
 
-    cands = {json.dumps(c): att.BlockSizes(**{**base.to_dict(), **c})
+    cands = {json.dumps(c): AttentionBlockSizes(**{**base.to_dict(), **c})
              for c in attention_candidates(lq, lk, d)}
     name, _ = _best({n: fwd(bs) for n, bs in cands.items()}, (q, k, v), repeats)
     best = cands[name]
 
     def fwd_bwd(blocks):
-        f = lambda q, k, v: jnp.sum(att.attention(q, k, v, causal=causal, block_sizes=blocks,
-                                                  implementation="pallas").astype(jnp.float32))
+        f = lambda q, k, v: jnp.sum(attention(q, k, v, causal=causal, block_sizes=blocks,
+                                              implementation="pallas").astype(jnp.float32))
         return jax.jit(jax.grad(f, argnums=(0, 1, 2)))
 
     cands = {}
     for bq, bk, warps, stages in itertools.product((16, 32, 64), (16, 32, 64), (4, 8), (2, 3)):
         if _fits(bq, lq) and _fits(bk, lk):
-            cands[f"{bq},{bk},{warps},{stages}"] = att.BlockSizes(**{
+            cands[f"{bq},{bk},{warps},{stages}"] = AttentionBlockSizes(**{
                 **best.to_dict(), "block_q_bwd": bq, "block_k_bwd": bk,
                 "num_warps_bwd": warps, "num_stages_bwd": stages})
     name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (q, k, v), repeats)
-    key = att.tuning_key(q.shape, lk, dtype, causal=causal, has_bias=False)
+    key = attention_key(q.shape, lk, dtype, causal=causal, has_bias=False)
     return key, cands[name], ms
 
 
 def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
-    """Times block_t x warps x stages on forward+backward."""
+    """Times block_t x warps x stages on forward+backward.
+
+    Args:
+        b, t, c, h, k: x is [b, t, c], the logits [b, t, h, k] (random normal).
+        dtype: "float32" or "bfloat16".
+        padding: "centered" or "causal".
+        repeats: timed calls per candidate.
+
+    Returns:
+        (tuning key, best DynamicConvBlockSizes, its fwd+bwd milliseconds).
+
+    Raises:
+        NeedsGPU: the default backend is not a GPU.
+        RuntimeError: every candidate failed to compile or run.
+    """
     _require_gpu()
     dtype = jnp.dtype(dtype)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
@@ -98,19 +141,61 @@ def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
     w = jax.random.normal(keys[1], (b, t, h, k), dtype)
 
     def fwd_bwd(blocks):
-        f = lambda x, w: jnp.sum(dc.dynamic_conv(x, w, padding=padding, block_sizes=blocks,
-                                                 implementation="pallas").astype(jnp.float32))
+        f = lambda x, w: jnp.sum(dynamic_conv(x, w, padding=padding, block_sizes=blocks,
+                                              implementation="pallas").astype(jnp.float32))
         return jax.jit(jax.grad(f, argnums=(0, 1)))
 
-    cands = {f"{bt},{wp},{st}": dc.BlockSizes(bt, wp, st)
+    cands = {f"{bt},{wp},{st}": DynamicConvBlockSizes(bt, wp, st)
              for bt, wp, st in itertools.product((16, 32, 64, 128), (2, 4, 8), (1, 2, 3))
              if _fits(bt, t)}
     name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (x, w), repeats)
-    return dc.tuning_key(x.shape, h, k, dtype, padding=padding), cands[name], ms
+    return dynamic_conv_key(x.shape, h, k, dtype, padding=padding), cands[name], ms
+
+
+def check_table(table: dict) -> int:
+    """Checks a parsed tuned-blocks table: every entry builds its op's BlockSizes.
+
+    Args:
+        table: {op: {tuning key: {"blocks": {field: int}, "ms": float, ...}}}.
+
+    Returns:
+        The number of entries.
+
+    Raises:
+        ValueError: an unknown op, an entry without a "blocks" dict, or blocks that its
+            BlockSizes refuses (unknown fields, tiles that are not powers of two >= 16);
+            the message names the op and the key.
+    """
+    if not isinstance(table, dict) or set(table) - set(BLOCK_SIZES):
+        raise ValueError(f"a tuned-blocks table maps ops {sorted(BLOCK_SIZES)} to entries; got "
+                         f"{sorted(table) if isinstance(table, dict) else type(table).__name__}")
+    n = 0
+    for op, entries in table.items():
+        for key, entry in entries.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("blocks"), dict):
+                raise ValueError(f"{op}[{key!r}]: an entry needs a 'blocks' dict, got {entry!r}")
+            try:
+                BLOCK_SIZES[op](**entry["blocks"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{op}[{key!r}]: {exc}") from exc
+            n += 1
+    return n
 
 
 def record(op, key, blocks, ms, path=None):
-    """Writes one entry into the tuned-blocks table (creating it if needed)."""
+    """Writes one entry into the tuned-blocks table (creating it if needed).
+
+    Args:
+        op: "attention" or "dynamic_conv".
+        key: the op's tuning key (exact match at dispatch).
+        blocks: the op's BlockSizes.
+        ms: its measured milliseconds.
+        path: the table (default: kernels/tuned_blocks.json).
+
+    Raises:
+        OSError: the table cannot be read or written.
+        ValueError: the existing table is not valid JSON.
+    """
     path = path or _common.TUNED_BLOCKS_PATH
     table = {}
     if os.path.exists(path):
@@ -125,6 +210,15 @@ def record(op, key, blocks, ms, path=None):
 
 
 def main(argv=None) -> int:
+    """``python -m kernels.autotune``: tunes one shape and records it.
+
+    Returns:
+        0 when tuned and recorded, 2 without a GPU (the table is left unchanged).
+
+    Raises:
+        SystemExit: bad arguments (from argparse).
+        RuntimeError: every candidate failed.
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("op", choices=["attention", "dynamic_conv"])
     p.add_argument("dims", type=int, nargs=5,

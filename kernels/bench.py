@@ -55,13 +55,39 @@ QUICK_CONV = [dict(b=4, t=50, c=64, h=4, k=7, pad=0.3, padding="centered")]
 
 
 def ragged_lengths(batch: int, length: int, pad: float) -> np.ndarray:
-    """Deterministic lengths spread evenly so the mean padding is about ``pad`` (max = L)."""
+    """Deterministic lengths spread evenly so the mean padding is about ``pad`` (max = L).
+
+    Args:
+        batch: B.
+        length: L, the padded length.
+        pad: target mean padded fraction in [0, 1).
+
+    Returns:
+        int32 [B], ascending, in [1, L], the last equal to L.
+
+    Raises:
+        ValueError: ``batch`` is negative (from ``np.linspace``).
+    """
     lo = max(1, round(length * (1 - 2 * pad)))
     return np.linspace(lo, length, batch).round().astype(np.int32)
 
 
 def attention_work(q_len, kv_len, h, d, causal, itemsize, lq, lk):
-    """(forward FLOPs on valid pairs, forward bytes, fwd+bwd bytes)."""
+    """Work of one masked attention call, for the FLOP/s and GB/s columns.
+
+    Args:
+        q_len, kv_len: int arrays [B] of valid query / key lengths.
+        h, d: heads and head dim.
+        causal: count only causal-visible pairs.
+        itemsize: bytes per element of q, k, v.
+        lq, lk: padded lengths (the bytes count the full tensors).
+
+    Returns:
+        (forward FLOPs on valid pairs, forward bytes, fwd+bwd bytes).
+
+    Raises:
+        ValueError: q_len and kv_len differ in length.
+    """
     pairs = 0
     for a, c in zip(q_len.tolist(), kv_len.tolist(), strict=True):
         if causal:  # sum over valid queries i of min(i + 1, Lk_b)
@@ -105,6 +131,21 @@ def _rows(op, shape, dtype, pass_, times, flops, nbytes):
 
 
 def bench_attention(shapes, dtypes, on_gpu, repeats):
+    """Times the attention implementations on each shape and dtype, forward and fwd+bwd.
+
+    Args:
+        shapes: dicts like ``ATTENTION_SHAPES`` (b, lq, lk, h, d, pad, causal).
+        dtypes: jnp dtypes.
+        on_gpu: add the "pallas" and "cudnn" implementations.
+        repeats: timed calls per implementation.
+
+    Returns:
+        Rows (dicts) of op, shape, dtype, pass, impl, ms, tflops, gbps and vs; an
+        implementation that failed has ``ms`` None and an ``error`` string.
+
+    Raises:
+        KeyError: a shape dict lacks a field.
+    """
     rows = []
     for sh in shapes:
         ql = ragged_lengths(sh["b"], sh["lq"], sh["pad"])
@@ -132,6 +173,20 @@ def bench_attention(shapes, dtypes, on_gpu, repeats):
 
 
 def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
+    """Times the dynamic convolution ("reference", and "pallas" on GPU), fwd and fwd+bwd.
+
+    Args:
+        shapes: dicts like ``CONV_SHAPES`` (b, t, c, h, k, pad, padding).
+        dtypes: jnp dtypes.
+        on_gpu: add the "pallas" implementation.
+        repeats: timed calls per implementation.
+
+    Returns:
+        Rows as in :func:`bench_attention`.
+
+    Raises:
+        KeyError: a shape dict lacks a field.
+    """
     rows = []
     for sh in shapes:
         lengths = jnp.asarray(ragged_lengths(sh["b"], sh["t"], sh["pad"]))
@@ -173,6 +228,15 @@ def _print_table(rows):
 
 
 def main(argv=None) -> int:
+    """``python -m kernels.bench``: prints the table and writes the JSON file.
+
+    Returns:
+        0.
+
+    Raises:
+        SystemExit: bad arguments (from argparse).
+        OSError: the output file cannot be written.
+    """
     p = argparse.ArgumentParser(description="Kernel benchmark (see module docstring).")
     p.add_argument("--out", default=None,
                    help="JSON path; default benchmarks/results/kernels-<device>-<date>.json")

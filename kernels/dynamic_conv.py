@@ -30,7 +30,15 @@ _F32 = jnp.float32
 
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
-    """Tile size along time and Triton launch parameters of the dynamic-conv kernels."""
+    """Tile size along time and Triton launch parameters of the dynamic-conv kernels.
+
+    Attributes:
+        block_t: output positions per program (the time axis is zero-padded to a multiple).
+        num_warps, num_stages: Triton launch parameters of all three kernels.
+
+    Raises:
+        ValueError: ``block_t`` is not a power of two >= 16; the message names the value.
+    """
 
     block_t: int = 64
     num_warps: int = 4
@@ -42,23 +50,67 @@ class BlockSizes:
 
     @classmethod
     def default(cls, seq_len: int, head_channels: int) -> BlockSizes:
-        """Keeps a [block_t, C/H] float32 tile around 8k elements (register budget)."""
+        """Keeps a [block_t, C/H] float32 tile around 8k elements (register budget).
+
+        Args:
+            seq_len: T.
+            head_channels: C / H, the channels sharing one kernel.
+
+        Returns:
+            BlockSizes with block_t in 16..128 (at least 16, else no larger than next_pow2(T));
+            never raises for positive sizes.
+        """
         cap = max(16, min(128, 8192 // next_pow2(head_channels)))
         return cls(block_t=max(16, min(cap, next_pow2(seq_len))))
 
     def to_dict(self) -> dict:
+        """The fields as a dict of ints (the ``blocks`` entry of tuned_blocks.json)."""
         return dataclasses.asdict(self)
 
 
 def tuning_key(x_shape, num_heads: int, kernel_size: int, dtype, *, padding: str,
                device: str | None = None) -> str:
-    """Exact-match key of kernels/tuned_blocks.json for one dynamic-conv call."""
+    """Exact-match key of kernels/tuned_blocks.json for one dynamic-conv call.
+
+    Args:
+        x_shape: (B, T, C) of x.
+        num_heads: H.
+        kernel_size: K, the taps.
+        dtype: dtype of x and the logits.
+        padding: "centered" or "causal" (not validated here).
+        device: device kind (default: that of ``jax.devices()[0]``).
+
+    Returns:
+        e.g. ``"NVIDIA H100 80GB HBM3|B32|T300|C512|H8|K7|bfloat16|centered"``.
+
+    Raises:
+        ValueError: ``x_shape`` does not have three entries.
+        TypeError: ``dtype`` is not a dtype.
+    """
     b, t, c = x_shape
     device = device_kind() if device is None else device
     return f"{device}|B{b}|T{t}|C{c}|H{num_heads}|K{kernel_size}|{jnp.dtype(dtype).name}|{padding}"
 
 
 def pick_block_sizes(x_shape, num_heads, kernel_size, dtype, *, padding) -> BlockSizes:
+    """Tuned blocks for this exact shape when the table has them, else the defaults.
+
+    Args:
+        x_shape: (B, T, C) of x.
+        num_heads: H (C must be divisible by it).
+        kernel_size: K.
+        dtype: dtype of x and the logits.
+        padding: "centered" or "causal".
+
+    Returns:
+        BlockSizes from the ``dynamic_conv`` section of kernels/tuned_blocks.json on an exact key
+        match (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
+
+    Raises:
+        ValueError: ``x_shape`` does not have three entries, or a table entry's block_t is not
+            a power of two >= 16.
+        TypeError: a table entry has fields BlockSizes does not know.
+    """
     entry = tuned_entry("dynamic_conv", tuning_key(x_shape, num_heads, kernel_size, dtype,
                                                    padding=padding))
     if entry:
@@ -183,20 +235,36 @@ def _dynamic_conv_pallas(x, weight_logits, valid, *, padding, block_sizes, inter
 
 def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered",
                  block_sizes=None, implementation=None, interpret=False):
-    """Dynamic convolution with softmax-normalised per-position kernels.
+    """Dynamic convolution with softmax-normalised per-position kernels (Wu et al. 2019).
+
+    y[b, t, c] = sum_k softmax_k(weight_logits[b, t, h(c)])[k] * x[b, t - P + k, c] with
+    h(c) = c // (C / H), P = (K-1)//2 ("centered") or K-1 ("causal"); padded positions read as
+    zero input and produce zero output; the softmax spans all K taps. Float32 accumulation for
+    float32 and bfloat16 inputs. Differentiable in x and weight_logits.
 
     Args:
-        x: [B, T, C].
-        weight_logits: [B, T, H, K]; C must be divisible by H.
-        mask: bool [B, T] (True = valid), or None.
-        lengths: int [B] valid prefix lengths (exclusive with mask), or None.
+        x: float32 or bfloat16 [B, T, C].
+        weight_logits: [B, T, H, K] in the dtype of x; C must be divisible by H.
+        mask: bool [B, T] (True = valid; need not be a prefix), or None.
+        lengths: int [B] valid prefix lengths (exclusive with mask), or None. Neither: every
+            position is valid.
         padding: "centered" or "causal".
-        block_sizes: BlockSizes; default: tuned_blocks.json exact match, else defaults.
+        block_sizes: DynamicConvBlockSizes (Pallas path only); default: the exact match in
+            kernels/tuned_blocks.json, else ``BlockSizes.default``.
         implementation: None (Pallas on GPU, XLA elsewhere), "pallas" or "xla".
-        interpret: run the Pallas kernel in interpret mode (CPU testing).
+        interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
 
     Returns:
         [B, T, C] in x.dtype, zero at padded positions.
+
+    Raises:
+        ValueError: x is not [B, T, C] or weight_logits is not [B, T, H, K] with x's B and T.
+        ValueError: C is not divisible by H.
+        ValueError: ``padding`` is not "centered" or "causal".
+        ValueError: from the dispatch: ``implementation`` is not None, "pallas" or "xla";
+            ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"``
+            without a GPU and without ``interpret=True``.
+        ValueError: from the mask: both mask and lengths, or either of the wrong shape.
     """
     if x.ndim != 3 or weight_logits.ndim != 4 or weight_logits.shape[:2] != x.shape[:2]:
         raise ValueError(f"x.shape={x.shape} must be [B, T, C] and weight_logits.shape="

@@ -1,11 +1,9 @@
 """The model registries: every part a ``model`` config section can name.
 
-| registry | a config names it in | an entry is |
-|---|---|---|
-| ``SYSTEMS`` | ``model.name`` | a :class:`System`: the model's config class + its build function |
-| ``ENCODERS`` | e.g. ``model.encoders.audio.name`` | a Flax module ``(x, mask, *, train) -> [B, D]`` |
-| ``FUSIONS`` | e.g. ``model.fusion`` | a Flax module combining encoder features |
-| ``HEADS`` | e.g. ``model.head`` | a Flax module ``(features, *, train) -> logits`` |
+- ``SYSTEMS`` (``model.name``): a :class:`System`, the model's config class + its build function;
+- ``ENCODERS`` (e.g. ``model.encoders.audio.name``): Flax modules ``(x, mask, *, train) -> [B, D]``;
+- ``FUSIONS`` (e.g. ``model.fusion``): Flax modules combining encoder features;
+- ``HEADS`` (e.g. ``model.head``): Flax modules ``(features, *, train) -> logits``.
 
 Corpora (``data_prep.CORPORA``), augmentations (``mmer_jax.data.augment``) and kernel
 implementations (``mmer_jax.models.ops``) are registries of the same :class:`mmer_registry.Registry`

@@ -100,7 +100,8 @@ def test_no_code_reads_a_schema_key_with_a_default_of_its_own():
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr == "get" and len(node.args) == 2
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value in keys):
-                offenders.append(f"{path.relative_to(REPO)}:{node.lineno} .get({node.args[0].value!r}, ...)")
+                where = f"{path.relative_to(REPO)}:{node.lineno}"
+                offenders.append(f"{where} .get({node.args[0].value!r}, ...)")
     assert not offenders, "\n".join(offenders)
 
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from mmer_jax.models.ops import DYNAMIC_CONV_IMPLEMENTATIONS, lookup
 
+
 class DynamicConv(nn.Module):
     """x [B, T, C] (+ mask [B, T]) -> [B, T, features].
 

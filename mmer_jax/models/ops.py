@@ -1,10 +1,9 @@
 """Backend switches of the costly ops: one config name, ``implementation``, for all three.
 
-| registry | config key | names |
-|---|---|---|
-| ``ATTENTION_IMPLEMENTATIONS`` | ``model.implementation`` (S002) | auto, xla, pallas, interpret |
-| ``DYNAMIC_CONV_IMPLEMENTATIONS`` | ``implementation`` of the ``dynconv_gate`` fusion | xla, pallas, interpret |
-| ``DEPTHWISE_IMPLEMENTATIONS`` | ``model.image.implementation`` (S003) | shifted, grouped |
+- ``ATTENTION_IMPLEMENTATIONS``: auto, xla, pallas, interpret (S002's ``model.implementation``);
+- ``DYNAMIC_CONV_IMPLEMENTATIONS``: xla, pallas, interpret (``implementation`` of the
+  ``dynconv_gate`` fusion, e.g. ``model.fusion_options.implementation``);
+- ``DEPTHWISE_IMPLEMENTATIONS``: shifted, grouped (S003's ``model.image.implementation``).
 
 "xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "interpret" the
 Pallas kernel in interpret mode (any backend, slow: for tests), "auto" Pallas on GPU and XLA

@@ -23,6 +23,7 @@ import numpy as np
 
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
+from mmer_jax.reproduce import papers
 from mmer_jax.reproduce.class_views import views_of_report
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,23 +31,24 @@ METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
 
 # Same-harness baselines a system's report lists when their reproductions exist.
 BASELINES = {"s002": ("text_cnn", "bc_lstm", "cmn")}
-# Floors measured on the same data (ANCHORS.md §2), fractions.
-FLOORS = {
-    "iemocap_text": [
-        {
-            "name": "TF-IDF (1-2-grams) + logistic regression, single utterance",
-            "accuracy": 0.534,
-            "weighted_f1": 0.529,
-            "source": "ANCHORS.md §2",
-        },
-        {
-            "name": "TF-IDF + logistic regression, previous + next utterance appended",
-            "accuracy": 0.580,
-            "weighted_f1": 0.579,
-            "source": "ANCHORS.md §2",
-        },
-    ],
-}
+
+
+def floors(corpus: str) -> list[dict]:
+    """Floors measured on the same data (ANCHORS.md §2) as fractions, from ``papers.floors``.
+
+    Args:
+      corpus: corpus key of the experiment, e.g. "iemocap_text".
+
+    Returns:
+      [{"name", "accuracy", "weighted_f1", "source"}] with fractions in [0, 1]; [] if none.
+
+    Raises:
+      ValueError: the paper registry's floor entries are inconsistent (see ``papers.floors``).
+    """
+    return [
+        {**f, "accuracy": _frac(f["accuracy"]), "weighted_f1": _frac(f["weighted_f1"])}
+        for f in papers.floors(corpus)
+    ]
 
 
 def _log(msg: str) -> None:
@@ -160,48 +162,16 @@ def summarize(metric_dicts: list[dict], class_names: list[str]) -> dict:
 
 
 def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
-    """The paper's reported table for (system, corpus) from ``mmer_jax.reproduce.papers``."""
-    try:
-        from mmer_jax.reproduce import papers
-    except ImportError:
-        return None, "paper numbers unavailable (mmer_jax.reproduce.papers is missing)"
-    for name in ("reported", "lookup", "get", "paper_results", "table"):
-        fn = getattr(papers, name, None)
-        if callable(fn):
-            try:
-                entry = fn(system, corpus)
-            except (KeyError, LookupError, ValueError):
-                entry = None
-            if entry is not None:
-                return _as_dict(entry), ""
-            return None, f"paper numbers unavailable (papers.{name} has no {system}/{corpus})"
-    for name in ("PAPERS", "REPORTED", "TABLES"):
-        table = getattr(papers, name, None)
-        if isinstance(table, dict):
-            entry = table.get((system, corpus))
-            if entry is None and isinstance(table.get(system), dict):
-                entry = table[system].get(corpus)
-            if entry is not None:
-                return _as_dict(entry), ""
-    return None, f"paper numbers unavailable (no entry for {system}/{corpus} in papers)"
-
-
-def _as_dict(entry) -> dict:
-    import dataclasses
-
-    if dataclasses.is_dataclass(entry):
-        return dataclasses.asdict(entry)
-    if hasattr(entry, "to_dict"):
-        return entry.to_dict()
-    return dict(entry)
+    """The paper's reported table for (system, corpus) and, when there is none, why."""
+    entry = papers.reported(system, corpus)
+    if entry is None:
+        return None, f"paper numbers unavailable (papers.reported has no {system}/{corpus})"
+    return entry, ""
 
 
 def _frac(x):
-    """Paper tables may be in percent; everything here is a fraction in [0, 1]."""
-    if x is None:
-        return None
-    x = float(x)
-    return x / 100.0 if x > 1.0 else x
+    """``papers`` gives percent; everything in a report is a fraction in [0, 1]."""
+    return None if x is None else float(x) / 100.0
 
 
 def paper_scores(entry: dict | None) -> dict:
@@ -336,7 +306,7 @@ def build_report(
         "paper_note": note,
         "comparison": comparison,
         "baselines_same_harness": _baseline_rows(system, corpus, out_dir),
-        "floors": FLOORS.get(corpus, []),
+        "floors": floors(corpus),
         "environment": {
             "device": env.get("device"),
             "device_kind": env.get("device_kind"),

@@ -258,6 +258,19 @@ OTHER_RESULTS += (
 
 RESULTS: Tuple[Result, ...] = S001_RESULTS + S002_RESULTS + OTHER_RESULTS
 
+# Floors a reproduction report lists beside its results: experiment corpus key -> (system in
+# RESULTS, name shown in the report). The values live in RESULTS only (percent); the report
+# harness derives its fractions from them with :func:`floors`.
+FLOORS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "iemocap_text": (
+        ("tfidf_logreg", "TF-IDF (1-2-grams) + logistic regression, single utterance"),
+        (
+            "tfidf_logreg_context",
+            "TF-IDF + logistic regression, previous + next utterance appended",
+        ),
+    ),
+}
+
 
 def lookup(system: str, corpus: Optional[str] = None) -> List[Result]:
     """All results of ``system`` (optionally only corpora containing ``corpus``)."""
@@ -293,6 +306,37 @@ def confusion_metrics(
         out[f"{c}_precision"] = 100 * precision[i]
         out[f"{c}_recall"] = 100 * recall[i]
         out[f"{c}_f1"] = 100 * f1[i]
+    return out
+
+
+def floors(corpus: str) -> List[Dict]:
+    """The measured floors of an experiment's corpus, for the report harness.
+
+    Args:
+      corpus: corpus key of the experiment, e.g. "iemocap_text" (exact match).
+
+    Returns:
+      [{"name", "accuracy", "weighted_f1" (percent), "source"}] in ``FLOORS`` order; [] for a
+      corpus without floors.
+
+    Raises:
+      ValueError: a ``FLOORS`` system has no single entry with "acc" and "wf1" in RESULTS.
+    """
+    out = []
+    for system, name in FLOORS.get(corpus, ()):
+        found = [r for r in RESULTS if r.system == system and {"acc", "wf1"} <= set(r.metrics)]
+        if len(found) != 1:
+            raise ValueError(f"floor {system!r} of {corpus!r}: {len(found)} results in RESULTS")
+        (r,) = found
+        out.append(
+            {
+                "name": name,
+                "accuracy": r.metrics["acc"],
+                "weighted_f1": r.metrics["wf1"],
+                # "shared/ANCHORS.md §2 (floors measured ...)" is cited as "ANCHORS.md §2".
+                "source": r.source.split(" (")[0].removeprefix("shared/"),
+            }
+        )
     return out
 
 

@@ -1,4 +1,4 @@
-"""EmoDB builder: a synthetic fixture in the real layout, and the real copy in ../shared."""
+"""EmoDB builder: a synthetic fixture in the real layout, and the real copy (``shared_data``)."""
 
 import collections
 import json
@@ -14,8 +14,16 @@ from data_prep._common.report import CorpusError  # noqa: E402
 from data_prep._common.speakers import carve  # noqa: E402
 from data_prep.emodb import emodb  # noqa: E402
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "emodb"
 LETTERS = "WLEAFTN"
+
+
+@pytest.fixture
+def real(shared_data):
+    """The real EmoDB copy, ``<data root>/emodb``."""
+    path = shared_data / "emodb"
+    if not path.is_dir():
+        pytest.skip(f"real EmoDB copy not at {path}")
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +102,8 @@ def test_hard_errors(tmp_path):
         build("emodb", "default", str(tmp_path / "out"), str(tmp_path / "nowhere"))
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real EmoDB copy not at {REAL}")
-def test_real_emodb(tmp_path):
-    _, ex, rep = fx.build_and_read("emodb", "default", tmp_path, REAL)
+def test_real_emodb(real, tmp_path):
+    _, ex, rep = fx.build_and_read("emodb", "default", tmp_path, real)
     assert sum(len(v) for v in ex.values()) == 535
     counts = collections.Counter(e["label"] for v in ex.values() for e in v)
     by_letter = {LETTERS[i]: counts[emodb.LABELS.index(emodb.LETTER_TO_LABEL[LETTERS[i]])]
@@ -107,8 +114,7 @@ def test_real_emodb(tmp_path):
     assert all(len(e["audio"]) == 32000 for e in ex["test"])  # 2.000 s at 16 kHz
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real EmoDB copy not at {REAL}")
-def test_real_emobox_fold1(tmp_path):
-    _, ex, rep = fx.build_and_read("emodb", "emobox_fold1", tmp_path, REAL)
+def test_real_emobox_fold1(real, tmp_path):
+    _, ex, rep = fx.build_and_read("emodb", "emobox_fold1", tmp_path, real)
     assert len(ex["test"]) == 107 and len(ex["train"]) + len(ex["validation"]) == 428
     assert rep["skipped_total"] == 0

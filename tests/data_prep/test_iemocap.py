@@ -17,7 +17,6 @@ from data_prep.build import build  # noqa: E402
 from data_prep.iemocap import parse  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
-REAL_PKL = Path(__file__).resolve().parents[3] / "shared" / "data" / "iemocap_text" / "iemocap.pkl"
 
 
 def _read(builder, split):
@@ -165,9 +164,11 @@ def test_text_config_refuses_malicious_pickle(tmp_path):
         build("iemocap", "text", str(tmp_path / "tfds"), str(tmp_path / "raw"))
 
 
-@pytest.mark.skipif(not REAL_PKL.is_file(), reason="../shared/data/iemocap_text absent")
-def test_text_config_on_real_pickle(tmp_path):
-    b = build("iemocap", "text", str(tmp_path), str(REAL_PKL.parent))
+def test_text_config_on_real_pickle(shared_data, tmp_path):
+    real = shared_data / "iemocap_text"
+    if not (real / "iemocap.pkl").is_file():
+        pytest.skip(f"the real COSMIC pickle is not at {real / 'iemocap.pkl'}")
+    b = build("iemocap", "text", str(tmp_path), str(real))
     want = {"train": (5163, 108), "validation": (647, 12), "test": (1623, 31)}
     seen = {}
     for split, (n, n_dialogues) in want.items():

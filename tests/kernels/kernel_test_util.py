@@ -1,5 +1,6 @@
 """Shared helpers of the kernel tests: tolerances and comparisons."""
 
+import chex
 import jax.numpy as jnp
 import numpy as np
 
@@ -10,10 +11,10 @@ TOL = {"float32": {"fwd": 2e-5, "grad": 1e-4}, "bfloat16": {"fwd": 2e-2, "grad":
 
 def assert_close(got, want, dtype, kind, what=""):
     """max |got - want| <= tol * max(1, max |want|), with a message naming the error."""
+    chex.assert_shape(got, tuple(want.shape), custom_message=what)
+    chex.assert_tree_all_finite(got, custom_message=f"{what}: the kernel result")
     got = np.asarray(jnp.asarray(got, jnp.float32))
     want = np.asarray(jnp.asarray(want, jnp.float32))
-    assert got.shape == want.shape, f"{what}: {got.shape=} != {want.shape=}"
-    assert np.isfinite(got).all(), f"{what}: non-finite values in the kernel result"
     err = float(np.max(np.abs(got - want))) if got.size else 0.0
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 0.0)
     tol = TOL[jnp.dtype(dtype).name][kind]

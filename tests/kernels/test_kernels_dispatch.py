@@ -1,18 +1,41 @@
-"""Dispatch: XLA reference by default off-GPU, Pallas under interpret=True; tuned table."""
+"""Dispatch: XLA reference by default off-GPU, Pallas under interpret=True; the tuned-blocks table.
 
+The committed table (kernels/tuned_blocks.json) is empty until someone tunes on a GPU, so the
+lookup is tested on tables these tests write themselves (with ``autotune.record``, the writer the
+autotuner uses) and point ``_common.TUNED_BLOCKS_PATH`` at.
+"""
+
+import importlib
 import json
+import os
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from kernels import _common
-from kernels import attention as att
-from kernels import dynamic_conv as dc
+from kernels import _common, autotune
+
+att = importlib.import_module("kernels.attention")  # the module; kernels.attention is the op
+dc = importlib.import_module("kernels.dynamic_conv")
+
+Q_SHAPE, LK = (2, 40, 4, 64), 30
+X_SHAPE, HEADS, TAPS = (2, 50, 64), 4, 7
 
 
 def _has_pallas(fn, *args):
     return "pallas_call" in str(jax.make_jaxpr(fn)(*args))
+
+
+@pytest.fixture
+def table(tmp_path, monkeypatch):
+    """A fresh table file that the dispatch reads instead of kernels/tuned_blocks.json."""
+    path = tmp_path / "tuned.json"
+    monkeypatch.setattr(_common, "TUNED_BLOCKS_PATH", str(path))
+    return path
+
+
+def _att_key(q_shape=Q_SHAPE, causal=False):
+    return att.tuning_key(q_shape, LK, jnp.bfloat16, causal=causal, has_bias=False)
 
 
 @pytest.mark.skipif(jax.default_backend() == "gpu", reason="checks the non-GPU default")
@@ -27,23 +50,88 @@ def test_default_is_xla_reference_off_gpu_and_interpret_runs_pallas():
         att.attention(q, q, q, implementation="pallas")
     with pytest.raises(ValueError, match="contradicts"):
         dc.dynamic_conv(x, w, implementation="xla", interpret=True)
+    with pytest.raises(ValueError, match="must be one of"):
+        att.attention(q, q, q, implementation="triton")
 
 
-def test_tuned_table_exact_match_else_defaults(tmp_path, monkeypatch):
-    key = att.tuning_key((2, 40, 4, 64), 30, jnp.bfloat16, causal=False, has_bias=False)
-    table = {"attention": {key: {"blocks": att.BlockSizes(32, 16, 16, 16).to_dict(), "ms": 1.0}}}
-    path = tmp_path / "tuned.json"
-    path.write_text(json.dumps(table))
-    monkeypatch.setattr(_common, "TUNED_BLOCKS_PATH", str(path))
-    got = att.pick_block_sizes((2, 40, 4, 64), 30, jnp.bfloat16, causal=False, has_bias=False)
-    assert got == att.BlockSizes(32, 16, 16, 16)
-    other = att.pick_block_sizes((2, 41, 4, 64), 30, jnp.bfloat16, causal=False, has_bias=False)
-    assert other == att.BlockSizes.default(41, 30, 64, jnp.bfloat16)
+def test_recorded_entries_are_found_by_exact_key_for_both_ops(table):
+    tuned_att = att.BlockSizes(32, 16, 16, 16, num_warps=8)
+    tuned_dc = dc.BlockSizes(32, num_warps=2, num_stages=3)
+    dc_key = dc.tuning_key(X_SHAPE, HEADS, TAPS, jnp.float32, padding="causal")
+    autotune.record("attention", _att_key(), tuned_att, 1.25, str(table))
+    autotune.record("dynamic_conv", dc_key, tuned_dc, 0.5, str(table))
+    written = json.loads(table.read_text())
+    assert written["attention"][_att_key()]["blocks"] == tuned_att.to_dict()
+    assert autotune.check_table(written) == 2
+
+    got = att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=False, has_bias=False)
+    assert got == tuned_att != att.BlockSizes.default(Q_SHAPE[1], LK, Q_SHAPE[3], jnp.bfloat16)
+    got = dc.pick_block_sizes(X_SHAPE, HEADS, TAPS, jnp.float32, padding="causal")
+    assert got == tuned_dc != dc.BlockSizes.default(X_SHAPE[1], X_SHAPE[2] // HEADS)
+    # Any difference in the key (length, flags, dtype, padding) falls back to the defaults.
+    misses = [
+        att.pick_block_sizes((2, 41, 4, 64), LK, jnp.bfloat16, causal=False, has_bias=False),
+        att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=True, has_bias=False),
+        att.pick_block_sizes(Q_SHAPE, LK, jnp.float32, causal=False, has_bias=False),
+    ]
+    assert misses == [att.BlockSizes.default(41, LK, 64, jnp.bfloat16),
+                      att.BlockSizes.default(40, LK, 64, jnp.bfloat16),
+                      att.BlockSizes.default(40, LK, 64, jnp.float32)]
+    assert dc.pick_block_sizes(X_SHAPE, HEADS, TAPS, jnp.float32, padding="centered") == \
+        dc.BlockSizes.default(X_SHAPE[1], X_SHAPE[2] // HEADS)
 
 
-def test_committed_table_is_valid_json():
+def test_dispatch_passes_the_tuned_blocks_to_the_kernel(table, monkeypatch):
+    tuned = att.BlockSizes(16, 32, 16, 16)
+    q = jnp.zeros((1, 20, 2, 32))
+    key = att.tuning_key(q.shape, 20, q.dtype, causal=True, has_bias=False)
+    autotune.record("attention", key, tuned, 1.0, str(table))
+    seen = {}
+
+    def spy(*args, block_sizes, **kw):
+        seen["blocks"] = block_sizes
+        return args[0]
+
+    monkeypatch.setattr(att, "_attention_pallas", spy)
+    att.attention(q, q, q, causal=True, interpret=True)
+    assert seen["blocks"] == tuned
+    att.attention(q, q, q, causal=False, interpret=True)  # no entry: the per-shape defaults
+    assert seen["blocks"] == att.BlockSizes.default(20, 20, 32, q.dtype)
+
+
+def test_an_edited_table_is_read_again(table):
+    first, second = att.BlockSizes(16, 16, 16, 16), att.BlockSizes(64, 64, 32, 32)
+    pick = lambda: att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=False, has_bias=False)
+    autotune.record("attention", _att_key(), first, 1.0, str(table))
+    assert pick() == first
+    autotune.record("attention", _att_key(), second, 0.9, str(table))
+    mtime = os.path.getmtime(table)
+    os.utime(table, (mtime + 5, mtime + 5))  # a coarse clock could leave the mtime unchanged
+    assert pick() == second
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"attention": [1]}'])
+def test_a_broken_table_means_defaults_not_errors(table, content):
+    table.write_text(content)
+    got = att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=False, has_bias=False)
+    assert got == att.BlockSizes.default(Q_SHAPE[1], LK, Q_SHAPE[3], jnp.bfloat16)
+
+
+def test_check_table_names_the_bad_entry():
+    good = {"blocks": att.BlockSizes().to_dict(), "ms": 1.0}
+    assert autotune.check_table({"attention": {"k1": good}, "dynamic_conv": {}}) == 1
+    with pytest.raises(ValueError, match=r"attention\['k2'\]: block_q=24"):
+        autotune.check_table({"attention": {"k1": good, "k2": {"blocks": {"block_q": 24}}}})
+    with pytest.raises(ValueError, match=r"dynamic_conv\['k'\].*block_q"):
+        autotune.check_table({"dynamic_conv": {"k": good}})  # attention fields
+    with pytest.raises(ValueError, match="'blocks' dict"):
+        autotune.check_table({"attention": {"k": {"ms": 1.0}}})
+    with pytest.raises(ValueError, match="maps ops"):
+        autotune.check_table({"matmul": {}})
+
+
+def test_committed_table_is_well_formed():
     with open(_common.TUNED_BLOCKS_PATH) as f:
         table = json.load(f)
-    for op, cls in (("attention", att.BlockSizes), ("dynamic_conv", dc.BlockSizes)):
-        for entry in table.get(op, {}).values():
-            cls(**entry["blocks"])  # every recorded entry must construct
+    assert set(table) == set(autotune.BLOCK_SIZES)
+    autotune.check_table(table)  # every recorded entry builds its BlockSizes

@@ -12,7 +12,6 @@ from mmer_jax.models.attention import MultiHeadAttention
 from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
 
 
-
 def numpy_attention(q, k, v, q_mask, kv_mask, bias=None, causal=False):
     """Loop-per-(batch, head, query) attention; rows with no valid key are zeros."""
     b, lq, h, d = q.shape

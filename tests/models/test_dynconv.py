@@ -10,9 +10,9 @@ import ml_collections
 import numpy as np
 import pytest
 
+from mmer_jax.models import build_model
 from mmer_jax.models.dynconv import DynamicConv
 from mmer_jax.models.fusion.dynconv_gate import DynConvGateFusion
-from mmer_jax.models import build_model
 from mmer_jax.registry import FUSIONS
 
 IMPLS = ("xla", "interpret")
@@ -48,7 +48,8 @@ def _inputs(seed=0):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_dynamic_conv_matches_einsum(impl, padding):
     x, mask = _inputs()
-    layer = DynamicConv(features=6, num_heads=H, kernel_size=K, padding=padding, implementation=impl)
+    layer = DynamicConv(features=6, num_heads=H, kernel_size=K, padding=padding,
+                        implementation=impl)
     params = layer.init(jax.random.PRNGKey(0), x, mask)["params"]
     got = layer.apply({"params": params}, x, mask)
     want = einsum_dynamic_conv(jax.tree.map(np.asarray, params), x, mask, heads=H, taps=K,

@@ -8,8 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from mmer_jax.models import profile
-from mmer_jax.models import build_model
+from mmer_jax.models import build_model, profile
 
 C = 4  # classes
 VOCAB = 50

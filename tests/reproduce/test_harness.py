@@ -1,5 +1,6 @@
 """`mmer reproduce` harness on a tiny IEMOCAP-text corpus: seeds, mean ± std, report files."""
 
+import glob
 import json
 import os
 import shutil
@@ -12,14 +13,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data_prep"))
 from fixtures_text import write_cosmic  # noqa: E402
 
 from mmer_jax.errors import UsageError  # noqa: E402
-from mmer_jax.registry import MODELS  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY = [
-    "model.embed_dim=8",
-    "model.text_filters=4",
-    "model.text_out=8",
+    "model.text.embed_dim=8",
+    "model.text.filters=4",
+    "model.text.out=8",
     "train.epochs=2",
     "train.batch_size=4",
     "train.progress=false",
@@ -27,6 +27,42 @@ TINY = [
     "data.max_tokens=8",
 ]
 S002_TINY = ["model.context_hidden=8", "model.num_heads=2", "model.head_hidden=8"]
+# Reports written by earlier runs of the harness: an independent record of what the report's
+# paper columns and floors were, which the one copy in ``papers`` must still produce.
+COMMITTED = sorted(glob.glob(os.path.join(REPO_ROOT, "reproductions", "*", "*.json")))
+
+
+def _committed(system, corpus):
+    with open(os.path.join(REPO_ROOT, "reproductions", system, f"{corpus}.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: os.path.relpath(p, REPO_ROOT))
+def test_paper_columns_and_floors_match_the_committed_reports(path):
+    from mmer_jax.reproduce import harness
+
+    with open(path) as f:
+        rep = json.load(f)
+    system, corpus = rep["system"], rep["corpus"]
+    assert harness.floors(corpus) == rep["floors"]
+    entry, note = harness._paper_entry(system, corpus)
+    assert (harness.paper_scores(entry) or None) == rep["paper"]
+    assert note == rep["paper_note"]
+
+
+def test_floors_are_the_paper_registry_values_as_fractions():
+    from mmer_jax.reproduce import harness, papers
+
+    assert len(COMMITTED) >= 5  # the comparison above runs on real reports
+    rep = _committed("s002", "iemocap_text")
+    assert [f["weighted_f1"] for f in rep["floors"]] == [0.529, 0.579]
+    percent = papers.floors("iemocap_text")
+    fractions = harness.floors("iemocap_text")
+    assert [f["name"] for f in fractions] == [f["name"] for f in percent]
+    for pct, frac in zip(percent, fractions, strict=True):
+        assert frac["accuracy"] == pytest.approx(pct["accuracy"] / 100, abs=1e-12)
+        assert frac["weighted_f1"] == pytest.approx(pct["weighted_f1"] / 100, abs=1e-12)
+    assert harness.floors("emodb") == []
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +72,7 @@ def corpus(tmp_path_factory):
     return [f"data.data_dir={base / 'tfds'}", f"data.manual_dir={base / 'manual'}"]
 
 
-def _need(*names):
-    from mmer_jax.registry import ensure_registered
-
-    ensure_registered()
-    missing = [n for n in names if n not in MODELS]
-    if missing:
-        pytest.skip(f"models {missing} are not registered yet")
-
-
 def test_reproduce_writes_json_md_png_with_seed_stats(corpus, tmp_path):
-    _need("s002", "text_cnn")
     from mmer_jax.reproduce.harness import reproduce
 
     work, out = str(tmp_path / "runs"), str(tmp_path / "reproductions")
@@ -86,7 +112,7 @@ def test_reproduce_writes_json_md_png_with_seed_stats(corpus, tmp_path):
     assert set(rep["ours"]["test"]["per_class"]) == set(rep["protocol"]["classes"])
     assert rep["environment"]["jax"] and rep["timing"]["train_examples_per_s"]["n"] >= 0
     assert "text_cnn" in rep["baselines_same_harness"]
-    assert rep["floors"][-1]["weighted_f1"] == 0.579
+    assert rep["floors"] == _committed("s002", "iemocap_text")["floors"]
     md = open(paths["md"]).read()
     for text in (
         "## Protocol",

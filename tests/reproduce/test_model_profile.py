@@ -12,7 +12,7 @@ def test_s003_flops_same_for_shifted_and_grouped_depthwise(tiny_generated):
                 "data.config=tiny",
                 f"data.data_dir={tiny_generated}",
                 "data.read_threads=0",
-                f"model.depthwise_impl={impl}",
+                f"model.image.implementation={impl}",
             ],
         )
         cfg.data.offline_augment = []

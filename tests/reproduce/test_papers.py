@@ -55,3 +55,15 @@ def test_reported_entries_for_the_harness():
     assert s001["variants"]["fused"]["accuracy"] == 72.17
     assert papers.reported("s003", "meld") is None
     assert papers.reported("s002", "emodb") is None
+
+
+def test_floors_come_from_results_and_refuse_an_ambiguous_registry(monkeypatch):
+    (single,) = papers.lookup("tfidf_logreg", "IEMOCAP text")
+    got = papers.floors("iemocap_text")
+    assert [f["accuracy"] for f in got] == [single.metrics["acc"], 58.0]
+    assert [f["weighted_f1"] for f in got] == [single.metrics["wf1"], 57.9]
+    assert {f["source"] for f in got} == {"ANCHORS.md §2"}
+    assert papers.floors("meld") == []
+    monkeypatch.setitem(papers.FLOORS, "meld", (("no_such_system", "x"),))
+    with pytest.raises(ValueError, match="no_such_system"):
+        papers.floors("meld")

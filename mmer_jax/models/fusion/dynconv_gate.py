@@ -44,8 +44,8 @@ class DynConvGateFusion(nn.Module):
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
         names = sorted(feats)
         x = jnp.stack([nn.Dense(self.width, name=f"proj_{m}")(feats[m]) for m in names], axis=1)
-        c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered", self.implementation,
-                        name="dynconv")(x)  # [B, M, d]
+        c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered",
+                        self.implementation, name="dynconv")(x)  # [B, M, d]
         g = nn.sigmoid(nn.Dense(self.width, name="gate")(jnp.concatenate([x, c], axis=-1)))
         h = x + g * c
         return h.mean(axis=1)
