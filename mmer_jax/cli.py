@@ -1,4 +1,4 @@
-"""The ``mmer`` command: thin argument parsing over the library (see ../shared/DESIGN.md).
+"""The ``mmer`` command: thin argument parsing over the library (commands in the README).
 
 Errors print one line on stderr naming the problem (set MMER_DEBUG=1 for the traceback) and exit
 with 2 for usage/config errors, 1 for failed runs.
@@ -70,7 +70,7 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
 def _dispatch(args, overrides: list[str]) -> int:
     if args.command == "train":
         from mmer_jax import config as config_lib
-        from mmer_jax.train.loop import Interrupted
+        from mmer_jax.train.hooks import Interrupted
         from mmer_jax.train.run import run
         from mmer_jax.train.sharding import maybe_initialize_distributed
 
@@ -139,21 +139,19 @@ def _dispatch(args, overrides: list[str]) -> int:
         )
         return 0
     if args.command == "bench":
-        argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
-        argv += [f"--config.{o}" for o in overrides]
         if args.what == "kernels":
             given = [f for f in ("config", "workdir", "compare") if getattr(args, f)]
             if given:
                 raise UsageError(f"--{given[0]} is not an option of `mmer bench kernels`")
-            from kernels import bench
+            from kernels import bench as kernels_bench
 
-            return bench.main(argv) or 0
-        for flag in ("config", "workdir", "compare"):
-            if getattr(args, flag):
-                argv += [f"--{flag}", getattr(args, flag)]
+            argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
+            argv += [f"--config.{o}" for o in overrides]
+            return kernels_bench.main(argv) or 0
         from mmer_jax import bench
 
-        return bench.main(args.what, argv) or 0
+        return bench.run(args.what, config=args.config, overrides=overrides, out=args.out,
+                         quick=args.quick, workdir=args.workdir, compare=args.compare)
     raise UsageError(f"unknown command {args.command!r}")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmer_jax.train.report import _cell, _duration, _num, _pct, _table
+from mmer_jax.train.report_common import MISSING, cell, duration, markdown_table, num, pct
 
 _NAMES = {
     "accuracy": "Accuracy",
@@ -15,14 +15,14 @@ _NAMES = {
 def _pm(stat: dict | None) -> str:
     """'61.7 ± 0.8' (percent) from a {mean, std} dict."""
     if not stat or stat.get("mean") is None:
-        return "—"
+        return MISSING
     if stat.get("std") is None:  # one seed: no spread to show
-        return _pct(stat["mean"])
-    return f"{_pct(stat['mean'])} ± {_pct(stat['std'])}"
+        return pct(stat["mean"])
+    return f"{pct(stat['mean'])} ± {pct(stat['std'])}"
 
 
 def _delta(x) -> str:
-    return "—" if x is None else f"{100 * x:+.1f}"
+    return MISSING if x is None else f"{100 * x:+.1f}"
 
 
 def render_markdown(r: dict) -> str:
@@ -40,11 +40,11 @@ def render_markdown(r: dict) -> str:
     lines += ["## Protocol", ""]
     ex = p.get("examples") or {}
     utt = p.get("utterances") or {}
-    sizes = "/".join(str(ex.get(s, "—")) for s in ("train", "validation", "test"))
+    sizes = "/".join(str(ex.get(s, MISSING)) for s in ("train", "validation", "test"))
     rows = [
-        ["Corpus", f"{_cell(p['corpus'])} (config {_cell(p.get('corpus_config'))})"],
-        ["Classes", f"{_cell(p['classes'])} ({len(p['classes'])})"],
-        ["Split", _cell(p.get("split"))],
+        ["Corpus", f"{cell(p['corpus'])} (config {cell(p.get('corpus_config'))})"],
+        ["Classes", f"{cell(p['classes'])} ({len(p['classes'])})"],
+        ["Split", cell(p.get("split"))],
         [
             "Train/validation/test",
             f"{sizes} {p.get('unit', 'utterance')}s"
@@ -58,19 +58,19 @@ def render_markdown(r: dict) -> str:
         ],
         [
             "Speaker independent",
-            _cell(p.get("speaker_independent"))
+            cell(p.get("speaker_independent"))
             + (
                 f" (declared by the config; the stored speaker ids overlap across splits: "
-                f"{_cell(not p['speaker_independent_measured'])})"
+                f"{cell(not p['speaker_independent_measured'])})"
                 if p.get("speaker_independent_measured") is not None
                 else ""
             ),
         ],
-        ["Model selection", _cell(p.get("selection_rule"))],
-        ["Selected epochs", _cell(r["ours"].get("selection"))],
+        ["Model selection", cell(p.get("selection_rule"))],
+        ["Selected epochs", cell(r["ours"].get("selection"))],
         ["Seeds", str(seeds)],
     ]
-    lines += _table(["Field", "Value"], rows, "ll")
+    lines += markdown_table(["Field", "Value"], rows, "ll")
 
     lines += ["## Paper vs ours (test, %)", ""]
     if r.get("paper_note"):
@@ -78,13 +78,13 @@ def render_markdown(r: dict) -> str:
     rows = [
         [
             _NAMES[c["metric"]],
-            _pct(c["paper"]),
+            pct(c["paper"]),
             _pm({"mean": c["ours_mean"], "std": c["ours_std"]}),
             _delta(c["delta"]),
         ]
         for c in r["comparison"]
     ]
-    lines += _table(["Metric", "Paper", "Ours", "Ours − paper"], rows)
+    lines += markdown_table(["Metric", "Paper", "Ours", "Ours − paper"], rows)
 
     classes = p["classes"]
     paper_pc = (r.get("paper") or {}).get("per_class") or {}
@@ -93,14 +93,14 @@ def render_markdown(r: dict) -> str:
     rows = [
         [
             c,
-            _pct((paper_pc.get(c) or {}).get("recall")),
+            pct((paper_pc.get(c) or {}).get("recall")),
             _pm(ours_pc[c]["recall"]),
-            _pct((paper_pc.get(c) or {}).get("f1")),
+            pct((paper_pc.get(c) or {}).get("f1")),
             _pm(ours_pc[c]["f1"]),
         ]
         for c in classes
     ]
-    lines += _table(["Class", "Paper acc", "Ours acc", "Paper F1", "Ours F1"], rows)
+    lines += markdown_table(["Class", "Paper acc", "Ours acc", "Paper F1", "Ours F1"], rows)
 
     if r.get("variants"):
         pv = (r.get("paper") or {}).get("variants") or {}
@@ -108,15 +108,15 @@ def render_markdown(r: dict) -> str:
         rows = [
             [
                 name,
-                _cell(v["modalities"]),
-                _pct((pv.get(name) or {}).get("accuracy")),
+                cell(v["modalities"]),
+                pct((pv.get(name) or {}).get("accuracy")),
                 _pm(v["test"]["accuracy"]),
-                _pct((pv.get(name) or {}).get("weighted_f1")),
+                pct((pv.get(name) or {}).get("weighted_f1")),
                 _pm(v["test"]["weighted_f1"]),
             ]
             for name, v in r["variants"].items()
         ]
-        lines += _table(
+        lines += markdown_table(
             ["Variant", "Modalities", "Paper acc", "Ours acc", "Paper wF1", "Ours wF1"], rows
         )
 
@@ -128,8 +128,8 @@ def render_markdown(r: dict) -> str:
         rows = [
             [
                 f"**{r['system']} (this reproduction)**",
-                "—",
-                "—",
+                MISSING,
+                MISSING,
                 _pm(r["ours"]["test"]["accuracy"]),
                 _pm(r["ours"]["test"]["weighted_f1"]),
                 f"{seeds} seeds",
@@ -140,8 +140,8 @@ def render_markdown(r: dict) -> str:
             rows.append(
                 [
                     name,
-                    _pct(pb.get("accuracy")),
-                    _pct(pb.get("weighted_f1")),
+                    pct(pb.get("accuracy")),
+                    pct(pb.get("weighted_f1")),
                     _pm(ours_b.get("accuracy")),
                     _pm(ours_b.get("weighted_f1")),
                     f"same harness, `{ours_b['source']}`" if ours_b else "not reproduced yet",
@@ -151,14 +151,14 @@ def render_markdown(r: dict) -> str:
             rows.append(
                 [
                     f"{f['name']} (floor)",
-                    "—",
-                    "—",
-                    _pct(f["accuracy"]),
-                    _pct(f["weighted_f1"]),
+                    MISSING,
+                    MISSING,
+                    pct(f["accuracy"]),
+                    pct(f["weighted_f1"]),
                     f"measured on this data, {f['source']}",
                 ]
             )
-        lines += _table(
+        lines += markdown_table(
             ["Model", "Paper acc", "Paper wF1", "Ours acc", "Ours wF1", "Source"], rows, "lrrrrl"
         )
 
@@ -183,15 +183,15 @@ def render_markdown(r: dict) -> str:
         [
             str(x["seed"]),
             f"`{x['workdir']}`",
-            _cell(x["selection"]),
-            _pct(x["validation"]["weighted_f1"]),
-            _pct(x["test"]["accuracy"]),
-            _pct(x["test"]["weighted_f1"]),
-            _cell(x.get("num_params")),
+            cell(x["selection"]),
+            pct(x["validation"]["weighted_f1"]),
+            pct(x["test"]["accuracy"]),
+            pct(x["test"]["weighted_f1"]),
+            cell(x.get("num_params")),
         ]
         for x in r["runs"]
     ]
-    lines += _table(
+    lines += markdown_table(
         ["Seed", "Run dir", "Selection", "Val wF1", "Test acc", "Test wF1", "Params"],
         rows,
         "lllrrrr",
@@ -202,17 +202,17 @@ def render_markdown(r: dict) -> str:
     rows = [
         [
             "Device",
-            f"{_cell(env.get('device_kind') or env.get('device'))} × "
-            f"{_cell(env.get('device_count'))}",
+            f"{cell(env.get('device_kind') or env.get('device'))} × "
+            f"{cell(env.get('device_count'))}",
         ],
-        ["JAX", _cell(env.get("jax"))],
-        ["Wall time, all seeds (as recorded by each run)", _duration(t["total_seed_wall_s"])],
-        ["Wall time, this harness call", _duration(t["harness_wall_s"])],
-        [f"Train {unit}s/s (mean over seeds)", _num(t["train_examples_per_s"]["mean"], 1)],
+        ["JAX", cell(env.get("jax"))],
+        ["Wall time, all seeds (as recorded by each run)", duration(t["total_seed_wall_s"])],
+        ["Wall time, this harness call", duration(t["harness_wall_s"])],
+        [f"Train {unit}s/s (mean over seeds)", num(t["train_examples_per_s"]["mean"], 1)],
     ]
     if t.get("train_utterances_per_s") is not None:
-        rows.append(["Train utterances/s (mean)", _num(t["train_utterances_per_s"], 1)])
-    lines += ["## Environment and timing", ""] + _table(["", "Value"], rows, "ll")
+        rows.append(["Train utterances/s (mean)", num(t["train_utterances_per_s"], 1)])
+    lines += ["## Environment and timing", ""] + markdown_table(["", "Value"], rows, "ll")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -233,13 +233,14 @@ def _class_view_lines(r: dict) -> list[str]:
         rows = [
             [
                 v,
-                _pct(cv["accuracy"]),
-                _pct(cv["accuracy_within_view"]),
+                pct(cv["accuracy"]),
+                pct(cv["accuracy_within_view"]),
                 str(cv["clips"]),
                 str(cv["predicted_other"]),
             ]
             for v, cv in spec["variants"].items()
         ]
-        lines += _table(["Variant", "Accuracy", "Within view", "Clips", "Predicted other"], rows)
+        header = ["Variant", "Accuracy", "Within view", "Clips", "Predicted other"]
+        lines += markdown_table(header, rows)
         lines += [f"![view {view}]({spec['png']})", ""]
     return lines

@@ -24,11 +24,28 @@ def _manager(directory: str, keep: int) -> ocp.CheckpointManager:
 
 
 class Checkpoints:
+    """The ``latest`` and ``best`` checkpoints of one variant, under ``<workdir>/ckpt/``.
+
+    Each step is saved synchronously: when :meth:`save` returns the checkpoint is on disk.
+    """
+
     def __init__(self, workdir: str, keep: int = 2):
+        """Args:
+          workdir: the variant's directory (created if missing).
+          keep: how many ``latest`` steps to keep; ``best`` keeps one.
+        """
         self.latest = _manager(os.path.join(workdir, "ckpt", "latest"), keep)
         self.best = _manager(os.path.join(workdir, "ckpt", "best"), 1)
 
     def save(self, which: str, step: int, state, meta: dict[str, Any]) -> None:
+        """Writes ``state`` and the JSON-serialisable ``meta`` as step ``step`` of ``which``.
+
+        Args:
+          which: "latest" or "best" (anything but "latest" means "best").
+          step: the optimizer step; an existing checkpoint of that step is replaced.
+          state: the train state pytree.
+          meta: loop bookkeeping (epoch, best metric, ...).
+        """
         mngr = self.latest if which == "latest" else self.best
         mngr.save(
             int(step),
@@ -40,11 +57,22 @@ class Checkpoints:
         mngr.wait_until_finished()
 
     def latest_step(self, which: str = "latest") -> int | None:
+        """The newest saved step of ``which`` ("latest" or "best"); None when there is none."""
         mngr = self.latest if which == "latest" else self.best
         return mngr.latest_step()
 
     def restore(self, which: str, abstract_state, step: int | None = None):
-        """Returns (state, meta) of checkpoint ``which`` (latest step by default)."""
+        """Returns (state, meta) of checkpoint ``which`` (its newest step by default).
+
+        Args:
+          which: "latest" or "best".
+          abstract_state: a state with the saved structure, shapes and dtypes (the arrays are
+            restored like it); None restores host numpy arrays as saved (for inspection).
+          step: a step to restore instead of the newest.
+
+        Raises:
+          FileNotFoundError: ``which`` holds no checkpoint.
+        """
         mngr = self.latest if which == "latest" else self.best
         step = mngr.latest_step() if step is None else step
         if step is None:
@@ -64,5 +92,6 @@ class Checkpoints:
         return out["state"], out["meta"]
 
     def close(self) -> None:
+        """Releases both managers; the object is unusable afterwards."""
         self.latest.close()
         self.best.close()

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import os
 
-import jax
 import ml_collections
 
 from mmer_jax.data.pipeline import make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
-from mmer_jax.train.run import CONFIG_FILE, variants_of
+from mmer_jax.schema import SPLITS, DataConfig, from_section
+from mmer_jax.train.run import CONFIG_FILE, config_for_variant, variants_of
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run was trained with, as ``mmer train`` stored it in ``config.json``.
+
+    Raises:
+      UsageError: ``workdir`` holds no ``config.json``.
+    """
     path = os.path.join(workdir, CONFIG_FILE)
     if not os.path.exists(path):
         raise UsageError(f"--workdir {workdir!r} holds no run ({CONFIG_FILE} missing)")
@@ -23,27 +28,36 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def evaluate_run(workdir: str, split: str = "test") -> dict:
-    """Evaluates each variant's best checkpoint on ``split``; writes ``eval_<split>.json``."""
+    """Evaluates each variant's best checkpoint on ``split``; writes ``eval_<split>.json``.
+
+    Args:
+      workdir: the run directory of ``mmer train``.
+      split: "train", "validation" or "test".
+
+    Returns:
+      ``{variant: {"epoch": best epoch, split: metrics}}``, or ``{variant: {"error": ...}}`` for
+      a variant without a best checkpoint yet (no finished epoch).
+
+    Raises:
+      UsageError: an unknown ``split``, or ``workdir`` holds no run.
+    """
     from mmer_jax.train.loop import VariantTrainer
 
-    if split not in ("train", "validation", "test"):
+    if split not in SPLITS:
         raise UsageError(f"--split {split!r} must be train, validation or test")
     cfg = load_run_config(workdir)
     variants = variants_of(cfg)
-    pipeline = make_pipeline(
-        cfg.data, sorted({m for v in variants.values() for m in v}), cfg.seed, workdir
-    )
+    data = from_section(DataConfig, cfg.data, "data")
+    pipeline = make_pipeline(data, sorted({m for v in variants.values() for m in v}), cfg.seed,
+                             workdir)
     out = {}
     for name, modalities in variants.items():
-        trainer = VariantTrainer(cfg, pipeline, name, modalities, workdir)
+        # As trained: with the variant's overrides (a fused run at another width, say).
+        trainer = VariantTrainer(config_for_variant(cfg, name), pipeline, name, modalities, workdir)
         if trainer.ckpt.latest_step("best") is None:
             out[name] = {"error": "no best checkpoint yet"}
             continue
-        state = trainer._init_state()
-        best, meta = trainer.ckpt.restore("best", state)
-        best = jax.device_put(
-            best, jax.sharding.NamedSharding(trainer.mesh, jax.sharding.PartitionSpec())
-        )
+        best, meta = trainer.restore("best")
         out[name] = {
             "epoch": meta.get("best_epoch"),
             split: trainer.evaluate(best.params, best.batch_stats, split),

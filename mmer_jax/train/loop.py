@@ -2,80 +2,117 @@
 
 Model selection uses the validation split only (``train.select_metric``); the test split is
 evaluated exactly once, after training, at the best-by-validation checkpoint.
+
+:class:`VariantTrainer` is the boundary every caller uses (``mmer train``, ``mmer eval``,
+``mmer bench``, the reproduction harness)::
+
+    trainer = VariantTrainer(cfg, pipeline, "fused", ["audio", "frames", "text"], workdir)
+    result = trainer.run()                       # train, select, test; resumes from `latest`
+
+or piece by piece: :meth:`~VariantTrainer.init_state`, :meth:`~VariantTrainer.batches`,
+:meth:`~VariantTrainer.train_epoch`, :meth:`~VariantTrainer.validate`,
+:meth:`~VariantTrainer.evaluate`, :meth:`~VariantTrainer.restore`,
+:meth:`~VariantTrainer.final_test`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
-import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
 
-from mmer_jax import registry
-from mmer_jax.data import device as device_data
-from mmer_jax.data.pipeline import Pipeline
-from mmer_jax.errors import RunError
+from mmer_jax.data.device import make_feature_step
+from mmer_jax.data.pipeline import UnitPipeline
+from mmer_jax.errors import RunError, UsageError
+from mmer_jax.models import build_model
+from mmer_jax.schema import DataConfig, TrainConfig, from_section
 from mmer_jax.train import sharding as sh
+from mmer_jax.train import state as state_lib
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
+from mmer_jax.train.hooks import CheckpointEvery, Interrupted, StopAfterSteps
 from mmer_jax.train.metrics import classification_metrics
-from mmer_jax.train.state import init_state, make_optimizer
+from mmer_jax.train.progress import MetricsLog, Throughput, progress_bar
+from mmer_jax.train.state import TrainState
+
+__all__ = ["Interrupted", "VariantTrainer"]
+
+Hook = Callable[[int, TrainState], None]
 
 
-class Interrupted(Exception):
-    """Raised by ``train.stop_after_steps`` to simulate a killed run (tests of resume)."""
-
-
-def build_model(cfg: ml_collections.ConfigDict, pipeline: Pipeline, modalities):
-    from mmer_jax.models import build_model as build
-
-    return build(cfg.model, num_classes=pipeline.num_classes, vocab_size=pipeline.vocab_size,
-                 modalities=modalities)
-
-
-def append_jsonl(path: str, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def truncate_jsonl(path: str, variant: str, after_step: int) -> None:
-    """Drops this variant's records newer than ``after_step`` (they are replayed on resume)."""
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        lines = [ln for ln in f if ln.strip()]
-    def replayed(record: dict) -> bool:
-        return record.get("variant") == variant and record["step"] > after_step
-
-    keep = [ln for ln in lines if not replayed(json.loads(ln))]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.writelines(keep)
-    os.replace(tmp, path)
+def _fresh_meta() -> dict[str, Any]:
+    return {"epoch": 0, "best": None, "best_epoch": None, "best_step": None}
 
 
 class VariantTrainer:
-    """Trains, selects and tests one variant (one set of modalities) of a config."""
+    """Trains, selects and tests one variant (one set of modalities) of a config.
 
-    def __init__(self, cfg, pipeline: Pipeline, variant: str, modalities, run_dir: str, mesh=None):
+    Checkpoints and bookkeeping go to ``<run_dir>/variants/<variant>/``; train and validation
+    records are appended to ``<run_dir>/metrics.jsonl``.
+
+    Attributes:
+      cfg: the run config (with this variant's overrides applied).
+      data_cfg: its typed ``data`` section.
+      train_cfg: its typed ``train`` section.
+      model: the Flax module of this variant.
+      mesh: the ``("data",)`` device mesh.
+      global_batch: examples per step across every device and host (``train.batch_size``).
+      steps_per_epoch: optimizer steps per epoch (the train split's full batches).
+      total_steps: ``steps_per_epoch * train.epochs``.
+      features: the on-device feature step, host batch -> model batch (``train.dtype``).
+      optimizer: the optax transformation.
+      train_step: jitted ``(state, global batch) -> (state, metrics)``; donates ``state``.
+      eval_step: jitted ``(params, batch_stats, global batch) -> outputs``.
+      ckpt: the variant's ``latest``/``best`` checkpoints.
+      metrics_log: this variant's records in ``metrics.jsonl``.
+      throughput: training examples/s of :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        cfg: ml_collections.ConfigDict,
+        pipeline: UnitPipeline,
+        variant: str,
+        modalities: Sequence[str],
+        run_dir: str,
+        mesh: jax.sharding.Mesh | None = None,
+    ):
+        """Builds the model, optimizer and jitted steps; creates the variant's directory.
+
+        Args:
+          cfg: the run config; reads its ``data``, ``train`` and ``model`` sections and ``seed``.
+          pipeline: the corpus pipeline (class names, vocabulary, batches) of the run.
+          variant: the variant's name (directory and record label).
+          modalities: the modalities this variant's model sees.
+          run_dir: the run's working directory.
+          mesh: the device mesh; default: ``train.num_devices`` devices (0 = all).
+
+        Raises:
+          UsageError: a config key is unknown or ill-typed, or ``train.batch_size`` is not a
+            multiple of the device count.
+          RunError: the train split is smaller than one batch.
+        """
         self.cfg, self.pipeline, self.variant = cfg, pipeline, variant
+        self.data_cfg: DataConfig = from_section(DataConfig, cfg.data, "data")
+        self.train_cfg: TrainConfig = from_section(TrainConfig, cfg.train, "train")
+        self.seed: int = cfg.seed
         self.modalities = list(modalities)
         self.run_dir = run_dir
         self.dir = os.path.join(run_dir, "variants", variant)
         os.makedirs(self.dir, exist_ok=True)
-        self.mesh = mesh if mesh is not None else sh.make_mesh(cfg.train.get("num_devices") or None)
-        self.model = build_model(cfg, pipeline, self.modalities)
-        self.global_batch = cfg.train.batch_size
+        train = self.train_cfg
+        self.mesh = mesh if mesh is not None else sh.make_mesh(train.num_devices or None)
+        self.model = build_model(cfg.model, num_classes=pipeline.num_classes,
+                                 vocab_size=pipeline.vocab_size, modalities=self.modalities)
+        self.global_batch = train.batch_size
         n_dev = self.mesh.devices.size
         if self.global_batch % n_dev:
-            from mmer_jax.errors import UsageError
-
             raise UsageError(
                 f"train.batch_size={self.global_batch} must be a multiple of the {n_dev} devices"
             )
@@ -85,38 +122,191 @@ class VariantTrainer:
                 f"train split has {pipeline.num_examples('train')} examples, fewer "
                 f"than train.batch_size={self.global_batch}"
             )
-        self.total_steps = self.steps_per_epoch * cfg.train.epochs
-        self.optimizer = make_optimizer(cfg.train, self.total_steps)
+        self.total_steps = self.steps_per_epoch * train.epochs
+        self.features = make_feature_step(self.data_cfg, train.dtype)
+        self.optimizer = state_lib.make_optimizer(train, self.total_steps)
         self.train_step = steps_lib.make_train_step(
-            self.model, self.optimizer, cfg.data, cfg.train, cfg.seed, self.mesh
+            self.model, self.optimizer, self.features, train, self.seed, self.mesh
         )
-        self.eval_step = steps_lib.make_eval_step(self.model, cfg.data, cfg.train, self.mesh)
-        self.ckpt = Checkpoints(self.dir, keep=cfg.train.get("keep_checkpoints", 2))
-        self.metrics_path = os.path.join(run_dir, "metrics.jsonl")
+        self.eval_step = steps_lib.make_eval_step(self.model, self.features, train.dtype,
+                                                  self.mesh)
+        self.ckpt = Checkpoints(self.dir, keep=train.keep_checkpoints)
+        self.metrics_log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), variant)
+        self.throughput = Throughput()
 
-    # -- helpers --------------------------------------------------------------------------------
-    def _host_batches(self, split, **kw):
+    # -- state and batches ----------------------------------------------------------------------
+    def batches(
+        self, split: str, *, epoch: int = 0, train: bool = False, skip_batches: int = 0
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """This host's part of each global batch of ``split`` (host numpy arrays).
+
+        Args:
+          split: "train", "validation" or "test".
+          epoch: the shuffling epoch (training batches only).
+          train: shuffle, augment and drop the remainder; otherwise every example once, the last
+            batch padded with weight-0 rows.
+          skip_batches: leading batches not yielded (a run resumed inside an epoch).
+
+        Returns:
+          An iterator of host batches (see ``docs/contracts.md``); :func:`sharding.to_global`
+          makes a batch the steps accept.
+
+        Raises:
+          UsageError: ``train.batch_size`` does not divide by the number of hosts.
+          RunError: a training split smaller than one batch.
+        """
         return self.pipeline.batches(
             split,
             self.global_batch,
+            epoch=epoch,
+            train=train,
             process_index=jax.process_index(),
             process_count=jax.process_count(),
-            **kw,
+            skip_batches=skip_batches,
         )
 
-    def _init_state(self):
-        first = next(iter(self._host_batches("train", epoch=0, train=True)))
-        inputs = device_data.prepare({k: np.asarray(v) for k, v in first.items()}, self.cfg.data)
+    def init_state(self) -> TrainState:
+        """A fresh step-0 state from ``seed``, replicated on the mesh.
+
+        The model is initialised on the features of the first training batch of epoch 0.
+        """
+        first = next(iter(self.batches("train", epoch=0, train=True)))
+        inputs = self.features({k: np.asarray(v) for k, v in first.items()})
         init = jax.jit(
-            lambda: init_state(self.model, self.optimizer, inputs, self.cfg.seed),
+            lambda: state_lib.init_state(self.model, self.optimizer, inputs, self.seed),
             out_shardings=sh.replicated(self.mesh),
         )
         return init()
 
-    def evaluate(self, state_params, batch_stats, split: str) -> dict:
+    def restore(self, which: str, like: TrainState | None = None) -> tuple[TrainState, dict]:
+        """The state and bookkeeping of the ``latest`` or ``best`` checkpoint, on the mesh.
+
+        Args:
+          which: "latest" or "best".
+          like: a state with the checkpoint's structure; default: :meth:`init_state`.
+
+        Returns:
+          ``(state, meta)``; ``meta`` holds ``epoch`` (epochs finished), ``best`` (the best
+          validation ``train.select_metric``), ``best_epoch`` and ``best_step``.
+
+        Raises:
+          FileNotFoundError: no such checkpoint yet.
+        """
+        state, meta = self.ckpt.restore(which, self.init_state() if like is None else like)
+        return jax.device_put(state, sh.replicated(self.mesh)), meta
+
+    def resume_or_init(self) -> tuple[TrainState, dict]:
+        """The ``latest`` checkpoint if there is one, else a fresh state.
+
+        Records of this variant newer than the restored step are dropped from ``metrics.jsonl``
+        (all of them on a fresh start): the steps after it are trained, and logged, again.
+
+        Returns:
+          ``(state, meta)`` as :meth:`restore` returns them.
+        """
+        state = self.init_state()
+        if self.ckpt.latest_step() is None:
+            self.metrics_log.truncate(-1)
+            return state, _fresh_meta()
+        state, meta = self.restore("latest", state)
+        self.metrics_log.truncate(int(state.step))
+        print(f"[{self.variant}] resuming from step {int(state.step)}", file=sys.stderr)
+        return state, meta
+
+    # -- training -------------------------------------------------------------------------------
+    def step_hooks(self, meta: dict) -> list[Hook]:
+        """The per-step hooks the ``train`` section asks for, in the order they run.
+
+        Args:
+          meta: the run's bookkeeping, saved with every checkpoint (read at save time).
+
+        Returns:
+          A :class:`~mmer_jax.train.hooks.StopAfterSteps` when ``train.stop_after_steps > 0``,
+          then a :class:`~mmer_jax.train.hooks.CheckpointEvery` when
+          ``train.checkpoint_every_steps > 0``; an empty list for an ordinary run.
+        """
+
+        def save_latest(step: int, state: TrainState) -> None:
+            self.ckpt.save("latest", step, state, meta)
+
+        hooks: list[Hook] = []
+        if self.train_cfg.stop_after_steps:
+            hooks.append(StopAfterSteps(self.train_cfg.stop_after_steps, save_latest))
+        if self.train_cfg.checkpoint_every_steps:
+            hooks.append(
+                CheckpointEvery(self.train_cfg.checkpoint_every_steps, self.steps_per_epoch,
+                                save_latest)
+            )
+        return hooks
+
+    def train_epoch(
+        self,
+        state: TrainState,
+        epoch: int,
+        *,
+        skip_batches: int = 0,
+        hooks: Sequence[Hook] = (),
+        bar=None,
+    ) -> TrainState:
+        """Trains one epoch (0-based ``epoch``) and returns the state after its last step.
+
+        Every ``train.log_every`` steps and at the epoch's last step, the loss, accuracy and
+        throughput are appended to ``metrics.jsonl``. After each step the ``hooks`` run in order.
+
+        Args:
+          state: the state to train from; donated to the step (do not reuse it).
+          epoch: the epoch whose shuffled batches are used.
+          skip_batches: leading batches already trained (a resumed run).
+          hooks: ``hook(step, state)`` callables, e.g. :meth:`step_hooks`.
+          bar: a progress bar (:func:`~mmer_jax.train.progress.progress_bar`); None for none.
+
+        Raises:
+          RunError: the logged loss is NaN or infinite.
+          Interrupted: raised by a :class:`~mmer_jax.train.hooks.StopAfterSteps` hook.
+        """
+        self.throughput.start_epoch()
+        for host in self.batches("train", epoch=epoch, train=True, skip_batches=skip_batches):
+            state, metrics = self.train_step(state, sh.to_global(host, self.mesh))
+            step = int(state.step)
+            self.throughput.step(state, self.global_batch)
+            if step % self.train_cfg.log_every == 0 or step % self.steps_per_epoch == 0:
+                self._log_train(step, epoch, metrics, bar)
+            if bar is not None:
+                bar.update(1)
+            for hook in hooks:
+                hook(step, state)
+        self.throughput.end_epoch(state)
+        return state
+
+    def _log_train(self, step: int, epoch: int, metrics: dict, bar) -> None:
+        loss = float(metrics["loss"])
+        if not math.isfinite(loss):
+            raise RunError(
+                f"[{self.variant}] loss became {loss} at step {step} "
+                f"(epoch {epoch + 1}); lower train.lr or set train.grad_clip"
+            )
+        rate = self.throughput.epoch_rate()
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss:.3f}", ex_s=f"{rate or 0:.0f}")
+        self.metrics_log.append("train", step, epoch + 1, loss=loss,
+                                accuracy=float(metrics["accuracy"]), examples_per_s=rate)
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, params, batch_stats, split: str) -> dict:
+        """Classification metrics of the model on every example of ``split``.
+
+        Args:
+          params: the model parameters (replicated on the mesh).
+          batch_stats: the BatchNorm statistics (``{}`` without BatchNorm).
+          split: "train", "validation" or "test".
+
+        Returns:
+          :func:`~mmer_jax.train.metrics.classification_metrics` of the split (fractions in
+          [0, 1], per-class scores, confusion) plus ``loss``, the weighted mean cross-entropy.
+        """
         preds, labels, weights, loss_sum = [], [], [], 0.0
-        for host in self._host_batches(split, train=False):
-            out = self.eval_step(state_params, batch_stats, sh.to_global(host, self.mesh))
+        for host in self.batches(split, train=False):
+            out = self.eval_step(params, batch_stats, sh.to_global(host, self.mesh))
             # Flattened per batch: dialogue batches differ in their (bucketed) utterance axis.
             preds.append(sh.to_host(out["pred"]).reshape(-1))
             labels.append(sh.to_host(out["label"]).reshape(-1))
@@ -127,133 +317,93 @@ class VariantTrainer:
         m["loss"] = loss_sum / max(float(w.sum()), 1.0)
         return m
 
+    def validate(self, state: TrainState, epoch: int, meta: dict) -> dict:
+        """End of epoch ``epoch`` (0-based): validation, selection and checkpoints.
+
+        Logs the validation scores, saves ``best`` when ``train.select_metric`` improved, then
+        ``latest``; updates ``meta`` in place.
+
+        Returns:
+          The validation metrics (as :meth:`evaluate`).
+        """
+        select = self.train_cfg.select_metric
+        val = self.evaluate(state.params, state.batch_stats, "validation")
+        step = int(state.step)
+        self.metrics_log.append("validation", step, epoch + 1, loss=val["loss"],
+                                accuracy=val["accuracy"], weighted_f1=val["weighted_f1"],
+                                uar=val["uar"])
+        meta["epoch"] = epoch + 1
+        if meta["best"] is None or val[select] > meta["best"]:
+            meta.update(best=val[select], best_epoch=epoch + 1, best_step=step)
+            self.ckpt.save("best", step, state, meta)
+        self.ckpt.save("latest", step, state, meta)
+        return val
+
+    def final_test(self, like: TrainState) -> dict[str, Any]:
+        """Validation and test at the best-by-validation checkpoint; the only test evaluation.
+
+        Args:
+          like: a state with the checkpoint's structure (e.g. the last trained state).
+
+        Returns:
+          ``{"validation", "test", "best_epoch", "num_params"}``.
+
+        Raises:
+          FileNotFoundError: no ``best`` checkpoint (no epoch finished).
+        """
+        best, meta = self.restore("best", like)
+        return {
+            "validation": self.evaluate(best.params, best.batch_stats, "validation"),
+            "test": self.evaluate(best.params, best.batch_stats, "test"),
+            "best_epoch": meta["best_epoch"],
+            "num_params": _count(best.params),
+        }
+
     # -- main -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        cfg = self.cfg
-        select = cfg.train.get("select_metric", "weighted_f1")
-        state = self._init_state()
-        meta = {"epoch": 0, "best": None, "best_epoch": None, "best_step": None}
-        if self.ckpt.latest_step() is not None:
-            state, meta = self.ckpt.restore("latest", state)
-            state = jax.device_put(state, sh.replicated(self.mesh))
-            truncate_jsonl(self.metrics_path, self.variant, int(state.step))
-            print(f"[{self.variant}] resuming from step {int(state.step)}", file=sys.stderr)
-        else:
-            truncate_jsonl(self.metrics_path, self.variant, -1)
+        """Trains the remaining epochs (resuming from ``latest``), selects, tests once.
+
+        Returns:
+          The variant's result: ``modalities``, ``validation`` and ``test`` metrics at the best
+          checkpoint, ``selection``, ``best_epoch``, ``train_examples_per_s``, ``train_wall_s``
+          (seconds) and ``num_params``.
+
+        Raises:
+          Interrupted: ``train.stop_after_steps`` was reached (``latest`` holds that step).
+          RunError: the loss became NaN or infinite.
+        """
+        train = self.train_cfg
+        state, meta = self.resume_or_init()
         start_step = int(state.step)
-        stop_after = cfg.train.get("stop_after_steps", 0)
-        log_every = max(1, cfg.train.get("log_every", 10))
-        t_train, n_train = 0.0, 0
-        bar = _progress(
-            self.total_steps, start_step, f"train[{self.variant}]", cfg.train.get("progress", True)
-        )
-        first_step_done = False
-        for epoch in range(meta["epoch"], cfg.train.epochs):
-            # Batches of this epoch already trained before an interruption are skipped, not redone.
-            skip = max(0, start_step - epoch * self.steps_per_epoch)
-            t0 = time.perf_counter()
-            n_seen = n_timed = 0
-            for host in self._host_batches("train", epoch=epoch, train=True, skip_batches=skip):
-                state, m = self.train_step(state, sh.to_global(host, self.mesh))
-                n_seen += self.global_batch
-                step = int(state.step)
-                if not first_step_done:
-                    # Throughput excludes the first step of the process: it includes compilation.
-                    jax.block_until_ready(state)
-                    first_step_done = True
-                    t0 = time.perf_counter()
-                else:
-                    n_timed += self.global_batch
-                if step % log_every == 0 or step % self.steps_per_epoch == 0:
-                    loss = float(m["loss"])
-                    if not math.isfinite(loss):
-                        raise RunError(
-                            f"[{self.variant}] loss became {loss} at step {step} "
-                            f"(epoch {epoch + 1}); lower train.lr or set train.grad_clip"
-                        )
-                    dt = time.perf_counter() - t0
-                    rate = n_timed / dt if n_timed and dt > 0 else None
-                    bar.set_postfix(loss=f"{loss:.3f}", ex_s=f"{rate or 0:.0f}")
-                    append_jsonl(
-                        self.metrics_path,
-                        {
-                            "variant": self.variant,
-                            "split": "train",
-                            "step": step,
-                            "epoch": epoch + 1,
-                            "loss": loss,
-                            "accuracy": float(m["accuracy"]),
-                            "examples_per_s": rate,
-                        },
-                    )
-                bar.update(1)
-                if stop_after and step >= stop_after:
-                    self.ckpt.save("latest", step, state, meta)
-                    bar.close()
-                    raise Interrupted(f"stopped after step {step} (train.stop_after_steps)")
-                every = cfg.train.get("checkpoint_every_steps", 0)
-                if every and step % every == 0 and step % self.steps_per_epoch:
-                    self.ckpt.save("latest", step, state, meta)
-            jax.block_until_ready(state)
-            t_train += time.perf_counter() - t0
-            n_train += n_timed
-            val = self.evaluate(state.params, state.batch_stats, "validation")
-            step = int(state.step)
-            append_jsonl(
-                self.metrics_path,
-                {
-                    "variant": self.variant,
-                    "split": "validation",
-                    "step": step,
-                    "epoch": epoch + 1,
-                    "loss": val["loss"],
-                    "accuracy": val["accuracy"],
-                    "weighted_f1": val["weighted_f1"],
-                    "uar": val["uar"],
-                },
-            )
-            meta["epoch"] = epoch + 1
-            if meta["best"] is None or val[select] > meta["best"]:
-                meta.update(best=val[select], best_epoch=epoch + 1, best_step=step)
-                self.ckpt.save("best", step, state, meta)
-            self.ckpt.save("latest", step, state, meta)
-            bar.write(
-                f"[{self.variant}] epoch {epoch + 1}/{cfg.train.epochs}: val "
-                f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f} "
-                f"(best {select} {meta['best']:.3f} @ {meta['best_epoch']})",
-                file=sys.stderr,
-            )
-        bar.close()
-        best_state, best_meta = self.ckpt.restore("best", state)
-        best_state = jax.device_put(best_state, sh.replicated(self.mesh))
-        validation = self.evaluate(best_state.params, best_state.batch_stats, "validation")
-        test = self.evaluate(best_state.params, best_state.batch_stats, "test")  # once
+        hooks = self.step_hooks(meta)
+        bar = progress_bar(self.total_steps, start_step, f"train[{self.variant}]", train.progress)
+        try:
+            for epoch in range(meta["epoch"], train.epochs):
+                # Batches of this epoch trained before an interruption are skipped, not redone.
+                skip = max(0, start_step - epoch * self.steps_per_epoch)
+                state = self.train_epoch(state, epoch, skip_batches=skip, hooks=hooks, bar=bar)
+                val = self.validate(state, epoch, meta)
+                bar.write(
+                    f"[{self.variant}] epoch {epoch + 1}/{train.epochs}: val "
+                    f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f} "
+                    f"(best {train.select_metric} {meta['best']:.3f} @ {meta['best_epoch']})",
+                    file=sys.stderr,
+                )
+        finally:
+            bar.close()
+        result = self.final_test(state)
         self.ckpt.close()
         return {
             "modalities": self.modalities,
-            "validation": validation,
-            "test": test,
-            "selection": f"best validation {select} @ epoch {best_meta['best_epoch']}",
-            "best_epoch": best_meta["best_epoch"],
-            "train_examples_per_s": (n_train / t_train) if t_train else None,
-            "train_wall_s": t_train,
-            "num_params": _count(best_state.params),
+            "validation": result["validation"],
+            "test": result["test"],
+            "selection": f"best validation {train.select_metric} @ epoch {result['best_epoch']}",
+            "best_epoch": result["best_epoch"],
+            "train_examples_per_s": self.throughput.examples_per_s,
+            "train_wall_s": self.throughput.wall_s,
+            "num_params": result["num_params"],
         }
 
 
 def _count(params) -> int:
     return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
-
-
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        dynamic_ncols=True,
-        leave=False,
-        disable=not enabled or jax.process_index() != 0,
-        file=sys.stderr,
-    )

@@ -58,6 +58,9 @@ def confusion_matrix(y_true, y_pred, num_classes: int, weight=None) -> np.ndarra
 
     Returns:
       int64 array [K, K], rows = true class, columns = predicted class.
+
+    Raises:
+      ValueError: shapes that do not match, or a kept label outside [0, K).
     """
     t, p = _as_labels(y_true, y_pred, weight)
     for name, arr in (("y_true", t), ("y_pred", p)):
@@ -85,6 +88,9 @@ def metrics_from_confusion(confusion, class_names: Sequence[str]) -> dict:
     Returns:
       Dict with ``accuracy``, ``weighted_f1``, ``macro_f1``, ``uar``, ``per_class``
       ({name: {precision, recall, f1, support}}), ``confusion`` (list of lists) and ``n``.
+
+    Raises:
+      ValueError: ``confusion`` is not K x K.
     """
     cm = np.asarray(confusion, dtype=np.int64)
     k = len(class_names)
@@ -131,6 +137,9 @@ def classification_metrics(y_true, y_pred, class_names: Sequence[str], weight=No
 
     Returns:
       See ``metrics_from_confusion``; all scores are fractions in [0, 1].
+
+    Raises:
+      ValueError: shapes that do not match, or a kept label outside [0, K).
     """
     cm = confusion_matrix(y_true, y_pred, len(class_names), weight)
     return metrics_from_confusion(cm, class_names)
@@ -152,10 +161,15 @@ class ConfusionAccumulator:
         self.reset()
 
     def reset(self) -> None:
+        """Zeroes the matrix."""
         self.confusion = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
     def update(self, y_true, y_pred, weight=None) -> None:
-        """Adds one batch; arguments as in ``classification_metrics`` (jax arrays are fine)."""
+        """Adds one batch; arguments as in ``classification_metrics`` (jax arrays are fine).
+
+        Raises:
+          ValueError: as :func:`confusion_matrix`.
+        """
         self.confusion += confusion_matrix(y_true, y_pred, self.num_classes, weight)
 
     def result(self, class_names: Sequence[str]) -> dict:
@@ -191,6 +205,9 @@ def regression_metrics(y_true, y_pred, weight=None) -> dict:
     Returns:
       Dict with ``mae``, ``corr`` (Pearson; 0.0 when either side is constant), ``acc2_has0``,
       ``f1_has0``, ``acc2_non0``, ``f1_non0``, ``acc5``, ``acc7`` and ``n``.
+
+    Raises:
+      ValueError: ``y_true`` and ``y_pred`` differ in shape.
     """
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)

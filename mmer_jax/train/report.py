@@ -1,23 +1,31 @@
 """Human-readable run report: confusion-matrix and training-curve PNGs plus ``report.md``.
 
-``write_report`` turns a ``results.json``-shaped dict (schema in DESIGN.md) into Markdown next to
-the run's other outputs. matplotlib is imported inside the plotting functions, because
-``mmer_jax.train`` must import with jax/flax/optax/orbax alone; without matplotlib the report is
-still written, only without figures. Figures use ``matplotlib.figure.Figure`` directly instead of
-pyplot, so no global backend is switched and nothing leaks between calls.
+``write_report`` turns a ``results.json``-shaped dict (what :func:`mmer_jax.train.run.run`
+returns) into Markdown next to the run's other outputs. Formatting and the confusion figures are
+shared with the reproduction report (:mod:`mmer_jax.train.report_common`); without matplotlib
+the report is still written, only without figures.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from mmer_jax.io_utils import atomic_write, atomic_write_json, atomic_write_text
+from mmer_jax.io_utils import atomic_write_json, atomic_write_text
+from mmer_jax.train.report_common import (
+    cell,
+    duration,
+    is_num,
+    markdown_table,
+    new_figure,
+    num,
+    pct,
+    plot_confusion,
+    plot_confusion_panels,
+    save_png,
+    slug,
+)
 
 __all__ = [
     "atomic_write_json",
@@ -29,7 +37,6 @@ __all__ = [
     "write_report",
 ]
 
-_DPI = 120
 _HEADLINE = (
     ("accuracy", "Accuracy"),
     ("weighted_f1", "Weighted F1"),
@@ -54,118 +61,13 @@ _CURVE_SCORES = (
 )
 
 
-# ----------------------------------------------------------------------------------------- figures
-
-
-def _new_figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _save_png(fig, path: str | os.PathLike) -> str:
-    return atomic_write(
-        path, lambda f: fig.savefig(f, format="png", dpi=_DPI, bbox_inches="tight"), mode="wb"
-    )
-
-
-def plot_confusion(
-    confusion,
-    class_names: Sequence[str],
-    path: str | os.PathLike,
-    title: str = "Confusion matrix",
-    normalize: bool = True,
-) -> str:
-    """Draws a confusion matrix as a PNG, each cell annotated.
-
-    Args:
-      confusion: [K, K] counts, rows = true class, columns = predicted class.
-      class_names: K names in label order.
-      path: destination PNG (written atomically).
-      title: figure title.
-      normalize: colour and annotate by row-normalised percent (recall per true class) with the
-        count beneath; otherwise colour and annotate by count only.
-
-    Returns:
-      ``path`` as a string.
-    """
-    cm = np.asarray(confusion, dtype=np.int64)
-    k = len(class_names)
-    if cm.shape != (k, k):
-        raise ValueError(f"confusion.shape={cm.shape} does not match {k} class_names")
-    side = 0.85 * k + 2.2  # ~0.85 inch per cell keeps two-line annotations legible up to 8 classes
-    fig = _new_figure(side + 0.8, side)
-    _draw_confusion(fig, fig.add_subplot(), cm, class_names, class_names, title, normalize)
-    return _save_png(fig, path)
-
-
-def plot_confusion_panels(panels: Sequence[tuple], path: str | os.PathLike, title: str = "") -> str:
-    """Several confusion matrices side by side (e.g. audio / video / fused), one PNG.
-
-    Args:
-      panels: ``(panel title, counts [R, C], row names [R], column names [C])`` each; a matrix
-        may have extra columns (a class-subset view's ``other``), rows are true classes.
-      path: destination PNG (written atomically).
-      title: figure title above the panels.
-
-    Returns:
-      ``path`` as a string.
-    """
-    n = len(panels)
-    rows_max = max(len(p[2]) for p in panels)
-    cols_max = max(len(p[3]) for p in panels)
-    side_w, side_h = 0.85 * cols_max + 2.6, 0.85 * rows_max + 2.2
-    fig = _new_figure(side_w * n, side_h + (0.3 if title else 0.0))
-    for i, (panel_title, matrix, row_names, col_names) in enumerate(panels):
-        _draw_confusion(
-            fig, fig.add_subplot(1, n, i + 1), np.asarray(matrix, dtype=np.int64), row_names,
-            col_names, panel_title, True, colorbar=i == n - 1,
-        )
-    if title:
-        fig.suptitle(title)
-    return _save_png(fig, path)
-
-
-def _draw_confusion(fig, ax, cm, row_names, col_names, title, normalize, colorbar=True) -> None:
-    """Row-normalised (or raw-count) matrix with every cell annotated; R x C, C >= R allowed."""
-    r, c = len(row_names), len(col_names)
-    if cm.shape != (r, c):
-        raise ValueError(f"confusion.shape={cm.shape} does not match {r} rows x {c} columns")
-    support = cm.sum(axis=1, keepdims=True)
-    rates = np.divide(cm, support, out=np.zeros(cm.shape), where=support > 0)
-    shown = rates if normalize else cm.astype(np.float64)
-    vmax = 1.0 if normalize else max(float(cm.max()), 1.0)
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=vmax)
-    if colorbar:
-        fig.colorbar(
-            image,
-            ax=ax,
-            fraction=0.046,
-            pad=0.04,
-            label="fraction of true class" if normalize else "count",
-        )
-    k = max(r, c)
-    fontsize = 9 if k <= 8 else max(5.0, 72.0 / k)
-    for i in range(r):
-        for j in range(c):
-            text = f"{100 * rates[i, j]:.1f}%\n({cm[i, j]})" if normalize else f"{cm[i, j]}"
-            # Dark text on light cells, white on dark, so every cell stays readable.
-            color = "white" if shown[i, j] > 0.55 * vmax else "black"
-            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
-    ax.set_xticks(range(c), [str(x) for x in col_names], rotation=45, ha="right",
-                  rotation_mode="anchor")
-    ax.set_yticks(
-        range(r), [f"{x} ({int(s)})" for x, s in zip(row_names, support[:, 0], strict=True)]
-    )
-    ax.set_xlabel("Predicted")
-    ax.set_ylabel("True (support)")
-    ax.set_title(title)
-
-
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Reads one JSON object per line, skipping blank and unparsable lines.
 
     A run killed mid-write can leave a torn last line; the curves should still draw from the rest.
+
+    Raises:
+      OSError: ``path`` cannot be read.
     """
     records = []
     with open(path, encoding="utf-8") as f:
@@ -207,6 +109,10 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
 
     Returns:
       ``path`` as a string.
+
+    Raises:
+      ImportError: matplotlib is not installed.
+      OSError: ``metrics_jsonl_path`` cannot be read.
     """
     records = read_jsonl(metrics_jsonl_path)
     x_key = next((k for k in ("step", "epoch") if any(k in r for r in records)), None)
@@ -214,7 +120,7 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
     colors = {v: f"C{i % 10}" for i, v in enumerate(variants)}
     multi = len(variants) > 1
 
-    fig = _new_figure(11.0, 4.2)
+    fig = new_figure(11.0, 4.2)
     ax_loss, ax_score = fig.subplots(1, 2)
 
     def label(variant, what: str) -> str:
@@ -267,76 +173,33 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
                 transform=ax.transAxes,
                 color="gray",
             )
-    return _save_png(fig, path)
+    return save_png(fig, path)
 
 
 # ---------------------------------------------------------------------------------------- markdown
-
-
-def _is_num(x) -> bool:
-    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool) and np.isfinite(x)
-
-
-def _pct(x) -> str:
-    return f"{100 * float(x):.1f}" if _is_num(x) else "—"
-
-
-def _num(x, digits: int = 3) -> str:
-    return f"{float(x):.{digits}f}" if _is_num(x) else "—"
-
-
-def _cell(x) -> str:
-    if x is None or x == "":
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, (list, tuple)):
-        x = ", ".join(str(v) for v in x)
-    return str(x).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
-    """Markdown table; ``align`` gives ``l``/``r`` per column (default: first left, rest right)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    rule = ["---" if a == "l" else "---:" for a in align]
-    return ["| " + " | ".join(row) + " |" for row in (header, rule, *rows)] + [""]
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)) or "variant"
-
-
-def _duration(seconds) -> str:
-    if not _is_num(seconds):
-        return "—"
-    s = float(seconds)
-    h, rem = divmod(int(round(s)), 3600)
-    m, sec = divmod(rem, 60)
-    pretty = f"{h}h {m:02d}m {sec:02d}s" if h else f"{m}m {sec:02d}s"
-    return f"{pretty} ({s:.1f} s)"
 
 
 def _protocol_rows(results: dict) -> list[list[str]]:
     protocol = results.get("protocol") or {}
     env = results.get("environment") or {}
     classes = protocol.get("classes")
-    classes_text = f"{_cell(classes)} ({len(classes)})" if classes else "—"
-    device = _cell(env.get("device"))
+    classes_text = f"{cell(classes)} ({len(classes)})" if classes else "—"
+    device = cell(env.get("device"))
     if env.get("device_count") is not None:
         device += f" × {env['device_count']}"
     if env.get("hosts") is not None:
         device += f", {env['hosts']} host(s)"
     return [
-        ["Corpus", _cell(results.get("corpus"))],
-        ["Modalities", _cell(results.get("modalities"))],
+        ["Corpus", cell(results.get("corpus"))],
+        ["Modalities", cell(results.get("modalities"))],
         ["Classes", classes_text],
-        ["Split", _cell(protocol.get("split"))],
-        ["Fold", _cell(protocol.get("fold"))],
-        ["Speaker independent", _cell(protocol.get("speaker_independent"))],
-        ["Selection", _cell(protocol.get("selection"))],
-        ["Seed", _cell(protocol.get("seed"))],
+        ["Split", cell(protocol.get("split"))],
+        ["Fold", cell(protocol.get("fold"))],
+        ["Speaker independent", cell(protocol.get("speaker_independent"))],
+        ["Selection", cell(protocol.get("selection"))],
+        ["Seed", cell(protocol.get("seed"))],
         ["Device", device],
-        ["JAX", _cell(env.get("jax"))],
+        ["JAX", cell(env.get("jax"))],
     ]
 
 
@@ -346,29 +209,29 @@ def _score_tables(rows: list[tuple[str, dict]], first: str) -> list[str]:
     if any(k in m for _, m in rows for k, _ in _HEADLINE):
         header = [first] + [name for _, name in _HEADLINE] + ["N"]
         body = [
-            [label] + [_pct(m.get(k)) for k, _ in _HEADLINE] + [_cell(m.get("n"))]
+            [label] + [pct(m.get(k)) for k, _ in _HEADLINE] + [cell(m.get("n"))]
             for label, m in rows
         ]
-        lines += _table(header, body)
+        lines += markdown_table(header, body)
     if any(k in m for _, m in rows for k, _, _ in _REGRESSION):
         header = [first] + [name for _, name, _ in _REGRESSION]
         body = [
             [label]
-            + [_pct(m.get(k)) if kind == "pct" else _num(m.get(k)) for k, _, kind in _REGRESSION]
+            + [pct(m.get(k)) if kind == "pct" else num(m.get(k)) for k, _, kind in _REGRESSION]
             for label, m in rows
         ]
-        lines += _table(header, body)
+        lines += markdown_table(header, body)
     return lines
 
 
 def _per_class_rows(per_class: dict) -> list[list[str]]:
     return [
         [
-            _cell(name),
-            _pct(s.get("precision")),
-            _pct(s.get("recall")),
-            _pct(s.get("f1")),
-            _cell(s.get("support")),
+            cell(name),
+            pct(s.get("precision")),
+            pct(s.get("recall")),
+            pct(s.get("f1")),
+            cell(s.get("support")),
         ]
         for name, s in per_class.items()
     ]
@@ -399,7 +262,7 @@ def _write_figures(workdir: str, results: dict, title: str) -> tuple[list[tuple[
             jobs.append(
                 (
                     f"Confusion matrix ({name}, test)",
-                    f"confusion_test_{_slug(name)}.png",
+                    f"confusion_test_{slug(name)}.png",
                     plot_confusion,
                     (m["confusion"], _class_names(m, classes)),
                     f"{name} — test",
@@ -444,21 +307,21 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
     validation = results.get("validation") or {}
     variants = results.get("variants") or {}
 
-    title = " · ".join(_cell(results.get(k)) for k in ("system", "corpus") if results.get(k))
+    title = " · ".join(cell(results.get(k)) for k in ("system", "corpus") if results.get(k))
     lines = [f"# {title or 'Run report'}", ""]
-    lines += ["## Protocol", ""] + _table(["Field", "Value"], _protocol_rows(results), "ll")
+    lines += ["## Protocol", ""] + markdown_table(["Field", "Value"], _protocol_rows(results), "ll")
 
     split_rows = [(name, m) for name, m in (("Test", test), ("Validation", validation)) if m]
     if split_rows:
         lines += ["## Results (%)", ""] + _score_tables(split_rows, "Split")
 
     if variants:
-        rows = [(_cell(name), (v or {}).get("test") or {}) for name, v in variants.items()]
+        rows = [(cell(name), (v or {}).get("test") or {}) for name, v in variants.items()]
         lines += ["## Unimodal vs fused (test, %)", ""] + _score_tables(rows, "Variant")
 
     if test.get("per_class"):
         lines += ["## Per class (test, %)", ""]
-        lines += _table(
+        lines += markdown_table(
             ["Class", "Precision", "Recall", "F1", "Support"], _per_class_rows(test["per_class"])
         )
 
@@ -469,15 +332,15 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
     timing = results.get("timing") or {}
     if timing:
         rows = [
-            ["Wall time", _duration(timing.get("wall_s"))],
-            ["Train examples/s", _num(timing.get("train_examples_per_s"), 1)],
+            ["Wall time", duration(timing.get("wall_s"))],
+            ["Train examples/s", num(timing.get("train_examples_per_s"), 1)],
         ]
         rows += [
-            [_cell(k), _num(v, 2) if _is_num(v) else _cell(v)]
+            [cell(k), num(v, 2) if is_num(v) else cell(v)]
             for k, v in timing.items()
             if k not in ("wall_s", "train_examples_per_s")
         ]
-        lines += ["## Timing", ""] + _table(["", "Value"], rows, "lr")
+        lines += ["## Timing", ""] + markdown_table(["", "Value"], rows, "lr")
 
     if note:
         lines += [f"_{note}_", ""]

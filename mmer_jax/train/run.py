@@ -17,15 +17,20 @@ from typing import Any
 import jax
 import ml_collections
 
-from mmer_jax.data.pipeline import Pipeline, make_pipeline
+from mmer_jax.data.pipeline import UnitPipeline, make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
+from mmer_jax.schema import SPLITS, sections
 
 CONFIG_FILE = "config.json"
 
 
 def variants_of(cfg: ml_collections.ConfigDict) -> dict[str, list[str]]:
-    """{variant name: modalities}; a config without ``variants`` has one, named after its system."""
+    """The variants a config trains, in order: ``{name: modalities}``.
+
+    A config without ``variants`` has one variant, ``primary_variant`` (default "main"), on all
+    of ``model.modalities``.
+    """
     if cfg.get("variants"):
         return {k: list(v) for k, v in cfg.variants.items()}
     return {cfg.get("primary_variant", "main"): list(cfg.model.modalities)}
@@ -36,6 +41,12 @@ def config_for_variant(cfg: ml_collections.ConfigDict, name: str) -> ml_collecti
 
     Overrides are nested like the config (``{"model": {"dropout": 0.5}}``) and may only change keys
     the config already has, so a typo is an error naming the key rather than a silent no-op.
+
+    Returns:
+      ``cfg`` itself when the variant has no overrides, else a changed copy.
+
+    Raises:
+      UsageError: an override names a key the config does not have.
     """
     overrides = (cfg.get("variant_overrides") or {}).get(name)
     if not overrides:
@@ -56,14 +67,23 @@ def config_for_variant(cfg: ml_collections.ConfigDict, name: str) -> ml_collecti
     return out
 
 
-def primary_variant(cfg) -> str:
+def primary_variant(cfg: ml_collections.ConfigDict) -> str:
+    """The variant whose scores head results.json: ``primary_variant`` if it is one, else the
+    last variant."""
     names = list(variants_of(cfg))
     wanted = cfg.get("primary_variant")
     return wanted if wanted in names else names[-1]
 
 
 def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
-    """Creates ``workdir``, checks it is writable and holds no run of a different config."""
+    """Creates ``workdir``, checks it is writable and holds no run of a different config.
+
+    Writes ``cfg`` as ``workdir/config.json`` (what ``mmer eval`` reads). A stored config may
+    differ from ``cfg`` only in ``stop_after_steps`` and ``progress``, and in keys it lacks.
+
+    Raises:
+      UsageError: ``workdir`` is not writable, or holds a run of a different config.
+    """
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
@@ -106,6 +126,8 @@ def _first_difference(a, b, prefix="") -> str | None:
 
 
 def environment() -> dict[str, Any]:
+    """The ``environment`` block of results.json: jax version, device kind and count, hosts,
+    Python version and machine architecture."""
     dev = jax.devices()[0]
     return {
         "jax": jax.__version__,
@@ -128,32 +150,47 @@ def speakers_by_split(pipeline) -> dict[str, set] | None:
     return out or None
 
 
-def protocol(cfg, pipeline: Pipeline, selection: str) -> dict[str, Any]:
-    p = cfg.get("protocol", ml_collections.ConfigDict()).to_dict() if cfg.get("protocol") else {}
-    independent = p.get("speaker_independent")
-    measure = cfg.data.get("cache", True) and p.get("measure_speakers", True)
-    speakers = speakers_by_split(pipeline) if measure else None
+def protocol(
+    cfg: ml_collections.ConfigDict, pipeline: UnitPipeline, selection: str
+) -> dict[str, Any]:
+    """The ``protocol`` block of results.json: how the reported numbers were obtained.
+
+    Speaker independence is measured on the data when the corpus stores speaker ids (and
+    ``data.cache`` and ``protocol.measure_speakers`` allow it); otherwise the config's
+    declaration is reported.
+
+    Args:
+      cfg: the run config (its ``data`` and ``protocol`` sections and ``seed``).
+      pipeline: the run's pipeline (classes, split sizes, speakers).
+      selection: how the reported checkpoint was chosen, e.g. "best validation weighted_f1 @
+        epoch 3".
+
+    Returns:
+      ``{"classes", "split", "fold", "speaker_independent", "selection", "seed",
+      "corpus_config", "examples"}`` and, for dialogue units, ``"unit"`` and ``"utterances"``.
+
+    Raises:
+      UsageError: an unknown or ill-typed ``data`` or ``protocol`` key.
+    """
+    data, _, declared = sections(cfg)
+    independent, split = declared.speaker_independent, declared.split
+    speakers = speakers_by_split(pipeline) if data.cache and declared.measure_speakers else None
     if speakers is not None:
         # Measured, not declared: no speaker id shared between train and validation/test.
         independent = not (speakers["train"] & (speakers["validation"] | speakers["test"]))
-        counts = "/".join(str(len(speakers[s])) for s in ("train", "validation", "test"))
-        p["split"] = p.get("split") or f"speakers {counts} (train/validation/test)"
+        counts = "/".join(str(len(speakers[s])) for s in SPLITS)
+        split = split or f"speakers {counts} (train/validation/test)"
     return {
         "classes": pipeline.class_names,
-        "split": p.get("split"),
-        "fold": p.get("fold"),
+        "split": split,
+        "fold": declared.fold,
         "speaker_independent": independent,
         "selection": selection,
         "seed": cfg.seed,
-        "corpus_config": cfg.data.get("config"),
-        "examples": {s: pipeline.num_examples(s) for s in ("train", "validation", "test")},
+        "corpus_config": data.config,
+        "examples": {s: pipeline.num_examples(s) for s in SPLITS},
         **(
-            {
-                "unit": "dialogue",
-                "utterances": {
-                    s: pipeline.num_utterances(s) for s in ("train", "validation", "test")
-                },
-            }
+            {"unit": "dialogue", "utterances": {s: pipeline.num_utterances(s) for s in SPLITS}}
             if hasattr(pipeline, "num_utterances")
             else {}
         ),
@@ -161,7 +198,26 @@ def protocol(cfg, pipeline: Pipeline, selection: str) -> dict[str, Any]:
 
 
 def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Runs the job end to end and returns the results dict (also written to results.json)."""
+    """Trains every variant of ``cfg`` and writes ``results.json`` and ``report.md``.
+
+    Variants with a ``variants/<name>/result.json`` are finished and skipped; the unfinished one
+    resumes from its ``latest`` checkpoint.
+
+    Args:
+      cfg: the run config (``mmer_jax.config.load``).
+      workdir: the run directory (created if missing).
+
+    Returns:
+      The results dict also written to ``results.json``: ``system``, ``corpus``, ``variant``,
+      ``modalities``, ``protocol``, ``test``, ``validation``, ``environment``, ``timing``,
+      ``num_params`` and, with several variants, ``variants``.
+
+    Raises:
+      UsageError: a config error (unknown key, a ``variant_overrides`` entry naming no variant,
+        a different run in ``workdir``).
+      RunError: the data cannot be read or the loss diverged.
+      Interrupted: ``train.stop_after_steps`` was reached; the same call resumes.
+    """
     from mmer_jax.train.loop import VariantTrainer
 
     t0 = time.time()
@@ -174,7 +230,8 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             f"(variants: {', '.join(variants)})"
         )
     all_modalities = sorted({m for mods in variants.values() for m in mods})
-    pipeline = make_pipeline(cfg.data, all_modalities, cfg.seed, workdir)
+    data, _, _ = sections(cfg)  # every section checked before the first variant trains
+    pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
     results_by_variant = {}
     for name, modalities in variants.items():
         done = os.path.join(workdir, "variants", name, "result.json")

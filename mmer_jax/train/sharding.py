@@ -15,7 +15,14 @@ from jax.sharding import PartitionSpec as P
 
 
 def maybe_initialize_distributed() -> None:
-    """Calls ``jax.distributed.initialize`` when the MMER_COORDINATOR env variables ask for it."""
+    """Calls ``jax.distributed.initialize`` when the MMER_COORDINATOR env variables ask for it.
+
+    ``MMER_COORDINATOR`` (host:port), ``MMER_NUM_PROCESSES`` and ``MMER_PROCESS_ID``; on CPU the
+    gloo collectives are used. Does nothing without ``MMER_COORDINATOR``.
+
+    Raises:
+      KeyError: ``MMER_COORDINATOR`` is set but the other two variables are not.
+    """
     addr = os.environ.get("MMER_COORDINATOR")
     if not addr:
         return
@@ -33,7 +40,7 @@ def maybe_initialize_distributed() -> None:
 
 
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
-    """A ``("data",)`` mesh over the first ``num_devices`` devices (all by default)."""
+    """A 1-D ``("data",)`` mesh over the first ``num_devices`` devices (all by default)."""
     devices = jax.devices()
     if num_devices is not None:
         devices = devices[:num_devices]
@@ -41,15 +48,25 @@ def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
 
 
 def data_sharding(mesh) -> NamedSharding:
+    """Arrays split along their leading (batch) axis over the mesh's ``data`` axis."""
     return NamedSharding(mesh, P("data"))
 
 
 def replicated(mesh) -> NamedSharding:
+    """Arrays copied whole to every device of the mesh (the train state)."""
     return NamedSharding(mesh, P())
 
 
 def to_global(host_batch: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
-    """Host-local batch slices -> global arrays sharded along ``data`` (leading axis)."""
+    """Host-local batch slices -> global arrays sharded along ``data`` (leading axis).
+
+    Args:
+      host_batch: this host's rows of every key, [B / hosts, ...] each.
+      mesh: the ``("data",)`` mesh.
+
+    Returns:
+      The same keys as global [B, ...] arrays.
+    """
     sharding = data_sharding(mesh)
     return {
         k: jax.make_array_from_process_local_data(sharding, np.asarray(v))

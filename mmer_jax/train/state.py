@@ -1,4 +1,4 @@
-"""The train state pytree and the optimizer built from config."""
+"""The train state pytree and the optimizer a ``train`` section describes."""
 
 from __future__ import annotations
 
@@ -7,55 +7,106 @@ from typing import Any
 import flax.struct
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
+
+from mmer_jax.schema import TrainConfig
 
 
 @flax.struct.dataclass
 class TrainState:
-    step: jnp.ndarray  # int32 scalar; the dropout rng is derived from it, so resume is exact
+    """Everything a training step reads and writes; checkpointed as one pytree.
+
+    Attributes:
+      step: int32 scalar, the number of optimizer steps taken. The dropout key of a step is
+        derived from it, so a resumed run replays exactly the keys of an uninterrupted one.
+      params: the model's float32 parameters (master weights, also under bfloat16 compute).
+      batch_stats: BatchNorm running statistics; ``{}`` when the model has no BatchNorm.
+      opt_state: the optimizer's state (same tree as :func:`make_optimizer` builds).
+    """
+
+    step: jnp.ndarray
     params: Any
-    batch_stats: Any  # {} when the model has no BatchNorm
+    batch_stats: Any
     opt_state: Any
 
 
-def make_optimizer(
-    train_cfg: ml_collections.ConfigDict, total_steps: int
-) -> optax.GradientTransformation:
-    """Adam(W) with optional warmup + cosine decay and global-norm clipping."""
-    lr = train_cfg.lr
-    warmup = int(train_cfg.get("warmup_steps", 0))
-    kind = train_cfg.get("schedule", "constant")
-    if kind == "cosine":
-        schedule = optax.warmup_cosine_decay_schedule(
+def make_schedule(train: TrainConfig, total_steps: int) -> optax.Schedule | float:
+    """The learning rate per step: linear warmup, then constant or cosine decay to 1% of peak.
+
+    Args:
+      train: the run's ``train`` section (``lr``, ``schedule``, ``warmup_steps``).
+      total_steps: optimizer steps of the whole run (epochs x steps per epoch).
+
+    Returns:
+      An optax schedule ``step -> lr``, or the float ``train.lr`` for a constant rate without
+      warmup.
+
+    Raises:
+      ValueError: ``train.schedule`` is neither "cosine" nor "constant".
+    """
+    lr, warmup = train.lr, train.warmup_steps
+    if train.schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(
             0.0 if warmup else lr, lr, max(warmup, 1), max(total_steps, warmup + 1), lr * 0.01
         )
-    elif kind == "constant":
-        schedule = optax.linear_schedule(0.0, lr, warmup) if warmup else lr
-        if warmup:
-            schedule = optax.join_schedules([schedule, optax.constant_schedule(lr)], [warmup])
-    else:
-        raise ValueError(f"train.schedule={kind!r} must be 'constant' or 'cosine'")
+    if train.schedule == "constant":
+        if not warmup:
+            return lr
+        ramp = optax.linear_schedule(0.0, lr, warmup)
+        return optax.join_schedules([ramp, optax.constant_schedule(lr)], [warmup])
+    raise ValueError(f"train.schedule={train.schedule!r} must be 'constant' or 'cosine'")
+
+
+def make_optimizer(train: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+    """Adam(W) or SGD on :func:`make_schedule`, after optional global-norm clipping.
+
+    ``adamw`` decays weights decoupled from the gradient; ``adam`` adds ``weight_decay * param``
+    to the gradient (PyTorch's ``Adam(weight_decay=)``); ``sgd`` uses momentum 0.9 and no decay.
+
+    Args:
+      train: the run's ``train`` section (``lr``, ``schedule``, ``warmup_steps``, ``grad_clip``,
+        ``weight_decay``, ``optimizer``).
+      total_steps: optimizer steps of the whole run, for the cosine decay.
+
+    Returns:
+      The optax transformation.
+
+    Raises:
+      ValueError: unknown ``train.optimizer`` or ``train.schedule``.
+    """
+    schedule = make_schedule(train, total_steps)
     parts = []
-    if train_cfg.get("grad_clip", 0.0):
-        parts.append(optax.clip_by_global_norm(train_cfg.grad_clip))
-    wd = train_cfg.get("weight_decay", 0.0)
-    name = train_cfg.get("optimizer", "adamw")
-    if name == "adamw":
+    if train.grad_clip:
+        parts.append(optax.clip_by_global_norm(train.grad_clip))
+    wd = train.weight_decay
+    if train.optimizer == "adamw":
         parts.append(optax.adamw(schedule, weight_decay=wd))
-    elif name == "adam":  # L2 penalty added to the gradient, as in PyTorch's Adam(weight_decay=)
+    elif train.optimizer == "adam":
         if wd:
             parts.append(optax.add_decayed_weights(wd))
         parts.append(optax.adam(schedule))
-    elif name == "sgd":
+    elif train.optimizer == "sgd":
         parts.append(optax.sgd(schedule, momentum=0.9))
     else:
-        raise ValueError(f"train.optimizer={name!r} must be adamw, adam or sgd")
+        raise ValueError(f"train.optimizer={train.optimizer!r} must be adamw, adam or sgd")
     return optax.chain(*parts)
 
 
-def init_state(model, optimizer, example_inputs: dict, seed: int) -> TrainState:
-    """Initialises parameters from ``seed`` on an example model batch."""
+def init_state(
+    model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int
+) -> TrainState:
+    """A step-0 train state with parameters initialised from ``seed``.
+
+    Args:
+      model: a Flax module with ``apply(variables, batch, train=...)``.
+      optimizer: the transformation whose state is initialised on the parameters.
+      example_inputs: one model batch (the output of the feature step); only its shapes and
+        dtypes matter to the parameters.
+      seed: the run's seed; the parameter key is ``PRNGKey(seed)``.
+
+    Returns:
+      The :class:`TrainState` at step 0.
+    """
     key = jax.random.PRNGKey(seed)
     variables = model.init(
         {"params": key, "dropout": jax.random.fold_in(key, 1)}, example_inputs, train=False
@@ -68,3 +119,4 @@ def init_state(model, optimizer, example_inputs: dict, seed: int) -> TrainState:
         batch_stats=batch_stats,
         opt_state=optimizer.init(params),
     )
+

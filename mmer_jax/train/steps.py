@@ -8,16 +8,20 @@ uninterrupted one, and the data-parallel version computes the same loss and grad
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
-import ml_collections
 import optax
 
-from mmer_jax.data import device as device_data
+from mmer_jax.schema import TrainConfig
 from mmer_jax.train import sharding as sh
 from mmer_jax.train.state import TrainState
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+# host batch (numpy or global arrays) -> model batch; see mmer_jax.data.device.make_feature_step.
+FeatureStep = Callable[[dict], dict]
 
 
 def _cast_floats(tree, dtype):
@@ -27,7 +31,17 @@ def _cast_floats(tree, dtype):
 
 
 def weighted_xent(logits, labels, weight, label_smoothing: float = 0.0):
-    """Mean cross-entropy over examples with weight > 0; any leading shape ([B] or [B, U])."""
+    """Mean cross-entropy over the examples with weight > 0.
+
+    Args:
+      logits: [..., K] scores of K classes, any leading shape ([B] or [B, U]); cast to float32.
+      labels: [...] int class ids.
+      weight: [...] float, 1 for real examples and 0 for padding.
+      label_smoothing: mass in [0, 1) spread uniformly over the K classes.
+
+    Returns:
+      A float32 scalar: sum(weight * xent) / max(sum(weight), 1).
+    """
     logits = logits.astype(jnp.float32)
     n = logits.shape[-1]
     onehot = jax.nn.one_hot(labels, n)
@@ -37,13 +51,26 @@ def weighted_xent(logits, labels, weight, label_smoothing: float = 0.0):
     return jnp.sum(per * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
-def make_loss_fn(model, data_cfg: ml_collections.ConfigDict, train_cfg: ml_collections.ConfigDict):
-    dtype = DTYPES[train_cfg.get("dtype", "float32")]
-    smoothing = train_cfg.get("label_smoothing", 0.0)
-    aux_weight = train_cfg.get("aux_loss_weight", 0.0)
+def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig):
+    """The training loss of ``model`` on a host batch, with train-mode dropout and BatchNorm.
+
+    Args:
+      model: a Flax module returning ``(logits, aux)``; ``aux["aux_logits"]`` is used when
+        ``train.aux_loss_weight > 0``.
+      feature_step: host batch -> model batch (features in ``train.dtype``).
+      train: the ``train`` section (``dtype``, ``label_smoothing``, ``aux_loss_weight``).
+
+    Returns:
+      ``loss_fn(params, batch_stats, batch, rng) -> (loss, (batch_stats, accuracy))``: a float32
+      scalar loss (weighted mean cross-entropy), the updated BatchNorm statistics and the
+      weighted accuracy of the batch in [0, 1].
+    """
+    dtype = DTYPES[train.dtype]
+    smoothing = train.label_smoothing
+    aux_weight = train.aux_loss_weight
 
     def loss_fn(params, batch_stats, batch, rng):
-        inputs = device_data.prepare(batch, data_cfg, dtype)
+        inputs = feature_step(batch)
         variables = {"params": _cast_floats(params, dtype) if dtype != jnp.float32 else params}
         mutable = []
         if batch_stats:
@@ -67,8 +94,32 @@ def make_loss_fn(model, data_cfg: ml_collections.ConfigDict, train_cfg: ml_colle
     return loss_fn
 
 
-def make_train_step(model, optimizer, data_cfg, train_cfg, seed: int, mesh):
-    loss_fn = make_loss_fn(model, data_cfg, train_cfg)
+def make_train_step(
+    model,
+    optimizer: optax.GradientTransformation,
+    feature_step: FeatureStep,
+    train: TrainConfig,
+    seed: int,
+    mesh: jax.sharding.Mesh,
+):
+    """The jitted data-parallel training step.
+
+    The dropout key of a step is ``fold_in(PRNGKey(seed), state.step)``; the loss is the weighted
+    mean over the global batch, so any number of devices computes the gradients of one.
+
+    Args:
+      model: the Flax module (see :func:`make_loss_fn`).
+      optimizer: the transformation from :func:`mmer_jax.train.state.make_optimizer`.
+      feature_step: host batch -> model batch.
+      train: the ``train`` section (see :func:`make_loss_fn`).
+      seed: the run's seed.
+      mesh: the ``("data",)`` mesh; the state is replicated, the batch split on its axis.
+
+    Returns:
+      ``step(state, batch) -> (state, {"loss", "accuracy", "grad_norm"})`` with float32 scalar
+      metrics. The input state is donated: do not use it after the call.
+    """
+    loss_fn = make_loss_fn(model, feature_step, train)
     base_key = jax.random.PRNGKey(seed)
 
     def step(state: TrainState, batch):
@@ -86,11 +137,27 @@ def make_train_step(model, optimizer, data_cfg, train_cfg, seed: int, mesh):
     return jax.jit(step, in_shardings=(rep, data), out_shardings=(rep, rep), donate_argnums=0)
 
 
-def make_eval_step(model, data_cfg, train_cfg, mesh):
-    dtype = DTYPES[train_cfg.get("dtype", "float32")]
+def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.sharding.Mesh):
+    """The jitted evaluation step: eval-mode forward pass, predictions and the summed loss.
+
+    Args:
+      model: the Flax module (see :func:`make_loss_fn`).
+      feature_step: host batch -> model batch.
+      dtype: "float32" or "bfloat16", the compute dtype the parameters are cast to.
+      mesh: the ``("data",)`` mesh.
+
+    Returns:
+      ``step(params, batch_stats, batch) -> dict`` with ``pred`` [B] (or [B, U]) int class ids,
+      ``label`` and ``weight`` of the batch, ``probs`` [..., K] softmax, and ``loss_sum``, the
+      float32 scalar sum of weight x cross-entropy (divide by the summed weight for the mean).
+
+    Raises:
+      KeyError: ``dtype`` is not "float32" or "bfloat16".
+    """
+    dtype = DTYPES[dtype]
 
     def step(params, batch_stats, batch):
-        inputs = device_data.prepare(batch, data_cfg, dtype)
+        inputs = feature_step(batch)
         variables = {"params": _cast_floats(params, dtype) if dtype != jnp.float32 else params}
         if batch_stats:
             variables["batch_stats"] = batch_stats

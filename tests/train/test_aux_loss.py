@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from mmer_jax.data.device import make_feature_step
+from mmer_jax.schema import TrainConfig
 from mmer_jax.train import steps as steps_lib
 
 
@@ -19,7 +21,7 @@ class _TwoHeads:
 
 
 def test_aux_weight_adds_the_aux_loss():
-    data_cfg = ml_collections.ConfigDict(dict(sample_rate=16000))
+    features = make_feature_step(ml_collections.ConfigDict(dict(sample_rate=16000)))
     batch = {
         "tokens": jnp.array([[1, 2], [3, 1]], jnp.int32),
         "label": jnp.array([0, 1]),
@@ -28,8 +30,7 @@ def test_aux_weight_adds_the_aux_loss():
     params = {"w": jnp.array([[0.5, -0.2], [0.1, 0.3]])}
     losses = {}
     for w in (0.0, 0.5):
-        train_cfg = ml_collections.ConfigDict(dict(aux_loss_weight=w))
-        fn = steps_lib.make_loss_fn(_TwoHeads(), data_cfg, train_cfg)
+        fn = steps_lib.make_loss_fn(_TwoHeads(), features, TrainConfig(aux_loss_weight=w))
         losses[w] = float(fn(params, {}, batch, jax.random.PRNGKey(0))[0])
     logits = batch["tokens"].astype(jnp.float32) @ params["w"]
     main = float(steps_lib.weighted_xent(logits, batch["label"], batch["weight"]))

@@ -7,11 +7,10 @@ from mmer_jax import bench
 
 def test_bench_pipeline_writes_rows(tmp_path, tiny_generated):
     out = tmp_path / "bench.json"
-    code = bench.main("pipeline", ["--quick", "--out", str(out), "--workdir", str(tmp_path / "w"),
-                                   "--config.data.config=tiny",
-                                   f"--config.data.data_dir={tiny_generated}",
-                                   "--config.train.batch_size=16", "--config.data.read_threads=0",
-                                   "--config.train.progress=false"])
+    code = bench.run("pipeline", quick=True, out=str(out), workdir=str(tmp_path / "w"),
+                     overrides=["data.config=tiny", f"data.data_dir={tiny_generated}",
+                                "train.batch_size=16", "data.read_threads=0",
+                                "train.progress=false"])
     assert code == 0
     record = json.loads(out.read_text())
     kinds = {r["what"]: r for r in record["rows"]}
@@ -23,13 +22,12 @@ def test_bench_pipeline_writes_rows(tmp_path, tiny_generated):
 
 def test_bench_compare_times_each_value_interleaved(tmp_path, tiny_generated):
     out = tmp_path / "cmp.json"
-    code = bench.main("train", ["--quick", "--out", str(out), "--workdir", str(tmp_path / "w"),
-                                "--compare", "model.head_hidden=16,32",
-                                "--config.primary_variant=text",  # smallest model: fast compile
-                                "--config.data.config=tiny",
-                                f"--config.data.data_dir={tiny_generated}",
-                                "--config.train.batch_size=16", "--config.data.read_threads=0",
-                                "--config.train.progress=false"])
+    code = bench.run("train", quick=True, out=str(out), workdir=str(tmp_path / "w"),
+                     compare="model.head_hidden=16,32",
+                     overrides=["primary_variant=text",  # smallest model: fast compile
+                                "data.config=tiny", f"data.data_dir={tiny_generated}",
+                                "train.batch_size=16", "data.read_threads=0",
+                                "train.progress=false"])
     assert code == 0
     rows = json.loads(out.read_text())["rows"]
     assert [r["value"] for r in rows] == ["16", "32"]
@@ -43,4 +41,4 @@ def test_bench_compare_needs_two_values(tmp_path):
     from mmer_jax.errors import UsageError
 
     with pytest.raises(UsageError, match="KEY=V1,V2"):
-        bench.main("train", ["--compare", "model.head_hidden=16", "--out", str(tmp_path / "x")])
+        bench.run("train", compare="model.head_hidden=16", out=str(tmp_path / "x"))

@@ -4,10 +4,12 @@ import jax
 import numpy as np
 import pytest
 
+from mmer_jax.data.device import make_feature_step
 from mmer_jax.data.pipeline import Pipeline
+from mmer_jax.models import build_model
+from mmer_jax.schema import TrainConfig, from_section
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import steps as steps_lib
-from mmer_jax.train.loop import build_model
 from mmer_jax.train.state import init_state
 
 from .helpers import tiny_config
@@ -15,7 +17,8 @@ from .helpers import tiny_config
 
 def _loss_and_grads(cfg, pipeline, model, host_batch, params, batch_stats, n_devices):
     mesh = sh.make_mesh(n_devices)
-    loss_fn = steps_lib.make_loss_fn(model, cfg.data, cfg.train)
+    train = from_section(TrainConfig, cfg.train, "train")
+    loss_fn = steps_lib.make_loss_fn(model, make_feature_step(cfg.data, train.dtype), train)
     fn = jax.jit(
         jax.value_and_grad(loss_fn, has_aux=True),
         in_shardings=(
@@ -36,13 +39,11 @@ def test_four_devices_match_one(tiny_generated):
         pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=4")
     cfg = tiny_config(tiny_generated)
     pipeline = Pipeline(cfg.data, ["audio", "frames", "text"], cfg.seed)
-    model = build_model(cfg, pipeline, ["audio", "frames", "text"])
+    model = build_model(cfg.model, num_classes=pipeline.num_classes,
+                        vocab_size=pipeline.vocab_size, modalities=["audio", "frames", "text"])
     host = next(iter(pipeline.batches("train", 16, epoch=0, train=True)))
-    from mmer_jax.data import device as device_data
-
-    state = init_state(
-        model, __import__("optax").sgd(0.1), device_data.prepare(dict(host), cfg.data), cfg.seed
-    )
+    features = make_feature_step(cfg.data, "float32")
+    state = init_state(model, __import__("optax").sgd(0.1), features(dict(host)), cfg.seed)
     l1, g1, s1 = _loss_and_grads(cfg, pipeline, model, host, state.params, state.batch_stats, 1)
     l4, g4, s4 = _loss_and_grads(cfg, pipeline, model, host, state.params, state.batch_stats, 4)
     assert l1 == pytest.approx(l4, rel=1e-5)

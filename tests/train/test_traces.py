@@ -13,10 +13,10 @@ def test_train_step_traces_once_per_bucket(tiny_generated, tmp_path):
     cfg = only_variant(tiny_config(tiny_generated), "fused", ["audio", "frames", "text"])
     pipeline = Pipeline(cfg.data, ["audio", "frames", "text"], cfg.seed)
     trainer = VariantTrainer(cfg, pipeline, "fused", ["audio", "frames", "text"], str(tmp_path))
-    state = trainer._init_state()
+    state = trainer.init_state()
     shapes = set()
     for epoch in range(2):
-        for host in trainer._host_batches("train", epoch=epoch, train=True):
+        for host in trainer.batches("train", epoch=epoch, train=True):
             shapes.add(tuple((k, v.shape) for k, v in sorted(host.items())))
             state, _ = trainer.train_step(state, sh.to_global(host, trainer.mesh))
     n_batches = 2 * trainer.steps_per_epoch

@@ -2,7 +2,8 @@
 
 ``depth="resnet18"`` is stages of (2, 2, 2, 2) basic blocks and ``"resnet34"`` (3, 4, 6, 3)
 (He et al. 2016); the quickstart uses a two-stage, narrow variant, ``depth=(1, 1)``.
-Normalisation is BatchNorm by default (the papers' choice) or GroupNorm, which keeps no running statistics and so needs no ``batch_stats``.
+Normalisation is BatchNorm by default (the papers' choice) or GroupNorm, which keeps no running
+statistics and so needs no ``batch_stats``.
 """
 
 from __future__ import annotations
