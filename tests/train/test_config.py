@@ -26,7 +26,7 @@ def test_int_to_float_is_accepted():
         ("trian.lr=1e-3", "unknown config key 'trian'"),
         ("train.lr=fast", "expects float"),
         ("train.progress=3", "expects true/false"),
-        ("train.epochs=0", "'train.epochs' must be >= 1"),
+        ("train.epochs=0", "'train.epochs': epochs=0 must be > 0"),
         ("train.lr", "--config.KEY=VALUE"),
     ],
 )

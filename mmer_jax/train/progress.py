@@ -1,0 +1,139 @@
+"""What a run shows and records while it trains: ``metrics.jsonl``, throughput and a progress bar.
+
+None of this changes what is trained; the trainer calls it between steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import jax
+
+
+def append_jsonl(path: str, record: dict) -> None:
+    """Appends ``record`` as one JSON line to ``path`` (created if missing)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def truncate_jsonl(path: str, variant: str, after_step: int) -> None:
+    """Drops the records of ``variant`` whose ``step`` is newer than ``after_step``.
+
+    A resumed run replays the steps after its checkpoint, and their records with them; ``-1``
+    drops every record of the variant (a fresh start). The file is replaced atomically; a
+    missing file is left missing.
+
+    Raises:
+      json.JSONDecodeError: a non-blank line of ``path`` is not JSON.
+      KeyError: a record of ``variant`` has no ``step``.
+    """
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [ln for ln in f if ln.strip()]
+
+    def replayed(record: dict) -> bool:
+        return record.get("variant") == variant and record["step"] > after_step
+
+    keep = [ln for ln in lines if not replayed(json.loads(ln))]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
+
+
+class MetricsLog:
+    """The records of one variant in the run's ``metrics.jsonl`` (read by the report's curves)."""
+
+    def __init__(self, path: str, variant: str):
+        """Args:
+          path: the run's ``metrics.jsonl``.
+          variant: the variant name every record carries.
+        """
+        self.path, self.variant = path, variant
+
+    def append(self, split: str, step: int, epoch: int, **values) -> None:
+        """Appends ``{"variant", "split", "step", "epoch", **values}`` (epoch counts from 1)."""
+        record = {"variant": self.variant, "split": split, "step": step, "epoch": epoch}
+        append_jsonl(self.path, {**record, **values})
+
+    def truncate(self, after_step: int) -> None:
+        """Drops this variant's records after ``after_step`` (see :func:`truncate_jsonl`)."""
+        truncate_jsonl(self.path, self.variant, after_step)
+
+
+class Throughput:
+    """Training examples per second, excluding the first step of the process (it compiles).
+
+    Call :meth:`start_epoch`, then :meth:`step` after every step, then :meth:`end_epoch`. Only
+    time spent in epochs counts (not validation).
+    """
+
+    def __init__(self):
+        self.wall_s = 0.0  # seconds of timed training, summed over epochs
+        self.examples = 0  # examples trained in that time
+        self._compiled = False
+        self._t0 = time.perf_counter()
+        self._n = 0
+
+    def start_epoch(self) -> None:
+        """Starts the clock of an epoch."""
+        self._t0, self._n = time.perf_counter(), 0
+
+    def step(self, state, n_examples: int) -> None:
+        """Counts one step of ``n_examples``; the first step of the process restarts the clock.
+
+        Args:
+          state: the step's output; waited for after the first step only.
+          n_examples: the global batch size.
+        """
+        if not self._compiled:
+            jax.block_until_ready(state)
+            self._compiled = True
+            self._t0 = time.perf_counter()
+        else:
+            self._n += n_examples
+
+    def epoch_rate(self) -> float | None:
+        """Examples/s of the epoch so far (steps dispatched, not necessarily finished)."""
+        dt = time.perf_counter() - self._t0
+        return self._n / dt if self._n and dt > 0 else None
+
+    def end_epoch(self, state) -> None:
+        """Waits for ``state`` and adds the epoch's time and examples to the totals."""
+        jax.block_until_ready(state)
+        self.wall_s += time.perf_counter() - self._t0
+        self.examples += self._n
+
+    @property
+    def examples_per_s(self) -> float | None:
+        """Examples/s over every finished epoch; None before any time was measured."""
+        return (self.examples / self.wall_s) if self.wall_s else None
+
+
+def progress_bar(total: int, initial: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr, shown on process 0 only.
+
+    Args:
+      total: steps of the whole run.
+      initial: steps already done (a resumed run).
+      desc: the label at the bar's left.
+      enabled: False gives a silent bar (``train.progress``).
+
+    Returns:
+      The ``tqdm`` object (``update``, ``set_postfix``, ``write``, ``close``).
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        dynamic_ncols=True,
+        leave=False,
+        disable=not enabled or jax.process_index() != 0,
+        file=sys.stderr,
+    )
