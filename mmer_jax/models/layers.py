@@ -72,3 +72,14 @@ class AttentionPool(nn.Module):
         w = jnp.exp(score - jnp.max(score, axis=1, keepdims=True)) * mask
         w = w / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1e-9)
         return jnp.einsum("bt,btd->bd", w, x)
+
+
+def in_scope_of(parent: nn.Module, part: nn.Module) -> nn.Module:
+    """Makes ``part`` (a module created in ``parent``'s compact method) create its sub-modules and
+    parameters directly in ``parent``'s scope, as if ``parent`` had created them itself.
+
+    Systems assembled from registered parts use it to keep the parameter tree (and so old
+    checkpoints and the initialisation of a seed) of the systems written before the registries.
+    """
+    nn.share_scope(part, parent)
+    return part

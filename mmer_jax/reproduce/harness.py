@@ -25,6 +25,7 @@ from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import papers
 from mmer_jax.reproduce.class_views import views_of_report
+from mmer_jax.schema import DataConfig, from_section
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
@@ -81,25 +82,30 @@ def find_configs(
 
 
 def data_available(data_cfg) -> tuple[bool, str]:
-    """Whether the corpus is prepared, or can be built from ``data.manual_dir``; and why not."""
+    """Whether the corpus is prepared, or can be built from ``data.manual_dir``; and why not.
+
+    Args:
+      data_cfg: the run's ``data`` section (a ``DataConfig`` or a ConfigDict of it).
+    """
+    data_cfg = from_section(DataConfig, data_cfg, "data")
     from data_prep import build as build_lib
 
-    data_dir = os.path.expanduser(data_cfg.data_dir) if data_cfg.get("data_dir") else None
+    data_dir = os.path.expanduser(data_cfg.data_dir) if data_cfg.data_dir else None
     try:
-        builder = build_lib.get_builder(data_cfg.corpus, data_cfg.get("config") or None, data_dir)
+        builder = build_lib.get_builder(data_cfg.corpus, data_cfg.config or None, data_dir)
     except build_lib.BuildError as exc:
         return False, str(exc)
     if os.path.isfile(os.path.join(builder.data_dir, "dataset_info.json")):
         return True, f"prepared in {builder.data_dir}"
-    if not data_cfg.get("build_if_missing", True):
+    if not data_cfg.build_if_missing:
         return False, f"not built in {builder.data_dir} and data.build_if_missing is false"
     if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
         return True, "generated at build time"
-    manual = os.path.expanduser(data_cfg.get("manual_dir") or "")
+    manual = os.path.expanduser(data_cfg.manual_dir)
     if manual and os.path.isdir(manual) and os.listdir(manual):
         return True, f"will be built from {manual}"
     return False, (
-        f"corpus {data_cfg.corpus!r} (config {data_cfg.get('config')!r}) is not built "
+        f"corpus {data_cfg.corpus!r} (config {data_cfg.config!r}) is not built "
         f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
         f"copy of it"
     )
@@ -287,13 +293,13 @@ def build_report(
         "seeds": [r["protocol"].get("seed") for r in runs],
         "protocol": {
             "corpus": cfg.data.corpus,
-            "corpus_config": cfg.data.get("config"),
+            "corpus_config": cfg.data.config,
             "classes": classes,
             "split": proto.get("split") or declared.get("split"),
             "fold": proto.get("fold"),
             "speaker_independent": declared.get("speaker_independent"),
             "speaker_independent_measured": proto.get("speaker_independent"),
-            "selection_rule": f"best validation {cfg.train.get('select_metric', 'weighted_f1')} "
+            "selection_rule": f"best validation {cfg.train.select_metric} "
             "epoch per seed; test scored once at that checkpoint",
             "unit": proto.get("unit", "utterance"),
             "examples": proto.get("examples"),
@@ -348,7 +354,7 @@ def build_report(
 def _confusion_figures(report: dict, d: str) -> dict[str, str]:
     """Per-variant confusion panels (S001's Figs. 5-7 show audio, video and fused) and one
     figure per class view, each with a panel per variant."""
-    from mmer_jax.train.report import plot_confusion_panels
+    from mmer_jax.train.report_common import plot_confusion_panels
 
     paths = {}
     classes = report["protocol"]["classes"]
@@ -382,7 +388,7 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
     paths = {}
     cm = report["confusion"]["summed_over_seeds"]
     if cm is not None:
-        from mmer_jax.train.report import plot_confusion
+        from mmer_jax.train.report_common import plot_confusion
 
         paths["png"] = plot_confusion(
             cm,

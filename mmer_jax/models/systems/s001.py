@@ -3,12 +3,12 @@
 Source: seed paper S001 (``shared/papers/S001_*``), its Table I models (audio-only, video-only,
 fused at dropout 0.3 and 0.5).
 
-The speech branch treats the [Ta, F] MFCC matrix as a one-channel image; its feature map is
-averaged over frequency and over the valid time steps (the audio mask is pooled with the
-network's time stride). The video branch applies one ResNet (shared weights) to every frame,
-averages each frame's feature map, runs a length-aware LSTM over time and keeps the last valid
-state. The branch vectors are fused (``model.fusion``, concatenation in the paper), passed through
-dropout (0.3 or 0.5 in the paper) and one fully connected layer. Either branch alone gives the
+Assembled from registered parts: the speech branch (encoder ``resnet_speech``) treats the
+[Ta, F] MFCC matrix as a one-channel image, averaged over frequency and valid time at the end;
+the video branch (``resnet_lstm``) applies one ResNet to every frame, runs a length-aware LSTM
+over time and keeps the last valid state (see ``encoders/streams.py``). The branch vectors are
+fused (``model.fusion``, concatenation in the paper), passed through dropout (0.3 or 0.5 in the
+paper) and one fully connected layer. Either branch alone gives the
 paper's audio-only / video-only models.
 """
 
@@ -17,12 +17,10 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from mmer_jax.models.encoders.conv1d_audio import downsample_mask
-from mmer_jax.models.encoders.resnet import ResNet, ResNetConfig
-from mmer_jax.models.layers import LSTM, last_valid, masked_mean
-from mmer_jax.registry import FUSIONS, register_system
+from mmer_jax.models.encoders.resnet import ResNetConfig
+from mmer_jax.models.layers import in_scope_of
+from mmer_jax.registry import ENCODERS, FUSIONS, register_system
 
 S001_MODALITIES = ("audio", "frames", "face")
 
@@ -41,6 +39,8 @@ class S001Config:
     audio: ResNetConfig = ResNetConfig("resnet18")  # the speech branch over MFCC [Ta, F, 1]
     video: ResNetConfig = ResNetConfig("resnet34")  # applied to every frame
     lstm_hidden: int = 256
+    audio_encoder: str = "resnet_speech"  # ENCODERS name, built as (audio,)
+    video_encoder: str = "resnet_lstm"  # ENCODERS name, built as (video, lstm_hidden, modality)
     fusion: str = "concat"  # a name in FUSIONS
 
     def __post_init__(self):
@@ -58,34 +58,17 @@ class S001(nn.Module):
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
+        c = self.cfg
         feats = {}
-        for m in self.cfg.modalities:
+        for m in c.modalities:
             if m == "audio":
-                feats["feat_audio"] = self._speech(batch["audio"], batch["audio_mask"], train)
+                enc = ENCODERS[c.audio_encoder](c.audio, name="enc_audio")
             else:
-                feats[f"feat_{m}"] = self._video(m, batch[m], batch[f"{m}_mask"], train)
-        fused = FUSIONS[self.cfg.fusion](ordered=True, name="fusion")(feats, train=train)
-        h = nn.Dropout(self.cfg.dropout)(fused, deterministic=not train)
+                enc = ENCODERS[c.video_encoder](c.video, c.lstm_hidden, m, name=f"enc_{m}")
+            feats[f"feat_{m}"] = in_scope_of(self, enc)(batch[m], batch[f"{m}_mask"], train=train)
+        fused = FUSIONS[c.fusion](ordered=True, name="fusion")(feats, train=train)
+        h = nn.Dropout(c.dropout)(fused, deterministic=not train)
         return nn.Dense(self.num_classes, name="head_out")(h), feats
-
-    def _speech(self, x, mask, train):
-        """x [B, Ta, F] MFCC, mask [B, Ta] -> [B, C_audio]."""
-        res = self.cfg.audio
-        x = jnp.where(mask[..., None], x, 0.0)[..., None]  # [B, Ta, F, 1]; padding cannot leak
-        y = ResNet(res, name="speech_resnet")(x, train)  # [B, Ta', F', C]
-        m = downsample_mask(mask, res.time_stride(), y.shape[1])  # [B, Ta']
-        return masked_mean(jnp.mean(y, axis=2), m)
-
-    def _video(self, name, x, mask, train):
-        """x [B, Tv, H, W, 3], mask [B, Tv] -> [B, lstm_hidden]."""
-        b, t = mask.shape
-        x = jnp.where(mask[:, :, None, None, None], x, 0.0)
-        y = ResNet(self.cfg.video, name=f"{name}_resnet")(
-            x.reshape((b * t,) + x.shape[2:]), train
-        )
-        y = jnp.mean(y, axis=(1, 2)).reshape(b, t, -1)  # [B, Tv, C]
-        h = LSTM(self.cfg.lstm_hidden, name=f"{name}_lstm")(y, mask)  # [B, Tv, hidden]
-        return last_valid(h, mask)
 
 
 @register_system("s001", S001Config)

@@ -3,10 +3,11 @@
 Source: seed paper S003 (``shared/papers/S003_*``, an interim report that gives no layer sizes;
 the defaults keep the model small).
 
-Each image stream (whole ``frames`` and cropped ``face``, separate weights) goes through a shallow
-MobileFaceNet-style CNN per frame and an LSTM over time; the audio features go through a 1-D CNN
-and an LSTM. The last valid LSTM state of every stream is fused (``model.fusion``: concatenation
-in the system's modality order) and classified by fully connected layers.
+Assembled from registered parts: each image stream (whole ``frames`` and cropped ``face``,
+separate weights) goes through a shallow MobileFaceNet-style CNN per frame and an LSTM over time
+(encoder ``mobileface_lstm``); the audio features through a 1-D CNN and an LSTM
+(``conv1d_lstm``). The last valid LSTM state of every stream is fused (``model.fusion``:
+concatenation in the system's modality order) and classified by fully connected layers.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax.numpy as jnp
 
-from mmer_jax.models.encoders.conv1d_audio import Conv1DAudio, Conv1DAudioConfig
-from mmer_jax.models.encoders.mobileface import MobileFace, MobileFaceConfig
-from mmer_jax.models.layers import LSTM, last_valid
-from mmer_jax.registry import FUSIONS, register_system
+from mmer_jax.models.encoders.conv1d_audio import Conv1DAudioConfig
+from mmer_jax.models.encoders.mobileface import MobileFaceConfig
+from mmer_jax.models.layers import in_scope_of
+from mmer_jax.registry import ENCODERS, FUSIONS, register_system
 
 S003_MODALITIES = ("frames", "face", "audio")
 
@@ -39,6 +39,8 @@ class S003Config:
     audio: Conv1DAudioConfig = Conv1DAudioConfig()
     lstm_hidden: int = 128
     fc_hidden: int = 128
+    image_encoder: str = "mobileface_lstm"  # ENCODERS name, built as (image, lstm_hidden, modality)
+    audio_encoder: str = "conv1d_lstm"  # ENCODERS name, built as (audio, lstm_hidden)
     fusion: str = "concat"  # a name in FUSIONS
 
     def __post_init__(self):
@@ -59,17 +61,11 @@ class S003(nn.Module):
         c = self.cfg
         feats = {}
         for m in c.modalities:
-            mask = batch[f"{m}_mask"]
             if m == "audio":
-                seq, mask = Conv1DAudio(c.audio, name="audio_cnn")(batch["audio"], mask, train)
+                enc = ENCODERS[c.audio_encoder](c.audio, c.lstm_hidden, name="enc_audio")
             else:
-                b, t = mask.shape
-                x = jnp.where(mask[:, :, None, None, None], batch[m], 0.0)
-                x = x.reshape((b * t,) + x.shape[2:])  # [B*Tv, H, W, 3]
-                seq = MobileFace(c.image, name=f"{m}_cnn")(x, train, mask.reshape(-1))
-                seq = seq.reshape(b, t, -1)  # [B, Tv, embed]
-            h = LSTM(c.lstm_hidden, name=f"{m}_lstm")(seq, mask)
-            feats[f"feat_{m}"] = last_valid(h, mask)  # [B, hidden]
+                enc = ENCODERS[c.image_encoder](c.image, c.lstm_hidden, m, name=f"enc_{m}")
+            feats[f"feat_{m}"] = in_scope_of(self, enc)(batch[m], batch[f"{m}_mask"], train=train)
         fused = FUSIONS[c.fusion](ordered=True, name="fusion")(feats, train=train)
         z = nn.relu(nn.Dense(c.fc_hidden, name="fc")(fused))
         z = nn.Dropout(c.dropout)(z, deterministic=not train)
