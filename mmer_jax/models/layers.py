@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -35,24 +36,50 @@ def last_valid(x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
     return jnp.take_along_axis(x, idx[:, None, None], axis=1)[:, 0]
 
 
+def pytorch_lstm_inits(hidden: int) -> dict:
+    """PyTorch's ``nn.LSTM`` initialisation for a flax LSTM cell: every weight U(-k, k) with
+    k = 1/sqrt(hidden). PyTorch adds two such biases (b_ih + b_hh); one bias U(-k*sqrt(2),
+    k*sqrt(2)) has the same variance."""
+    k = 1.0 / float(hidden) ** 0.5
+    return dict(kernel_init=symmetric_uniform(k), recurrent_kernel_init=symmetric_uniform(k),
+                bias_init=symmetric_uniform(k * 2.0**0.5))
+
+
+def symmetric_uniform(bound: float):
+    """An initializer drawing U(-bound, bound)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
 class LSTM(nn.Module):
     """A (bi)directional LSTM over [B, T, D] that ignores steps past each row's length.
 
     Padded outputs are zeroed so later layers never see values computed from padding.
+
+    Attributes:
+      init_scheme: "flax" (lecun-normal input weights, orthogonal recurrent weights, zero bias) or
+        "pytorch" (:func:`pytorch_lstm_inits`, for systems written in PyTorch).
     """
 
     hidden: int
     bidirectional: bool = False
     num_layers: int = 1
+    init_scheme: str = "flax"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, mask: jnp.ndarray) -> jnp.ndarray:
+        if self.init_scheme not in ("flax", "pytorch"):
+            raise ValueError(f"init_scheme={self.init_scheme!r} must be 'flax' or 'pytorch'")
+        inits = pytorch_lstm_inits(self.hidden) if self.init_scheme == "pytorch" else {}
         lengths = lengths_from_mask(mask)
         x = jnp.where(mask[..., None], x, 0.0)
         for i in range(self.num_layers):
-            fwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"fwd_{i}")
+            fwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden, **inits), name=f"fwd_{i}")
             if self.bidirectional:
-                bwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden), name=f"bwd_{i}")
+                bwd = nn.RNN(nn.OptimizedLSTMCell(self.hidden, **inits), name=f"bwd_{i}")
                 x = nn.Bidirectional(fwd, bwd, name=f"bi_{i}")(x, seq_lengths=lengths)
             else:
                 x = fwd(x, seq_lengths=lengths)

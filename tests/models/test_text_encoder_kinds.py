@@ -1,4 +1,4 @@
-"""The text utterance encoder's variants (cnn, bow, cnn+bow with hashed bigrams)."""
+"""The text utterance encoder's variants (cnn, bow, cnn+bow with hashed bigrams, bilstm)."""
 
 import jax
 import jax.numpy as jnp
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mmer_jax.models.encoders.text_cnn import TextCNN, TextCNNConfig
+from mmer_jax.models.layers import LSTM
 
 
 @pytest.mark.parametrize("kind, buckets", [("cnn", 0), ("bow", 0), ("bow", 31), ("cnn+bow", 31)])
@@ -23,10 +24,40 @@ def test_kinds_run_and_ignore_padding(kind, buckets):
 
 
 def test_unknown_kind_is_rejected():
-    cfg = TextCNNConfig(vocab_size=10, embed_dim=4, kind="lstm")
-    tokens = jnp.ones((1, 3), jnp.int32)
-    with pytest.raises(ValueError, match="kind='lstm'"):
-        TextCNN(cfg).init(jax.random.PRNGKey(0), tokens, tokens > 0, False)
+    with pytest.raises(ValueError, match="kind='lstm' must be one of cnn, bow, cnn\\+bow, bilstm"):
+        TextCNNConfig(vocab_size=10, embed_dim=4, kind="lstm")
+
+
+def test_bilstm_kind_max_pools_real_words_only():
+    cfg = TextCNNConfig(vocab_size=50, embed_dim=8, dropout=0.0, kind="bilstm", lstm_hidden=5,
+                        lstm_layers=2, init_scheme="pytorch")
+    tokens = jnp.array([[5, 7, 9, 0, 0], [3, 4, 0, 0, 0]], jnp.int32)
+    mask = tokens > 0
+    model = TextCNN(cfg)
+    params = model.init(jax.random.PRNGKey(0), tokens, mask, False)
+    out = model.apply(params, tokens, mask, False)
+    assert out.shape == (2, 10)  # 2 directions x 5
+    # Padding changes nothing: neither its ids nor its length (a shorter padded width).
+    noisy = jnp.where(mask, tokens, 41)
+    np.testing.assert_allclose(out, model.apply(params, noisy, mask, False), atol=1e-6)
+    np.testing.assert_allclose(out, model.apply(params, tokens[:, :3], mask[:, :3], False),
+                               atol=1e-5)
+
+
+def test_pytorch_lstm_init_draws_uniform_within_one_over_sqrt_hidden():
+    x, mask = jnp.ones((2, 4, 3)), jnp.ones((2, 4), bool)
+    params = LSTM(16, init_scheme="pytorch").init(jax.random.PRNGKey(0), x, mask)["params"]
+    k = 1 / 4.0  # 1/sqrt(16)
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    kernels = [np.asarray(v) for path, v in leaves if path[-1].key == "kernel"]
+    biases = [np.asarray(v) for path, v in leaves if path[-1].key == "bias"]
+    assert len(kernels) == 8 and len(biases) == 4  # 4 gates x (input, recurrent); 4 biases
+    for w in kernels:  # not orthogonal or lecun-normal: PyTorch's bounded uniform
+        assert np.abs(w).max() <= k and np.abs(w).max() > 0.8 * k
+    for b in biases:
+        assert np.abs(b).max() <= k * 2**0.5 and np.abs(b).max() > 0
+    with pytest.raises(ValueError, match="init_scheme='torch'"):
+        LSTM(4, init_scheme="torch").init(jax.random.PRNGKey(0), x, mask)
 
 
 def test_embedding_init_std_is_configurable():

@@ -14,8 +14,10 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.layers import masked_max, masked_mean
+from mmer_jax.models.layers import LSTM, masked_max, masked_mean
 from mmer_jax.schema import derived
+
+KINDS = ("cnn", "bow", "cnn+bow", "bilstm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +42,20 @@ class TextCNNConfig:
     # (std 1/sqrt(embed_dim)) makes utterance features ~10x smaller, and the dialogue models then
     # sit on the class prior for many epochs before the context layers pick up the words.
     embed_init_std: float = 1.0
+    # kind "bilstm" (S002's paper text path): embedding -> dropout -> a BiLSTM of lstm_layers
+    # layers x lstm_hidden per direction -> max over the valid words -> [N, 2 * lstm_hidden];
+    # init_scheme "pytorch" gives its LSTMs PyTorch's initialisation (the paper's framework).
+    lstm_hidden: int = 128
+    lstm_layers: int = 2
+    init_scheme: str = "flax"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r} must be one of {', '.join(KINDS)}")
 
 
 class TextCNN(nn.Module):
-    """tokens [N, L] int32 + mask [N, L] -> [N, out]."""
+    """tokens [N, L] int32 + mask [N, L] bool -> [N, out] ([N, 2 * lstm_hidden] for "bilstm")."""
 
     cfg: TextCNNConfig
 
@@ -54,8 +66,12 @@ class TextCNN(nn.Module):
         e = nn.Embed(c.vocab_size, c.embed_dim, name="embed",
                      embedding_init=nn.initializers.normal(c.embed_init_std))(tokens)  # [N, L, E]
         e = jnp.where(mask[..., None], e, 0.0)
-        if c.kind not in ("cnn", "bow", "cnn+bow"):
-            raise ValueError(f"text encoder kind={c.kind!r} must be cnn, bow or cnn+bow")
+        if c.kind == "bilstm":
+            e = nn.Dropout(c.dropout)(e, deterministic=not train)
+            h = LSTM(c.lstm_hidden, bidirectional=True, num_layers=c.lstm_layers,
+                     init_scheme=c.init_scheme,
+                     name="bilstm")(e, mask)  # [N, L, 2h], zero on padding
+            return masked_max(h, mask)  # padded words cannot win the max
         pooled = []
         if "cnn" in c.kind:
             for w in c.widths:

@@ -30,11 +30,15 @@ class AttentionResidual(nn.Module):
     num_heads: int = 4
     dropout: float = 0.0
     implementation: str = "xla"
+    attention_dropout: float | None = None  # on the merged heads; None: ``dropout``
 
     @nn.compact
     def __call__(self, f: jnp.ndarray, mask: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         a = MultiHeadAttention(
-            self.num_heads, dropout=self.dropout, implementation=self.implementation, name="mha"
+            self.num_heads,
+            dropout=self.dropout if self.attention_dropout is None else self.attention_dropout,
+            implementation=self.implementation,
+            name="mha",
         )(f, q_mask=mask, kv_mask=mask, train=train)  # [B, U, D]
         a = nn.Dropout(self.dropout)(a, deterministic=not train)
         h = nn.LayerNorm(name="norm")(f + a)

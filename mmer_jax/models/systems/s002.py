@@ -35,8 +35,11 @@ class S002Config(DialogueSystemConfig):
 
     name: str = "s002"
     context_hidden: int = 128  # per direction
+    context_layers: int = 1
     num_heads: int = 4
-    head_hidden: int = 128
+    attention_dropout: float | None = None  # inside the attention block; None: ``dropout``
+    head_hidden: int = 128  # 0: the classifier is one linear layer on the fused features
+    init_scheme: str = "flax"  # "pytorch": the context LSTM initialised as PyTorch's nn.LSTM
     fusion: str = "attention_residual"  # a sequence fusion in FUSIONS
     implementation: str = "xla"  # of the attention op (mmer_jax.models.ops)
 
@@ -59,11 +62,14 @@ class S002(nn.Module):
         encoder = utterance_encoder(c, self.vocab_size, "encoder")
         u, utt, per_mod = encoder(batch, train)  # [B, U, D], [B, U]
         u = nn.Dropout(c.dropout)(u, deterministic=not train)
-        f = LSTM(c.context_hidden, bidirectional=True, name="context")(u, utt)  # [B, U, 2h]
+        f = LSTM(c.context_hidden, bidirectional=True, num_layers=c.context_layers,
+                 init_scheme=c.init_scheme,
+                 name="context")(u, utt)  # [B, U, 2h]
         h = FUSIONS[c.fusion](
-            c.num_heads, c.dropout, c.implementation, name="attn_residual"
+            c.num_heads, c.dropout, c.implementation, attention_dropout=c.attention_dropout,
+            name="attn_residual",
         )(f, utt, train=train)  # [B, U, 2h]
-        z = nn.relu(nn.Dense(c.head_hidden, name="head_hidden")(h))
+        z = nn.relu(nn.Dense(c.head_hidden, name="head_hidden")(h)) if c.head_hidden else h
         z = nn.Dropout(c.dropout)(z, deterministic=not train)
         logits = nn.Dense(self.num_classes, name="head_out")(z)  # [B, U, C]
         aux = {
