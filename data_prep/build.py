@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from typing import Any
 
 from data_prep import CORPORA
@@ -42,7 +43,13 @@ def get_builder(name: str, config: str | None = None, data_dir: str | None = Non
     """
     cls = builder_class(name)
     kw: dict[str, Any] = dict(kwargs)
-    if config:
+    from_file = getattr(cls, "config_from_file", None)
+    if config and from_file is not None and config.endswith(".json"):
+        try:  # a user's corpus spec (e.g. the ``folder`` builder)
+            kw["config"] = from_file(os.path.expanduser(config))
+        except ValueError as exc:
+            raise BuildError(f"corpus {name!r}: {exc}") from exc
+    elif config:
         names = [c.name for c in getattr(cls, "BUILDER_CONFIGS", [])]
         if names and config not in names:
             raise BuildError(
@@ -69,7 +76,8 @@ def build(
       config: builder config name (fold / variant); the builder's default when None.
       data_dir: where TFDS writes the prepared dataset (TFDS default when None).
       manual_dir: the corpus as distributed, for corpora that cannot be downloaded.
-      force: rebuild even if the prepared files exist.
+      force: rebuild even if the prepared files exist: into a temporary directory, swapped in
+        on success (a failed rebuild leaves the previous build).
 
     Raises:
       BuildError: an unknown corpus or config, or ``manual_dir`` is not a directory.
@@ -89,9 +97,112 @@ def build(
     )
     if force:
         download_config.download_mode = tfds.download.GenerateMode.FORCE_REDOWNLOAD
-    builder.download_and_prepare(download_config=download_config, file_format="array_record")
+    prepared = os.path.isfile(os.path.join(os.fspath(builder.data_dir), "dataset_info.json"))
+    if not prepared or force:
+        print(_announce(name, builder, manual_dir), file=sys.stderr, flush=True)
+    _quiet(builder, tfds)
+    with _SkipSummary() as skips:
+        builder = _prepare(builder, name, config, download_config, manual_dir, force)
+    skips.summarize(builder)
     _log_report(builder)
     return builder
+
+
+def _prepare(builder, name: str, config: str | None, download_config, manual_dir: str | None,
+             force: bool):
+    """Builds, rebuilds or reuses ``builder``'s dataset; returns the builder over the result.
+
+    ``force`` builds into a temporary directory and swaps it in on success, so a failed rebuild
+    leaves the previous build as it was. A reuse prints which build it reused (and warns when
+    ``manual_dir`` is not what that build read). See :mod:`data_prep._common.prepared`.
+    """
+    import tensorflow_datasets as tfds
+
+    from data_prep import prepared
+
+    def run(b) -> None:
+        _quiet(b, tfds)
+        b.download_and_prepare(download_config=download_config, file_format="array_record")
+        prepared.write_source(b.data_dir, manual_dir)
+
+    if force:
+        # Each rebuild starts in an empty directory, so TFDS has nothing to delete or overwrite.
+        download_config.download_mode = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+        return prepared.rebuild_swapped(lambda root: get_builder(name, config, root),
+                                        builder._data_dir_root, run)
+    if os.path.isfile(os.path.join(os.fspath(builder.data_dir), "dataset_info.json")):
+        label = f"{name}/{builder.builder_config.name if builder.builder_config else 'default'}"
+        msg, changed = prepared.reuse_notice(builder.data_dir, label, manual_dir)
+        print(f"[data] {msg}", file=sys.stderr, flush=True)
+        if changed:
+            logging.getLogger("data_prep").warning("%s", msg)
+        return builder
+    run(builder)
+    return builder
+
+
+def _announce(name: str, builder, manual_dir: str | None) -> str:
+    """The one line printed before a build: what, from where, into where."""
+    config = builder.builder_config.name if builder.builder_config else "default"
+    src = f" from {os.path.expanduser(manual_dir)}" if manual_dir else " (generated)"
+    return f"[data] building {name}/{config}{src} into {builder.data_dir}"
+
+
+def _on_terminal() -> bool:
+    forced = os.environ.get("MMER_PROGRESS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _quiet(builder, tfds) -> None:
+    """Drops TFDS's "Downloading and preparing dataset Unknown size ..." and "downloaded and
+    prepared" banners (nothing is downloaded: corpora are read from ``manual_dir`` or generated),
+    and its progress bars when stderr is not a terminal (log files get no bar updates)."""
+    for attr in ("_log_download_bytes", "_log_download_done"):
+        if hasattr(builder, attr):
+            setattr(builder, attr, lambda: None)
+    if not _on_terminal():
+        tfds.disable_progress_bar()
+
+
+class _SkipSummary(logging.Filter):
+    """While a build runs, counts the builders' per-file "skipping ..." warnings (logger
+    ``data_prep``) instead of printing each; :meth:`summarize` prints one line. The details stay
+    in ``build_report.json``. ``MMER_DEBUG=1`` shows every warning."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+        self.first: str | None = None
+        self._logger = logging.getLogger("data_prep")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith("skipping"):
+            self.count += 1
+            if self.first is None:
+                self.first = record.getMessage()
+            return bool(os.environ.get("MMER_DEBUG"))
+        return True
+
+    def __enter__(self) -> "_SkipSummary":
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._logger.removeFilter(self)
+        if exc[0] is not None and self.count:
+            print(f"[data] {self.count} files skipped before the build failed "
+                  f"(first: {self.first})", file=sys.stderr, flush=True)
+
+    def summarize(self, builder) -> None:
+        if self.count:
+            path = os.path.join(os.fspath(builder.data_dir), "build_report.json")
+            print(f"[data] {self.count} files skipped (first: {self.first}); every file and "
+                  f"reason in {path}", file=sys.stderr, flush=True)
 
 
 def _log_report(builder) -> None:

@@ -48,6 +48,10 @@ class DataConfig:
 
     corpus: str = "generated_emotion"  # a name in data_prep.CORPORA
     config: str = "default"  # the builder config (variant / fold)
+    # > 0: fold K (1-based) of a fold protocol stored with the build (data_prep.folds), applied
+    # when reading: the build's examples are re-split, so every fold reads one build.
+    fold: int = 0
+    fold_protocol: str = ""  # which of the build's fold protocols ("" = its default)
     data_dir: str = "~/tensorflow_datasets"
     manual_dir: str = ""  # the corpus as distributed; "" for generated corpora
     build_if_missing: bool = True
@@ -83,6 +87,8 @@ class DataConfig:
         _positive(self, "max_audio_s", "audio_bucket_s")
         if self.read_threads < 0:
             raise ValueError(f"read_threads={self.read_threads} must be >= 0")
+        if self.fold < 0:
+            raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,14 @@ Skip policy:
     with no candidate file) is a hard :class:`CorpusError` naming the directory, raised before
     any decoding.
 
-The report (counts per class and per speaker, durations, resampling, skipped files with reasons)
-is written as ``build_report.json`` inside the prepared dataset's directory
+Repairs and flags:
+  * A *repair* is a change the builder made to make a file usable (e.g. a cp1252 byte in a UTF-8
+    CSV, an out-of-range float clip rescaled); each kind is counted (``repairs``).
+  * A *flag* marks a stored example worth a look but not wrong enough to drop (all-silent audio,
+    several audio streams, a duration outlier); each is listed with its path (``flags``).
+
+The report (counts per class and per speaker, durations, resampling, skipped files with reasons,
+repairs, flags) is written as ``build_report.json`` inside the prepared dataset's directory
 (``<data_dir>/<name>/<config>/<version>/``), so it moves and is deleted with the data it describes.
 """
 
@@ -91,20 +97,70 @@ class BuildReport:
         self.splits: dict[str, _SplitStats] = collections.defaultdict(_SplitStats)
         self.skips = SkipLog()
         self.notes: dict[str, Any] = {}
+        self.repairs: collections.Counter = collections.Counter()
+        self.repaired_in: dict[str, set[str]] = collections.defaultdict(set)
+        self.flags: dict[str, list[dict[str, str]]] = collections.defaultdict(list)
+        self._durations: list[tuple[float, str, str]] = []
+        # Stored example id -> {"split", "speaker", "label"} (fold protocols are built from it).
+        self.examples: dict[str, dict[str, str]] = {}
 
     def add(self, split: str, label: str, speaker: str, duration_s: float | None = None,
-            orig_sr: int | None = None, **extra: float) -> None:
-        """Records one stored example; ``extra`` numbers are averaged (e.g. face_found)."""
+            orig_sr: int | None = None, *, path: str | os.PathLike | None = None,
+            media: Any = (), example_id: str | None = None, **extra: float) -> None:
+        """Records one stored example; ``extra`` numbers are averaged (e.g. face_found).
+
+        Args:
+          path: the example's media file; with it, durations take part in outlier flagging.
+          media: the ``info`` dicts of :mod:`data_prep._common.media` reads for this example (one
+            dict or several); their ``flags`` and ``repairs`` are recorded against ``path``.
+          example_id: the stored ``id``; with it the example takes part in fold protocols.
+        """
+        if example_id is not None:
+            self.examples[example_id] = {"split": split, "speaker": speaker, "label": label}
         s = self.splits[split]
         s.count += 1
         s.per_class[label] += 1
         s.per_speaker[speaker] += 1
         if duration_s is not None:
             s.durations.append(float(duration_s))
+            if path is not None:
+                self._durations.append((float(duration_s), os.fspath(path), split))
         if orig_sr is not None:
             s.orig_sr[int(orig_sr)] += 1
         for k, v in extra.items():
             s.extra[k].append(float(v))
+        for info in ([media] if isinstance(media, dict) else list(media)):
+            where = os.fspath(path) if path is not None else "?"
+            for kind, detail in sorted((info.get("flags") or {}).items()):
+                self.flag(where, kind, str(detail), split)
+            for kind, n in sorted((info.get("repairs") or {}).items()):
+                self.repair(kind, n, where)
+
+    def repair(self, kind: str, n: int = 1, where: str | os.PathLike | None = None) -> None:
+        """Counts ``n`` repairs of ``kind`` (made in file ``where``)."""
+        if n <= 0:
+            return
+        self.repairs[kind] += int(n)
+        if where is not None:
+            self.repaired_in[kind].add(os.fspath(where))
+
+    def flag(self, path: str | os.PathLike, kind: str, detail: str = "",
+             split: str = UNASSIGNED) -> None:
+        """Marks the stored example from ``path`` with ``kind`` (it is kept, not skipped)."""
+        self.flags[kind].append({"path": os.fspath(path), "split": split, "detail": detail})
+        log.info("flag %s: %s (%s) %s", kind, os.fspath(path), split, detail)
+
+    def _duration_outliers(self) -> list[dict[str, str]]:
+        """Clips longer than max(3 x the median, Q3 + 3 IQR) of this build (>= 8 clips)."""
+        if len(self._durations) < 8:
+            return []
+        import numpy as np
+
+        d = np.array([x[0] for x in self._durations])
+        q1, med, q3 = np.percentile(d, [25, 50, 75])
+        limit = max(3.0 * med, q3 + 3.0 * (q3 - q1))
+        return [{"path": p, "split": s, "detail": f"{dur:.2f} s > {limit:.2f} s"}
+                for dur, p, s in self._durations if dur > limit]
 
     def skip(self, path: str | os.PathLike, reason: str, split: str = UNASSIGNED) -> None:
         self.skips.skip(path, reason, split)
@@ -118,8 +174,18 @@ class BuildReport:
             "splits": {k: v.to_dict() for k, v in sorted(self.splits.items())},
             "skipped_total": self.skips.count(),
             "skipped": {k: list(v) for k, v in sorted(self.skips.items.items())},
+            "repairs": dict(sorted(self.repairs.items())),
+            "repaired_files": {k: sorted(v) for k, v in sorted(self.repaired_in.items())},
+            "flags": self._all_flags(),
             "notes": self.notes,
         }
+
+    def _all_flags(self) -> dict[str, list[dict[str, str]]]:
+        flags = {k: list(v) for k, v in self.flags.items()}
+        outliers = self._duration_outliers()
+        if outliers:
+            flags["duration_outlier"] = outliers
+        return dict(sorted(flags.items()))
 
     def write(self, directory: str | os.PathLike) -> Path:
         """Writes ``build_report.json`` into ``directory`` and logs a one-line summary."""
@@ -149,7 +215,22 @@ class ReportingMixin:
     def _download_and_prepare(self, dl_manager, download_config, *args, **kwargs):
         self.report = BuildReport(self.name, self.builder_config.name, str(self.version))
         super()._download_and_prepare(dl_manager, download_config, *args, **kwargs)
+        protocols = self._fold_protocols(self.report.examples)
+        if protocols:
+            from data_prep._common.folds import write_folds
+
+            write_folds(self.data_dir, protocols)
+            self.report.notes["folds"] = {
+                name: {"description": p["description"],
+                       "speaker_independent": p["speaker_independent"],
+                       "speakers": [f.get("speakers") for f in p["folds"]]}
+                for name, p in protocols.items()}
         self.report.write(self.data_dir)
+
+    def _fold_protocols(self, examples: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """Fold protocols over the stored ``examples`` (id -> split, speaker, label), written as
+        ``folds.json`` (see :mod:`data_prep.folds`); the first is the default. None by default."""
+        return {}
 
     def _manual_root(self, dl_manager) -> Path:
         """Returns the manual directory, or raises :class:`CorpusError` naming the directory."""

@@ -177,5 +177,5 @@ class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 ex.update(frames=frames, face=faces, face_found=np.float32(found))
                 extra["face_found"] = found
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
-                            info["orig_sr"], **extra)
+                            info["orig_sr"], path=path, media=info, **extra)
             yield path.stem, ex

@@ -19,6 +19,11 @@ Configs:
     ``emobox_folds/emodb_{train,test}_fold_K.jsonl`` (next to ``wav/``). NOT speaker-independent.
     Validation = a deterministic ~10% of EmoBox's train list (stable hash of the utterance id).
 
+Fold views (one build, any fold; ``data.fold=K`` with ``data.fold_protocol``): every config stores
+the whole corpus, and its build writes ``folds.json`` (``data_prep.folds``) with the protocols
+``lso`` (the 5 leave-two-speakers-out folds above) and, when ``emobox_folds/`` is present,
+``emobox`` (EmoBox's 5 folds). So ``default`` built once serves all 10 folds.
+
 Audio is stored mono int16 at 16 kHz; other rates (e.g. 22,050 Hz copies) are resampled and the
 original rate is counted in ``build_report.json``.
 
@@ -37,6 +42,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
+from data_prep._common.folds import emobox_protocol, read_emobox_lists, speaker_group_folds
 from data_prep._common.media import MediaError, read_audio
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, carve, check_disjoint, fold_splits, split_of
@@ -59,7 +65,7 @@ class EmodbConfig(tfds.core.BuilderConfig):
     """``protocol`` is ``fixed``, ``lso`` or ``emobox``; ``fold`` is 1-based (0 for fixed)."""
 
     def __init__(self, *, protocol: str, fold: int = 0, **kwargs):
-        super().__init__(version=tfds.core.Version("1.0.0"), **kwargs)
+        super().__init__(version=tfds.core.Version("1.1.0"), **kwargs)
         self.protocol, self.fold = protocol, fold
 
 
@@ -84,6 +90,12 @@ def parse_name(stem: str) -> dict[str, str] | None:
             "label": LETTER_TO_LABEL[m["emo"]], "version": m["ver"]}
 
 
+def _emobox_dir(root: Path, wav_dir: Path) -> Path | None:
+    """``emobox_folds/`` next to ``wav/`` (or in the corpus root), when present."""
+    return next((d for d in (root / "emobox_folds", wav_dir.parent / "emobox_folds")
+                 if d.is_dir()), None)
+
+
 def find_wav_dir(root: Path) -> Path:
     """Accepts the corpus root (with ``wav/``) or the ``wav`` folder itself."""
     return root / "wav" if (root / "wav").is_dir() else root
@@ -92,7 +104,13 @@ def find_wav_dir(root: Path) -> Path:
 class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """EmoDB speech emotion corpus (audio only)."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "folds.json (lso, emobox) stored with every build for fold views; shared audio "
+                 "rules: out-of-range float audio scaled by 1/peak, clips under one analysis "
+                 "window after resampling skipped, silent clips flagged.",
+    }
     BUILDER_CONFIGS = _configs()
     DEFAULT_CONFIG_NAME = "default"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -133,6 +151,7 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
             raise CorpusError(f"emodb: no file in {wav_dir} has an EmoDB name")
 
         cfg = self.builder_config
+        self._emobox_dir = _emobox_dir(root, wav_dir)
         if cfg.protocol == "emobox":
             assign = self._emobox_assignment(root, wav_dir, cfg.fold, set(items))
         else:
@@ -159,8 +178,7 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     def _emobox_assignment(self, root: Path, wav_dir: Path, fold: int,
                            available: set[str]) -> dict[str, str]:
         """Maps file stem -> split from the EmoBox jsonl lists."""
-        fold_dir = next((d for d in (root / "emobox_folds", wav_dir.parent / "emobox_folds")
-                         if d.is_dir()), None)
+        fold_dir = self._emobox_dir
         if fold_dir is None:
             raise CorpusError(f"emodb: config emobox_fold{fold} needs {root / 'emobox_folds'}")
         lists = {}
@@ -184,6 +202,20 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                                        "speaker_independent": False}
         return assign
 
+    def _fold_protocols(self, examples):
+        speaker_of = {i: e["speaker"] for i, e in examples.items()}
+        groups = assign_folds(SPEAKERS, NUM_FOLDS)
+        protocols = {"lso": {
+            "description": "EmoDB leave-two-speakers-out: sorted speaker pairs, test = pair k, "
+                           "validation = pair k+1 (cyclic), train = the other three",
+            "speaker_independent": True, "folds": speaker_group_folds(speaker_of, groups)}}
+        if self._emobox_dir is not None:
+            lists = read_emobox_lists(self._emobox_dir, "emodb")
+            if lists:
+                protocols["emobox"] = emobox_protocol(lists, {i: i for i in examples}, speaker_of,
+                                                      "emodb", EMOBOX_VALID_FRACTION)
+        return protocols
+
     def _generate_examples(self, items, split):
         for path, meta in items:
             try:
@@ -192,7 +224,7 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 self.report.skip(path, str(exc), split)
                 continue
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
-                            info["orig_sr"])
+                            info["orig_sr"], path=path, media=info, example_id=path.stem)
             yield path.stem, {
                 "id": path.stem, "speaker": meta["speaker"],
                 "gender": GENDER.get(meta["speaker"], "unknown"), "text_id": meta["text_id"],

@@ -75,8 +75,13 @@ def _release(name: str, classes: int, video: bool) -> IemocapConfig:
 class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """IEMOCAP utterances with dialogue context; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Transcripts decoded per byte run: a non-UTF-8 run is read as cp1252 (was "
+                 "U+FFFD), C1 code points mapped to cp1252 punctuation; repairs counted in the "
+                 "build report.",
+    }
     BUILDER_CONFIGS = [
         _release("4class", 4, False),
         _release("6class", 6, False),
@@ -176,6 +181,8 @@ class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                     transcript = parse.parse_transcription(ttext)
                     if tbad:
                         replaced.append(transcript_path)
+                        for kind, n in sorted(tbad.items()):
+                            self.report.repair(kind, n, where=transcript_path)
                 split = parse.split_of(dialogue)
                 kept = []
                 for u in utts:
@@ -196,7 +203,7 @@ class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                     avi = os.path.join(sdir, "dialog", "avi", "DivX", dialogue + ".avi")
                     by_split[split].append((dialogue, avi, items))
         self.report.notes["discarded_labels"] = dict(sorted(discarded.items()))
-        self.report.notes["transcripts_decoded_with_replacement"] = replaced
+        self.report.notes["transcripts_repaired"] = replaced
         for split, dialogues in by_split.items():
             if not dialogues:
                 raise CorpusError(f"{root}: no {cfg.name} utterances for split {split}")
@@ -234,7 +241,7 @@ class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                     ex["frames"] = _resize(videos[k], cfg.frame_size)
                     extra["face_found"] = ex["face_found"]
                 self.report.add(split, names[y], u.speaker, info["duration_s"], info["orig_sr"],
-                                **extra)
+                                path=wav, media=info, **extra)
                 yield u.turn_name, ex
 
 

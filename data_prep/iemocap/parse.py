@@ -6,11 +6,13 @@ tests call them directly.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import re
 
 from data_prep._common.safe_pickle import safe_load
+from data_prep._common.text import decode_text
 
 # Label order of the COSMIC pickle (0 hap ... 5 fru); the 6-class configs keep it so that integer
 # labels mean the same in the ``text`` and the release configs.
@@ -71,14 +73,17 @@ def split_of(dialogue_id: str) -> str:
     return "validation" if dialogue_id in VALID_DIALOGUES else "train"
 
 
-def read_text(path: str) -> tuple[str, bool]:
-    """Reads a file as UTF-8, replacing undecodable bytes; returns ``(text, had_bad_bytes)``."""
+def read_text(path: str) -> tuple[str, collections.Counter]:
+    """Reads a text file by :func:`data_prep._common.text.decode_text`'s rules (UTF-8 per byte
+    run, a non-UTF-8 run as cp1252, C1 code points mapped to cp1252 punctuation).
+
+    Returns:
+      ``(text, repairs)``: ``repairs`` counts each kind of repair (empty when none was needed).
+    """
     with open(path, "rb") as f:
         raw = f.read()
-    try:
-        return raw.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace"), True
+    repairs: collections.Counter = collections.Counter()
+    return decode_text(raw, repairs), repairs
 
 
 def parse_emo_evaluation(text: str, dialogue_id: str) -> list[Utterance]:

@@ -20,8 +20,10 @@ Fields: ``id`` (``<train|dev|test>_dia<D>_utt<U>``: MELD restarts dialogue numbe
 so the split prefix makes ids unique), ``dialogue_id`` (``<split>_dia<D>``), ``turn``
 (Utterance_ID), ``speaker`` (character name), ``text``, ``label`` (neutral surprise fear sadness joy
 disgust anger), ``sentiment`` (neutral positive negative, MELD's own numbering). ``dev`` is stored
-as ``validation``. CSVs are read as UTF-8, falling back to cp1252 (recorded in
-``notes.csv_encoding``); text is kept as written, including the release's mojibake.
+as ``validation``. CSVs are decoded per byte run (UTF-8, a non-UTF-8 run as cp1252) and C1 code
+points (U+0080-U+009F, the release's stand-ins for cp1252 punctuation such as U+0092 for ``’``)
+are mapped to the cp1252 characters they stand for; every repair is counted per CSV in the build
+report (``repairs``, see ``data_prep._common.text``).
 """
 
 from __future__ import annotations
@@ -58,8 +60,13 @@ class MeldConfig(tfds.core.BuilderConfig):
 class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """MELD utterances with dialogue context; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "CSV text decoded per byte run (a stray cp1252 byte no longer turns the whole "
+                 "file into mojibake); C1 code points mapped to cp1252 punctuation; repairs "
+                 "counted in the build report.",
+    }
     BUILDER_CONFIGS = [
         MeldConfig(name="text", video=False, description="Transcripts and labels from the CSVs."),
         MeldConfig(name="av", video=True, description="Transcripts, audio, frames and face crops."),
@@ -97,16 +104,17 @@ class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         root = str(self._manual_root(dl_manager))
         out = {}
-        encodings = {}
         for split, (prefix, clip_dirs) in parse.SPLITS.items():
             csv_name = f"{prefix}_sent_emo.csv"
             csv_path = parse.find(root, (csv_name,), want_dir=False)
             if csv_path is None:
                 raise CorpusError(f"{root}: {csv_name} not found (here or two folders below)")
             try:
-                rows, bad, encodings[csv_name] = parse.read_rows(csv_path, prefix)
+                rows, bad, repairs = parse.read_rows(csv_path, prefix)
             except ValueError as exc:
                 raise CorpusError(str(exc)) from exc
+            for kind, n in sorted(repairs.items()):
+                self.report.repair(kind, n, where=csv_name)
             for line, reason in bad:
                 self.report.skip(f"{csv_path}:{line}", reason, split)
             clip_dir = None
@@ -115,7 +123,6 @@ class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 if clip_dir is None:
                     raise CorpusError(f"{root}: no {split} clip folder (one of {clip_dirs})")
             out[split] = self._generate_examples(split, rows, clip_dir, csv_path)
-        self.report.notes["csv_encoding"] = encodings
         return out
 
     def _generate_examples(self, split: str, rows, clip_dir: str | None, csv_path: str):
@@ -129,7 +136,7 @@ class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
             ex = {"id": row.id, "speaker": row.speaker, "label": row.emotion,
                   "sentiment": row.sentiment, "text": row.text, "dialogue_id": row.dialogue_id,
                   "turn": row.utterance}
-            duration, orig_sr, extra = None, None, {}
+            duration, orig_sr, extra, info = None, None, {}, {}
             if cfg.video:
                 clip = os.path.join(clip_dir, row.clip_name)
                 try:
@@ -143,7 +150,8 @@ class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                           face_found=np.float32(found))
                 duration, orig_sr = info["duration_s"], info["orig_sr"]
                 extra = {"face_found": found}
-            self.report.add(split, row.emotion, row.speaker, duration, orig_sr, **extra)
+            self.report.add(split, row.emotion, row.speaker, duration, orig_sr,
+                            path=clip if cfg.video else None, media=info, **extra)
             yield row.id, ex
 
 

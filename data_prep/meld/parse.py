@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
 import os
+
+from data_prep._common.text import decode_text
 
 EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 # MELD's own baseline code numbers sentiments neutral 0, positive 1, negative 2.
@@ -44,16 +47,19 @@ class Row:
         return f"{self.prefix}_dia{self.dialogue}"
 
 
-def decode_csv_bytes(raw: bytes) -> tuple[str, str]:
-    """Decodes a MELD CSV: UTF-8 (BOM allowed), else cp1252 (the encoding of some releases).
+def decode_csv_bytes(raw: bytes) -> tuple[str, collections.Counter]:
+    """Decodes a MELD CSV by :func:`data_prep._common.text.decode_text`'s rules.
+
+    UTF-8 per byte run (a byte run that is not UTF-8 is read as cp1252 on its own; a BOM is
+    dropped), then C1 code points (U+0080-U+009F, which the release carries for cp1252
+    punctuation) mapped to the cp1252 characters they stand for.
 
     Returns:
-      ``(text, encoding)``; bytes undefined in cp1252 become U+FFFD.
+      ``(text, repairs)``: ``repairs`` counts ``cp1252_bytes``, ``c1_code_points`` and
+      ``c1_undefined``.
     """
-    try:
-        return raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), "cp1252"
+    repairs: collections.Counter = collections.Counter()
+    return decode_text(raw, repairs), repairs
 
 
 def find(root: str, names: tuple[str, ...], want_dir: bool, depth: int = 2) -> str | None:
@@ -81,18 +87,20 @@ def find(root: str, names: tuple[str, ...], want_dir: bool, depth: int = 2) -> s
     return None
 
 
-def read_rows(path: str, prefix: str) -> tuple[list[Row], list[tuple[int, str]], str]:
+def read_rows(path: str, prefix: str
+              ) -> tuple[list[Row], list[tuple[int, str]], collections.Counter]:
     """Parses ``<prefix>_sent_emo.csv``.
 
     Returns:
-      ``(rows, bad, encoding)``: ``bad`` lists ``(csv line, reason)`` for rows that cannot be used
+      ``(rows, bad, repairs)``: ``repairs`` counts the text repairs (see
+      :func:`decode_csv_bytes`); ``bad`` lists ``(csv line, reason)`` for rows that cannot be used
       (unknown emotion/sentiment, non-integer ids), so the builder can count them as skips.
 
     Raises:
       ValueError: the header lacks one of :data:`COLUMNS` (names the file).
     """
     with open(path, "rb") as f:
-        text, encoding = decode_csv_bytes(f.read())
+        text, repairs = decode_csv_bytes(f.read())
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
@@ -115,4 +123,4 @@ def read_rows(path: str, prefix: str) -> tuple[list[Row], list[tuple[int, str]],
             continue
         rows.append(Row(prefix, d, u, (rec["Speaker"] or "").strip(),
                         (rec["Utterance"] or "").strip(), emotion, sentiment))
-    return rows, bad, encoding
+    return rows, bad, repairs

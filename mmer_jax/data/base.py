@@ -78,12 +78,30 @@ class UnitPipeline:
         return self.corpus.class_names
 
     @property
+    def split_description(self) -> str:
+        """The run's splits as read (corpus/config, fold view, speakers per split); see
+        :meth:`~mmer_jax.data.corpus.Corpus.split_description`."""
+        return self.corpus.split_description()
+
+    @property
+    def split_speakers(self) -> dict[str, list[str]] | None:
+        """Sorted speaker ids per split as read; None when the corpus stores no speaker."""
+        return self.corpus.split_speakers()
+
+    @property
+    def fold(self) -> dict | None:
+        """The fold view read (``data.fold > 0``): protocol, fold, num_folds, description,
+        speaker_independent, speakers; None for the build's own splits."""
+        return self.corpus.fold
+
+    @property
     def tokenizer(self):
         """The run's tokenizer when "text" is a modality, else None."""
         return self.corpus.tokenizer
 
     @property
     def num_classes(self) -> int:
+        """Number of emotion classes of the corpus (``len(class_names)``)."""
         return len(self.class_names)
 
     @property

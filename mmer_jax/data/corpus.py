@@ -63,6 +63,9 @@ class Corpus:
         self.builder = builder if builder is not None else sources.open_builder(data)
         self.class_names = list(self.builder.info.features["label"].names)
         self.sources: dict[str, Any] = sources.open_splits(self.builder, data)
+        # The fold view read (data.fold > 0), else None: protocol, fold, description, speakers.
+        self.fold = sources.fold_view(self.builder, data) if data.fold else None
+        self._split_speakers: dict[str, list[str]] | None | bool = False
         self._augment = _online_augment(data)
         self.tokenizer = self._tokenizer(workdir) if "text" in self.modalities else None
         # After the tokenizer, so copies do not change word counts.
@@ -75,6 +78,39 @@ class Corpus:
                 augment.cache_dir_for(self.builder, workdir),
             )
             self.sources["train"] = augment.AugmentedTrainSource(self.sources["train"], ops, copies)
+
+    def split_speakers(self) -> dict[str, list[str]] | None:
+        """Sorted speaker ids per split, read from the records of this run's sources (None when
+        the corpus stores no ``speaker`` field). Read once, then kept."""
+        if self._split_speakers is False:
+            out: dict[str, list[str]] | None = {}
+            for split in sources.SPLITS:
+                src = self.sources[split]
+                if len(src) == 0 or "speaker" not in src[0]:
+                    out = None
+                    break
+                out[split] = sorted({sources.as_str(ex["speaker"]) for ex in sources.iterate(src)})
+            self._split_speakers = out
+        return self._split_speakers  # type: ignore[return-value]
+
+    def split_description(self) -> str:
+        """What this run's splits are, derived from the builder config, the fold view and the
+        speakers actually read (never a declaration), e.g. ``emodb/lso_fold3: speakers 6/2/2
+        (train 03 08 09 10 15 16; validation 13 14; test 11 12)``."""
+        name = f"{self.builder.name}/{self.builder.builder_config.name}" if getattr(
+            self.builder, "builder_config", None) else self.builder.name
+        if self.fold is not None:
+            f = self.fold
+            name += f", {f['protocol']} fold {f['fold']} of {f['num_folds']} ({f['description']})"
+        spk = self.split_speakers()
+        if spk is None:
+            counts = "/".join(str(len(self.sources[s])) for s in sources.SPLITS)
+            return f"{name}: examples {counts} (train/validation/test)"
+        counts = "/".join(str(len(spk[s])) for s in sources.SPLITS)
+        if max(len(v) for v in spk.values()) > 12:
+            return f"{name}: speakers {counts} (train/validation/test)"
+        lists = "; ".join(f"{s} {' '.join(spk[s])}" for s in sources.SPLITS)
+        return f"{name}: speakers {counts} ({lists})"
 
     def _tokenizer(self, workdir: str | None) -> Tokenizer:
         # The vocabulary comes from the training split only, and is saved so evaluation and

@@ -161,12 +161,15 @@ class DialoguePipeline(UnitPipeline):
 
     # -- units -----------------------------------------------------------------------------
     def load_unit(self, split, index, train, rng) -> dict:
+        """Dialogue unit ``index``: ``{"utts": [host example per utterance, in turn order],
+        "speaker": int32 [n] speaker index within the dialogue}``."""
         _, ids, spk = self.units[split][index]
         source = self.sources[split]
         utts = [self.corpus.example(source[int(i)], train, rng) for i in ids]
         return {"utts": utts, "speaker": spk}
 
     def padding_unit(self, split, train, rng) -> dict:
+        """A unit with no utterance (it collates to weight-0, ``utt_mask`` False rows)."""
         # An empty unit, not None: grain drops None elements.
         return {"utts": [], "speaker": np.zeros(0, np.int32)}
 

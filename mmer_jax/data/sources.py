@@ -15,7 +15,16 @@ from typing import Any
 from mmer_jax.errors import RunError, UsageError
 from mmer_jax.schema import SPLITS, DataConfig
 
-__all__ = ["SPLITS", "CachedSource", "as_str", "iterate", "open_builder", "open_splits"]
+__all__ = [
+    "SPLITS",
+    "CachedSource",
+    "SubsetSource",
+    "as_str",
+    "fold_view",
+    "iterate",
+    "open_builder",
+    "open_splits",
+]
 
 
 def open_builder(data: DataConfig):
@@ -56,13 +65,28 @@ def open_splits(builder, data: DataConfig) -> dict[str, Any]:
     """The train/validation/test sources of ``builder``, each wrapped in a :class:`CachedSource`
     when ``data.cache`` is true.
 
+    With ``data.fold > 0`` the sources are a view: every stored example of the build (all its
+    splits) re-split by fold ``data.fold`` of ``data.fold_protocol`` (see :func:`fold_view`).
+
     Raises:
+      UsageError: ``data.fold`` names a fold or protocol the build does not define.
       RunError: a split is missing or empty.
     """
+    if data.fold:
+        return _fold_sources(builder, data)
     sources = {}
     for split in SPLITS:
         if split not in builder.info.splits:
-            raise RunError(f"corpus {data.corpus!r} has no {split!r} split")
+            from data_prep import folds
+
+            protocols = folds.protocols_of(builder.data_dir)
+            hint = (
+                "; its build is read through fold views: set data.fold=1..K "
+                f"(protocols: {', '.join(f'{n} K<={k}' for n, k in protocols.items())})"
+                if protocols
+                else ""
+            )
+            raise RunError(f"corpus {data.corpus!r} has no {split!r} split{hint}")
         src = builder.as_data_source(split=split)
         if len(src) == 0:
             raise RunError(
@@ -70,6 +94,61 @@ def open_splits(builder, data: DataConfig) -> dict[str, Any]:
             )
         sources[split] = CachedSource(src) if data.cache else src
     return sources
+
+
+def fold_view(builder, data: DataConfig) -> dict[str, Any]:
+    """Fold ``data.fold`` of ``data.fold_protocol`` as stored with the build (``folds.json``):
+    ``{"protocol", "fold", "num_folds", "description", "speaker_independent", "ids",
+    "speakers"}`` (see :func:`data_prep.folds.fold_view`).
+
+    Raises:
+      UsageError: the build defines no such protocol or fold (the message lists what it has).
+    """
+    from data_prep import folds
+
+    try:
+        return folds.fold_view(builder.data_dir, data.fold, data.fold_protocol)
+    except folds.FoldError as exc:
+        raise UsageError(f"config key 'data.fold': {data.corpus}/{data.config}: {exc}") from exc
+
+
+def _fold_sources(builder, data: DataConfig) -> dict[str, Any]:
+    from data_prep import folds
+
+    view = fold_view(builder, data)
+    where = {i: s for s, ids in view["ids"].items() for i in ids}
+    index: dict[str, list] = {s: [] for s in SPLITS}
+    # The build's splits in a fixed order; within each, stored (index) order.
+    for stored in sorted(builder.info.splits.keys()):
+        src = builder.as_data_source(split=stored)
+        src = CachedSource(src) if data.cache else src
+        for i, example_id in enumerate(folds.ids_in(iterate(src))):
+            split = where.get(example_id)
+            if split is not None:
+                index[split].append((src, i))
+    out = {}
+    for split in SPLITS:
+        if not index[split]:
+            raise RunError(
+                f"fold {data.fold} ({view['protocol']}) of corpus {data.corpus!r} (config "
+                f"{data.config!r}) has no {split!r} example in the build"
+            )
+        out[split] = SubsetSource(index[split])
+    return out
+
+
+class SubsetSource:
+    """Records picked from other sources: ``entries[i] = (source, index)``."""
+
+    def __init__(self, entries: list):
+        self._entries = list(entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, i: int):
+        src, j = self._entries[i]
+        return src[j]
 
 
 class CachedSource:

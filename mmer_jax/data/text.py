@@ -15,11 +15,16 @@ import numpy as np
 
 PAD, UNK = 0, 1
 _WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+# Typographic quotes read like their ASCII forms, so "don’t", "don't" and "don‘t" are one word.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                         "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+                         "\u201f": '"', "\u2033": '"'})
 
 
 def split_words(text: str) -> list[str]:
-    """Lower-cases and splits into words and single punctuation marks."""
-    return _WORD.findall(text.lower())
+    """Lower-cases and splits into words and single punctuation marks; typographic quotes
+    (‘ ’ ‚ ‛ “ ” „ ‟ and primes) count as the ASCII ``'`` and ``"``."""
+    return _WORD.findall(text.lower().translate(_QUOTES))
 
 
 class Tokenizer:

@@ -30,9 +30,11 @@ class Pipeline(UnitPipeline):
         return len(self.sources[split])
 
     def load_unit(self, split, index, train, rng) -> dict:
+        """Example ``index`` of ``split`` as a host example (see ``Corpus.example``)."""
         return self.corpus.example(self.sources[split][index], train, rng)
 
     def padding_unit(self, split, train, rng) -> dict:
+        """A copy of the split's first example with weight 0 (fills the last batch)."""
         # A real example keeps every array's trailing shape; weight 0 removes it from the metrics.
         ex = self.load_unit(split, 0, train, rng)
         ex["weight"] = np.float32(0.0)

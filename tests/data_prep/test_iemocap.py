@@ -84,7 +84,7 @@ def test_release_build(release, tmp_path, classes):
     assert rep["skipped_total"] == (missing in want)
     discarded = collections.Counter(t.label for t in turns if t.turn_name not in want)
     assert rep["notes"]["discarded_labels"] == dict(discarded)
-    assert len(rep["notes"]["transcripts_decoded_with_replacement"]) == 1
+    assert len(rep["notes"]["transcripts_repaired"]) == 1
 
 
 def test_4class_merges_exc_into_hap(release, tmp_path):
@@ -95,12 +95,16 @@ def test_4class_merges_exc_into_hap(release, tmp_path):
     assert {raw[_s(ex["id"])] for ex in hap} == {"hap", "exc"}
 
 
-def test_non_utf8_transcript_is_decoded_with_replacement(release, tmp_path):
+def test_non_utf8_transcript_is_repaired_as_cp1252(release, tmp_path):
     manual, _ = release
     b = build("iemocap", "6class", str(tmp_path), str(manual))
     texts = {_s(ex["id"]): ex["text"].decode() for s in SPLITS for ex in _read(b, s)}
     bad = [t for n, t in texts.items() if n.startswith("Ses02F_impro02")]
-    assert bad and all(t.startswith("caf\ufffd cr\ufffdme") for t in bad)
+    # The cp1252 bytes of "café crème" are read as cp1252 (the same kind of fault as MELD's).
+    assert bad and all(t.startswith("café crème") for t in bad)
+    # Every é/è byte of that transcript (kept utterances or not) is one counted repair.
+    raw = next(manual.rglob("transcriptions/Ses02F_impro02.txt")).read_bytes()
+    assert read_report(b)["repairs"]["cp1252_bytes"] == raw.count(b"\xe9") + raw.count(b"\xe8")
     assert texts["Ses01F_impro01_F000"] == "utterance 0 of Ses01F_impro01"
 
 

@@ -40,9 +40,9 @@ def test_text_config(tmp_path):
     write_meld(tmp_path / "MELD.Raw")
     b = _check_rows(build("meld", "text", str(tmp_path / "tfds"), str(tmp_path)))
     rep = read_report(b)
-    assert rep["notes"]["csv_encoding"] == {"train_sent_emo.csv": "cp1252",
-                                            "dev_sent_emo.csv": "utf-8",
-                                            "test_sent_emo.csv": "utf-8"}
+    # The train CSV is cp1252 throughout: its two ’ bytes (0x92) are the only repairs.
+    assert rep["repairs"] == {"cp1252_bytes": 2}
+    assert rep["repaired_files"]["cp1252_bytes"] == ["train_sent_emo.csv"]
     # The row with an unknown emotion is a counted, logged skip.
     assert rep["skipped_total"] == 1 and "contempt" in rep["skipped"]["train"][0]["reason"]
 

@@ -1,0 +1,24 @@
+"""Public decoders of raw media files: the ones the builders use, for code outside ``data_prep``.
+
+Serving (``mmer predict`` / ``mmer serve``) decodes uploads with exactly the functions that turned
+the corpora's files into records, so a file is read the same way at build and at prediction time.
+See :mod:`data_prep._common.media` for the behaviour of each.
+"""
+
+from data_prep._common.media import (
+    CONTAINER_EXTS,
+    SOUNDFILE_EXTS,
+    MediaError,
+    crop_faces,
+    read_audio,
+    read_video,
+)
+
+__all__ = [
+    "CONTAINER_EXTS",
+    "SOUNDFILE_EXTS",
+    "MediaError",
+    "crop_faces",
+    "read_audio",
+    "read_video",
+]

@@ -1,0 +1,1 @@
+"""Any folder of labelled audio as a corpus."""
