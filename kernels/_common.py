@@ -47,17 +47,26 @@ def resolve_mask(lengths, mask, *, batch: int, seq_len: int, name: str) -> jax.A
     Raises:
         ValueError: both are given, or mask is not [B, L], or lengths is not [B].
     """
-    if lengths is not None and mask is not None:
-        raise ValueError(f"give either {name}lengths or {name}mask, not both")
+    check_mask_args(lengths, mask, batch=batch, seq_len=seq_len, name=name)
     if mask is not None:
-        if tuple(mask.shape) != (batch, seq_len):
-            raise ValueError(f"{name}mask.shape={tuple(mask.shape)} must be {(batch, seq_len)=}")
         return mask.astype(bool)
     if lengths is not None:
-        if tuple(lengths.shape) != (batch,):
-            raise ValueError(f"{name}lengths.shape={tuple(lengths.shape)} must be ({batch=},)")
         return jnp.arange(seq_len)[None, :] < lengths[:, None]
     return jnp.ones((batch, seq_len), bool)
+
+
+def check_mask_args(lengths, mask, *, batch: int, seq_len: int, name: str) -> None:
+    """Validates optional lengths [B] / mask [B, L] (the checks of :func:`resolve_mask`).
+
+    Raises:
+        ValueError: both are given, or mask is not [B, L], or lengths is not [B].
+    """
+    if lengths is not None and mask is not None:
+        raise ValueError(f"give either {name}lengths or {name}mask, not both")
+    if mask is not None and tuple(mask.shape) != (batch, seq_len):
+        raise ValueError(f"{name}mask.shape={tuple(mask.shape)} must be {(batch, seq_len)=}")
+    if lengths is not None and tuple(lengths.shape) != (batch,):
+        raise ValueError(f"{name}lengths.shape={tuple(lengths.shape)} must be ({batch=},)")
 
 
 def mask_bound(mask: jax.Array) -> jax.Array:

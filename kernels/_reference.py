@@ -28,12 +28,14 @@ def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None
         k, v: [B, Lk, H, D].
         q_lengths, kv_lengths: int [B] valid prefix lengths (or None).
         q_mask, kv_mask: bool [B, Lq] / [B, Lk], True = valid (or None).
-        bias: additive logits bias broadcastable to [B, H, Lq, Lk] (or None).
+        bias: additive logits bias broadcastable to [B, H, Lq, Lk] (or None); -inf entries
+            are masked keys, and a row with no finite logit outputs zeros (zero gradients).
         causal: query i sees keys j <= i (top-left aligned when Lq != Lk).
         sm_scale: logits scale, default 1/sqrt(D).
 
     Returns:
-        [B, Lq, H, D] in q.dtype. Padded query rows and rows with no valid key are zero.
+        [B, Lq, H, D] in q.dtype. Padded query rows, rows with no valid key and rows whose
+        logits are all -inf are zero.
 
     Raises:
         ValueError: lengths and mask given for one side, or a mask / lengths of the wrong shape.
@@ -52,7 +54,9 @@ def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None
     if causal:
         valid = valid & (jnp.arange(lq)[:, None] >= jnp.arange(lk)[None, :])
     s = jnp.where(valid, s, NEG_INF)
-    m = jax.lax.stop_gradient(jnp.max(s, axis=-1, keepdims=True))
+    # Clamped at NEG_INF (finite): a row whose logits are all -inf (bias) then gets
+    # exp(-inf - NEG_INF) = 0 everywhere and outputs zeros, as in the kernel, not NaN.
+    m = jax.lax.stop_gradient(jnp.maximum(jnp.max(s, axis=-1, keepdims=True), NEG_INF))
     # Explicit zeroing: with every key masked, exp(s - m) would be 1, not 0.
     p = jnp.where(valid, jnp.exp(s - m), 0.0)
     denom = jnp.sum(p, axis=-1, keepdims=True)

@@ -8,11 +8,13 @@ _reference.py) -> public dispatch ``attention``.
 Semantics (identical in the reference):
   * q [B, Lq, H, D], k/v [B, Lk, H, D]; query and key padding are separate, given as
     lengths [B] or boolean masks [B, L] (True = valid; masks need not be prefixes).
-  * bias: additive, broadcastable to [B, H, Lq, Lk], differentiable. Use large finite
-    negatives rather than -inf in it.
+  * bias: additive, broadcastable to [B, H, Lq, Lk], differentiable (its gradient is computed
+    only when the bias is differentiated). -inf entries mask keys; logits at or below
+    -0.7 * float32 max count as masked too. Never +inf or NaN.
   * causal: query i sees key j <= i, top-left aligned when Lq != Lk.
-  * Padded query rows return zeros; a query row with no valid key returns zeros (not the
-    mean of v as a plain -inf-masked softmax would), and gets zero gradients.
+  * Padded query rows return zeros; a query row with no valid key, or whose logits are all
+    -inf (bias), returns zeros (not the mean of v, not NaN), and gets zero gradients -- on
+    both the kernel and the reference path.
   * float32 accumulation for float32 and bfloat16 inputs. On GPU, float32 matmuls inside
     the kernel use Triton's default (TF32) precision.
 """
@@ -25,15 +27,16 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
 from kernels import _attention_kernels as _k
 from kernels._common import (
+    check_mask_args,
     device_kind,
     mask_bound,
     next_pow2,
-    resolve_mask,
     round_up,
     tuned_entry,
     use_pallas,
@@ -44,18 +47,34 @@ _F32 = jnp.float32
 
 
 # ----------------------------------------------------------------------------- block sizes
+def _fit(n: int, cap: int) -> int:
+    """Tile for a length n: the largest power of two in 16..cap whose padded work stays within
+    10 % of the least padded candidate (so L=300 takes 64, not 16; L=50 takes 64: 16, 32 and
+    64 all pad it to 64)."""
+    cands = [t for t in (16, 32, 64, 128) if t <= max(16, cap)]
+    least = min(round_up(n, t) for t in cands)
+    return max(t for t in cands if round_up(n, t) <= 1.1 * least)
+
+
+def _warps(rows: int, cols: int, d: int) -> int:
+    """Warps by tile size: 4 up to 64x64 tiles at D <= 64, else 8."""
+    return 4 if rows * cols <= 64 * 64 and d <= 64 else 8
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
-    """Tile sizes and Triton launch parameters of the attention kernels.
+    """Tile sizes and Triton launch parameters of the three attention kernels.
 
-    Sequences are zero-padded up to a multiple of the tiles inside :func:`attention`, so any
-    tile fits any length; ``default`` picks tiles no larger than the (rounded-up) sequence.
+    Arrays are never padded: tiles that run past a sequence end are read and written with
+    masked loads and stores, so any tile fits any length; ``default`` picks tiles by length.
 
     Attributes:
-        block_q, block_k: forward tiles along Lq / Lk (rows of q / of k and v).
-        block_q_bwd, block_k_bwd: tiles of both backward kernels.
-        num_warps, num_stages: Triton launch parameters (forward).
-        num_warps_bwd, num_stages_bwd: the same for the backward kernels.
+        block_q, block_k: forward tiles along Lq / Lk.
+        block_q_dkv, block_k_dkv: dK/dV kernel (key tile resident, query tiles streamed).
+        block_q_dq, block_k_dq: dQ kernel (query tile resident, key tiles streamed).
+        num_warps, num_stages: Triton launch parameters of the forward.
+        num_warps_dkv, num_stages_dkv, num_warps_dq, num_stages_dq: the same per backward
+            kernel.
 
     Raises:
         ValueError: a tile is not a power of two >= 16 (Triton tiles are powers of two and
@@ -64,15 +83,21 @@ class BlockSizes:
 
     block_q: int = 64
     block_k: int = 64
-    block_q_bwd: int = 32
-    block_k_bwd: int = 32
+    block_q_dkv: int = 64
+    block_k_dkv: int = 64
+    block_q_dq: int = 64
+    block_k_dq: int = 64
     num_warps: int = 4
     num_stages: int = 2
-    num_warps_bwd: int = 4
-    num_stages_bwd: int = 2
+    num_warps_dkv: int = 4
+    num_stages_dkv: int = 2
+    num_warps_dq: int = 4
+    num_stages_dq: int = 2
+
+    TILES = ("block_q", "block_k", "block_q_dkv", "block_k_dkv", "block_q_dq", "block_k_dq")
 
     def __post_init__(self):
-        for name in ("block_q", "block_k", "block_q_bwd", "block_k_bwd"):
+        for name in self.TILES:
             val = getattr(self, name)
             # Triton tiles must be powers of two, and tl.dot needs at least 16 per side.
             if val < 16 or val & (val - 1):
@@ -80,7 +105,11 @@ class BlockSizes:
 
     @classmethod
     def default(cls, q_len: int, kv_len: int, head_dim: int, dtype) -> BlockSizes:
-        """Untuned per-shape defaults: smaller tiles for wide heads and float32 (shared memory).
+        """Untuned per-shape defaults: tiles chosen by length, 64 rows wherever lengths allow.
+
+        Hopper's wgmma wants at least 64-row tiles, so every kernel uses 64x64 tiles once the
+        sequences reach 64; long bfloat16 sequences with D <= 64 take 128-row forward query
+        tiles; warps follow the tile size (8 for tiles above 64x64 or D > 64).
 
         Args:
             q_len: Lq, the query length.
@@ -89,26 +118,38 @@ class BlockSizes:
             dtype: dtype of q, k and v (its item size selects the tiles).
 
         Returns:
-            BlockSizes with tiles in 16..64, no larger than next_pow2 of each length.
+            BlockSizes with tiles in 16..128.
 
         Raises:
             TypeError: ``dtype`` is not a dtype.
         """
-        wide = head_dim > 64 or jnp.dtype(dtype).itemsize > 2
-        cap_q, cap_k = (64, 32) if wide else (64, 64)
-        fit = lambda n, cap: max(16, min(cap, next_pow2(n)))
-        return cls(block_q=fit(q_len, cap_q), block_k=fit(kv_len, cap_k),
-                   block_q_bwd=fit(q_len, 32), block_k_bwd=fit(kv_len, 32 if wide else 64),
-                   num_warps=4, num_stages=2 if wide else 3)
+        narrow = head_dim <= 64 and jnp.dtype(dtype).itemsize <= 2
+        bq = _fit(q_len, 128 if narrow and q_len >= 1024 else 64)
+        bk = _fit(kv_len, 64)
+        bq_b, bk_b = _fit(q_len, 64), _fit(kv_len, 64)
+        stages = 3 if narrow else 2
+        return cls(block_q=bq, block_k=bk, block_q_dkv=bq_b, block_k_dkv=bk_b,
+                   block_q_dq=bq_b, block_k_dq=bk_b,
+                   num_warps=_warps(bq, bk, head_dim), num_stages=stages,
+                   num_warps_dkv=_warps(bk_b, bq_b, head_dim), num_stages_dkv=2,
+                   num_warps_dq=_warps(bq_b, bk_b, head_dim), num_stages_dq=2)
 
     def to_dict(self) -> dict:
         """The fields as a dict of ints (the ``blocks`` entry of tuned_blocks.json)."""
         return dataclasses.asdict(self)
 
 
+def length_bucket(n: int) -> int:
+    """Tuning-table bucket of a length or batch: the next power of two (at least 16)."""
+    return max(16, next_pow2(n))
+
+
 def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
                device: str | None = None) -> str:
-    """Exact-match key of kernels/tuned_blocks.json for one attention call.
+    """Key of kernels/tuned_blocks.json for one attention call, by shape bucket.
+
+    Lengths and batch are bucketed (:func:`length_bucket`), so the bucketed shapes of training
+    share one entry; H, D, dtype and the flags are exact.
 
     Args:
         q_shape: (B, Lq, H, D) of q.
@@ -119,7 +160,8 @@ def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
         device: device kind (default: that of ``jax.devices()[0]``).
 
     Returns:
-        e.g. ``"NVIDIA H100 80GB HBM3|B32|Lq300|Lk300|H8|D64|bfloat16|causal0|bias0"``.
+        e.g. ``"NVIDIA H100 80GB HBM3|B32|Lq512|Lk512|H8|D64|bfloat16|causal0|bias0"`` for
+        B=32, Lq=Lk=300.
 
     Raises:
         ValueError: ``q_shape`` does not have four entries.
@@ -127,12 +169,12 @@ def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
     """
     b, lq, h, d = q_shape
     device = device_kind() if device is None else device
-    return (f"{device}|B{b}|Lq{lq}|Lk{kv_len}|H{h}|D{d}|{jnp.dtype(dtype).name}"
-            f"|causal{int(causal)}|bias{int(has_bias)}")
+    return (f"{device}|B{length_bucket(b)}|Lq{length_bucket(lq)}|Lk{length_bucket(kv_len)}"
+            f"|H{h}|D{d}|{jnp.dtype(dtype).name}|causal{int(causal)}|bias{int(has_bias)}")
 
 
 def pick_block_sizes(q_shape, kv_len, dtype, *, causal, has_bias) -> BlockSizes:
-    """Tuned blocks for this exact shape when the table has them, else the defaults.
+    """Tuned blocks for this shape bucket when the table has them, else the defaults.
 
     Args:
         q_shape: (B, Lq, H, D) of q.
@@ -141,8 +183,8 @@ def pick_block_sizes(q_shape, kv_len, dtype, *, causal, has_bias) -> BlockSizes:
         causal, has_bias: as in :func:`tuning_key`.
 
     Returns:
-        BlockSizes from the ``attention`` section of kernels/tuned_blocks.json on an exact key
-        match (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
+        BlockSizes from the ``attention`` section of kernels/tuned_blocks.json on a key match
+        (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
 
     Raises:
         ValueError: ``q_shape`` does not have four entries, or a table entry holds tiles that
@@ -165,56 +207,95 @@ class _Config:
     causal: bool
     blocks: BlockSizes
     interpret: bool
+    bias_kind: str | None = None  # None, "full" [.., Lq, Lk], "q" [.., Lq, 1], "k" [.., 1, Lk]
 
 
-def _bias_spec(bias, rows, cols, row_axis_is_q):
-    """BlockSpec for a [Bb, Hb, Lq, Lk] bias whose B/H dims may be 1 (broadcast by index)."""
+@jax.tree_util.register_static
+@dataclasses.dataclass(frozen=True)
+class _Flag:
+    """A static bool carried through the custom_vjp residuals (a pytree with no leaves)."""
+
+    value: bool
+
+
+def _bias_kind(shape) -> str | None:
+    """Kernel bias layout of a 4-D bias shape [Bb, Hb, Lqb, Lkb] (after ``_prepare_bias``)."""
+    if shape is None:
+        return None
+    return {(False, False): "full", (False, True): "q", (True, False): "k"}[
+        (shape[2] == 1, shape[3] == 1)]
+
+
+def _bias_arg(bias, kind, lq_blk, lk_blk):
+    """(array, BlockSpec) of the bias: B/H broadcast by index, whole Lq / Lk per program."""
     bsel = (lambda b: b) if bias.shape[0] > 1 else (lambda b: 0)
     hsel = (lambda h: h) if bias.shape[1] > 1 else (lambda h: 0)
-    if row_axis_is_q:  # tile over queries, whole key axis
-        return pl.BlockSpec((None, None, rows, cols), lambda i, b, h: (bsel(b), hsel(h), i, 0))
-    return pl.BlockSpec((None, None, rows, cols), lambda j, b, h: (bsel(b), hsel(h), 0, j))
+    if kind == "full":
+        spec = pl.BlockSpec((None, None, lq_blk, lk_blk), lambda i, b, h: (bsel(b), hsel(h), 0, 0))
+        return bias, spec
+    arr = bias.reshape(bias.shape[:2] + (-1,))  # [Bb, Hb, L]: drops a size-1 axis, free
+    n = lq_blk if kind == "q" else lk_blk
+    return arr, pl.BlockSpec((None, None, n), lambda i, b, h: (bsel(b), hsel(h), 0))
 
 
-def _common_specs(batch, q_rows, k_rows, d, q_tiled):
-    """Specs of q, k, v, q-mask, k-mask, q-bound, k-bound.
-
-    q_tiled: q is tiled by the grid (forward, dQ) else k is (dK/dV).
-    """
-    if q_tiled:
-        qi = lambda i, b, h: (b, i, h, 0)
-        ki = lambda i, b, h: (b, 0, h, 0)
-        qmi, kmi = (lambda i, b, h: (b, i)), (lambda i, b, h: (b, 0))
-    else:
-        qi = lambda j, b, h: (b, 0, h, 0)
-        ki = lambda j, b, h: (b, j, h, 0)
-        qmi, kmi = (lambda j, b, h: (b, 0)), (lambda j, b, h: (b, j))
-    whole = pl.BlockSpec((batch,), lambda *_: (0,))
-    return [pl.BlockSpec((None, q_rows, None, d), qi), pl.BlockSpec((None, k_rows, None, d), ki),
-            pl.BlockSpec((None, k_rows, None, d), ki), pl.BlockSpec((None, q_rows), qmi),
-            pl.BlockSpec((None, k_rows), kmi), whole, whole]
+def _seq_specs(b, dp, lq_blk, lk_blk, tile, tiled_q):
+    """Specs of q-side and k-side operands: (q [B,Lq,H,D], q rows [B,Lq,H], k [B,Lk,H,D])."""
+    if tiled_q:  # grid over query tiles: q-side tiled, k-side whole
+        q4 = pl.BlockSpec((None, tile, None, dp), lambda i, b_, h_: (b_, i, h_, 0))
+        q3 = pl.BlockSpec((None, tile, None), lambda i, b_, h_: (b_, i, h_))
+        k4 = pl.BlockSpec((None, lk_blk, None, dp), lambda i, b_, h_: (b_, 0, h_, 0))
+    else:  # grid over key tiles: k-side tiled, q-side whole
+        q4 = pl.BlockSpec((None, lq_blk, None, dp), lambda j, b_, h_: (b_, 0, h_, 0))
+        q3 = pl.BlockSpec((None, lq_blk, None), lambda j, b_, h_: (b_, 0, h_))
+        k4 = pl.BlockSpec((None, tile, None, dp), lambda j, b_, h_: (b_, j, h_, 0))
+    return q4, q3, k4
 
 
-def _fwd_call(q, k, v, bias, qm, km, qb, kb, cfg: _Config):
-    """Forward pallas_call on padded inputs -> (o [B, Lq, H, D], lse [B, H, Lq] float32)."""
+def _lens_and_masks(ql, kl, qm, km, lq_blk, lk_blk):
+    """Names, arrays and specs of the lengths (always) and the non-prefix masks (if given)."""
+    whole = pl.BlockSpec((ql.shape[0],), lambda *_: (0,))
+    names, args, specs = ["ql", "kl"], [ql, kl], [whole, whole]
+    if qm is not None:
+        names.append("qm")
+        args.append(qm)
+        specs.append(pl.BlockSpec((None, lq_blk), lambda i, b_, h_: (b_, 0)))
+    if km is not None:
+        names.append("km")
+        args.append(km)
+        specs.append(pl.BlockSpec((None, lk_blk), lambda i, b_, h_: (b_, 0)))
+    return names, args, specs
+
+
+def _static(cfg, q, k, qm, km, bq, bk, d):
+    return dict(sm_scale=cfg.sm_scale, causal=cfg.causal, block_q=bq, block_k=bk,
+                lq=q.shape[1], lk=k.shape[1], d=d, qm_mode=qm is not None,
+                km_mode=km is not None, bias_kind=cfg.bias_kind)
+
+
+def _fwd_call(q, k, v, bias, ql, kl, qm, km, cfg: _Config):
+    """Forward pallas_call on un-padded inputs -> (o [B, Lq, H, D], lse2 [B, Lq, H] float32)."""
     b, lq, h, d = q.shape
     lk = k.shape[1]
+    dp = max(16, next_pow2(d))
     bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
-    in_specs = _common_specs(b, bq, lk, d, q_tiled=True)
-    args = [q, k, v, qm, km, qb, kb]
+    lq_blk, lk_blk = round_up(lq, bq), round_up(lk, bk)
+    q4, q3, k4 = _seq_specs(b, dp, lq_blk, lk_blk, bq, tiled_q=True)
+    names, args, specs = ["q", "k", "v"], [q, k, v], [q4, k4, k4]
+    n2, a2, s2 = _lens_and_masks(ql, kl, qm, km, lq_blk, lk_blk)
+    names, args, specs = names + n2, args + a2, specs + s2
     if bias is not None:
-        in_specs.append(_bias_spec(bias, bq, lk, row_axis_is_q=True))
-        args.append(bias)
-    kernel = functools.partial(_k.fwd_kernel, sm_scale=cfg.sm_scale, causal=cfg.causal,
-                               block_q=bq, block_k=bk, has_bias=bias is not None)
+        arr, spec = _bias_arg(bias, cfg.bias_kind, lq_blk, lk_blk)
+        names, args, specs = names + ["bias"], args + [arr], specs + [spec]
+    names += ["o", "lse"]
+    kernel = functools.partial(_k.fwd_kernel, names=tuple(names),
+                               **_static(cfg, q, k, qm, km, bq, bk, d))
     return pl.pallas_call(
         kernel,
-        grid=(lq // bq, b, h),
-        in_specs=in_specs,
-        out_specs=[pl.BlockSpec((None, bq, None, d), lambda i, b_, h_: (b_, i, h_, 0)),
-                   pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i))],
+        grid=(pl.cdiv(lq, bq), b, h),
+        in_specs=specs,
+        out_specs=[q4, q3],
         out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
-                   jax.ShapeDtypeStruct((b, h, lq), _F32)],
+                   jax.ShapeDtypeStruct((b, lq, h), _F32)],
         compiler_params=plgpu.CompilerParams(num_warps=cfg.blocks.num_warps,
                                              num_stages=cfg.blocks.num_stages),
         interpret=cfg.interpret,
@@ -222,82 +303,120 @@ def _fwd_call(q, k, v, bias, qm, km, qb, kb, cfg: _Config):
     )(*args)
 
 
-def _bwd_call(q, k, v, bias, qm, km, qb, kb, do, lse, delta, cfg: _Config):
-    """Backward pallas_calls -> (dq, dk, dv, dbias [B, H, Lq, Lk] float32 or None)."""
+def _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg: _Config, want_dbias: bool):
+    """Backward pallas_calls -> (dq, dk, dv, dbias float32 or None).
+
+    dbias comes back per (batch, head), before any reduction over broadcast dims: [B, H, Lq, Lk]
+    for a "full" bias, [B, H, Lq] for a query-only bias, [B, H, Lk] for a key-only one.
+    """
     b, lq, h, d = q.shape
     lk = k.shape[1]
-    bq, bk = cfg.blocks.block_q_bwd, cfg.blocks.block_k_bwd
-    has_bias = bias is not None
-    params = plgpu.CompilerParams(num_warps=cfg.blocks.num_warps_bwd,
-                                  num_stages=cfg.blocks.num_stages_bwd)
-    static = dict(sm_scale=cfg.sm_scale, causal=cfg.causal, block_q=bq, block_k=bk,
-                  has_bias=has_bias)
+    dp = max(16, next_pow2(d))
+    bl = cfg.blocks
+    kind = cfg.bias_kind if want_dbias else None
 
-    def ordered(specs, do_spec, row_spec):
-        # Kernel argument order: q, k, v, do, lse, delta, qm, km, qb, kb[, bias].
-        return specs[:3] + [do_spec, row_spec, row_spec] + specs[3:]
+    def inputs(lq_blk, lk_blk, tile, tiled_q):
+        q4, q3, k4 = _seq_specs(b, dp, lq_blk, lk_blk, tile, tiled_q)
+        names = ["q", "k", "v", "do", "lse", "delta"]
+        args, specs = [q, k, v, do, lse, delta], [q4, k4, k4, q4, q3, q3]
+        n2, a2, s2 = _lens_and_masks(ql, kl, qm, km, lq_blk, lk_blk)
+        names, args, specs = names + n2, args + a2, specs + s2
+        if bias is not None:
+            arr, spec = _bias_arg(bias, cfg.bias_kind, lq_blk, lk_blk)
+            names, args, specs = names + ["bias"], args + [arr], specs + [spec]
+        return names, args, specs, q4, k4
 
-    args = [q, k, v, do, lse, delta, qm, km, qb, kb] + ([bias] if has_bias else [])
-
-    # dK, dV: grid over key blocks; each program sweeps the query blocks.
-    specs = _common_specs(b, lq, bk, d, q_tiled=False)
-    rows = pl.BlockSpec((None, None, lq), lambda j, b_, h_: (b_, h_, 0))
-    in_specs = ordered(specs, specs[0], rows)
-    if has_bias:
-        in_specs.append(_bias_spec(bias, lq, bk, row_axis_is_q=False))
-    kv_spec = pl.BlockSpec((None, bk, None, d), lambda j, b_, h_: (b_, j, h_, 0))
-    dk, dv = pl.pallas_call(
-        functools.partial(_k.dkv_kernel, **static),
-        grid=(lk // bk, b, h), in_specs=in_specs, out_specs=[kv_spec, kv_spec],
-        out_shape=[jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
-        compiler_params=params, interpret=cfg.interpret, name="mmer_attention_dkv",
-    )(*args)
-
-    # dQ (and dbias): grid over query blocks; each program sweeps the key blocks.
-    specs = _common_specs(b, bq, lk, d, q_tiled=True)
-    rows = pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i))
-    in_specs = ordered(specs, specs[0], rows)
-    out_specs = [specs[0]]
-    out_shape = [jax.ShapeDtypeStruct(q.shape, q.dtype)]
-    if has_bias:
-        in_specs.append(_bias_spec(bias, bq, lk, row_axis_is_q=True))
-        # Full [B, H] even for a broadcast bias: programs of different (b, h) must not race.
-        out_specs.append(pl.BlockSpec((None, None, bq, lk), lambda i, b_, h_: (b_, h_, i, 0)))
-        out_shape.append(jax.ShapeDtypeStruct((b, h, lq, lk), _F32))
+    # dK, dV (and a key-only bias' gradient): grid over key tiles, query tiles streamed.
+    bq, bk = bl.block_q_dkv, bl.block_k_dkv
+    names, args, specs, _, k4 = inputs(round_up(lq, bq), round_up(lk, bk), bk, tiled_q=False)
+    out_specs, out_shape = [k4, k4], [jax.ShapeDtypeStruct(k.shape, k.dtype),
+                                      jax.ShapeDtypeStruct(v.shape, v.dtype)]
+    names += ["dk", "dv"]
+    if kind == "k":
+        names.append("dbias")
+        out_specs.append(pl.BlockSpec((None, None, bk), lambda j, b_, h_: (b_, h_, j)))
+        out_shape.append(jax.ShapeDtypeStruct((b, h, lk), _F32))
     outs = pl.pallas_call(
-        functools.partial(_k.dq_kernel, **static),
-        grid=(lq // bq, b, h), in_specs=in_specs, out_specs=out_specs, out_shape=out_shape,
-        compiler_params=params, interpret=cfg.interpret, name="mmer_attention_dq",
+        functools.partial(_k.dkv_kernel, names=tuple(names),
+                          **_static(cfg, q, k, qm, km, bq, bk, d)),
+        grid=(pl.cdiv(lk, bk), b, h), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
+        compiler_params=plgpu.CompilerParams(num_warps=bl.num_warps_dkv,
+                                             num_stages=bl.num_stages_dkv),
+        interpret=cfg.interpret, name="mmer_attention_dkv",
     )(*args)
-    dq, dbias = (outs[0], outs[1]) if has_bias else (outs[0], None)
+    dk, dv = outs[:2]
+    dbias = outs[2] if kind == "k" else None
+
+    # dQ (and a full or query-only bias' gradient): grid over query tiles, key tiles streamed.
+    bq, bk = bl.block_q_dq, bl.block_k_dq
+    lk_blk = round_up(lk, bk)
+    names, args, specs, q4, _ = inputs(round_up(lq, bq), lk_blk, bq, tiled_q=True)
+    out_specs, out_shape = [q4], [jax.ShapeDtypeStruct(q.shape, q.dtype)]
+    names.append("dq")
+    if kind == "full":
+        names.append("dbias")
+        out_specs.append(pl.BlockSpec((None, None, bq, lk_blk), lambda i, b_, h_: (b_, h_, i, 0)))
+        out_shape.append(jax.ShapeDtypeStruct((b, h, lq, lk), _F32))
+    elif kind == "q":
+        names.append("dbias")
+        out_specs.append(pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i)))
+        out_shape.append(jax.ShapeDtypeStruct((b, h, lq), _F32))
+    outs = pl.pallas_call(
+        functools.partial(_k.dq_kernel, names=tuple(names),
+                          **_static(cfg, q, k, qm, km, bq, bk, d)),
+        grid=(pl.cdiv(lq, bq), b, h), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
+        compiler_params=plgpu.CompilerParams(num_warps=bl.num_warps_dq,
+                                             num_stages=bl.num_stages_dq),
+        interpret=cfg.interpret, name="mmer_attention_dq",
+    )(*args)
+    dq = outs[0]
+    if kind in ("full", "q"):
+        dbias = outs[1]
     return dq, dk, dv, dbias
 
 
 # ------------------------------------------------------------- custom_vjp and its rules
+def _value(x):
+    """The array inside a ``CustomVJPPrimal`` (symbolic-zeros fwd rules get those)."""
+    return x.value if isinstance(x, CustomVJPPrimal) else x
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(8,))
-def _flash(q, k, v, bias, qm, km, qb, kb, cfg):
-    """Attention on padded inputs (lengths multiples of the blocks); returns o only."""
-    return _fwd_call(q, k, v, bias, qm, km, qb, kb, cfg)[0]
+def _flash(q, k, v, bias, ql, kl, qm, km, cfg):
+    """Attention on un-padded inputs; returns o only."""
+    return _fwd_call(q, k, v, bias, ql, kl, qm, km, cfg)[0]
 
 
-def _flash_fwd(q, k, v, bias, qm, km, qb, kb, cfg):
-    o, lse = _fwd_call(q, k, v, bias, qm, km, qb, kb, cfg)
-    # Residuals: inputs, o and the logsumexp [B, H, Lq] -- not the probabilities.
-    return o, (q, k, v, bias, qm, km, qb, kb, o, lse)
+def _flash_fwd(q, k, v, bias, ql, kl, qm, km, cfg):
+    # symbolic_zeros=True: the fwd rule learns which inputs are differentiated, so the bias
+    # gradient is computed and written only when someone asked for it.
+    want_dbias = isinstance(bias, CustomVJPPrimal) and bias.value is not None and bias.perturbed
+    q, k, v, bias, ql, kl, qm, km = map(_value, (q, k, v, bias, ql, kl, qm, km))
+    o, lse = _fwd_call(q, k, v, bias, ql, kl, qm, km, cfg)
+    # Residuals: inputs, o and the base-2 logsumexp [B, Lq, H] -- not the probabilities.
+    return o, (q, k, v, bias, ql, kl, qm, km, o, lse, _Flag(want_dbias))
 
 
 def _flash_bwd(cfg, res, do):
-    q, k, v, bias, qm, km, qb, kb, o, lse = res
-    # delta_i = sum_d o_id * do_id = sum_j p_ij dp_ij, the softmax-backward row term.
-    delta = jnp.einsum("bqhd,bqhd->bhq", o.astype(_F32), do.astype(_F32))
-    dq, dk, dv, dbias = _bwd_call(q, k, v, bias, qm, km, qb, kb, do, lse, delta, cfg)
-    if bias is not None:
+    q, k, v, bias, ql, kl, qm, km, o, lse, want_dbias = res
+    if isinstance(do, SymbolicZero):
+        do = jnp.zeros(o.shape, o.dtype)
+    # delta_i = sum_d o_id * do_id = sum_j p_ij dp_ij, the softmax-backward row term, reduced
+    # in the [B, Lq, H] layout of the kernels (no transpose).
+    delta = jnp.sum(o.astype(_F32) * do.astype(_F32), axis=-1)
+    dq, dk, dv, dbias = _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg,
+                                  want_dbias.value)
+    if dbias is not None:
+        if cfg.bias_kind == "q":
+            dbias = dbias[..., None]
+        elif cfg.bias_kind == "k":
+            dbias = dbias[:, :, None, :]
         axes = tuple(i for i in (0, 1) if bias.shape[i] == 1)  # undo B/H broadcasting
         dbias = jnp.sum(dbias, axis=axes, keepdims=True).astype(bias.dtype)
     return dq, dk, dv, dbias, None, None, None, None
 
 
-_flash.defvjp(_flash_fwd, _flash_bwd)
+_flash.defvjp(_flash_fwd, _flash_bwd, symbolic_zeros=True)
 
 
 def _bias_shape(shape, target):
@@ -311,36 +430,40 @@ def _bias_shape(shape, target):
 
 
 def _prepare_bias(bias, b, h, lq, lk):
-    """Validates bias and returns it as [Bb, Hb, Lq, Lk] with Bb in {1, B}, Hb in {1, H}."""
+    """Validates bias and returns it 4-D [Bb, Hb, Lqb, Lkb], nothing materialised.
+
+    Only a bias broadcast over both Lq and Lk ([.., 1, 1]) gets its key axis materialised
+    ([Bb, Hb, 1, Lk], small); every other broadcast stays in the kernels' block indexing.
+    """
     bias = bias.reshape(_bias_shape(bias.shape, (b, h, lq, lk)))
-    # Lq/Lk broadcasting is materialised (tiles index it directly); B/H stay broadcast.
-    return jnp.broadcast_to(bias, bias.shape[:2] + (lq, lk))
+    if bias.shape[2] == 1 and bias.shape[3] == 1:
+        bias = jnp.broadcast_to(bias, bias.shape[:3] + (lk,))
+    return bias
+
+
+def _lengths(lengths, mask, batch, seq_len):
+    """int32 [B] bound of each row and the int32 [B, L] mask (None unless a mask was given)."""
+    if mask is not None:
+        return mask_bound(mask), mask.astype(jnp.int32)
+    if lengths is None:
+        return jnp.full((batch,), seq_len, jnp.int32), None
+    return jnp.clip(lengths.astype(jnp.int32), 0, seq_len), None
 
 
 @functools.partial(jax.jit, static_argnames=("causal", "sm_scale", "block_sizes", "interpret"))
-def _attention_pallas(q, k, v, q_valid, kv_valid, bias, *, causal, sm_scale, block_sizes,
-                      interpret):
-    """Pads to the block grid (and D to a power of two), runs the kernel, slices back."""
+def _attention_pallas(q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask, *, causal,
+                      sm_scale, block_sizes, interpret):
+    """Runs the kernels on the caller's arrays: no padding, no slicing, lengths passed in."""
     b, lq, h, d = q.shape
     lk = k.shape[1]
-    blocks = block_sizes
-    lq_pad = round_up(lq, max(blocks.block_q, blocks.block_q_bwd))
-    lk_pad = round_up(lk, max(blocks.block_k, blocks.block_k_bwd))
-    d_pad = max(16, next_pow2(d))  # zero columns change neither q.k nor (p @ v)[:, :d]
-
-    def pad(x, length):
-        return jnp.pad(x, ((0, 0), (0, length - x.shape[1]), (0, 0), (0, d_pad - d)))
-
-    qm = jnp.pad(q_valid, ((0, 0), (0, lq_pad - lq))).astype(jnp.int32)  # padding invalid
-    km = jnp.pad(kv_valid, ((0, 0), (0, lk_pad - lk))).astype(jnp.int32)
+    ql, qm = _lengths(q_lengths, q_mask, b, lq)
+    kl, km = _lengths(kv_lengths, kv_mask, b, lk)
     if bias is not None:
-        bias = jnp.pad(_prepare_bias(bias, b, h, lq, lk),
-                       ((0, 0), (0, 0), (0, lq_pad - lq), (0, lk_pad - lk)))
-    cfg = _Config(sm_scale=float(sm_scale), causal=bool(causal), blocks=blocks,
-                  interpret=bool(interpret))
-    o = _flash(pad(q, lq_pad), pad(k, lk_pad), pad(v, lk_pad), bias, qm, km,
-               mask_bound(q_valid), mask_bound(kv_valid), cfg)
-    return o[:, :lq, :, :d]
+        bias = _prepare_bias(bias, b, h, lq, lk)
+    cfg = _Config(sm_scale=float(sm_scale), causal=bool(causal), blocks=block_sizes,
+                  interpret=bool(interpret),
+                  bias_kind=_bias_kind(None if bias is None else bias.shape))
+    return _flash(q, k, v, bias, ql, kl, qm, km, cfg)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -362,7 +485,8 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         q_mask, kv_mask: bool [B, Lq] / [B, Lk] (True = valid; need not be prefixes),
             exclusive with the lengths of the same side. None on both: every position is valid.
         bias: float, additive logits bias broadcastable to [B, H, Lq, Lk] (or None);
-            differentiable. Use large finite negatives rather than -inf in it.
+            differentiable; -inf masks a key, and a row with no finite logit outputs zeros.
+            A key-only [B, 1, 1, Lk] or query-only bias is never broadcast in memory.
         causal: query i attends key j <= i (top-left aligned when Lq != Lk).
         sm_scale: logits scale (default 1/sqrt(D)).
         block_sizes: AttentionBlockSizes (Pallas path only); default: the exact match in
@@ -402,10 +526,11 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         return attention_reference(q, k, v, q_lengths=q_lengths, kv_lengths=kv_lengths,
                                    q_mask=q_mask, kv_mask=kv_mask, bias=bias, causal=causal,
                                    sm_scale=sm_scale)
-    q_valid = resolve_mask(q_lengths, q_mask, batch=b, seq_len=lq, name="q_")
-    kv_valid = resolve_mask(kv_lengths, kv_mask, batch=b, seq_len=lk, name="kv_")
+    check_mask_args(q_lengths, q_mask, batch=b, seq_len=lq, name="q_")
+    check_mask_args(kv_lengths, kv_mask, batch=b, seq_len=lk, name="kv_")
     if block_sizes is None:
         block_sizes = pick_block_sizes(q.shape, lk, q.dtype, causal=causal,
                                        has_bias=bias is not None)
-    return _attention_pallas(q, k, v, q_valid, kv_valid, bias, causal=causal,
-                             sm_scale=sm_scale, block_sizes=block_sizes, interpret=interpret)
+    return _attention_pallas(q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask,
+                             causal=causal, sm_scale=sm_scale, block_sizes=block_sizes,
+                             interpret=interpret)

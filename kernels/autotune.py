@@ -2,7 +2,8 @@
 
 Usage (GPU only): ``python -m kernels.autotune attention 32 300 300 8 64 bfloat16``
 or ``python -m kernels.autotune dynamic_conv 32 300 512 8 7 bfloat16``.
-The dispatch reads the table on exact key match (device kind, shape, dtype, flags).
+The dispatch reads the table by shape bucket (device kind, lengths and batch rounded up to a
+power of two, exact H/D/C/K, dtype and flags), so one tuned entry serves a bucket.
 """
 
 from __future__ import annotations
@@ -107,15 +108,18 @@ def tune_attention(b, lq, lk, h, d, dtype, *, causal=False, repeats=10):
                                               implementation="pallas").astype(jnp.float32))
         return jax.jit(jax.grad(f, argnums=(0, 1, 2)))
 
-    cands = {}
-    for bq, bk, warps, stages in itertools.product((16, 32, 64), (16, 32, 64), (4, 8), (2, 3)):
-        if _fits(bq, lq) and _fits(bk, lk):
-            cands[f"{bq},{bk},{warps},{stages}"] = AttentionBlockSizes(**{
-                **best.to_dict(), "block_q_bwd": bq, "block_k_bwd": bk,
-                "num_warps_bwd": warps, "num_stages_bwd": stages})
-    name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (q, k, v), repeats)
+    # Backward, staged: the dK/dV kernel's tiles and warps first (dQ at its defaults), then
+    # the dQ kernel's, each on fwd+bwd time; 32..128-row tiles (wgmma wants >= 64 rows).
+    pairs = [(bq, bk) for bq, bk in itertools.product((32, 64, 128), (32, 64, 128))
+             if _fits(bq, lq) and _fits(bk, lk) and not (d >= 128 and bq * bk > 64 * 128)]
+    for stage in ("dkv", "dq"):
+        cands = {f"{stage}{bq}x{bk},w{warps}": AttentionBlockSizes(**{
+            **best.to_dict(), f"block_q_{stage}": bq, f"block_k_{stage}": bk,
+            f"num_warps_{stage}": warps}) for (bq, bk), warps in itertools.product(pairs, (4, 8))}
+        name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (q, k, v), repeats)
+        best = cands[name]
     key = attention_key(q.shape, lk, dtype, causal=causal, has_bias=False)
-    return key, cands[name], ms
+    return key, best, ms
 
 
 def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
@@ -187,7 +191,7 @@ def record(op, key, blocks, ms, path=None):
 
     Args:
         op: "attention" or "dynamic_conv".
-        key: the op's tuning key (exact match at dispatch).
+        key: the op's tuning key (a shape bucket).
         blocks: the op's BlockSizes.
         ms: its measured milliseconds.
         path: the table (default: kernels/tuned_blocks.json).

@@ -8,10 +8,15 @@ by side in the same run (interleaved repeats, median, after warm-up).
 
 FLOPs of masked attention count only the valid work: 4·D·H per (valid query, valid key)
 pair (2 matmuls), causal pairs only under causal; fwd+bwd counts 3.5× the forward (the
-backward has 5 matmuls to the forward's 2). GB/s counts the minimum bytes moved over the
-full (padded) tensors: forward reads q, k, v and writes o; fwd+bwd additionally reads
-q, k, v, o, dO and writes dQ, dK, dV. In each row, ``vs[name]`` is that implementation's
-time divided by this row's time (>1: this row is faster).
+backward has 5 matmuls to the forward's 2 in FlashAttention-2; ours runs 7, recomputing
+s and dP in the dQ kernel, so its real work is 4.5× the forward). Bytes count the minimum
+moved over the full tensors: forward reads q, k, v and writes o; fwd+bwd additionally reads
+q, k, v, o, dO and writes dQ, dK, dV. Dynamic convolution: forward reads x and the logits
+and writes y; the backward reads x, the logits and dy, writes d-logits and dx, and writes
+and reads the float32 probabilities once. Every row records ``flops`` and ``bytes`` beside
+the time, so GPU figures can be read against a device's limits (``roofline``); the JSON
+states its ``timing_method``. In each row, ``vs[name]`` is that implementation's time
+divided by this row's time (>1: this row is faster).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kernels._reference import attention_reference, dynamic_conv_reference
+from kernels._timing import METHOD as TIMING_METHOD
 from kernels._timing import time_side_by_side
 from kernels.attention import attention
 from kernels.dynamic_conv import dynamic_conv
@@ -99,6 +105,51 @@ def attention_work(q_len, kv_len, h, d, causal, itemsize, lq, lk):
     return 4 * d * h * pairs, itemsize * (2 * nq + 2 * nk), itemsize * (6 * nq + 6 * nk)
 
 
+def dynamic_conv_bytes(n_x: int, n_w: int, itemsize: int) -> tuple[int, int]:
+    """Minimum bytes of the dynamic convolution: (forward, forward + backward).
+
+    Args:
+        n_x: elements of x (= of y, dy, dx).
+        n_w: elements of the logits (= of d-logits and of the float32 probabilities).
+        itemsize: bytes per element of x and the logits.
+
+    Returns:
+        forward: read x and the logits, write y; fwd+bwd adds reading x, the logits and dy
+        twice-over as the kernels do (x, logits, dy in the d-logits kernel; dy in the dx
+        kernel), writing d-logits and dx, and writing then reading the probabilities.
+    """
+    fwd = itemsize * (2 * n_x + n_w)
+    bwd = itemsize * (4 * n_x + 2 * n_w) + 2 * 4 * n_w
+    return fwd, fwd + bwd
+
+
+def roofline(row: dict, peak_tflops: float, peak_gbps: float) -> dict:
+    """Where a benchmark row stands against a device's measured limits.
+
+    Args:
+        row: a row of the benchmark JSON (``flops``, ``bytes``, ``ms``).
+        peak_tflops: measured (or nominal) matmul peak for the row's dtype, TFLOP/s.
+        peak_gbps: measured (or nominal) memory bandwidth, GB/s.
+
+    Returns:
+        dict: ``intensity`` (FLOP/byte), ``bound`` ("compute" or "memory", from the ridge
+        point), ``floor_ms`` (the time at the limit), ``frac_of_limit`` (floor / measured;
+        None without a time).
+
+    Raises:
+        KeyError: the row lacks ``flops`` or ``bytes``.
+    """
+    flops, nbytes = row["flops"], row["bytes"]
+    t_compute = flops / (peak_tflops * 1e9)  # ms
+    t_memory = nbytes / (peak_gbps * 1e6)
+    floor = max(t_compute, t_memory)
+    ms = row.get("ms")
+    return {"intensity": round(flops / max(nbytes, 1), 2),
+            "bound": "compute" if t_compute >= t_memory else "memory",
+            "floor_ms": round(floor, 5),
+            "frac_of_limit": round(floor / ms, 3) if ms else None}
+
+
 def _attention_impls(on_gpu, causal, kw):
     ql, kl = kw["q_lengths"], kw["kv_lengths"]
     impls = {"reference": lambda q, k, v: attention_reference(q, k, v, causal=causal, **kw)}
@@ -122,11 +173,13 @@ def _rows(op, shape, dtype, pass_, times, flops, nbytes):
     for impl, ms in times.items():
         row = {"op": op, "shape": shape, "dtype": dtype, "pass": pass_, "impl": impl}
         if isinstance(ms, str):
-            rows.append({**row, "ms": None, "tflops": None, "gbps": None, "vs": {}, "error": ms})
+            rows.append({**row, "ms": None, "tflops": None, "gbps": None, "vs": {}, "error": ms,
+                         "flops": int(flops), "bytes": int(nbytes)})
             continue
         vs = {o: round(t / ms, 3) for o, t in times.items() if o != impl and isinstance(t, float)}
         rows.append({**row, "ms": round(ms, 4), "tflops": round(flops / ms / 1e9, 3),
-                     "gbps": round(nbytes / ms / 1e6, 2), "vs": vs})
+                     "gbps": round(nbytes / ms / 1e6, 2), "vs": vs, "flops": int(flops),
+                     "bytes": int(nbytes)})
     return rows
 
 
@@ -204,9 +257,10 @@ def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
             s = jnp.dtype(dtype).itemsize
             n_x, n_w = x.size, w.size
             flops = 2 * int(lengths.sum()) * sh["c"] * sh["k"]  # valid positions only
-            for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, s * (2 * n_x + n_w)),
+            fwd_b, all_b = dynamic_conv_bytes(n_x, n_w, s)
+            for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, fwd_b),
                                         ("fwd+bwd", lambda f: _grad_of(f, (0, 1)), 3 * flops,
-                                         s * (6 * n_x + 3 * n_w))):
+                                         all_b)):
                 times = time_side_by_side({n: jax.jit(wrap(f)) for n, f in impls.items()},
                                           (x, w), repeats=repeats)
                 rows += _rows("dynamic_conv", shape, jnp.dtype(dtype).name, pass_, times, fl, nb)
@@ -273,6 +327,7 @@ def main(argv=None) -> int:
         json.dump({"what": "attention" if ops == ["attention"] else "kernels", "device": device,
                    "jax": jax.__version__, "date": date,
                    "flops_note": "attention FLOPs count valid (unpadded) pairs only",
+                   "timing_method": TIMING_METHOD,
                    "rows": rows}, f, indent=1)
         f.write("\n")
     print(f"wrote {out}")

@@ -7,8 +7,13 @@ Semantics: x [B, T, C], weight_logits [B, T, H, K] (one kernel per position and 
 shared by the C/H channels of the head), softmax over the K taps fused into the kernel;
 "centered" padding reads x[t - (K-1)//2 .. t + K//2], "causal" reads x[t - K + 1 .. t].
 Padded positions (mask False) contribute zero input and produce zero output; the softmax
-still spans all K taps (as in fairseq). The op is memory-bound: the kernel reads x and the
-logits once per output tile (plus a K-1 row halo) and writes y once.
+still spans all K taps (as in fairseq). The op is memory-bound. Nothing is padded, sliced or
+transposed around the kernels: x is read as [B, T, H, R] (a free reshape), the logits in their
+own [B, T, H, K] layout, and tails are masked loads and stores. The forward reads x (plus a K-1
+row halo, from cache) and the logits once and writes y once; the softmax over the K taps is a
+plain softmax over a [block_t, K] tile (one exp per tap). The backward recomputes it: one
+kernel writes d-logits and the probabilities (zeroed at padded outputs, float32, K/R of x's
+size), a second reads them with dy to write dx.
 """
 
 from __future__ import annotations
@@ -22,7 +27,14 @@ from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
 from kernels import _dynamic_conv_kernels as _k
-from kernels._common import device_kind, next_pow2, resolve_mask, round_up, tuned_entry, use_pallas
+from kernels._common import (
+    check_mask_args,
+    device_kind,
+    next_pow2,
+    round_up,
+    tuned_entry,
+    use_pallas,
+)
 from kernels._reference import conv_offset, dynamic_conv_reference
 
 _F32 = jnp.float32
@@ -33,7 +45,7 @@ class BlockSizes:
     """Tile size along time and Triton launch parameters of the dynamic-conv kernels.
 
     Attributes:
-        block_t: output positions per program (the time axis is zero-padded to a multiple).
+        block_t: output positions per program (tail tiles are masked, nothing is padded).
         num_warps, num_stages: Triton launch parameters of all three kernels.
 
     Raises:
@@ -70,7 +82,8 @@ class BlockSizes:
 
 def tuning_key(x_shape, num_heads: int, kernel_size: int, dtype, *, padding: str,
                device: str | None = None) -> str:
-    """Exact-match key of kernels/tuned_blocks.json for one dynamic-conv call.
+    """Key of kernels/tuned_blocks.json for one dynamic-conv call, by shape bucket (B and T
+    rounded up to a power of two, at least 16; C, H, K, dtype and padding exact).
 
     Args:
         x_shape: (B, T, C) of x.
@@ -81,7 +94,7 @@ def tuning_key(x_shape, num_heads: int, kernel_size: int, dtype, *, padding: str
         device: device kind (default: that of ``jax.devices()[0]``).
 
     Returns:
-        e.g. ``"NVIDIA H100 80GB HBM3|B32|T300|C512|H8|K7|bfloat16|centered"``.
+        e.g. ``"NVIDIA H100 80GB HBM3|B32|T512|C512|H8|K7|bfloat16|centered"`` for T=300.
 
     Raises:
         ValueError: ``x_shape`` does not have three entries.
@@ -89,11 +102,13 @@ def tuning_key(x_shape, num_heads: int, kernel_size: int, dtype, *, padding: str
     """
     b, t, c = x_shape
     device = device_kind() if device is None else device
-    return f"{device}|B{b}|T{t}|C{c}|H{num_heads}|K{kernel_size}|{jnp.dtype(dtype).name}|{padding}"
+    bucket = lambda n: max(16, next_pow2(n))  # noqa: E731
+    return (f"{device}|B{bucket(b)}|T{bucket(t)}|C{c}|H{num_heads}|K{kernel_size}"
+            f"|{jnp.dtype(dtype).name}|{padding}")
 
 
 def pick_block_sizes(x_shape, num_heads, kernel_size, dtype, *, padding) -> BlockSizes:
-    """Tuned blocks for this exact shape when the table has them, else the defaults.
+    """Tuned blocks for this shape bucket when the table has them, else the defaults.
 
     Args:
         x_shape: (B, T, C) of x.
@@ -103,7 +118,7 @@ def pick_block_sizes(x_shape, num_heads, kernel_size, dtype, *, padding) -> Bloc
         padding: "centered" or "causal".
 
     Returns:
-        BlockSizes from the ``dynamic_conv`` section of kernels/tuned_blocks.json on an exact key
+        BlockSizes from the ``dynamic_conv`` section of kernels/tuned_blocks.json on a key
         match (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
 
     Raises:
@@ -121,116 +136,97 @@ def pick_block_sizes(x_shape, num_heads, kernel_size, dtype, *, padding) -> Bloc
 @dataclasses.dataclass(frozen=True)
 class _Config:
     taps: int
+    offset: int
     blocks: BlockSizes
     interpret: bool
+    mask_mode: bool
 
     def params(self):
         return plgpu.CompilerParams(num_warps=self.blocks.num_warps,
                                     num_stages=self.blocks.num_stages)
 
 
-def _fwd_call(xp, lw, m, cfg: _Config):
-    """xp [B, Tx, H, R], lw [B, H, K, T], m [B, T] -> (y [B, T, H, R], lse [B, H, T] f32)."""
-    b, tx, h, r = xp.shape
-    t, bt = lw.shape[-1], cfg.blocks.block_t
+def _call(kernel, name, cfg, x4, arrays, outs, out_names):
+    """One pallas_call over (time tiles, B, H) on [B, T, H, R]-layout operands.
+
+    ``arrays`` maps names to (array, kind): "whole" = the whole time axis of a [B, T, H, R]
+    array, "tile" = a [bt, Rp] tile of one, "taps" = a [bt, Kp] tile of a [B, T, H, K] array,
+    "taps_whole" = the whole time axis of one, "len" = lengths [B], "mask" = int32 [B, T].
+    """
+    b, t, h, r = x4.shape
+    bt = cfg.blocks.block_t
+    t_blk, rp = round_up(t, bt), next_pow2(r)
+    kp = next_pow2(cfg.taps)
+    spec = {
+        "whole": pl.BlockSpec((None, t_blk, None, rp), lambda i, b_, h_: (b_, 0, h_, 0)),
+        "tile": pl.BlockSpec((None, bt, None, rp), lambda i, b_, h_: (b_, i, h_, 0)),
+        "taps": pl.BlockSpec((None, bt, None, kp), lambda i, b_, h_: (b_, i, h_, 0)),
+        "taps_whole": pl.BlockSpec((None, t_blk, None, kp), lambda i, b_, h_: (b_, 0, h_, 0)),
+        "len": pl.BlockSpec((b,), lambda *_: (0,)),
+        "mask": pl.BlockSpec((None, t_blk), lambda i, b_, h_: (b_, 0)),
+    }
+    names = tuple(arrays) + tuple(out_names)
     return pl.pallas_call(
-        functools.partial(_k.fwd_kernel, block_t=bt, taps=cfg.taps),
-        grid=(t // bt, b, h),
-        in_specs=[pl.BlockSpec((None, tx, None, r), lambda i, b_, h_: (b_, 0, h_, 0)),
-                  pl.BlockSpec((None, None, cfg.taps, bt), lambda i, b_, h_: (b_, h_, 0, i)),
-                  pl.BlockSpec((None, bt), lambda i, b_, h_: (b_, i))],
-        out_specs=[pl.BlockSpec((None, bt, None, r), lambda i, b_, h_: (b_, i, h_, 0)),
-                   pl.BlockSpec((None, None, bt), lambda i, b_, h_: (b_, h_, i))],
-        out_shape=[jax.ShapeDtypeStruct((b, t, h, r), xp.dtype),
-                   jax.ShapeDtypeStruct((b, h, t), _F32)],
-        compiler_params=cfg.params(), interpret=cfg.interpret, name="mmer_dynconv_fwd",
-    )(xp, lw, m)
+        functools.partial(kernel, names=names, block_t=bt, taps=cfg.taps, offset=cfg.offset,
+                          t_len=t, r_len=r, mask_mode=cfg.mask_mode),
+        grid=(pl.cdiv(t, bt), b, h),
+        in_specs=[spec[kind] for _, kind in arrays.values()],
+        out_specs=[spec[kind] for _, kind in outs],
+        out_shape=[sds for sds, _ in outs],
+        compiler_params=cfg.params(), interpret=cfg.interpret, name=name,
+    )(*(a for a, _ in arrays.values()))
 
 
-def _dlogits_call(xp, lw, lse, dy, delta, cfg: _Config):
-    """-> d logits [B, H, K, T] in lw.dtype."""
-    b, tx, h, r = xp.shape
-    t, bt = lw.shape[-1], cfg.blocks.block_t
-    row = pl.BlockSpec((None, None, bt), lambda i, b_, h_: (b_, h_, i))
-    taps_spec = pl.BlockSpec((None, None, cfg.taps, bt), lambda i, b_, h_: (b_, h_, 0, i))
-    return pl.pallas_call(
-        functools.partial(_k.dlogits_kernel, block_t=bt, taps=cfg.taps),
-        grid=(t // bt, b, h),
-        in_specs=[pl.BlockSpec((None, tx, None, r), lambda i, b_, h_: (b_, 0, h_, 0)),
-                  taps_spec, row,
-                  pl.BlockSpec((None, bt, None, r), lambda i, b_, h_: (b_, i, h_, 0)), row],
-        out_specs=taps_spec,
-        out_shape=jax.ShapeDtypeStruct(lw.shape, lw.dtype),
-        compiler_params=cfg.params(), interpret=cfg.interpret, name="mmer_dynconv_dlogits",
-    )(xp, lw, lse, dy, delta)
-
-
-def _dx_call(dyf, lwf, lsef, x_shape, x_dtype, cfg: _Config):
-    """Front-padded dy [B, Tf, H, R], logits [B, H, K, Tf], lse [B, H, Tf] -> dx [x_shape]."""
-    b, tf, h, r = dyf.shape
-    tx, bt = x_shape[1], cfg.blocks.block_t
-    return pl.pallas_call(
-        functools.partial(_k.dx_kernel, block_t=bt, taps=cfg.taps),
-        grid=(tx // bt, b, h),
-        in_specs=[pl.BlockSpec((None, tf, None, r), lambda i, b_, h_: (b_, 0, h_, 0)),
-                  pl.BlockSpec((None, None, cfg.taps, tf), lambda i, b_, h_: (b_, h_, 0, 0)),
-                  pl.BlockSpec((None, None, tf), lambda i, b_, h_: (b_, h_, 0))],
-        out_specs=pl.BlockSpec((None, bt, None, r), lambda i, b_, h_: (b_, i, h_, 0)),
-        out_shape=jax.ShapeDtypeStruct(x_shape, x_dtype),
-        compiler_params=cfg.params(), interpret=cfg.interpret, name="mmer_dynconv_dx",
-    )(dyf, lwf, lsef)
+def _valid_arg(valid, cfg):
+    return ("m", (valid, "mask")) if cfg.mask_mode else ("len", (valid, "len"))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _dconv(xp, lw, m, cfg):
-    """Kernel-layout op: xp [B, Tx, H, R] (halo-padded), lw [B, H, K, T], m [B, T] -> y."""
-    return _fwd_call(xp, lw, m, cfg)[0]
+def _dconv(x4, w, valid, cfg):
+    """Kernel-layout op: x4 [B, T, H, R], w [B, T, H, K], lengths [B] or int32 mask [B, T]."""
+    vname, varg = _valid_arg(valid, cfg)
+    return _call(_k.fwd_kernel, "mmer_dynconv_fwd", cfg, x4,
+                 {"x": (x4, "whole"), "w": (w, "taps"), vname: varg},
+                 [(jax.ShapeDtypeStruct(x4.shape, x4.dtype), "tile")], ["y"])[0]
 
 
-def _dconv_fwd(xp, lw, m, cfg):
-    y, lse = _fwd_call(xp, lw, m, cfg)
-    return y, (xp, lw, m, y, lse)
+def _dconv_fwd(x4, w, valid, cfg):
+    # Residuals are the inputs: the softmax is recomputed in the backward (K exps a row).
+    return _dconv(x4, w, valid, cfg), (x4, w, valid)
 
 
 def _dconv_bwd(cfg, res, dy):
-    xp, lw, m, y, lse = res
-    taps, tx, t = cfg.taps, xp.shape[1], lw.shape[-1]
-    dy = jnp.where(m[:, :, None, None] != 0, dy, 0).astype(dy.dtype)  # masked outputs
-    delta = jnp.einsum("bthr,bthr->bht", dy.astype(_F32), y.astype(_F32))
-    dlw = _dlogits_call(xp, lw, lse, dy, delta, cfg)
-    # dx needs rows t = s - k for k < K: front-pad K-1 zero rows, back-pad to Tx rows.
-    front, back = taps - 1, tx - t
-    dyf = jnp.pad(dy, ((0, 0), (front, back), (0, 0), (0, 0)))
-    lwf = jnp.pad(lw, ((0, 0), (0, 0), (0, 0), (front, back)))
-    lsef = jnp.pad(lse, ((0, 0), (0, 0), (front, back)))
-    dxp = _dx_call(dyf, lwf, lsef, xp.shape, xp.dtype, cfg)
-    return dxp, dlw, None
+    x4, w, valid = res
+    vname, varg = _valid_arg(valid, cfg)
+    f32 = jax.ShapeDtypeStruct(w.shape, _F32)
+    dw, p = _call(_k.dlogits_kernel, "mmer_dynconv_dlogits", cfg, x4,
+                  {"x": (x4, "whole"), "w": (w, "taps"), "dy": (dy, "whole"), vname: varg},
+                  [(jax.ShapeDtypeStruct(w.shape, w.dtype), "taps"), (f32, "taps")],
+                  ["dw", "p"])
+    dx = _call(_k.dx_kernel, "mmer_dynconv_dx", cfg, x4,
+               {"dy": (dy, "whole"), "p": (p, "taps_whole"), vname: varg},
+               [(jax.ShapeDtypeStruct(x4.shape, x4.dtype), "tile")], ["dx"])[0]
+    return dx, dw, None
 
 
 _dconv.defvjp(_dconv_fwd, _dconv_bwd)
 
 
 @functools.partial(jax.jit, static_argnames=("padding", "block_sizes", "interpret"))
-def _dynamic_conv_pallas(x, weight_logits, valid, *, padding, block_sizes, interpret):
-    """Masks, pads and re-lays out x and the logits, runs the kernel, undoes the layout.
-
-    The mask/pad/transpose steps are plain jnp, so autodiff carries the custom_vjp's
-    kernel-layout gradients back to x (masked) and weight_logits.
-    """
+def _dynamic_conv_pallas(x, weight_logits, lengths, mask, *, padding, block_sizes, interpret):
+    """Runs the kernels on the caller's arrays: a free reshape of x, nothing padded or moved."""
     b, t, c = x.shape
     _, _, h, taps = weight_logits.shape
-    r = c // h
-    r_pad = next_pow2(r)  # Triton tiles are powers of two; zero channels are sliced off
-    bt = block_sizes.block_t
-    off = conv_offset(taps, padding)
-    t_pad = round_up(t, bt)
-    tx = round_up(t_pad + taps - 1, bt)  # halo rows, rounded so dx tiles the same grid
-    xm = jnp.where(valid[:, :, None], x, 0).reshape(b, t, h, r)
-    xp = jnp.pad(xm, ((0, 0), (off, tx - t - off), (0, 0), (0, r_pad - r)))
-    lw = jnp.pad(jnp.transpose(weight_logits, (0, 2, 3, 1)), ((0, 0),) * 3 + ((0, t_pad - t),))
-    m = jnp.pad(valid, ((0, 0), (0, t_pad - t))).astype(jnp.int32)
-    y = _dconv(xp, lw, m, _Config(taps=taps, blocks=block_sizes, interpret=bool(interpret)))
-    return y[:, :t, :, :r].reshape(b, t, c)
+    if mask is not None:
+        valid = mask.astype(jnp.int32)
+    elif lengths is not None:
+        valid = jnp.clip(lengths.astype(jnp.int32), 0, t)
+    else:
+        valid = jnp.full((b,), t, jnp.int32)
+    cfg = _Config(taps=taps, offset=conv_offset(taps, padding), blocks=block_sizes,
+                  interpret=bool(interpret), mask_mode=mask is not None)
+    y = _dconv(x.reshape(b, t, h, c // h), weight_logits, valid, cfg)
+    return y.reshape(b, t, c)
 
 
 def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered",
@@ -277,8 +273,8 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
     if not use_pallas(implementation, interpret):
         return dynamic_conv_reference(x, weight_logits, mask=mask, lengths=lengths,
                                       padding=padding)
-    valid = resolve_mask(lengths, mask, batch=b, seq_len=t, name="")
+    check_mask_args(lengths, mask, batch=b, seq_len=t, name="")
     if block_sizes is None:
         block_sizes = pick_block_sizes(x.shape, h, taps, x.dtype, padding=padding)
-    return _dynamic_conv_pallas(x, weight_logits, valid, padding=padding,
+    return _dynamic_conv_pallas(x, weight_logits, lengths, mask, padding=padding,
                                 block_sizes=block_sizes, interpret=interpret)

@@ -11,8 +11,9 @@ from kernel_test_util import FAST_COMPILE, assert_close
 from kernels._reference import attention_reference
 from kernels.attention import BlockSizes, attention
 
-B16 = BlockSizes(16, 16, 16, 16)
-B_MIXED = BlockSizes(block_q=32, block_k=16, block_q_bwd=16, block_k_bwd=32)
+B16 = BlockSizes(16, 16, 16, 16, 16, 16)
+B_MIXED = BlockSizes(block_q=32, block_k=16, block_q_dkv=16, block_k_dkv=32, block_q_dq=32,
+                     block_k_dq=16)
 
 # Each scenario covers a different corner; crossed with both dtypes below.
 SCENARIOS = {
@@ -28,6 +29,9 @@ SCENARIOS = {
                              kv_len=[23, 5], blocks=None),
     # Larger B*H with a broadcast 2-D bias and causal masking, no padding at all.
     "many_heads": dict(b=4, lq=19, lk=19, h=8, d=32, causal=True, bias=(19, 19), blocks=B16),
+    # D = 48 (not a power of two: masked columns), a query-only bias, key loops of 6 tiles.
+    "d48_qbias_long_loop": dict(b=2, lq=23, lk=90, h=1, d=48, q_len=[23, 11], kv_len=[90, 70],
+                                bias=(2, 1, 23, 1), blocks=B16),
 }
 
 
@@ -64,7 +68,8 @@ def _loss_and_grads(fn, args, kw, cot):
 
 # Interpret mode compiles slowly (~3 s a case), so one bfloat16 case is left out.
 CASES = [(n, d) for n in SCENARIOS for d in ("float32", "bfloat16")
-         if (n, d) != ("many_heads", "bfloat16")]
+         if (n, d) not in {("many_heads", "bfloat16"), ("d48_qbias_long_loop", "bfloat16")}]
+CASES.append(("masks_keybias", "float16"))
 
 
 @pytest.mark.parametrize("name,dtype", CASES)
@@ -106,3 +111,54 @@ def test_bad_arguments_name_the_values():
         attention(q, q, q, q_lengths=jnp.array([1, 2]), q_mask=jnp.ones((2, 5), bool))
     with pytest.raises(ValueError, match="k.shape"):
         attention(q, q[:, :, :, :16], q[:, :, :, :16])
+
+
+def test_all_minus_inf_rows_are_zero_on_both_paths():
+    """-inf bias: one semantics. Keys with -inf are masked; a row whose logits are all -inf
+    outputs zeros with zero gradients, from the kernel and from the reference alike."""
+    b, lq, lk, h, d = 2, 20, 24, 1, 16
+    keys = jax.random.split(jax.random.PRNGKey(3), 4)
+    q = jax.random.normal(keys[0], (b, lq, h, d))
+    k, v = (jax.random.normal(kk, (b, lk, h, d)) for kk in keys[1:3])
+    bias = jnp.zeros((b, 1, lq, lk)).at[0, 0, 3].set(-jnp.inf)  # row 3 of batch 0: all -inf
+    bias = bias.at[1, 0, :, 5:].set(-jnp.inf)  # batch 1: keys 5.. masked by the bias
+    args, kw = (q, k, v, bias), {}
+    cot = jax.random.normal(keys[3], q.shape)
+    (_, o), grads = _loss_and_grads(
+        functools.partial(attention, interpret=True, block_sizes=B16), args, kw, cot)
+    (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args, kw, cot)
+    for got, want, what in zip((o, *grads), (o_ref, *grads_ref), ("o", "dq", "dk", "dv", "db"),
+                               strict=True):
+        assert np.isfinite(np.asarray(want)).all(), f"reference {what} is not finite"
+        assert_close(got, want, jnp.float32, "fwd" if what == "o" else "grad", what)
+    assert (np.asarray(o)[0, 3] == 0).all() and (np.asarray(o_ref)[0, 3] == 0).all()
+    assert (np.asarray(grads[0])[0, 3] == 0).all()
+    # The -inf keys of batch 1 act like kv_lengths = 5.
+    want = attention_reference(q[1:], k[1:], v[1:], kv_lengths=jnp.array([5]))
+    assert_close(o[1:], want, jnp.float32, "fwd", "bias -inf == key mask")
+
+
+def test_gpu_tolerances_are_looser_for_float32():
+    from kernel_test_util import tolerance
+    assert tolerance(jnp.float32, "fwd", "gpu") > 100 * tolerance(jnp.float32, "fwd", "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="needs a GPU")
+@pytest.mark.parametrize("name,dtype", [("lengths_causal_bias", "bfloat16"),
+                                        ("masks_keybias", "float32"),
+                                        ("cross_modal_d128", "float16"),
+                                        ("d48_qbias_long_loop", "bfloat16")])
+def test_compiled_kernel_matches_reference_on_gpu(name, dtype):
+    """The Triton-compiled kernel (not interpret mode) against the reference, GPU tolerances."""
+    dtype = jnp.dtype(dtype)
+    sc = SCENARIOS[name]
+    args, kw = _inputs(sc, dtype)
+    cot = jax.random.normal(jax.random.PRNGKey(9), args[0].shape, jnp.float32)
+    kernel = functools.partial(attention, implementation="pallas", block_sizes=sc["blocks"])
+    (_, o), grads = _loss_and_grads(kernel, args, kw, cot)
+    args32 = tuple(None if a is None else a.astype(jnp.float32) for a in args)
+    (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args32, kw, cot)
+    assert_close(o, o_ref, dtype, "fwd", f"{name} out", platform="gpu")
+    for n, g, g_ref in zip("qkvb", grads, grads_ref, strict=False):
+        assert_close(g, g_ref, dtype, "grad", f"{name} d{n}", platform="gpu")

@@ -55,7 +55,7 @@ def test_default_is_xla_reference_off_gpu_and_interpret_runs_pallas():
 
 
 def test_recorded_entries_are_found_by_exact_key_for_both_ops(table):
-    tuned_att = att.BlockSizes(32, 16, 16, 16, num_warps=8)
+    tuned_att = att.BlockSizes(32, 16, 16, 16, 32, 16, num_warps=8)
     tuned_dc = dc.BlockSizes(32, num_warps=2, num_stages=3)
     dc_key = dc.tuning_key(X_SHAPE, HEADS, TAPS, jnp.float32, padding="causal")
     autotune.record("attention", _att_key(), tuned_att, 1.25, str(table))
@@ -68,13 +68,17 @@ def test_recorded_entries_are_found_by_exact_key_for_both_ops(table):
     assert got == tuned_att != att.BlockSizes.default(Q_SHAPE[1], LK, Q_SHAPE[3], jnp.bfloat16)
     got = dc.pick_block_sizes(X_SHAPE, HEADS, TAPS, jnp.float32, padding="causal")
     assert got == tuned_dc != dc.BlockSizes.default(X_SHAPE[1], X_SHAPE[2] // HEADS)
-    # Any difference in the key (length, flags, dtype, padding) falls back to the defaults.
+    # A length in the same bucket (41 -> 64 like 40) hits the entry.
+    assert att.pick_block_sizes((2, 41, 4, 64), LK, jnp.bfloat16, causal=False,
+                                has_bias=False) == tuned_att
+    assert dc.pick_block_sizes((3, 60, 64), HEADS, TAPS, jnp.float32, padding="causal") == tuned_dc
+    # Any difference in the bucket, the flags, the dtype or the padding falls back.
     misses = [
-        att.pick_block_sizes((2, 41, 4, 64), LK, jnp.bfloat16, causal=False, has_bias=False),
+        att.pick_block_sizes((2, 70, 4, 64), LK, jnp.bfloat16, causal=False, has_bias=False),
         att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=True, has_bias=False),
         att.pick_block_sizes(Q_SHAPE, LK, jnp.float32, causal=False, has_bias=False),
     ]
-    assert misses == [att.BlockSizes.default(41, LK, 64, jnp.bfloat16),
+    assert misses == [att.BlockSizes.default(70, LK, 64, jnp.bfloat16),
                       att.BlockSizes.default(40, LK, 64, jnp.bfloat16),
                       att.BlockSizes.default(40, LK, 64, jnp.float32)]
     assert dc.pick_block_sizes(X_SHAPE, HEADS, TAPS, jnp.float32, padding="centered") == \
@@ -82,7 +86,7 @@ def test_recorded_entries_are_found_by_exact_key_for_both_ops(table):
 
 
 def test_dispatch_passes_the_tuned_blocks_to_the_kernel(table, monkeypatch):
-    tuned = att.BlockSizes(16, 32, 16, 16)
+    tuned = att.BlockSizes(16, 32, 16, 16, 16, 16)
     q = jnp.zeros((1, 20, 2, 32))
     key = att.tuning_key(q.shape, 20, q.dtype, causal=True, has_bias=False)
     autotune.record("attention", key, tuned, 1.0, str(table))
@@ -100,7 +104,7 @@ def test_dispatch_passes_the_tuned_blocks_to_the_kernel(table, monkeypatch):
 
 
 def test_an_edited_table_is_read_again(table):
-    first, second = att.BlockSizes(16, 16, 16, 16), att.BlockSizes(64, 64, 32, 32)
+    first, second = att.BlockSizes(16, 16, 16, 16), att.BlockSizes(64, 64, 32, 32, 64, 64)
     pick = lambda: att.pick_block_sizes(Q_SHAPE, LK, jnp.bfloat16, causal=False, has_bias=False)
     autotune.record("attention", _att_key(), first, 1.0, str(table))
     assert pick() == first

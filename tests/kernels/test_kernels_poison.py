@@ -1,8 +1,10 @@
 """Every element of every kernel output buffer is written.
 
 Pallas interpret mode allocates float outputs filled with NaN (hlo_interpreter's
-``uninitialized_value``); the first test proves that, the others run the raw kernels on
-padded layouts (padded rows, skipped key blocks, halo rows included) and require no NaN.
+``uninitialized_value``) and pads inputs to whole tiles with NaN; the first test proves that,
+the others run the raw kernels on un-padded arrays whose lengths are not multiples of the
+tiles (tail tiles, skipped key tiles, halo rows, D below its tile width) and require no NaN in
+any output: every element written, and no padding read unmasked.
 """
 
 import functools
@@ -29,55 +31,50 @@ def test_interpret_mode_poisons_unwritten_outputs():
 
 
 def test_attention_kernels_write_every_element():
-    cfg = att._Config(sm_scale=0.2, causal=True, blocks=att.BlockSizes(16, 16, 16, 16),
-                      interpret=True)
-    b, lq, lk, h, d = 2, 48, 64, 2, 32  # padded layout: multiples of the blocks
+    cfg = att._Config(sm_scale=0.2, causal=True, blocks=att.BlockSizes(16, 16, 16, 16, 16, 16),
+                      interpret=True, bias_kind="full")
+    b, lq, lk, h, d = 2, 45, 61, 2, 24  # not multiples of the tiles; D=24 in a 32-wide tile
     keys = jax.random.split(jax.random.PRNGKey(0), 5)
     q = jax.random.normal(keys[0], (b, lq, h, d))
     k = jax.random.normal(keys[1], (b, lk, h, d))
     v = jax.random.normal(keys[2], (b, lk, h, d))
     bias = jax.random.normal(keys[3], (1, h, lq, lk))
-    q_len, kv_len = jnp.array([40, 0]), jnp.array([20, 64])  # whole blocks of both skipped
-    qm = (jnp.arange(lq)[None] < q_len[:, None]).astype(jnp.int32)
-    km = (jnp.arange(lk)[None] < kv_len[:, None]).astype(jnp.int32)
+    ql, kl = jnp.array([40, 0]), jnp.array([20, 61])  # whole tiles of both skipped
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
     def run(q, k, v, bias, do):
-        o, lse = att._fwd_call(q, k, v, bias, qm, km, q_len, kv_len, cfg)
-        delta = jnp.einsum("bqhd,bqhd->bhq", o, do)
-        return (o, lse) + att._bwd_call(q, k, v, bias, qm, km, q_len, kv_len, do, lse, delta, cfg)
+        o, lse = att._fwd_call(q, k, v, bias, ql, kl, None, None, cfg)
+        delta = jnp.sum(o * do, axis=-1)
+        return (o, lse) + att._bwd_call(q, k, v, bias, ql, kl, None, None, do, lse, delta, cfg,
+                                        True)
 
     outs = run(q, k, v, bias, jax.random.normal(keys[4], q.shape))
     for name, arr in zip(["o", "lse", "dq", "dk", "dv", "dbias"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
-    o, _, dq, dk, dv, dbias = map(np.asarray, outs)
+    o, lse, dq, dk, dv, dbias = map(np.asarray, outs)
     assert (o[0, 40:] == 0).all() and (o[1] == 0).all() and (dq[1] == 0).all()
+    assert np.isinf(lse[1]).all() and np.isfinite(lse[0, :40]).all()
     assert (dk[0, 20:] == 0).all() and (dv[0, 20:] == 0).all() and (dbias[0, :, :, 20:] == 0).all()
 
 
 def test_dynamic_conv_kernels_write_every_element():
-    cfg = dc._Config(taps=5, blocks=dc.BlockSizes(16), interpret=True)
-    b, t, h, r = 2, 32, 2, 8
-    tx = 48  # round_up(t + taps - 1, block_t): the halo rows
+    b, t, h, r, taps = 2, 37, 2, 6, 5  # T, R and K not powers of two
+    cfg = dc._Config(taps=taps, offset=2, blocks=dc.BlockSizes(16), interpret=True,
+                     mask_mode=False)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    xp = jax.random.normal(keys[0], (b, tx, h, r))
-    lw = jax.random.normal(keys[1], (b, h, 5, t))
-    m = (jnp.arange(t)[None] < jnp.array([[25], [0]])).astype(jnp.int32)
+    x4 = jax.random.normal(keys[0], (b, t, h, r))
+    w = jax.random.normal(keys[1], (b, t, h, taps))
+    lengths = jnp.array([25, 0])
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-    def run(xp, lw, dy):
-        y, lse = dc._fwd_call(xp, lw, m, cfg)
-        delta = jnp.einsum("bthr,bthr->bht", dy, y)
-        dlw = dc._dlogits_call(xp, lw, lse, dy, delta, cfg)
-        pad = ((0, 0), (4, tx - t))
-        dxp = dc._dx_call(jnp.pad(dy, pad + ((0, 0), (0, 0))), jnp.pad(lw, ((0, 0),) * 2 + pad),
-                          jnp.pad(lse, ((0, 0),) + pad), xp.shape, xp.dtype, cfg)
-        return y, lse, dlw, dxp
+    def run(x4, w, dy):
+        y, vjp = jax.vjp(lambda x4, w: dc._dconv(x4, w, lengths, cfg), x4, w)
+        return (y,) + vjp(dy)
 
-    outs = run(xp, lw, jax.random.normal(keys[2], (b, t, h, r)))
-    for name, arr in zip(["y", "lse", "dlogits", "dx"], outs, strict=True):
+    outs = run(x4, w, jax.random.normal(keys[2], (b, t, h, r)))
+    for name, arr in zip(["y", "dx", "dlogits"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
-    y = np.asarray(outs[0])
-    assert (y[0, 25:] == 0).all() and (y[1] == 0).all()
+    y, dx, _ = map(np.asarray, outs)
+    assert (y[0, 25:] == 0).all() and (y[1] == 0).all() and (dx[0, 25:] == 0).all()

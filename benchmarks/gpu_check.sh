@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One-shot GPU check of kernels/ (jax only): gpu-marked tests, kernel benchmark, autotuner,
+# measured peaks; JSON under benchmarks/results/. Hard limit 8 minutes.
+#   benchmarks/gpu_check.sh             # on a GPU machine
+#   benchmarks/gpu_check.sh --dry-run   # the CPU parts, anywhere (add --out DIR to redirect)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec timeout 470 python benchmarks/gpu_check.py "$@"
