@@ -25,10 +25,7 @@ cheap)::
 | ``UsageError``, ``RunError`` | the errors the ``mmer`` command reports in one line |
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -61,14 +58,14 @@ __all__ = sorted(_EXPORTS)
 # that is imported (Python binds submodules as package attributes).
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'mmer_jax' has no attribute {name!r}")
     module, attr = _EXPORTS[name].split(":")
-    value = getattr(importlib.import_module(module), attr)
+    value = getattr(_importlib.import_module(module), attr)
     globals()[name] = value  # resolved once
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return ["__version__", *__all__]

@@ -11,44 +11,142 @@ import os
 import sys
 
 from mmer_jax.errors import MmerError, UsageError
+from mmer_jax.serve import cli as serve_cli
+
+OVERRIDES_HELP = (
+    "Any config key can be overridden with --config.KEY=VALUE (e.g. --config.train.lr=1e-3 "
+    "--config.train.dtype=bfloat16); values are parsed as Python literals. `mmer train --config "
+    "C --print-config` shows every key and its value."
+)
+DATA_DIRS_HELP = (
+    "Data directories are resolved in this order: the --data_dir / --manual_dir flag, the config "
+    "(data.data_dir / data.manual_dir), the environment ($MMER_DATA_DIR; $MMER_<CORPUS> such as "
+    "$MMER_EMODB, then $MMER_DATA_ROOT/<corpus>), the default (~/tensorflow_datasets; no "
+    "manual_dir). Every run and build prints the directories it used."
+)
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the examples' line breaks."""
+
+
+def _sub(sub, name: str, help: str, description: str, examples: str):
+    return sub.add_parser(
+        name, help=help, description=f"{description}\n\n{OVERRIDES_HELP}\n\n{DATA_DIRS_HELP}",
+        epilog=f"examples:\n{examples}", formatter_class=_Help,
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mmer", description="Multimodal emotion recognition in JAX.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="mmer", formatter_class=_Help,
+        description="Multimodal emotion recognition in JAX. `mmer list` shows the systems, "
+        "corpora (with their builder configs) and experiment configs; `mmer COMMAND --help` "
+        "the options of a command.\n\n" + OVERRIDES_HELP,
+        epilog="examples:\n  mmer train --config experiments/quickstart.py --workdir "
+        "runs/quickstart\n  mmer list\n  mmer reproduce s003 --corpus emodb --seeds 3",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    t = sub.add_parser("train", help="train a config; resumes if --workdir holds a run")
-    t.add_argument("--config", required=True, help="experiments/<name>.py")
-    t.add_argument("--workdir", required=True)
+    t = _sub(sub, "train", "train a config; resumes if --workdir holds a run of it",
+             "Trains every variant of a config, selects each on validation and tests it once; "
+             "writes results.json, report.md and checkpoints into --workdir. Running the same "
+             "command again resumes. Nothing is written before the config and data are checked.",
+             "  mmer train --config experiments/quickstart.py --workdir runs/quickstart\n"
+             "  mmer train --config experiments/quickstart.py --workdir runs/qs_lr "
+             "--config.train.lr=3e-4 --config.train.epochs=4\n"
+             "  mmer train --config experiments/emodb_speech.py --print-config")
+    t.add_argument("--config", required=True, help="experiment config file, experiments/<name>.py "
+                   "(`mmer list experiments`)")
+    t.add_argument("--workdir", default=None, help="run directory (required unless "
+                   "--print-config)")
+    t.add_argument("--data_dir", default=None, help="prepared corpora (TFDS data_dir); overrides "
+                   "data.data_dir and $MMER_DATA_DIR")
+    t.add_argument("--print-config", dest="print_config", action="store_true",
+                   help="print the resolved, validated config as JSON and exit")
+    t.add_argument("--force", action="store_true", help="delete the run --workdir holds (its run "
+                   "files only) and start afresh")
 
-    e = sub.add_parser("eval", help="re-evaluate a run at its best-by-validation checkpoint")
-    e.add_argument("--workdir", required=True)
+    e = _sub(sub, "eval", "re-evaluate a run at its best-by-validation checkpoint",
+             "Re-evaluates every variant of a finished or interrupted run at its best checkpoint; "
+             "writes eval_<split>.json.",
+             "  mmer eval --workdir runs/quickstart\n"
+             "  mmer eval --workdir runs/quickstart --split validation")
+    e.add_argument("--workdir", required=True, help="a run directory of `mmer train`")
     e.add_argument("--split", default="test", choices=["train", "validation", "test"])
 
-    d = sub.add_parser("data", help="corpus commands")
-    dsub = d.add_subparsers(dest="data_command", required=True)
-    b = dsub.add_parser("build", help="build a corpus into array_record files (no TensorFlow)")
-    b.add_argument("name")
-    b.add_argument("--config", default=None)
-    b.add_argument("--manual_dir", default=None)
-    b.add_argument("--data_dir", default=None)
-    b.add_argument("--force", action="store_true")
+    d = sub.add_parser("data", help="corpus commands (data build)", formatter_class=_Help,
+                       description="Corpus commands. `mmer list corpora` shows the corpora and "
+                       "their builder configs.")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    b = _sub(dsub, "build", "build a corpus into array_record files (no TensorFlow)",
+             "Builds a corpus as distributed (or the generated one) into array_record files. "
+             "Per-file problems are counted in one line; every skipped file and its reason is in "
+             "build_report.json beside the data.",
+             "  mmer data build generated_emotion --config tiny --data_dir /tmp/tfds\n"
+             "  mmer data build emodb --manual_dir /path/to/emodb --data_dir ~/tensorflow_datasets")
+    b.add_argument("name", help="corpus name (`mmer list corpora`)")
+    b.add_argument("--config", default=None, help="builder config (fold / variant); default: the "
+                   "builder's first")
+    b.add_argument("--manual_dir", default=None, help="the corpus as distributed; default: "
+                   "$MMER_<CORPUS>, then $MMER_DATA_ROOT/<corpus>")
+    b.add_argument("--data_dir", default=None, help="where the prepared corpus goes; default: "
+                   "$MMER_DATA_DIR, then ~/tensorflow_datasets")
+    b.add_argument("--force", action="store_true", help="rebuild even if it is prepared")
 
-    r = sub.add_parser("reproduce", help="run a seed system's configs and write its report")
-    r.add_argument("system")
-    r.add_argument("--corpus", default=None)
-    r.add_argument("--seeds", type=int, default=3)
-    r.add_argument("--workdir", default="runs/reproduce")
-    r.add_argument("--out", default="reproductions")
+    r = _sub(sub, "reproduce", "run a seed system's configs over seeds and write its report",
+             "Trains experiments/<system>_<corpus>.py for seeds 0..N-1 (resumable) and writes "
+             "<system>/<corpus>.{md,json} and confusion PNGs: the paper's table beside ours, mean "
+             "± std over seeds. Reports go to --out (default: <workdir>/reports); the committed "
+             "reference reports in reproductions/ change only with --update-reference, which "
+             "refuses --config.* overrides. Every report records the overrides it ran with.",
+             "  mmer reproduce s003 --corpus emodb --seeds 3\n"
+             "  mmer reproduce s001 --corpus generated --seeds 1 --config.train.epochs=2\n"
+             "  mmer reproduce s003 --corpus emodb --update-reference")
+    r.add_argument("system", help="system name, any case (`mmer list systems`)")
+    r.add_argument("--corpus", default=None, help="the <corpus> of experiments/<system>_<corpus>"
+                   ".py; default: every corpus whose data is available")
+    r.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    r.add_argument("--workdir", default="runs/reproduce", help="seed runs go to "
+                   "<workdir>/<system>/<corpus>/seed<k>")
+    r.add_argument("--out", default=None, help="report directory; default: <workdir>/reports, "
+                   "or reproductions/ with --update-reference")
+    r.add_argument("--update-reference", dest="update_reference", action="store_true",
+                   help="write the committed reference reports in reproductions/ (refused with "
+                   "--config.* overrides)")
 
-    k = sub.add_parser("bench", help="benchmarks: kernels | pipeline | train")
+    k = _sub(sub, "bench", "benchmarks: kernels | pipeline | train",
+             "kernels: Pallas kernels against XLA/cuDNN; pipeline: build, input pipeline and "
+             "train-step rates side by side; train: the train step per value of one config key.",
+             "  mmer bench kernels --quick\n"
+             "  mmer bench pipeline --config experiments/quickstart.py\n"
+             "  mmer bench train --config experiments/s003_emodb.py "
+             "--compare model.image.implementation=shifted,grouped")
     k.add_argument("what", choices=["kernels", "pipeline", "train"])
-    k.add_argument("--out", default=None)
-    k.add_argument("--quick", action="store_true")
+    k.add_argument("--out", default=None, help="result JSON (default: benchmarks/results/...)")
+    k.add_argument("--quick", action="store_true", help="fewer sizes / rounds")
     k.add_argument("--config", default=None, help="pipeline/train: experiment config")
     k.add_argument("--workdir", default=None, help="pipeline/train: scratch directory")
     k.add_argument("--compare", default=None, metavar="KEY=V1,V2",
                    help="train: time the step per value of one config key, side by side")
+
+    ls = sub.add_parser(
+        "list", help="systems, corpora (with builder configs) and experiment configs",
+        formatter_class=_Help,
+        description="Lists the registered systems (model.name), the corpora (data.corpus) with "
+        "their builder configs (data.config) and whether they are built from a manual_dir, and "
+        "the experiment configs with their first docstring line.",
+        epilog="examples:\n  mmer list\n  mmer list corpora")
+    ls.add_argument("what", nargs="?", default="all",
+                    choices=["all", "systems", "corpora", "experiments"])
+
+    c = sub.add_parser(
+        "compare", help="side-by-side table of runs' results.json", formatter_class=_Help,
+        description="Prints the test scores (percent), selected epoch and protocol of each run "
+        "directory (or results.json) side by side, one row per run and variant.",
+        epilog="examples:\n  mmer compare runs/quickstart runs/qs_lr")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directory or results.json")
+    serve_cli.add_commands(sub)  # predict, serve, export
     return p
 
 
@@ -67,33 +165,51 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _train(args, overrides: list[str]) -> int:
+    from mmer_jax import config as config_lib
+
+    cfg = config_lib.load(args.config, overrides)
+    if args.print_config:
+        config_lib.resolve_data_dirs(cfg, data_dir=args.data_dir)
+        print(cfg.to_json_best_effort(indent=2))
+        return 0
+    if not args.workdir:
+        raise UsageError("mmer train needs --workdir DIR (or --print-config)")
+    from mmer_jax.train.hooks import Interrupted
+    from mmer_jax.train.run import run
+    from mmer_jax.train.sharding import maybe_initialize_distributed
+
+    maybe_initialize_distributed()
+    try:
+        results = run(cfg, args.workdir, data_dir=args.data_dir, force=args.force)
+    except Interrupted as exc:
+        print(f"mmer: {exc}; run the same command to resume", file=sys.stderr)
+        return 3
+    t = results["test"]
+    print(
+        f"test accuracy {_pct(t['accuracy'])}  weighted F1 {_pct(t['weighted_f1'])}  "
+        f"UAR {_pct(t['uar'])} (%, best epoch {results.get('best_epoch')})  -> "
+        f"{os.path.join(args.workdir, 'results.json')}"
+    )
+    for name, v in results.get("variants", {}).items():
+        print(
+            f"  {name:>8}: accuracy {_pct(v['test']['accuracy'])}  "
+            f"weighted F1 {_pct(v['test']['weighted_f1'])}  (epoch {v.get('best_epoch')})"
+        )
+    return 0
+
+
 def _dispatch(args, overrides: list[str]) -> int:
     if args.command == "train":
-        from mmer_jax import config as config_lib
-        from mmer_jax.train.hooks import Interrupted
-        from mmer_jax.train.run import run
-        from mmer_jax.train.sharding import maybe_initialize_distributed
-
-        cfg = config_lib.load(args.config, overrides)
-        maybe_initialize_distributed()
-        try:
-            results = run(cfg, args.workdir)
-        except Interrupted as exc:
-            print(f"mmer: {exc}; run the same command to resume", file=sys.stderr)
-            return 3
-        t = results["test"]
-        print(
-            f"test accuracy {t['accuracy']:.4f}  weighted F1 {t['weighted_f1']:.4f}  "
-            f"UAR {t['uar']:.4f}  -> {os.path.join(args.workdir, 'results.json')}"
-        )
-        for name, v in results.get("variants", {}).items():
-            print(
-                f"  {name:>8}: accuracy {v['test']['accuracy']:.4f}  "
-                f"weighted F1 {v['test']['weighted_f1']:.4f}"
-            )
-        return 0
+        return _train(args, overrides)
     if overrides and args.command not in ("reproduce", "bench"):
         raise UsageError(f"--config.{overrides[0]} is only valid with train, reproduce or bench")
+    if (rc := serve_cli.dispatch(args)) is not None:
+        return rc
     if args.command == "eval":
         from mmer_jax.train.evaluate import evaluate_run
 
@@ -104,24 +220,37 @@ def _dispatch(args, overrides: list[str]) -> int:
                 print(f"{name}: {res.get('error')}")
             else:
                 print(
-                    f"{name}: {args.split} accuracy {m['accuracy']:.4f}  weighted F1 "
-                    f"{m['weighted_f1']:.4f}  UAR {m['uar']:.4f}  (best epoch {res['epoch']})"
+                    f"{name}: {args.split} accuracy {_pct(m['accuracy'])}  weighted F1 "
+                    f"{_pct(m['weighted_f1'])}  UAR {_pct(m['uar'])} (%, best epoch "
+                    f"{res['epoch']})"
                 )
         return 0
     if args.command == "data":
+        from data_prep import CORPORA
         from data_prep import build as build_lib
+        from mmer_jax import config as config_lib
 
+        name = _corpus_name(args.name, CORPORA.names())
+        data_dir, source = config_lib.resolve_data_dir(None, args.data_dir)
+        manual, msource = config_lib.resolve_manual_dir(name, None, args.manual_dir)
+        try:
+            configs = getattr(build_lib.builder_class(name), "BUILDER_CONFIGS", None) or []
+        except build_lib.BuildError as exc:
+            raise UsageError(str(exc)) from exc
+        shown = args.config or (configs[0].name if configs else "default")
+        print(config_lib.describe_data(name, shown, data_dir, source, manual, msource),
+              file=sys.stderr)
         try:
             builder = build_lib.build(
-                args.name, args.config, args.data_dir, args.manual_dir, force=args.force
+                name, args.config, data_dir, manual or None, force=args.force
             )
         except build_lib.BuildError as exc:
             raise UsageError(str(exc)) from exc
         except AssertionError as exc:  # TFDS signals a missing manual_dir this way
-            raise UsageError(f"{args.name}: {exc}") from exc
+            raise UsageError(f"{name}: {exc}") from exc
         for split, info in builder.info.splits.items():
             print(
-                f"{args.name}/{builder.builder_config.name if builder.builder_config else ''} "
+                f"{name}/{builder.builder_config.name if builder.builder_config else ''} "
                 f"{split}: {info.num_examples} examples"
             )
         print(f"written to {builder.data_dir}")
@@ -136,7 +265,18 @@ def _dispatch(args, overrides: list[str]) -> int:
             workdir=args.workdir,
             out_dir=args.out,
             overrides=overrides,
+            update_reference=args.update_reference,
         )
+        return 0
+    if args.command == "list":
+        from mmer_jax.reproduce.listing import listing
+
+        print(listing(args.what))
+        return 0
+    if args.command == "compare":
+        from mmer_jax.reproduce.listing import compare
+
+        print(compare(args.runs))
         return 0
     if args.command == "bench":
         if args.what == "kernels":
@@ -153,6 +293,17 @@ def _dispatch(args, overrides: list[str]) -> int:
         return bench.run(args.what, config=args.config, overrides=overrides, out=args.out,
                          quick=args.quick, workdir=args.workdir, compare=args.compare)
     raise UsageError(f"unknown command {args.command!r}")
+
+
+def _corpus_name(name: str, known: list[str]) -> str:
+    """``name`` as registered (any case), else a UsageError suggesting a near miss."""
+    from mmer_jax.config import did_you_mean
+
+    by_lower = {k.lower(): k for k in known}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    raise UsageError(f"unknown corpus {name!r}{did_you_mean(name, known)} (known: "
+                     f"{', '.join(known)}; see `mmer list corpora`)")
 
 
 def main(argv: list[str] | None = None) -> int:

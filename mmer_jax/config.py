@@ -9,6 +9,7 @@ the key or file.
 from __future__ import annotations
 
 import ast
+import difflib
 import importlib.util
 import os
 from typing import Any, Iterable
@@ -17,6 +18,17 @@ import ml_collections
 
 from mmer_jax import schema
 from mmer_jax.errors import UsageError
+
+
+def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """``"; did you mean 'uar'?"`` for a near-miss of ``name`` among ``known`` (case-insensitive),
+    else ``""``; ``prefix`` is put before each suggestion (``"train."``)."""
+    known = list(known)
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(prefix + by_lower[c]) for c in close) + "?"
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
@@ -63,15 +75,21 @@ def set_key(cfg: ml_collections.ConfigDict, dotted: str, raw: str) -> None:
     node = cfg
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            where = ".".join(parts[:i])
+            hint = (did_you_mean(part, node.keys(), where + "." if where else "")
+                    if hasattr(node, "keys") else "")
             raise UsageError(
-                f"unknown config key {'.'.join(parts[: i + 1])!r} (in --config.{dotted})"
+                f"unknown config key {'.'.join(parts[: i + 1])!r} (in --config.{dotted}){hint}"
             )
         node = node[part]
     leaf = parts[-1]
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        known = sorted(node.keys()) if hasattr(node, "keys") else []
+        where = ".".join(parts[:-1])
+        hint = did_you_mean(leaf, known, where + "." if where else "")
         raise UsageError(
-            f"unknown config key {dotted!r}; known keys here: "
-            f"{', '.join(sorted(node.keys())) if hasattr(node, 'keys') else '-'}"
+            f"unknown config key {dotted!r}"
+            + (hint or f"; known keys here: {', '.join(known) or '-'}")
         )
     old = node[leaf]
     value = parse_value(raw)
@@ -147,14 +165,19 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     """
     from mmer_jax.models import model_config
 
-    unknown = sorted(set(cfg.keys()) - set(RUN_KEYS) - set(schema.SECTIONS) - {"model"})
+    top = sorted((*RUN_KEYS, *schema.SECTIONS, "model"))
+    unknown = sorted(set(cfg.keys()) - set(top))
     if unknown:
-        raise UsageError(f"unknown config key {unknown[0]!r}; known top-level keys: "
-                         f"{', '.join(sorted((*RUN_KEYS, *schema.SECTIONS, 'model')))}")
+        raise UsageError(f"unknown config key {unknown[0]!r}"
+                         + (did_you_mean(unknown[0], top)
+                            or f"; known top-level keys: {', '.join(top)}"))
     for name in (*schema.SECTIONS, "model"):
         if name not in cfg:
             raise UsageError(f"config is missing the section {name!r}")
-    schema.sections(cfg)
+    _check_run_keys(cfg)
+    data, _, _ = schema.sections(cfg)
+    _check_corpus(data.corpus)
+    _check_system(cfg.model.get("name"))
     variants = {k: list(v) for k, v in (cfg.get("variants") or {}).items()}
     for name in sorted(set(cfg.get("variant_overrides") or {}) - set(variants)):
         raise UsageError(f"config key 'variant_overrides.{name}': no such variant "
@@ -162,6 +185,180 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
     model_config(cfg.model)
     for mods in variants.values():
         model_config(cfg.model, mods)
+
+
+def _check_run_keys(cfg: ml_collections.ConfigDict) -> None:
+    """Types of the top-level run keys (the typed sections check their own)."""
+    seed = cfg.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UsageError(f"config key 'seed' expects int, got {seed!r}")
+    for key in ("system", "primary_variant"):
+        value = cfg.get(key, "")
+        if not isinstance(value, str) or (key == "system" and not value):
+            raise UsageError(f"config key {key!r} expects a non-empty str, got {value!r}")
+    for name, mods in (cfg.get("variants") or {}).items():
+        if isinstance(mods, str) or not isinstance(mods, (list, tuple)) or not mods or not all(
+            isinstance(m, str) for m in mods
+        ):
+            raise UsageError(
+                f"config key 'variants.{name}' expects a non-empty list of modality names, "
+                f"got {mods!r}"
+            )
+
+
+def _check_corpus(corpus: str) -> None:
+    """``data.corpus`` names a registered corpus (suggesting a near miss when it does not)."""
+    from data_prep import CORPORA
+
+    if corpus not in CORPORA:
+        raise UsageError(
+            f"config key 'data.corpus': unknown corpus {corpus!r}"
+            + did_you_mean(corpus, CORPORA.names())
+            + f" (known: {', '.join(CORPORA.names())}; see `mmer list`)"
+        )
+
+
+def _check_system(name: Any) -> None:
+    """``model.name`` names a registered system (suggesting a near miss when it does not)."""
+    from mmer_jax.registry import SYSTEMS
+
+    if not isinstance(name, str) or name not in SYSTEMS:
+        raise UsageError(
+            f"config key 'model.name': unknown system {name!r}"
+            + did_you_mean(str(name), SYSTEMS.names())
+            + f" (known: {', '.join(SYSTEMS.names())}; see `mmer list`)"
+        )
+
+
+# -- where the data is ---------------------------------------------------------------------------
+DATA_DIR_ENV = "MMER_DATA_DIR"  # where prepared corpora live (TFDS's data_dir)
+DATA_ROOT_ENV = "MMER_DATA_ROOT"  # a folder holding each corpus as distributed: <root>/<corpus>/
+DEFAULT_DATA_DIR = schema.DataConfig.data_dir
+
+
+def manual_dir_env(corpus: str) -> str:
+    """The variable naming a corpus's own folder as distributed: ``MMER_EMODB`` for ``emodb``."""
+    return "MMER_" + corpus.upper()
+
+
+def resolve_data_dir(configured: str | None = None, flag: str | None = None) -> tuple[str, str]:
+    """The prepared-corpus directory and where it came from, in this order:
+
+    1. ``flag`` (``--data_dir``);
+    2. ``configured`` (``data.data_dir``), when it differs from the default;
+    3. ``$MMER_DATA_DIR``;
+    4. the default, ``~/tensorflow_datasets``.
+
+    Returns:
+      ``(path, source)``, source one of "--data_dir", "config", "$MMER_DATA_DIR", "default";
+      ``~`` is expanded.
+    """
+    if flag:
+        return os.path.expanduser(flag), "--data_dir"
+    if configured and configured != DEFAULT_DATA_DIR:
+        return os.path.expanduser(configured), "config"
+    if os.environ.get(DATA_DIR_ENV):
+        return os.path.expanduser(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
+    return os.path.expanduser(DEFAULT_DATA_DIR), "default"
+
+
+def resolve_manual_dir(
+    corpus: str, configured: str | None = None, flag: str | None = None
+) -> tuple[str, str]:
+    """The corpus as distributed (``manual_dir``) and where it came from, in this order:
+
+    1. ``flag`` (``--manual_dir``);
+    2. ``configured`` (``data.manual_dir``; experiment configs fill it from their own variable,
+       e.g. ``MMER_EMODB``, or ``$MMER_DATA_ROOT/<folder>``);
+    3. ``$MMER_<CORPUS>`` (``MMER_EMODB``, ``MMER_RAVDESS``, ...);
+    4. ``$MMER_DATA_ROOT/<corpus>``, when that folder exists;
+    5. none (``""``): generated corpora need none; the others must already be prepared.
+
+    Returns:
+      ``(path, source)``; ``~`` is expanded.
+    """
+    if flag:
+        return os.path.expanduser(flag), "--manual_dir"
+    if configured:
+        return os.path.expanduser(configured), "config"
+    env = manual_dir_env(corpus)
+    if os.environ.get(env):
+        return os.path.expanduser(os.environ[env]), f"${env}"
+    root = os.environ.get(DATA_ROOT_ENV)
+    if root and os.path.isdir(os.path.join(os.path.expanduser(root), corpus)):
+        return os.path.join(os.path.expanduser(root), corpus), f"${DATA_ROOT_ENV}/{corpus}"
+    return "", "none"
+
+
+def resolve_data_dirs(
+    cfg: ml_collections.ConfigDict, data_dir: str | None = None, manual_dir: str | None = None
+) -> str:
+    """Sets ``cfg.data.data_dir`` and ``cfg.data.manual_dir`` by :func:`resolve_data_dir` and
+    :func:`resolve_manual_dir` and returns the one line a run prints about them."""
+    path, source = resolve_data_dir(cfg.data.data_dir, data_dir)
+    manual, msource = resolve_manual_dir(cfg.data.corpus, cfg.data.manual_dir, manual_dir)
+    cfg.data.data_dir, cfg.data.manual_dir = path, manual
+    return describe_data(cfg.data.corpus, cfg.data.config, path, source, manual, msource)
+
+
+def describe_data(corpus, config, data_dir, source, manual_dir, manual_source) -> str:
+    """``data: emodb/default in /d (from $MMER_DATA_DIR); manual_dir /m (from config)``."""
+    line = f"data: {corpus}/{config or 'default'} in {data_dir} (from {source})"
+    if manual_dir:
+        line += f"; manual_dir {manual_dir} (from {manual_source})"
+    return line
+
+
+def check_data(data: Any) -> str:
+    """Checks, before a run writes anything, that ``data`` can be opened: the builder config
+    exists, and a corpus not yet prepared can be built (its ``manual_dir`` holds files).
+
+    Args:
+      data: the run's ``data`` section (a ``DataConfig`` or a ConfigDict of it).
+
+    Returns:
+      How the data will be read: "prepared in D", "generated at build time" or
+      "will be built from M".
+
+    Raises:
+      UsageError: an unknown ``data.config``, a missing or empty ``data.manual_dir`` for a corpus
+        that must be built from it, or a corpus that is not built while
+        ``data.build_if_missing`` is false; worded in config keys.
+    """
+    data = schema.from_section(schema.DataConfig, data, "data")
+    from data_prep import build as build_lib
+
+    data_dir = os.path.expanduser(data.data_dir) if data.data_dir else None
+    try:
+        builder = build_lib.get_builder(data.corpus, data.config or None, data_dir)
+    except build_lib.BuildError as exc:
+        key = "data.config" if "has no config" in str(exc) else "data.corpus"
+        raise UsageError(f"config key {key!r}: {exc}") from exc
+    where = os.fspath(builder.data_dir)
+    if os.path.isfile(os.path.join(where, "dataset_info.json")):
+        return f"prepared in {where}"
+    if not data.build_if_missing:
+        raise UsageError(
+            f"corpus {data.corpus!r} (config {data.config!r}) is not built in {where} and "
+            f"data.build_if_missing is false; run `mmer data build {data.corpus} --config "
+            f"{data.config} --data_dir {data_dir}` first"
+        )
+    if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
+        return "generated at build time"
+    manual = os.path.expanduser(data.manual_dir)
+    env = manual_dir_env(data.corpus)
+    how = (f"set --config.data.manual_dir=DIR, ${env}, or ${DATA_ROOT_ENV} to a folder holding "
+           f"{data.corpus}/")
+    if not manual:
+        raise UsageError(
+            f"config key 'data.manual_dir' is empty, and corpus {data.corpus!r} is not prepared "
+            f"in {where}: it is built from its files as distributed; {how}"
+        )
+    if not os.path.isdir(manual):
+        raise UsageError(f"config key 'data.manual_dir': {manual!r} is not a directory; {how}")
+    if not os.listdir(manual):
+        raise UsageError(f"config key 'data.manual_dir': {manual!r} is empty; {how}")
+    return f"will be built from {manual}"
 
 
 def load(path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:

@@ -26,3 +26,7 @@ def test_registries_list_the_seed_systems_and_corpora():
     assert {"emodb", "iemocap", "generated_emotion"} <= set(mmer_jax.CORPORA.names())
     with pytest.raises(KeyError, match="unknown system 'nope'; known: bc_lstm"):
         mmer_jax.SYSTEMS["nope"]
+
+
+def test_dir_lists_only_the_curated_names():
+    assert dir(mmer_jax) == sorted(["__version__", *mmer_jax._EXPORTS])

@@ -30,6 +30,9 @@ from mmer_jax.schema import DataConfig, from_section
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
 
+# The committed reference reports (README tables are generated from them).
+REFERENCE_DIR = os.path.join(REPO, "reproductions")
+
 # Same-harness baselines a system's report lists when their reproductions exist.
 BASELINES = {"s002": ("text_cnn", "bc_lstm", "cmn")}
 
@@ -63,6 +66,8 @@ def find_configs(
     system: str, corpus: str | None = None, experiments_dir: str | None = None
 ) -> dict[str, str]:
     """{corpus: config path} for ``experiments/<system>_<corpus>.py``."""
+    from mmer_jax.config import did_you_mean
+
     exp = experiments_dir or os.path.join(REPO, "experiments")
     if corpus:
         path = os.path.join(exp, f"{system}_{corpus}.py")
@@ -70,15 +75,43 @@ def find_configs(
             known = sorted(find_configs(system, None, exp))
             raise UsageError(
                 f"no config {path!r} for system {system!r} on corpus {corpus!r}"
-                + (f"; its corpora: {', '.join(known)}" if known else "")
+                + did_you_mean(corpus, known)
+                + (f" (its corpora: {', '.join(known)})" if known else "")
             )
         return {corpus: path}
     found = {}
     for path in sorted(glob.glob(os.path.join(exp, f"{system}_*.py"))):
         found[os.path.basename(path)[len(system) + 1 : -3]] = path
     if not found:
-        raise UsageError(f"no experiments/{system}_<corpus>.py config for system {system!r}")
+        systems = reproducible_systems(exp)
+        raise UsageError(
+            f"no experiments/{system}_<corpus>.py config for system {system!r}"
+            + did_you_mean(system, systems)
+            + f" (systems with configs: {', '.join(systems)}; see `mmer list`)"
+        )
     return found
+
+
+def reproducible_systems(experiments_dir: str | None = None) -> list[str]:
+    """Registered systems that have at least one ``experiments/<system>_<corpus>.py``."""
+    from mmer_jax.registry import SYSTEMS
+
+    exp = experiments_dir or os.path.join(REPO, "experiments")
+    return [n for n in SYSTEMS.names() if glob.glob(os.path.join(exp, f"{n}_*.py"))]
+
+
+def system_name(system: str) -> str:
+    """``system`` as registered, in any case ("S003" -> "s003"); unknown names pass through
+    (:func:`find_configs` then names them with a suggestion)."""
+    from mmer_jax.registry import SYSTEMS
+
+    by_lower = {n.lower(): n for n in SYSTEMS.names()}
+    return by_lower.get(system.lower(), system)
+
+
+def plural(n: int, word: str) -> str:
+    """``plural(1, "seed")`` -> "1 seed", ``plural(3, "seed")`` -> "3 seeds"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def data_available(data_cfg) -> tuple[bool, str]:
@@ -208,16 +241,19 @@ def paper_scores(entry: dict | None) -> dict:
 
 
 def _baseline_rows(system: str, corpus: str, out_dir: str) -> dict:
+    """Same-harness baselines from ``out_dir``, else from the committed reference reports."""
     rows = {}
     for b in BASELINES.get(system, ()):
         path = os.path.join(out_dir, b, f"{corpus}.json")
+        if not os.path.exists(path):
+            path = os.path.join(REFERENCE_DIR, b, f"{corpus}.json")
         if not os.path.exists(path):
             continue
         with open(path) as f:
             rep = json.load(f)
         test = rep["ours"]["test"]
         rows[b] = {m: test[m] for m in METRICS if m in test}
-        rows[b]["source"] = os.path.relpath(path, out_dir)
+        rows[b]["source"] = os.path.relpath(path, os.path.dirname(os.path.dirname(path)))
         rows[b]["seeds"] = rep.get("seeds")
     return rows
 
@@ -230,6 +266,7 @@ def build_report(
     runs: list[dict],
     out_dir: str,
     harness_wall_s: float,
+    overrides: Iterable[str] = (),
 ) -> dict:
     from mmer_jax.train.run import primary_variant, variants_of
 
@@ -291,6 +328,7 @@ def build_report(
         if config_path.startswith(REPO)
         else config_path,
         "seeds": [r["protocol"].get("seed") for r in runs],
+        "overrides": list(overrides),
         "protocol": {
             "corpus": cfg.data.corpus,
             "corpus_config": cfg.data.config,
@@ -395,7 +433,7 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             report["protocol"]["classes"],
             os.path.join(d, report["confusion"]["png"]),
             title=f"{report['system']} · {report['corpus']} · test, summed over "
-            f"{len(report['runs'])} seeds",
+            f"{plural(len(report['runs']), 'seed')}",
         )
     paths.update(_confusion_figures(report, d))
     paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
@@ -416,24 +454,60 @@ def reproduce(
     corpus: str | None = None,
     seeds: int = 3,
     workdir: str = "runs/reproduce",
-    out_dir: str = "reproductions",
+    out_dir: str | None = None,
     overrides: Iterable[str] = (),
     experiments_dir: str | None = None,
+    update_reference: bool = False,
 ) -> dict:
     """Runs and reports ``system`` on ``corpus`` (every available corpus when None).
 
-    Returns {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
-    {corpus: {"skipped": reason}} for those whose data is unavailable. An explicitly named corpus
-    whose data is unavailable is a UsageError.
+    Args:
+      system: a system with ``experiments/<system>_<corpus>.py`` configs, any case.
+      corpus: one corpus key; every corpus whose data is available when None.
+      seeds: seeds 0..seeds-1.
+      workdir: the seed runs go to ``<workdir>/<system>/<corpus>/seed<k>``.
+      out_dir: the report directory; default ``<workdir>/reports``, or the committed
+        :data:`REFERENCE_DIR` with ``update_reference``.
+      overrides: ``--config.KEY=VALUE`` overrides (recorded in every report).
+      experiments_dir: where the configs are (default: the repository's ``experiments/``).
+      update_reference: write the committed reference reports (``reproductions/``).
+
+    Returns:
+      {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
+      {corpus: {"skipped": reason}} for those whose data is unavailable.
+
+    Raises:
+      UsageError: ``seeds`` < 1; no such system or corpus config; an explicitly named corpus
+        whose data is unavailable; ``update_reference`` with overrides, or ``out_dir`` naming
+        the reference directory without ``update_reference``.
     """
     from mmer_jax import config as config_lib
 
+    overrides = list(overrides)
     if seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {seeds}")
+    reference = os.path.realpath(REFERENCE_DIR)
+    if update_reference:
+        if overrides:
+            raise UsageError(
+                "--update-reference refuses --config.* overrides (got --config."
+                f"{overrides[0]}): the reference reports are the configs as committed"
+            )
+        if out_dir and os.path.realpath(out_dir) != reference:
+            raise UsageError(f"--update-reference writes {REFERENCE_DIR}; drop --out {out_dir}")
+        out_dir = REFERENCE_DIR
+    elif out_dir and os.path.realpath(out_dir) == reference:
+        raise UsageError(
+            f"--out {out_dir} is the committed reference directory; pass --update-reference "
+            "to rewrite it (without overrides), or choose another --out"
+        )
+    out_dir = out_dir or os.path.join(workdir, "reports")
+    system = system_name(system)
     configs = find_configs(system, corpus, experiments_dir)
     done: dict[str, dict] = {}
     for name, path in configs.items():
         cfg = config_lib.load(path, list(overrides))
+        _log(config_lib.resolve_data_dirs(cfg))
         ok, why = data_available(cfg.data)
         if not ok:
             if corpus:
@@ -443,7 +517,8 @@ def reproduce(
             continue
         t0 = time.time()
         runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
-        report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0)
+        report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
+                              overrides)
         from mmer_jax.reproduce.model_profile import profile_config
 
         report["model_profile"] = profile_config(cfg)
@@ -453,6 +528,6 @@ def reproduce(
             f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
             f"{100 * (t['accuracy']['std'] or 0):.1f}, weighted F1 "
             f"{100 * t['weighted_f1']['mean']:.1f} ± {100 * (t['weighted_f1']['std'] or 0):.1f} "
-            f"over {len(runs)} seeds -> {done[name]['md']}"
+            f"over {plural(len(runs), 'seed')} -> {done[name]['md']}"
         )
     return done

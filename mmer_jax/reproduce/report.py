@@ -31,7 +31,8 @@ def render_markdown(r: dict) -> str:
     lines = [
         f"# {r['system']} on {r['corpus']}: paper vs this reproduction",
         "",
-        f"Config `{r['config']}`, {seeds} seed(s) ({', '.join(map(str, r['seeds']))}); "
+        f"Config `{r['config']}`, {seeds} seed{'' if seeds == 1 else 's'} "
+        f"({', '.join(map(str, r['seeds']))}); "
         "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
         "Every number of ours below comes from the runs listed under *Runs*.",
         "",
@@ -69,6 +70,14 @@ def render_markdown(r: dict) -> str:
         ["Model selection", cell(p.get("selection_rule"))],
         ["Selected epochs", cell(r["ours"].get("selection"))],
         ["Seeds", str(seeds)],
+        [
+            "Overrides",
+            cell(" ".join(f"--config.{o}" for o in r["overrides"]))
+            if r.get("overrides")
+            else "none (the config as committed)"
+            if "overrides" in r
+            else "not recorded (a report written before overrides were)",
+        ],
     ]
     lines += markdown_table(["Field", "Value"], rows, "ll")
 
@@ -132,7 +141,7 @@ def render_markdown(r: dict) -> str:
                 MISSING,
                 _pm(r["ours"]["test"]["accuracy"]),
                 _pm(r["ours"]["test"]["weighted_f1"]),
-                f"{seeds} seeds",
+                f"{seeds} seed" + ("" if seeds == 1 else "s"),
             ]
         ]
         for name in sorted(set(same) | set(paper_base)):

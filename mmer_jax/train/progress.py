@@ -114,8 +114,23 @@ class Throughput:
         return (self.examples / self.wall_s) if self.wall_s else None
 
 
+def on_terminal(stream=None) -> bool:
+    """Whether ``stream`` (default stderr) is a terminal; bars are drawn only there, so a log file
+    gets the epoch lines and no carriage-return updates. ``MMER_PROGRESS=1`` forces bars on,
+    ``MMER_PROGRESS=0`` off."""
+    forced = os.environ.get("MMER_PROGRESS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def progress_bar(total: int, initial: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr, shown on process 0 only.
+    """A tqdm bar on stderr, shown on process 0 only, and only when stderr is a terminal
+    (:func:`on_terminal`).
 
     Args:
       total: steps of the whole run.
@@ -134,6 +149,6 @@ def progress_bar(total: int, initial: int, desc: str, enabled: bool):
         desc=desc,
         dynamic_ncols=True,
         leave=False,
-        disable=not enabled or jax.process_index() != 0,
+        disable=not enabled or not on_terminal() or jax.process_index() != 0,
         file=sys.stderr,
     )

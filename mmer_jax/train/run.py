@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from typing import Any
 
@@ -75,15 +76,45 @@ def primary_variant(cfg: ml_collections.ConfigDict) -> str:
     return wanted if wanted in names else names[-1]
 
 
-def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
-    """Creates ``workdir``, checks it is writable and holds no run of a different config.
+# Keys a stored config may differ in without being another run: how it is shown and where the
+# data is read from, not what is trained.
+RESUME_IGNORES = frozenset({"stop_after_steps", "progress", "data_dir", "manual_dir"})
+LOCK_FILE = ".lock"
+# What a run writes into its workdir; ``--force`` removes these (and nothing else).
+RUN_FILES = (CONFIG_FILE, "results.json", "report.md", "metrics.jsonl", "vocab.json", "curves.png",
+             "variants", "augmented", "tensorboard")
+RUN_GLOBS = ("confusion_test*.png", "eval_*.json")
 
-    Writes ``cfg`` as ``workdir/config.json`` (what ``mmer eval`` reads). A stored config may
-    differ from ``cfg`` only in ``stop_after_steps`` and ``progress``, and in keys it lacks.
+
+def check_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> bool:
+    """Checks that ``workdir`` holds no run of a different config; writes nothing.
+
+    A stored config may differ from ``cfg`` only in :data:`RESUME_IGNORES` and in keys it lacks.
+
+    Returns:
+      True when ``workdir`` holds a run of this config (the run resumes), False when it holds none.
 
     Raises:
-      UsageError: ``workdir`` is not writable, or holds a run of a different config.
+      UsageError: ``workdir`` holds a run of a different config.
     """
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        old = json.load(f)
+    new = json.loads(cfg.to_json_best_effort())
+    diff = _first_difference(_strip(old, RESUME_IGNORES), _strip(new, RESUME_IGNORES))
+    if diff:
+        raise UsageError(
+            f"--workdir {workdir!r} holds a run of a different config ({diff}); "
+            f"use a new --workdir, or --force to delete that run and start afresh"
+        )
+    return True
+
+
+def _make_writable_dir(workdir: str) -> bool:
+    """Creates ``workdir`` if needed and checks it is writable; True when it was created."""
+    created = not os.path.isdir(workdir)
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
@@ -92,19 +123,88 @@ def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
         os.remove(probe)
     except OSError as exc:
         raise UsageError(f"--workdir {workdir!r} is not writable: {exc.strerror or exc}") from exc
-    path = os.path.join(workdir, CONFIG_FILE)
-    new = json.loads(cfg.to_json_best_effort())
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
-        ignore = {"stop_after_steps", "progress"}
-        diff = _first_difference(_strip(old, ignore), _strip(new, ignore))
-        if diff:
+    return created
+
+
+def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
+    """Creates ``workdir``, checks it is writable and holds no run of a different config, and
+    writes ``cfg`` as ``workdir/config.json`` (what ``mmer eval`` reads).
+
+    :func:`run` does these steps itself, writing ``config.json`` only once the data is open and
+    the models are built.
+
+    Raises:
+      UsageError: ``workdir`` is not writable, or holds a run of a different config.
+    """
+    _make_writable_dir(workdir)
+    check_workdir(workdir, cfg)
+    atomic_write_json(os.path.join(workdir, CONFIG_FILE), json.loads(cfg.to_json_best_effort()))
+
+
+def clear_run(workdir: str) -> list[str]:
+    """Deletes the files a run writes into ``workdir`` (:data:`RUN_FILES`, :data:`RUN_GLOBS`);
+    other files are left alone. Returns the names removed."""
+    import glob
+    import shutil
+
+    removed = []
+    paths = [os.path.join(workdir, n) for n in RUN_FILES]
+    for pattern in RUN_GLOBS:
+        paths += sorted(glob.glob(os.path.join(workdir, pattern)))
+    for path in paths:
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+        else:
+            continue
+        removed.append(os.path.basename(path))
+    return removed
+
+
+class WorkdirLock:
+    """An advisory lock (``fcntl.flock``) on ``<workdir>/.lock`` for the duration of a run, so a
+    second process on the same workdir is refused instead of interleaving checkpoints.
+
+    The lock is released when the process ends, however it ends (the kernel drops it), so a
+    killed run never leaves a stale lock behind. Only process 0 of a multi-host run locks.
+
+    Raises:
+      UsageError (on ``__enter__``): another process holds the lock.
+    """
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.path = os.path.join(workdir, LOCK_FILE)
+        self._fd = None
+
+    def __enter__(self) -> "WorkdirLock":
+        if jax.process_index() != 0:
+            return self
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
             raise UsageError(
-                f"--workdir {workdir!r} holds a run of a different config ({diff}); "
-                f"use a new --workdir to start afresh"
-            )
-    atomic_write_json(path, new)
+                f"--workdir {self.workdir!r} is in use by another mmer process (pid {holder}, "
+                f"lock {self.path}); wait for it to end or use another --workdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            import fcntl
+
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _strip(d, ignore):
@@ -197,31 +297,64 @@ def protocol(
     }
 
 
-def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+def _log(msg: str) -> None:
+    if jax.process_index() == 0:
+        print(f"[run] {msg}", file=sys.stderr, flush=True)
+
+
+def best_epoch(result: dict) -> int | None:
+    """A variant result's selected epoch (1-based): ``best_epoch``, or parsed from the
+    ``selection`` text of results written before that field existed."""
+    if result.get("best_epoch") is not None:
+        return int(result["best_epoch"])
+    tail = str(result.get("selection", "")).rsplit("@ epoch", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].strip().isdigit() else None
+
+
+def run(
+    cfg: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    data_dir: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Trains every variant of ``cfg`` and writes ``results.json`` and ``report.md``.
 
     Variants with a ``variants/<name>/result.json`` are finished and skipped; the unfinished one
     resumes from its ``latest`` checkpoint.
 
+    Nothing is written to ``workdir`` before the run has started: the config is validated, the
+    data directories resolved (and printed), the data checked and opened and every variant's
+    model built first; only then is ``config.json`` written. A start that fails leaves a fresh
+    ``workdir`` as it found it. While the run lasts, ``workdir`` is locked against a second
+    process.
+
     Args:
-      cfg: the run config (``mmer_jax.config.load``).
+      cfg: the run config (``mmer_jax.config.load``); its ``data.data_dir`` and
+        ``data.manual_dir`` are set to the resolved directories.
       workdir: the run directory (created if missing).
+      data_dir: the prepared-corpus directory, overriding the config (``mmer train --data_dir``);
+        see :func:`mmer_jax.config.resolve_data_dir` for the order.
+      force: delete the run ``workdir`` holds (its files only) and start afresh.
 
     Returns:
       The results dict also written to ``results.json``: ``system``, ``corpus``, ``variant``,
       ``modalities``, ``protocol``, ``test``, ``validation``, ``environment``, ``timing``,
-      ``num_params`` and, with several variants, ``variants``.
+      ``num_params``, ``best_epoch`` and, with several variants, ``variants``.
 
     Raises:
       UsageError: a config error (unknown key, a ``variant_overrides`` entry naming no variant,
-        a different run in ``workdir``).
+        unusable data paths, a different run in ``workdir``, ``workdir`` in use by another
+        process).
       RunError: the data cannot be read or the loss diverged.
       Interrupted: ``train.stop_after_steps`` was reached; the same call resumes.
     """
+    from mmer_jax import config as config_lib
+    from mmer_jax.models import build_model
     from mmer_jax.train.loop import VariantTrainer
 
     t0 = time.time()
-    prepare_workdir(workdir, cfg)
+    config_lib.validate(cfg)
     variants = variants_of(cfg)
     unknown = sorted(set(cfg.get("variant_overrides") or {}) - set(variants))
     if unknown:
@@ -229,9 +362,38 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             f"config key 'variant_overrides.{unknown[0]}': no such variant "
             f"(variants: {', '.join(variants)})"
         )
+    _log(config_lib.resolve_data_dirs(cfg, data_dir=data_dir))
     all_modalities = sorted({m for mods in variants.values() for m in mods})
     data, _, _ = sections(cfg)  # every section checked before the first variant trains
-    pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
+    how = config_lib.check_data(data)
+    created = _make_writable_dir(workdir)
+    with WorkdirLock(workdir):
+        if force:
+            removed = clear_run(workdir)
+            if removed:
+                _log(f"--force: removed {', '.join(removed)} from {workdir}")
+        resuming = check_workdir(workdir, cfg)
+        _log(f"{'resuming' if resuming else 'starting'} {cfg.system} in {workdir}; data {how}")
+        try:
+            pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
+            for name, modalities in variants.items():  # a model the system rejects fails here
+                build_model(config_for_variant(cfg, name).model,
+                            num_classes=pipeline.num_classes, vocab_size=pipeline.vocab_size,
+                            modalities=modalities)
+            if jax.process_index() == 0:
+                atomic_write_json(os.path.join(workdir, CONFIG_FILE),
+                                  json.loads(cfg.to_json_best_effort()))
+        except BaseException:
+            if not resuming:  # a failed start leaves nothing behind
+                clear_run(workdir)
+                if created and os.listdir(workdir) in ([], [LOCK_FILE]):
+                    os.remove(os.path.join(workdir, LOCK_FILE))
+                    os.rmdir(workdir)
+            raise
+        return _train_variants(cfg, workdir, pipeline, variants, t0, VariantTrainer)
+
+
+def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[str, Any]:
     results_by_variant = {}
     for name, modalities in variants.items():
         done = os.path.join(workdir, "variants", name, "result.json")
@@ -240,7 +402,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                 results_by_variant[name] = json.load(f)
             continue
         vcfg = config_for_variant(cfg, name)
-        result = VariantTrainer(vcfg, pipeline, name, modalities, workdir).run()
+        result = trainer_cls(vcfg, pipeline, name, modalities, workdir).run()
         atomic_write_json(done, result)
         results_by_variant[name] = result
     main = primary_variant(cfg)
@@ -260,6 +422,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             "train_wall_s": head["train_wall_s"],
         },
         "num_params": head["num_params"],
+        "best_epoch": best_epoch(head),
     }
     if len(results_by_variant) > 1:
         results["variants"] = {
@@ -268,6 +431,7 @@ def run(cfg: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                 "test": v["test"],
                 "validation": v["validation"],
                 "selection": v["selection"],
+                "best_epoch": best_epoch(v),
                 "train_examples_per_s": v["train_examples_per_s"],
                 "num_params": v["num_params"],
             }

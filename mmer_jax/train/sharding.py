@@ -13,6 +13,8 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from mmer_jax.errors import UsageError
+
 
 def maybe_initialize_distributed() -> None:
     """Calls ``jax.distributed.initialize`` when the MMER_COORDINATOR env variables ask for it.
@@ -40,9 +42,18 @@ def maybe_initialize_distributed() -> None:
 
 
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
-    """A 1-D ``("data",)`` mesh over the first ``num_devices`` devices (all by default)."""
+    """A 1-D ``("data",)`` mesh over the first ``num_devices`` devices (all by default).
+
+    Raises:
+      UsageError: more devices asked for (``train.num_devices``) than this process sees.
+    """
     devices = jax.devices()
     if num_devices is not None:
+        if num_devices > len(devices):
+            raise UsageError(
+                f"config key 'train.num_devices': {num_devices} devices asked for, "
+                f"{len(devices)} available ({devices[0].platform}); 0 uses every device"
+            )
         devices = devices[:num_devices]
     return jax.make_mesh((len(devices),), ("data",), (jax.sharding.AxisType.Auto,), devices=devices)
 

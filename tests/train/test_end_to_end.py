@@ -42,6 +42,9 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
     assert on_disk["test"]["confusion"] == results["test"]["confusion"]
     assert sum(map(sum, on_disk["test"]["confusion"])) == on_disk["protocol"]["examples"]["test"]
     assert on_disk["protocol"]["selection"].startswith("best validation weighted_f1 @ epoch")
+    # The selected epoch as a number too (added beside `selection`, which stays).
+    assert on_disk["protocol"]["selection"].endswith(f"@ epoch {on_disk['best_epoch']}")
+    assert isinstance(on_disk["best_epoch"], int)
     assert os.path.exists(os.path.join(full, "report.md"))
     assert os.path.getsize(os.path.join(full, "confusion_test.png")) > 1000
     lines = [json.loads(x) for x in open(os.path.join(full, "metrics.jsonl"))]

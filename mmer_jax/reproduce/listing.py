@@ -1,0 +1,138 @@
+"""``mmer list`` (what a config can name) and ``mmer compare`` (runs side by side)."""
+
+from __future__ import annotations
+
+import ast
+import glob
+import json
+import os
+
+from mmer_jax.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0].strip() if (doc or "").strip() else ""
+
+
+def systems(experiments_dir: str | None = None) -> list[tuple[str, str]]:
+    """``[(model.name, "reproduce --corpus: a, b" or its config class's first doc line)]``."""
+    from mmer_jax.registry import SYSTEMS
+
+    exp = experiments_dir or os.path.join(REPO, "experiments")
+    out = []
+    for n in SYSTEMS.names():
+        corpora = [os.path.basename(p)[len(n) + 1: -3]
+                   for p in sorted(glob.glob(os.path.join(exp, f"{n}_*.py")))]
+        out.append((n, f"reproduce --corpus: {', '.join(corpora)}" if corpora
+                    else _first_line(SYSTEMS[n].config_class.__doc__).replace("``", "")))
+    return out
+
+
+def corpora() -> list[tuple[str, list[str], bool]]:
+    """``[(data.corpus, builder configs, built from a manual_dir)]``; imports each builder."""
+    from data_prep import CORPORA
+
+    out = []
+    for name in CORPORA.names():
+        try:
+            cls = CORPORA[name]
+        except Exception as exc:  # noqa: BLE001 - one broken builder must not hide the others
+            out.append((name, [f"(cannot import: {type(exc).__name__})"], False))
+            continue
+        configs = [c.name for c in getattr(cls, "BUILDER_CONFIGS", [])] or ["default"]
+        out.append((name, configs, bool(getattr(cls, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))))
+    return out
+
+
+def experiments(experiments_dir: str | None = None) -> list[tuple[str, str]]:
+    """``[(path relative to the repository, first docstring line)]``; files are parsed, not run."""
+    exp = experiments_dir or os.path.join(REPO, "experiments")
+    out = []
+    for path in sorted(glob.glob(os.path.join(exp, "*.py"))):
+        base = os.path.basename(path)
+        if base.startswith("_") or base in ("corpora.py", "recipes.py"):
+            continue
+        try:
+            with open(path) as f:
+                doc = ast.get_docstring(ast.parse(f.read()))
+        except (OSError, SyntaxError):
+            doc = None
+        out.append((os.path.relpath(path, REPO) if path.startswith(REPO) else path,
+                    _first_line(doc)))
+    return out
+
+
+def listing(what: str = "all") -> str:
+    """The text ``mmer list [systems|corpora|experiments]`` prints."""
+    from mmer_jax.config import DATA_DIR_ENV, DATA_ROOT_ENV, manual_dir_env
+
+    parts = []
+    if what in ("all", "systems"):
+        rows = systems()
+        w = max(len(n) for n, _ in rows)
+        parts.append("systems (model.name; `mmer reproduce NAME`, any case):\n" + "\n".join(
+            f"  {n:<{w}}  {d}" for n, d in rows))
+    if what in ("all", "corpora"):
+        rows = corpora()
+        w = max(len(n) for n, _, _ in rows)
+        lines = []
+        for n, configs, manual in rows:
+            src = (f"from manual_dir (${manual_dir_env(n)} or ${DATA_ROOT_ENV}/{n})" if manual
+                   else "generated")
+            lines.append(f"  {n:<{w}}  {src}; configs: {', '.join(configs)}")
+        parts.append("corpora (data.corpus; configs: data.config; `mmer data build NAME --config "
+                     f"C`; prepared into $${DATA_DIR_ENV} or ~/tensorflow_datasets):\n"
+                     .replace("$$", "$") + "\n".join(lines))
+    if what in ("all", "experiments"):
+        rows = experiments()
+        w = max((len(p) for p, _ in rows), default=0)
+        parts.append("experiments (`mmer train --config PATH`; `mmer reproduce SYSTEM --corpus "
+                     "C` runs experiments/<system>_<C>.py):\n" + "\n".join(
+                         f"  {p:<{w}}  {d}" for p, d in rows))
+    return "\n\n".join(parts)
+
+
+# -- compare -----------------------------------------------------------------------------------
+def _load_results(path: str) -> dict:
+    file = os.path.join(path, "results.json") if os.path.isdir(path) else path
+    if not os.path.isfile(file):
+        raise UsageError(f"{path!r} holds no results.json (not a finished run of `mmer train`)")
+    with open(file) as f:
+        return json.load(f)
+
+
+def compare(paths: list[str]) -> str:
+    """A markdown table: one row per run and variant, test scores in percent, the selected epoch,
+    seed, corpus config and train throughput; ``mmer compare RUN...``.
+
+    Raises:
+      UsageError: a path holds no results.json.
+    """
+    from mmer_jax.train.report_common import markdown_table, pct
+    from mmer_jax.train.run import best_epoch
+
+    rows = []
+    for path in paths:
+        r = _load_results(path)
+        variants = r.get("variants") or {r.get("variant", "main"): {
+            "test": r["test"], "best_epoch": r.get("best_epoch"),
+            "selection": r.get("protocol", {}).get("selection", ""),
+            "train_examples_per_s": r.get("timing", {}).get("train_examples_per_s"),
+            "modalities": r.get("modalities")}}
+        proto = r.get("protocol", {})
+        for name, v in variants.items():
+            t = v["test"]
+            rate = v.get("train_examples_per_s")
+            rows.append([
+                path, f"{name}{' *' if name == r.get('variant') else ''}",
+                f"{r.get('corpus')}/{proto.get('corpus_config', '')}",
+                str(proto.get("seed", "")),
+                pct(t.get("accuracy")), pct(t.get("weighted_f1")), pct(t.get("uar")),
+                str(best_epoch(v) or ""), f"{rate:.0f}" if rate else "",
+            ])
+    head = ["run", "variant", "corpus", "seed", "test acc", "test wF1", "test UAR", "epoch",
+            "train ex/s"]
+    table = markdown_table(head, rows, "lllrrrrrr")
+    return "\n".join(table).rstrip() + "\n\n(* the run's primary variant; scores in percent)"

@@ -1,0 +1,205 @@
+"""The README's result tables, generated from the committed result files.
+
+Every figure table in README.md sits between ``<!-- BEGIN table:NAME -->`` and
+``<!-- END table:NAME -->`` and is rewritten from ``reproductions/`` by
+
+    python -m mmer_jax.reproduce.readme            # rewrite the marked blocks in README.md
+    python -m mmer_jax.reproduce.readme --check    # exit 1 if README.md differs from the files
+
+so a figure cannot drift from the files the runs wrote (``tests/reproduce/test_readme_tables.py``
+checks it). Tables:
+
+- ``quickstart``: ``reproductions/quickstart/results.json``, the ``results.json`` of the
+  reference ``mmer train --config experiments/quickstart.py`` run;
+- ``reproductions``: every ``reproductions/<system>/<corpus>.json`` of ``mmer reproduce``;
+- ``unimodal_fused``: the variants of the reproductions on the generated corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+README = os.path.join(REPO, "README.md")
+REFERENCE_DIR = os.path.join(REPO, "reproductions")
+QUICKSTART = os.path.join(REFERENCE_DIR, "quickstart", "run", "results.json")
+
+# Row order of the reproductions table: IEMOCAP text (S002, then its same-harness baselines),
+# the generated corpus, EmoDB; reports not listed follow, sorted.
+ORDER = [
+    ("s002", "iemocap_text"), ("bc_lstm", "iemocap_text"), ("cmn", "iemocap_text"),
+    ("text_cnn", "iemocap_text"), ("s001", "generated"), ("s002", "generated"),
+    ("s003", "generated"), ("s001", "emodb"), ("s002", "emodb"), ("s003", "emodb"),
+]
+# Row labels of the unimodal-vs-fused table.
+SYSTEM_LABELS = {
+    "s001": "S001 (ResNet-18 MFCC + ResNet-34/LSTM frames)",
+    "s002": "S002 (Bi-LSTM audio, 3-D CNN video, CNN text; context + MHA)",
+    "s003": "S003 (1-D CNN audio, MobileFaceNet/LSTM frames; augmented)",
+}
+VARIANT_COLUMNS = [("audio", "audio"), ("video", "video"), ("text", "text"), ("fused", "fused"),
+                   ("fused_dropout05", "fused, dropout 0.5")]
+UNITS = {"utterance": "clips", "dialogue": "dialogues"}
+MISSING = "—"
+
+
+def _pct(x) -> str:
+    return MISSING if x is None else f"{100 * x:.1f}"
+
+
+def _pm(stat: dict) -> str:
+    if stat.get("mean") is None:
+        return MISSING
+    return _pct(stat["mean"]) + ("" if stat.get("std") is None else f" ± {_pct(stat['std'])}")
+
+
+def _table(header: list[str], align: str, rows: list[list[str]]) -> list[str]:
+    sep = ["---:" if a == "r" else "---" for a in align]
+    return ["| " + " | ".join(r) + " |" for r in [header, sep, *rows]]
+
+
+def _load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def reports(ref_dir: str = REFERENCE_DIR) -> list[dict]:
+    """The committed reproduction reports, in :data:`ORDER` (others after, sorted)."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(ref_dir, "*", "*.json"))):
+        r = _load(path)
+        if "ours" in r and "system" in r:
+            r["_path"] = os.path.relpath(path, REPO)
+            found[(r["system"], r["corpus"])] = r
+    keys = [k for k in ORDER if k in found] + sorted(k for k in found if k not in ORDER)
+    return [found[k] for k in keys]
+
+
+def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    rows = []
+    for r in reports(ref_dir):
+        test, paper = r["ours"]["test"], r.get("paper") or {}
+        p_acc, p_wf1 = paper.get("accuracy"), paper.get("weighted_f1")
+        timing = r.get("timing", {})
+        rate = (timing.get("train_examples_per_s") or {}).get("mean")
+        unit = UNITS.get(timing.get("example_unit", "utterance"), "examples")
+        md = r["_path"][:-len(".json")] + ".md"
+        rows.append([
+            r["system"], r["corpus"], str(len(r.get("seeds") or r.get("runs", []))),
+            _pm(test["accuracy"]), _pm(test["weighted_f1"]),
+            MISSING if p_acc is None else f"{_pct(p_acc)} / {_pct(p_wf1)}",
+            MISSING if rate is None else f"{rate:.0f} {unit}/s",
+            f"[md]({md})",
+        ])
+    header = ["system", "corpus", "seeds", "test accuracy", "test weighted F1",
+              "paper (acc / wF1)", "train throughput", "report"]
+    return _table(header, "llrrrrrl", rows)
+
+
+def unimodal_fused_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    rows = []
+    for r in reports(ref_dir):
+        if r["corpus"] != "generated" or not r.get("variants"):
+            continue
+        v = r["variants"]
+        rows.append([SYSTEM_LABELS.get(r["system"], r["system"])] + [
+            _pct(v[name]["test"]["accuracy"]["mean"]) if name in v else MISSING
+            for name, _ in VARIANT_COLUMNS
+        ])
+    return _table(["system"] + [title for _, title in VARIANT_COLUMNS], "lrrrrr", rows)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
+
+
+def quickstart_block(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    path = os.path.join(ref_dir, "quickstart", "run", "results.json")
+    r = _load(path)
+    env, timing = r["environment"], r["timing"]
+    variants = r.get("variants") or {r["variant"]: {**r, "selection": r["protocol"]["selection"]}}
+    order = [n for n in ("audio", "video", "text", "fused") if n in variants]
+    order += [n for n in variants if n not in order]
+    rows = []
+    for name in order:
+        v = variants[name]
+        epoch = v.get("best_epoch") or str(v.get("selection", "")).rsplit("@ epoch", 1)[-1]
+        rows.append([name, ", ".join(v["modalities"]), _pct(v["test"]["accuracy"]),
+                     _pct(v["test"]["weighted_f1"]), _pct(v["test"]["uar"]), str(epoch).strip()])
+    fused = (r.get("variants") or {}).get("fused")
+    intro = (
+        f"From `{os.path.relpath(path, REPO)}` ({env['device_kind']}, "
+        f"{env['device_count']} device, jax {env['jax']}):\n{_duration(timing['wall_s'])} wall "
+        f"recorded in `results.json`; {r['variant']}-model training "
+        f"{timing['train_examples_per_s']:.0f} examples/s."
+    )
+    lines = [intro, ""]
+    lines += _table(["variant", "modalities", "test accuracy", "test weighted F1", "test UAR",
+                     "selected epoch"], "llrrrr", rows)
+    singles = {n: variants[n]["test"]["accuracy"] for n in ("audio", "video", "text")
+               if n in variants}
+    if fused and singles:
+        best = max(singles, key=singles.get)
+        chance = 1.0 / len(r["protocol"]["classes"])
+        acc = fused["test"]["accuracy"]
+        lines += ["", f"Fused beats the best single modality ({best}) by "
+                  f"{100 * (acc - singles[best]):.1f} points and chance ({_pct(chance)} %) by "
+                  f"{acc / chance:.1f}×."]
+    return lines
+
+
+BLOCKS = {
+    "quickstart": quickstart_block,
+    "reproductions": reproductions_table,
+    "unimodal_fused": unimodal_fused_table,
+}
+_BLOCK = re.compile(r"(<!-- BEGIN table:(\w+) -->\n)(.*?)(<!-- END table:\2 -->)", re.S)
+
+
+def render(text: str, ref_dir: str = REFERENCE_DIR) -> str:
+    """``text`` (the README) with every marked block regenerated from the result files in
+    ``ref_dir``; the rest of ``text`` is kept as it is.
+
+    Raises:
+      KeyError: a block names no known table.
+    """
+    def fill(m: re.Match) -> str:
+        return m.group(1) + "\n".join(BLOCKS[m.group(2)](ref_dir)) + "\n" + m.group(4)
+
+    return _BLOCK.sub(fill, text)
+
+
+def block_names(text: str) -> list[str]:
+    return [m.group(2) for m in _BLOCK.finditer(text)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mmer_jax.reproduce.readme",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
+    ap.add_argument("--readme", default=README)
+    args = ap.parse_args(argv)
+    with open(args.readme) as f:
+        text = f.read()
+    new = render(text)
+    if args.check:
+        if new != text:
+            print(f"{args.readme} differs from the result files; run "
+                  "`python -m mmer_jax.reproduce.readme`", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        with open(args.readme, "w") as f:
+            f.write(new)
+    print(f"{args.readme}: {', '.join(block_names(text)) or 'no marked blocks'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
