@@ -44,7 +44,8 @@ def emodb_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     cfg.train.epochs = 30
     cfg.train.batch_size = 16
     cfg.train.weight_decay = 1e-3
-    cfg.protocol.split = "EmoDB speakers 6/2/2 (train 03 08 09 10 11 14; val 12 13; test 15 16)"
+    # No protocol.split: the run derives it from the builder config and the speakers it reads
+    # (a declaration would go stale under --config.data.config=lso_fold3).
     return cfg
 
 

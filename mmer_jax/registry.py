@@ -38,6 +38,23 @@ class System:
     build: Callable[..., Any]
 
 
+def check_names(**names: tuple[Registry, str]) -> None:
+    """Raises ValueError naming the field when a name is in no entry of its registry, so a
+    model config with ``fusion="nosuch"`` fails when it is built, before a run writes anything.
+
+    Example: ``check_names(fusion=(FUSIONS, self.fusion))``.
+
+    Raises:
+      ValueError: ``"<field>=<name>: unknown fusion 'nosuch'; known: ..."``.
+    """
+    for field, (registry, name) in names.items():
+        if name not in registry:
+            try:
+                registry.get(name)
+            except KeyError as exc:
+                raise ValueError(f"{field}={name!r}: {exc}") from None
+
+
 def register_system(name: str, config_class: type) -> Callable[[Callable], Callable]:
     """Decorator: ``@register_system("s001", S001Config)`` on ``build(cfg, num_classes,
     vocab_size)``."""

@@ -43,6 +43,9 @@ def test_base_config_sections_are_the_dataclass_defaults():
     ("train.lr=0", r"config key 'train.lr': lr=0\.0 must be > 0"),
     ("model.implementation=cuda", "config key 'model.implementation'.*known: auto, interpret"),
     ("model.name=nope", "config key 'model.name': unknown system 'nope'"),
+    ("model.fusion=nosuch", "config key 'model.fusion': fusion='nosuch': unknown fusion 'nosuch'"),
+    ("model.num_heads=0", "config key 'model.num_heads': num_heads=0 must be >= 1 and divide"),
+    ("model.num_heads=3", "num_heads=3 must be >= 1 and divide the context width"),
     ("data.unit=turn", "config key 'data.unit' must be one of 'utterance', 'dialogue'"),
 ])
 def test_bad_keys_and_values_are_named_before_anything_runs(override, message, tmp_path):

@@ -81,8 +81,9 @@ def primary_variant(cfg: ml_collections.ConfigDict) -> str:
 RESUME_IGNORES = frozenset({"stop_after_steps", "progress", "data_dir", "manual_dir"})
 LOCK_FILE = ".lock"
 # What a run writes into its workdir; ``--force`` removes these (and nothing else).
+WALL_FILE = "wall_time.json"  # seconds spent by every call of the job, resumes included
 RUN_FILES = (CONFIG_FILE, "results.json", "report.md", "metrics.jsonl", "vocab.json", "curves.png",
-             "variants", "augmented", "tensorboard")
+             "variants", "augmented", "tensorboard", WALL_FILE)
 RUN_GLOBS = ("confusion_test*.png", "eval_*.json")
 
 
@@ -240,24 +241,16 @@ def environment() -> dict[str, Any]:
     }
 
 
-def speakers_by_split(pipeline) -> dict[str, set] | None:
-    """Speaker ids per split, read from the data (None when the corpus stores no speaker)."""
-    out = {}
-    for split, source in getattr(pipeline, "sources", {}).items():
-        if len(source) == 0 or "speaker" not in source[0]:
-            return None
-        out[split] = {source[i]["speaker"] for i in range(len(source))}
-    return out or None
-
-
 def protocol(
     cfg: ml_collections.ConfigDict, pipeline: UnitPipeline, selection: str
 ) -> dict[str, Any]:
     """The ``protocol`` block of results.json: how the reported numbers were obtained.
 
-    Speaker independence is measured on the data when the corpus stores speaker ids (and
-    ``data.cache`` and ``protocol.measure_speakers`` allow it); otherwise the config's
-    declaration is reported.
+    Where the corpus stores speaker ids (and ``data.cache`` and ``protocol.measure_speakers``
+    allow reading them), the split text and speaker independence are derived from the builder
+    config, the fold view and the speakers actually read, never from a declaration (a declared
+    ``protocol.split`` could go stale under ``--config.data.config=lso_fold3``); otherwise the
+    config's declarations are reported.
 
     Args:
       cfg: the run config (its ``data`` and ``protocol`` sections and ``seed``).
@@ -273,17 +266,24 @@ def protocol(
       UsageError: an unknown or ill-typed ``data`` or ``protocol`` key.
     """
     data, _, declared = sections(cfg)
-    independent, split = declared.speaker_independent, declared.split
-    speakers = speakers_by_split(pipeline) if data.cache and declared.measure_speakers else None
+    independent, split, fold = declared.speaker_independent, declared.split, declared.fold
+    view = pipeline.fold
+    if view is not None:
+        independent = view["speaker_independent"]
+        fold = f"{view['protocol']} {view['fold']}/{view['num_folds']}"
+    measure = data.cache and declared.measure_speakers
+    speakers = pipeline.split_speakers if measure else None
     if speakers is not None:
         # Measured, not declared: no speaker id shared between train and validation/test.
-        independent = not (speakers["train"] & (speakers["validation"] | speakers["test"]))
-        counts = "/".join(str(len(speakers[s])) for s in SPLITS)
-        split = split or f"speakers {counts} (train/validation/test)"
+        independent = not (set(speakers["train"])
+                           & (set(speakers["validation"]) | set(speakers["test"])))
+        split = pipeline.split_description
+    elif view is not None or not split:
+        split = pipeline.split_description
     return {
         "classes": pipeline.class_names,
         "split": split,
-        "fold": declared.fold,
+        "fold": fold,
         "speaker_independent": independent,
         "selection": selection,
         "seed": cfg.seed,
@@ -393,18 +393,49 @@ def run(
         return _train_variants(cfg, workdir, pipeline, variants, t0, VariantTrainer)
 
 
+def _finished_results(workdir: str, variants) -> dict[str, Any] | None:
+    """The stored results of a job whose every variant has finished, else None."""
+    path = os.path.join(workdir, "results.json")
+    done = all(os.path.exists(os.path.join(workdir, "variants", v, "result.json"))
+               for v in variants)
+    if not (done and os.path.exists(path)):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _add_wall_time(workdir: str, seconds: float) -> float:
+    """Adds this call's ``seconds`` to the job's wall time (``wall_time.json``); returns the
+    total over every call, so an interrupted and resumed job reports all the time it took."""
+    path = os.path.join(workdir, WALL_FILE)
+    total = seconds
+    if os.path.exists(path):
+        with open(path) as f:
+            total += float(json.load(f)["wall_s"])
+    if jax.process_index() == 0:
+        atomic_write_json(path, {"wall_s": total})
+    return total
+
+
 def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[str, Any]:
+    finished = _finished_results(workdir, variants)
+    if finished is not None:  # results.json is written once: a re-run reports it unchanged
+        _log(f"{workdir} holds a finished run; its results.json is kept as written")
+        return finished
     results_by_variant = {}
-    for name, modalities in variants.items():
-        done = os.path.join(workdir, "variants", name, "result.json")
-        if os.path.exists(done):
-            with open(done) as f:
-                results_by_variant[name] = json.load(f)
-            continue
-        vcfg = config_for_variant(cfg, name)
-        result = trainer_cls(vcfg, pipeline, name, modalities, workdir).run()
-        atomic_write_json(done, result)
-        results_by_variant[name] = result
+    try:
+        for name, modalities in variants.items():
+            done = os.path.join(workdir, "variants", name, "result.json")
+            if os.path.exists(done):
+                with open(done) as f:
+                    results_by_variant[name] = json.load(f)
+                continue
+            vcfg = config_for_variant(cfg, name)
+            result = trainer_cls(vcfg, pipeline, name, modalities, workdir).run()
+            atomic_write_json(done, result)
+            results_by_variant[name] = result
+    finally:
+        wall_s = _add_wall_time(workdir, time.time() - t0)
     main = primary_variant(cfg)
     head = results_by_variant[main]
     results = {
@@ -417,7 +448,7 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
         "validation": head["validation"],
         "environment": environment(),
         "timing": {
-            "wall_s": time.time() - t0,
+            "wall_s": wall_s,
             "train_examples_per_s": head["train_examples_per_s"],
             "train_wall_s": head["train_wall_s"],
         },

@@ -49,6 +49,10 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
     assert os.path.getsize(os.path.join(full, "confusion_test.png")) > 1000
     lines = [json.loads(x) for x in open(os.path.join(full, "metrics.jsonl"))]
     assert {ln["split"] for ln in lines} == {"train", "validation"}
+    # results.json is written once: the same command on a finished run leaves it byte for byte.
+    written = open(os.path.join(full, "results.json"), "rb").read()
+    assert run(cfg, full) == on_disk
+    assert open(os.path.join(full, "results.json"), "rb").read() == written
 
     # Interrupted after 3 of 8 steps, then the same command again: identical final parameters.
     part = str(tmp_path / "part")
@@ -63,7 +67,10 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
     except Interrupted:
         pass
     assert not os.path.exists(os.path.join(part, "results.json"))
+    before = json.load(open(os.path.join(part, "wall_time.json")))["wall_s"]
+    assert before > 0  # the interrupted call's time is kept
     resumed = run(cfg, part)
+    assert resumed["timing"]["wall_s"] > before  # the whole job's wall time, resumes included
     s_full, p_full = _final_params(full, "fused")
     s_part, p_part = _final_params(part, "fused")
     assert s_full == s_part

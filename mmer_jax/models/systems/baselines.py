@@ -56,6 +56,11 @@ class CMNConfig(DialogueSystemConfig):
     window: int = 40
     num_speakers: int = 2
 
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("memory_hidden", "hops", "window", "num_speakers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
 
 class TextCNNBaseline(nn.Module):
     """Utterance-only classifier over the utterance features."""

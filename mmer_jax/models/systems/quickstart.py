@@ -12,7 +12,7 @@ from typing import Any
 
 import flax.linen as nn
 
-from mmer_jax.registry import ENCODERS, FUSIONS, HEADS, register_system
+from mmer_jax.registry import ENCODERS, FUSIONS, HEADS, check_names, register_system
 
 # Model-batch keys of each modality's input and mask (see docs/contracts.md).
 INPUT_KEY = {"audio": "audio", "frames": "frames", "face": "face", "text": "tokens"}
@@ -55,6 +55,9 @@ class QuickstartConfig:
         missing = [m for m in self.modalities if m not in self.encoders]
         if missing:
             raise ValueError(f"encoders={dict(self.encoders)} has no entry for {missing[0]!r}")
+        check_names(fusion=(FUSIONS, self.fusion), head=(HEADS, self.head),
+                    **{f"encoders.{m}.name": (ENCODERS, self.encoders[m].get("name", ""))
+                       for m in self.modalities})
 
 
 class MultimodalClassifier(nn.Module):

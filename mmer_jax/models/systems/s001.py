@@ -20,7 +20,7 @@ import flax.linen as nn
 
 from mmer_jax.models.encoders.resnet import ResNetConfig
 from mmer_jax.models.layers import in_scope_of
-from mmer_jax.registry import ENCODERS, FUSIONS, register_system
+from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
 
 S001_MODALITIES = ("audio", "frames", "face")
 
@@ -48,6 +48,8 @@ class S001Config:
             raise ValueError(
                 f"modalities={self.modalities} must be a non-empty subset of {S001_MODALITIES}"
             )
+        check_names(audio_encoder=(ENCODERS, self.audio_encoder),
+                    video_encoder=(ENCODERS, self.video_encoder), fusion=(FUSIONS, self.fusion))
 
 
 class S001(nn.Module):

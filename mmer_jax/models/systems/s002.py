@@ -26,7 +26,7 @@ from mmer_jax.models.systems.dialogue import (
     finish_logits,
     utterance_encoder,
 )
-from mmer_jax.registry import FUSIONS, register_system
+from mmer_jax.registry import FUSIONS, check_names, register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +46,11 @@ class S002Config(DialogueSystemConfig):
     def __post_init__(self):
         super().__post_init__()
         lookup(ATTENTION_IMPLEMENTATIONS, self.implementation)
+        check_names(fusion=(FUSIONS, self.fusion))
+        width = 2 * self.context_hidden  # the bidirectional context's features
+        if self.num_heads < 1 or width % self.num_heads:
+            raise ValueError(f"num_heads={self.num_heads} must be >= 1 and divide the context "
+                             f"width 2 * context_hidden = {width}")
 
 
 class S002(nn.Module):

@@ -19,7 +19,7 @@ import flax.linen as nn
 from mmer_jax.models.encoders.conv1d_audio import Conv1DAudioConfig
 from mmer_jax.models.encoders.mobileface import MobileFaceConfig
 from mmer_jax.models.layers import in_scope_of
-from mmer_jax.registry import ENCODERS, FUSIONS, register_system
+from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
 
 S003_MODALITIES = ("frames", "face", "audio")
 
@@ -48,6 +48,8 @@ class S003Config:
             raise ValueError(
                 f"modalities={self.modalities} must be a non-empty subset of {S003_MODALITIES}"
             )
+        check_names(image_encoder=(ENCODERS, self.image_encoder),
+                    audio_encoder=(ENCODERS, self.audio_encoder), fusion=(FUSIONS, self.fusion))
 
 
 class S003(nn.Module):
