@@ -1,6 +1,6 @@
 """The HTTP server on a real uvicorn on 127.0.0.1: every status code, limits, temp files, the
 WebSocket stream. Status-code tests use a stub predictor (real decoding, fixed probabilities) so
-they run in seconds; the same-prediction tests use the tiny trained run (slow)."""
+they run in seconds; the same-prediction tests use the tiny trained run (~30 s once)."""
 
 from __future__ import annotations
 
@@ -182,7 +182,6 @@ def test_websocket_stream(stub_server, wav):
         assert "error" in json.loads(ws.recv())
 
 
-@pytest.mark.slow
 def test_post_gives_the_predictor_probabilities(server, predictor, clips):
     import httpx
 
