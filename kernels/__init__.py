@@ -10,9 +10,12 @@ Imports jax only (no flax, no ``mmer_jax``), so the kernels can be used and test
 | :func:`dynamic_conv` | dynamic convolution (Wu et al. 2019), fused forward and backward |
 | :func:`dynamic_conv_reference` | the same semantics in plain jnp |
 | :class:`DynamicConvBlockSizes` | tile size and Triton launch parameters of :func:`dynamic_conv` |
+| :class:`Partition` | mesh axes the ops split batch and heads over under a sharded jit |
 
 Each op runs the Pallas kernel on GPU and its reference elsewhere; ``implementation="xla"`` or
 ``"pallas"`` forces one, ``interpret=True`` runs the kernel in Pallas' interpreter (any backend).
+Under a sharded jit the kernel path runs in a ``jax.shard_map`` over the batch (and head) mesh
+axes of its ``partition`` (default: the ``"data"`` axis of the context mesh), no collectives.
 
 Note: the ops share their names with the modules that define them, so ``kernels.attention`` is the
 function once this package is imported. Import the modules' other names with ``from
@@ -20,6 +23,7 @@ kernels.attention import tuning_key`` (or ``importlib.import_module("kernels.att
 """
 
 from kernels._reference import attention_reference, dynamic_conv_reference
+from kernels._sharding import Partition
 from kernels.attention import BlockSizes as AttentionBlockSizes
 from kernels.attention import attention
 from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
@@ -28,6 +32,7 @@ from kernels.dynamic_conv import dynamic_conv
 __all__ = [
     "AttentionBlockSizes",
     "DynamicConvBlockSizes",
+    "Partition",
     "attention",
     "attention_reference",
     "dynamic_conv",

@@ -17,7 +17,9 @@ import jax.numpy as jnp
 # inf - inf = NaN in the online softmax; masked probabilities are zeroed explicitly anyway.
 NEG_INF = -0.7 * float(jnp.finfo(jnp.float32).max)
 
-IMPLEMENTATIONS = (None, "pallas", "xla")
+IMPLEMENTATIONS = (None, "auto", "pallas", "xla")
+# What a tuning-table entry may name as the fastest ("implementation" field).
+TABLE_IMPLEMENTATIONS = ("pallas", "cudnn", "xla")
 TUNED_BLOCKS_PATH = os.path.join(os.path.dirname(__file__), "tuned_blocks.json")
 
 
@@ -83,16 +85,17 @@ def use_pallas(implementation: str | None, interpret: bool) -> bool:
     """Decides between the Pallas kernel and the XLA reference.
 
     Args:
-        implementation: None (auto: Pallas on GPU), "pallas" or "xla".
+        implementation: None or "auto" (Pallas on GPU), "pallas" or "xla" (the ops resolve
+            "auto" from the tuning table first, see :func:`pick_implementation`).
         interpret: run the Pallas kernel in interpret mode (any backend).
 
     Returns:
         True for the Pallas kernel.
 
     Raises:
-        ValueError: ``implementation`` is not one of None, "pallas", "xla"; ``interpret=True``
-            with ``implementation="xla"``; ``implementation="pallas"`` on a non-GPU backend
-            without ``interpret``.
+        ValueError: ``implementation`` is not one of None, "auto", "pallas", "xla";
+            ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"`` on a
+            non-GPU backend without ``interpret``.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS}")
@@ -143,6 +146,54 @@ def tuned_entry(op: str, key: str, path: str | None = None) -> dict[str, Any] | 
     section = table.get(op) if isinstance(table, dict) else None
     entry = section.get(key) if isinstance(section, dict) else None
     return entry.get("blocks") if isinstance(entry, dict) and "blocks" in entry else entry
+
+
+def tuned_record(op: str, key: str, path: str | None = None) -> dict[str, Any] | None:
+    """The whole entry of ``key`` in the ``op`` section of the table (blocks, ms, implementation,
+    times_ms), or None; never raises (see :func:`tuned_entry`)."""
+    path = TUNED_BLOCKS_PATH if path is None else path
+    if not os.path.exists(path):
+        return None
+    try:
+        table = _load_table(path, os.path.getmtime(path))
+    except (OSError, ValueError):
+        return None
+    section = table.get(op) if isinstance(table, dict) else None
+    entry = section.get(key) if isinstance(section, dict) else None
+    return entry if isinstance(entry, dict) else None
+
+
+def pick_implementation(op: str, key: str, eligible: tuple[str, ...], *,
+                        on_gpu: bool | None = None) -> str:
+    """What ``implementation=None``/"auto" runs: the fastest eligible one the table recorded.
+
+    The autotuner times the Pallas kernel, cuDNN (attention) and XLA on a shape bucket and
+    records ``"implementation"`` (the winner) and ``"times_ms"`` (all of them) in the entry.
+
+    Args:
+        op: "attention" or "dynamic_conv".
+        key: the call's tuning key (its shape bucket and device kind).
+        eligible: the implementations this call can run ("cudnn" only where its restrictions
+            hold), in order of preference when the table says nothing.
+        on_gpu: whether the backend is a GPU (default: ``jax.default_backend() == "gpu"``).
+
+    Returns:
+        "xla" off GPU (the Pallas kernel runs off GPU only in interpret mode, which is slow);
+        on GPU the eligible implementation with the least recorded time, else the recorded
+        winner when eligible, else ``eligible[0]`` (the safe default: no entry, an unreadable
+        table or an ineligible winner).
+    """
+    on_gpu = jax.default_backend() == "gpu" if on_gpu is None else on_gpu
+    if not on_gpu:
+        return "xla"
+    entry = tuned_record(op, key) or {}
+    times = entry.get("times_ms")
+    if isinstance(times, dict):
+        ok = {k: v for k, v in times.items() if k in eligible and isinstance(v, (int, float))}
+        if ok:
+            return min(ok, key=ok.get)
+    winner = entry.get("implementation")
+    return winner if winner in eligible else eligible[0]
 
 
 def device_kind() -> str:

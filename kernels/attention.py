@@ -33,15 +33,18 @@ from jax.experimental.pallas import triton as plgpu
 
 from kernels import _attention_kernels as _k
 from kernels._common import (
+    IMPLEMENTATIONS,
     check_mask_args,
     device_kind,
     mask_bound,
     next_pow2,
+    pick_implementation,
     round_up,
     tuned_entry,
     use_pallas,
 )
 from kernels._reference import attention_reference
+from kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
 
 _F32 = jnp.float32
 
@@ -294,8 +297,7 @@ def _fwd_call(q, k, v, bias, ql, kl, qm, km, cfg: _Config):
         grid=(pl.cdiv(lq, bq), b, h),
         in_specs=specs,
         out_specs=[q4, q3],
-        out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
-                   jax.ShapeDtypeStruct((b, lq, h), _F32)],
+        out_shape=[out_struct(q.shape, q.dtype, *args), out_struct((b, lq, h), _F32, *args)],
         compiler_params=plgpu.CompilerParams(num_warps=cfg.blocks.num_warps,
                                              num_stages=cfg.blocks.num_stages),
         interpret=cfg.interpret,
@@ -329,13 +331,13 @@ def _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg: _Config, want_
     # dK, dV (and a key-only bias' gradient): grid over key tiles, query tiles streamed.
     bq, bk = bl.block_q_dkv, bl.block_k_dkv
     names, args, specs, _, k4 = inputs(round_up(lq, bq), round_up(lk, bk), bk, tiled_q=False)
-    out_specs, out_shape = [k4, k4], [jax.ShapeDtypeStruct(k.shape, k.dtype),
-                                      jax.ShapeDtypeStruct(v.shape, v.dtype)]
+    out_specs, out_shape = [k4, k4], [out_struct(k.shape, k.dtype, *args),
+                                      out_struct(v.shape, v.dtype, *args)]
     names += ["dk", "dv"]
     if kind == "k":
         names.append("dbias")
         out_specs.append(pl.BlockSpec((None, None, bk), lambda j, b_, h_: (b_, h_, j)))
-        out_shape.append(jax.ShapeDtypeStruct((b, h, lk), _F32))
+        out_shape.append(out_struct((b, h, lk), _F32, *args))
     outs = pl.pallas_call(
         functools.partial(_k.dkv_kernel, names=tuple(names),
                           **_static(cfg, q, k, qm, km, bq, bk, d)),
@@ -351,16 +353,16 @@ def _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg: _Config, want_
     bq, bk = bl.block_q_dq, bl.block_k_dq
     lk_blk = round_up(lk, bk)
     names, args, specs, q4, _ = inputs(round_up(lq, bq), lk_blk, bq, tiled_q=True)
-    out_specs, out_shape = [q4], [jax.ShapeDtypeStruct(q.shape, q.dtype)]
+    out_specs, out_shape = [q4], [out_struct(q.shape, q.dtype, *args)]
     names.append("dq")
     if kind == "full":
         names.append("dbias")
         out_specs.append(pl.BlockSpec((None, None, bq, lk_blk), lambda i, b_, h_: (b_, h_, i, 0)))
-        out_shape.append(jax.ShapeDtypeStruct((b, h, lq, lk), _F32))
+        out_shape.append(out_struct((b, h, lq, lk), _F32, *args))
     elif kind == "q":
         names.append("dbias")
         out_specs.append(pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i)))
-        out_shape.append(jax.ShapeDtypeStruct((b, h, lq), _F32))
+        out_shape.append(out_struct((b, h, lq), _F32, *args))
     outs = pl.pallas_call(
         functools.partial(_k.dq_kernel, names=tuple(names),
                           **_static(cfg, q, k, qm, km, bq, bk, d)),
@@ -466,11 +468,69 @@ def _attention_pallas(q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask, *, 
     return _flash(q, k, v, bias, ql, kl, qm, km, cfg)
 
 
+# ------------------------------------------------------------------------------ cuDNN
+def cudnn_unsupported(dtype, head_dim: int, q_len: int, kv_len: int, *, causal: bool,
+                      has_bias: bool, has_masks: bool) -> str | None:
+    """Why cuDNN's fused attention cannot run a call with our semantics, or None when it can.
+
+    ``jax.nn.dot_product_attention(implementation="cudnn")`` takes prefix sequence lengths but
+    no non-prefix masks, float16/bfloat16 only, D a multiple of 8 up to 128; a bias is refused
+    (our -inf semantics are not cuDNN's) and causal only for Lq == Lk (ours is top-left
+    aligned). Off GPU it is never available.
+
+    Args:
+        dtype: dtype of q, k and v.
+        head_dim: D.
+        q_len, kv_len: Lq, Lk.
+        causal, has_bias, has_masks: the call's flags (masks: q_mask or kv_mask given).
+
+    Returns:
+        A reason (str) or None.
+
+    Raises:
+        TypeError: ``dtype`` is not a dtype.
+    """
+    if jax.default_backend() != "gpu":
+        return f"cuDNN needs a GPU (backend is {jax.default_backend()!r})"
+    if jnp.dtype(dtype) not in (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)):
+        return f"cuDNN attention takes float16/bfloat16, not {jnp.dtype(dtype).name}"
+    if head_dim % 8 or head_dim > 128:
+        return f"cuDNN attention needs D a multiple of 8 up to 128, got D={head_dim}"
+    if has_bias or has_masks:
+        return "cuDNN is used without bias and with prefix lengths only (no masks)"
+    if causal and q_len != kv_len:
+        return "causal cuDNN attention is used only for Lq == Lk (ours is top-left aligned)"
+    return None
+
+
+def _attention_cudnn(q, k, v, q_lengths, kv_lengths, *, causal, sm_scale):
+    """cuDNN fused attention with our padding semantics: zeros at padded queries and at queries
+    without a valid key (cuDNN leaves those rows undefined)."""
+    b, lq, lk = q.shape[0], q.shape[1], k.shape[1]
+    ql = jnp.full((b,), lq, jnp.int32) if q_lengths is None else jnp.clip(
+        q_lengths.astype(jnp.int32), 0, lq)
+    kl = jnp.full((b,), lk, jnp.int32) if kv_lengths is None else jnp.clip(
+        kv_lengths.astype(jnp.int32), 0, lk)
+    o = jax.nn.dot_product_attention(q, k, v, scale=sm_scale, is_causal=causal,
+                                     query_seq_lengths=ql, key_value_seq_lengths=kl,
+                                     implementation="cudnn")
+    valid = (jnp.arange(lq)[None, :] < ql[:, None]) & (kl[:, None] > 0)
+    return jnp.where(valid[:, :, None, None], o, jnp.zeros((), o.dtype))
+
+
+def _local_dims(part, b: int, h: int) -> tuple[int, int]:
+    """(B, H) one device sees under a resolved partition (None: the whole op)."""
+    if part is None:
+        return b, h
+    return (b // math.prod(part.mesh.shape[a] for a in part.batch or ()),
+            h // math.prod(part.mesh.shape[a] for a in part.heads or ()))
+
+
 # --------------------------------------------------------------------------- dispatch
 def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=None,
               bias=None, causal=False, sm_scale=None, block_sizes=None, implementation=None,
-              interpret=False):
-    """Masked multi-head attention; Pallas kernel on GPU, XLA reference elsewhere.
+              interpret=False, partition=DEFAULT_PARTITION):
+    """Masked multi-head attention: Pallas kernel, cuDNN or XLA, by shape bucket on GPU.
 
     out[b, i, h] = sum_j softmax_j(sm_scale * q[b, i, h] . k[b, j, h] + bias[b, h, i, j]) v[b, j, h]
     over the valid keys j of row i (see the module docstring for the exact semantics). Logits,
@@ -491,8 +551,16 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         sm_scale: logits scale (default 1/sqrt(D)).
         block_sizes: AttentionBlockSizes (Pallas path only); default: the exact match in
             kernels/tuned_blocks.json, else ``BlockSizes.default``.
-        implementation: None (Pallas on GPU, XLA elsewhere), "pallas" or "xla".
+        implementation: None or "auto": off GPU XLA; on GPU the fastest of "pallas", "cudnn"
+            (where :func:`cudnn_unsupported` allows) and "xla" that the autotuner recorded for
+            this shape bucket and device in kernels/tuned_blocks.json, Pallas when the table
+            has no entry. Or force one: "pallas", "cudnn" (GPU) or "xla".
         interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
+        partition: :class:`kernels.Partition` -- the mesh axes the kernel path splits B and H
+            over (a ``jax.shard_map``, no collective in forward or backward); default: B over
+            the ``"data"`` axis of the context mesh (``jax.set_mesh``) when there is one.
+            None: unpartitioned (under a sharded jit XLA then gathers the operands). The XLA
+            path ignores it (XLA partitions the reference itself).
 
     Returns:
         [B, Lq, H, D] in q.dtype; zeros at padded queries and at queries without a valid key
@@ -503,11 +571,13 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         ValueError: k and q differ in B, H or D.
         ValueError: q, k and v do not share one dtype.
         ValueError: bias has more than 4 dims or does not broadcast to [B, H, Lq, Lk].
-        ValueError: from the dispatch: ``implementation`` is not None, "pallas" or "xla";
-            ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"``
-            without a GPU and without ``interpret=True``.
+        ValueError: from the dispatch: ``implementation`` is not None, "auto", "pallas",
+            "cudnn" or "xla"; ``interpret=True`` with "xla" or "cudnn";
+            ``implementation="pallas"`` without a GPU and without ``interpret=True``;
+            ``implementation="cudnn"`` where :func:`cudnn_unsupported` gives a reason.
         ValueError: from the masks: lengths and mask given for one side, or a mask / lengths
             of the wrong shape.
+        ValueError: from the partition: B or H not divisible by the devices of its mesh axes.
     """
     if q.ndim != 4 or k.shape != v.shape or k.ndim != 4:
         raise ValueError(f"q.shape={q.shape}, k.shape={k.shape}, v.shape={v.shape} must be "
@@ -522,15 +592,46 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         _bias_shape(bias.shape, (b, h, lq, lk))  # the same error on both paths
     if sm_scale is None:
         sm_scale = 1.0 / math.sqrt(d)
+    if implementation not in IMPLEMENTATIONS + ("cudnn",):
+        raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS + ('cudnn',)}")
+    cudnn_why = cudnn_unsupported(q.dtype, d, lq, lk, causal=causal, has_bias=bias is not None,
+                                  has_masks=q_mask is not None or kv_mask is not None)
+    if implementation in (None, "auto") and not interpret:
+        try:
+            lb, lh = _local_dims(resolve(partition, b, h), b, h)
+        except ValueError:  # not divisible: the Pallas path raises it, if it is taken
+            lb, lh = b, h
+        key = tuning_key((lb, lq, lh, d), lk, q.dtype, causal=causal, has_bias=bias is not None)
+        implementation = pick_implementation(
+            "attention", key, ("pallas", "xla") + (() if cudnn_why else ("cudnn",)))
+    if implementation == "cudnn":
+        if interpret:
+            raise ValueError("interpret=True runs the Pallas kernel; it contradicts "
+                             "implementation='cudnn'")
+        if cudnn_why:
+            raise ValueError(f"implementation='cudnn': {cudnn_why}")
+        return _attention_cudnn(q, k, v, q_lengths, kv_lengths, causal=causal, sm_scale=sm_scale)
     if not use_pallas(implementation, interpret):
         return attention_reference(q, k, v, q_lengths=q_lengths, kv_lengths=kv_lengths,
                                    q_mask=q_mask, kv_mask=kv_mask, bias=bias, causal=causal,
                                    sm_scale=sm_scale)
     check_mask_args(q_lengths, q_mask, batch=b, seq_len=lq, name="q_")
     check_mask_args(kv_lengths, kv_mask, batch=b, seq_len=lk, name="kv_")
-    if block_sizes is None:
-        block_sizes = pick_block_sizes(q.shape, lk, q.dtype, causal=causal,
+    part = resolve(partition, b, h)
+    if bias is not None:
+        bias = bias.reshape(_bias_shape(bias.shape, (b, h, lq, lk)))  # 4-D, a free reshape
+    if block_sizes is None:  # tuned for the per-device shape the kernels see
+        lb, lh = _local_dims(part, b, h)
+        block_sizes = pick_block_sizes((lb, lq, lh, d), lk, q.dtype, causal=causal,
                                        has_bias=bias is not None)
-    return _attention_pallas(q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask,
-                             causal=causal, sm_scale=sm_scale, block_sizes=block_sizes,
-                             interpret=interpret)
+    run = functools.partial(_attention_pallas, causal=causal, sm_scale=sm_scale,
+                            block_sizes=block_sizes, interpret=interpret)
+    args = (q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask)
+    if part is None:
+        return run(*args)
+    seq = part.spec("b", None, "h", None)  # q, k, v and the output
+    bias_spec = None if bias is None else part.spec(
+        "b" if bias.shape[0] > 1 else None, "h" if bias.shape[1] > 1 else None, None, None)
+    row, rows = part.spec("b"), part.spec("b", None)  # lengths [B], masks [B, L]
+    return shard(run, part, (seq, seq, seq, bias_spec, row, row, rows, rows), seq,
+                 interpret=interpret)(*args)

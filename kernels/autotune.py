@@ -21,7 +21,7 @@ import jax.numpy as jnp
 from kernels import _common
 from kernels._timing import time_side_by_side
 from kernels.attention import BlockSizes as AttentionBlockSizes
-from kernels.attention import attention
+from kernels.attention import attention, cudnn_unsupported
 from kernels.attention import tuning_key as attention_key
 from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
 from kernels.dynamic_conv import dynamic_conv
@@ -70,6 +70,18 @@ def _best(fns, args, repeats):
     return name, ok[name]
 
 
+def _grad_of(fn, n):
+    """jit(grad(sum(fn))) over its first n arguments: the fwd+bwd time of an implementation."""
+    return jax.jit(jax.grad(lambda *a: jnp.sum(fn(*a).astype(jnp.float32)),
+                            argnums=tuple(range(n))))
+
+
+def _times(fns, args, repeats):
+    """fwd+bwd milliseconds of each implementation (a failed one is left out)."""
+    times = time_side_by_side(fns, args, repeats=repeats)
+    return {k: round(v, 4) for k, v in times.items() if isinstance(v, float)}
+
+
 def tune_attention(b, lq, lk, h, d, dtype, *, causal=False, repeats=10):
     """Two stages: forward tiles by forward time, then backward tiles by fwd+bwd time.
 
@@ -80,7 +92,8 @@ def tune_attention(b, lq, lk, h, d, dtype, *, causal=False, repeats=10):
         repeats: timed calls per candidate.
 
     Returns:
-        (tuning key, best AttentionBlockSizes, its fwd+bwd milliseconds).
+        (tuning key, best AttentionBlockSizes, its fwd+bwd milliseconds, fwd+bwd milliseconds
+        of each implementation: {"pallas", "xla", and "cudnn" where it applies}).
 
     Raises:
         NeedsGPU: the default backend is not a GPU.
@@ -119,7 +132,15 @@ def tune_attention(b, lq, lk, h, d, dtype, *, causal=False, repeats=10):
         name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (q, k, v), repeats)
         best = cands[name]
     key = attention_key(q.shape, lk, dtype, causal=causal, has_bias=False)
-    return key, best, ms
+    # Which implementation "auto" should run on this bucket: the tuned kernel, cuDNN, XLA.
+    impls = {"pallas": fwd_bwd(best), "xla": _grad_of(
+        lambda q, k, v: attention(q, k, v, causal=causal, implementation="xla"), 3)}
+    if cudnn_unsupported(dtype, d, lq, lk, causal=causal, has_bias=False,
+                         has_masks=False) is None:
+        impls["cudnn"] = _grad_of(
+            lambda q, k, v: attention(q, k, v, causal=causal, implementation="cudnn"), 3)
+    times = _times(impls, (q, k, v), repeats)
+    return key, best, ms, times
 
 
 def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
@@ -132,7 +153,8 @@ def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
         repeats: timed calls per candidate.
 
     Returns:
-        (tuning key, best DynamicConvBlockSizes, its fwd+bwd milliseconds).
+        (tuning key, best DynamicConvBlockSizes, its fwd+bwd milliseconds, fwd+bwd milliseconds
+        of {"pallas", "xla"}).
 
     Raises:
         NeedsGPU: the default backend is not a GPU.
@@ -153,7 +175,10 @@ def tune_dynamic_conv(b, t, c, h, k, dtype, *, padding="centered", repeats=10):
              for bt, wp, st in itertools.product((16, 32, 64, 128), (2, 4, 8), (1, 2, 3))
              if _fits(bt, t)}
     name, ms = _best({n: fwd_bwd(bs) for n, bs in cands.items()}, (x, w), repeats)
-    return dynamic_conv_key(x.shape, h, k, dtype, padding=padding), cands[name], ms
+    times = _times({"pallas": fwd_bwd(cands[name]), "xla": _grad_of(
+        lambda x, w: dynamic_conv(x, w, padding=padding, implementation="xla"), 2)},
+        (x, w), repeats)
+    return dynamic_conv_key(x.shape, h, k, dtype, padding=padding), cands[name], ms, times
 
 
 def check_table(table: dict) -> int:
@@ -166,7 +191,8 @@ def check_table(table: dict) -> int:
         The number of entries.
 
     Raises:
-        ValueError: an unknown op, an entry without a "blocks" dict, or blocks that its
+        ValueError: an unknown op, an entry without a "blocks" dict, an unknown
+            "implementation", or blocks that its
             BlockSizes refuses (unknown fields, tiles that are not powers of two >= 16);
             the message names the op and the key.
     """
@@ -178,6 +204,10 @@ def check_table(table: dict) -> int:
         for key, entry in entries.items():
             if not isinstance(entry, dict) or not isinstance(entry.get("blocks"), dict):
                 raise ValueError(f"{op}[{key!r}]: an entry needs a 'blocks' dict, got {entry!r}")
+            impl = entry.get("implementation")
+            if impl is not None and impl not in _common.TABLE_IMPLEMENTATIONS:
+                raise ValueError(f"{op}[{key!r}]: implementation={impl!r} must be one of "
+                                 f"{_common.TABLE_IMPLEMENTATIONS}")
             try:
                 BLOCK_SIZES[op](**entry["blocks"])
             except (TypeError, ValueError) as exc:
@@ -186,7 +216,7 @@ def check_table(table: dict) -> int:
     return n
 
 
-def record(op, key, blocks, ms, path=None):
+def record(op, key, blocks, ms, path=None, times=None):
     """Writes one entry into the tuned-blocks table (creating it if needed).
 
     Args:
@@ -195,6 +225,9 @@ def record(op, key, blocks, ms, path=None):
         blocks: the op's BlockSizes.
         ms: its measured milliseconds.
         path: the table (default: kernels/tuned_blocks.json).
+        times: fwd+bwd milliseconds per implementation ("pallas", "cudnn", "xla"); recorded as
+            ``times_ms`` with the fastest as ``implementation``, which ``implementation="auto"``
+            runs on this bucket (:func:`kernels._common.pick_implementation`).
 
     Raises:
         OSError: the table cannot be read or written.
@@ -205,9 +238,12 @@ def record(op, key, blocks, ms, path=None):
     if os.path.exists(path):
         with open(path) as f:
             table = json.load(f)
-    table.setdefault(op, {})[key] = {"blocks": blocks.to_dict(), "ms": round(ms, 4),
-                                     "jax": jax.__version__,
-                                     "date": datetime.date.today().isoformat()}
+    entry = {"blocks": blocks.to_dict(), "ms": round(ms, 4), "jax": jax.__version__,
+             "date": datetime.date.today().isoformat()}
+    if times:
+        entry["times_ms"] = {k: round(float(v), 4) for k, v in times.items()}
+        entry["implementation"] = min(times, key=times.get)
+    table.setdefault(op, {})[key] = entry
     with open(path, "w") as f:
         json.dump(table, f, indent=1, sort_keys=True)
         f.write("\n")
@@ -234,14 +270,15 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         if args.op == "attention":
-            key, blocks, ms = tune_attention(*args.dims, args.dtype, causal=args.causal)
+            key, blocks, ms, times = tune_attention(*args.dims, args.dtype, causal=args.causal)
         else:
-            key, blocks, ms = tune_dynamic_conv(*args.dims, args.dtype, padding=args.padding)
+            key, blocks, ms, times = tune_dynamic_conv(*args.dims, args.dtype,
+                                                       padding=args.padding)
     except NeedsGPU as e:
         print(f"kernels.autotune: {e}", file=sys.stderr)
         return 2
-    record(args.op, key, blocks, ms, args.table)
-    print(f"{key}: {blocks} ({ms:.3f} ms)")
+    record(args.op, key, blocks, ms, args.table, times=times)
+    print(f"{key}: {blocks} ({ms:.3f} ms); fwd+bwd ms per implementation: {times}")
     return 0
 
 

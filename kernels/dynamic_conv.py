@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +32,13 @@ from kernels._common import (
     check_mask_args,
     device_kind,
     next_pow2,
+    pick_implementation,
     round_up,
     tuned_entry,
     use_pallas,
 )
 from kernels._reference import conv_offset, dynamic_conv_reference
+from kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
 
 _F32 = jnp.float32
 
@@ -152,6 +155,8 @@ def _call(kernel, name, cfg, x4, arrays, outs, out_names):
     ``arrays`` maps names to (array, kind): "whole" = the whole time axis of a [B, T, H, R]
     array, "tile" = a [bt, Rp] tile of one, "taps" = a [bt, Kp] tile of a [B, T, H, K] array,
     "taps_whole" = the whole time axis of one, "len" = lengths [B], "mask" = int32 [B, T].
+    ``outs`` lists ((shape, dtype), kind) per output; the outputs vary over the manual mesh axes
+    of the inputs (:func:`kernels._sharding.out_struct`).
     """
     b, t, h, r = x4.shape
     bt = cfg.blocks.block_t
@@ -172,7 +177,8 @@ def _call(kernel, name, cfg, x4, arrays, outs, out_names):
         grid=(pl.cdiv(t, bt), b, h),
         in_specs=[spec[kind] for _, kind in arrays.values()],
         out_specs=[spec[kind] for _, kind in outs],
-        out_shape=[sds for sds, _ in outs],
+        out_shape=[out_struct(shape, dtype, *(a for a, _ in arrays.values()))
+                   for (shape, dtype), _ in outs],
         compiler_params=cfg.params(), interpret=cfg.interpret, name=name,
     )(*(a for a, _ in arrays.values()))
 
@@ -187,7 +193,7 @@ def _dconv(x4, w, valid, cfg):
     vname, varg = _valid_arg(valid, cfg)
     return _call(_k.fwd_kernel, "mmer_dynconv_fwd", cfg, x4,
                  {"x": (x4, "whole"), "w": (w, "taps"), vname: varg},
-                 [(jax.ShapeDtypeStruct(x4.shape, x4.dtype), "tile")], ["y"])[0]
+                 [((x4.shape, x4.dtype), "tile")], ["y"])[0]
 
 
 def _dconv_fwd(x4, w, valid, cfg):
@@ -198,14 +204,14 @@ def _dconv_fwd(x4, w, valid, cfg):
 def _dconv_bwd(cfg, res, dy):
     x4, w, valid = res
     vname, varg = _valid_arg(valid, cfg)
-    f32 = jax.ShapeDtypeStruct(w.shape, _F32)
+    f32 = (w.shape, _F32)
     dw, p = _call(_k.dlogits_kernel, "mmer_dynconv_dlogits", cfg, x4,
                   {"x": (x4, "whole"), "w": (w, "taps"), "dy": (dy, "whole"), vname: varg},
-                  [(jax.ShapeDtypeStruct(w.shape, w.dtype), "taps"), (f32, "taps")],
+                  [((w.shape, w.dtype), "taps"), (f32, "taps")],
                   ["dw", "p"])
     dx = _call(_k.dx_kernel, "mmer_dynconv_dx", cfg, x4,
                {"dy": (dy, "whole"), "p": (p, "taps_whole"), vname: varg},
-               [(jax.ShapeDtypeStruct(x4.shape, x4.dtype), "tile")], ["dx"])[0]
+               [((x4.shape, x4.dtype), "tile")], ["dx"])[0]
     return dx, dw, None
 
 
@@ -230,7 +236,8 @@ def _dynamic_conv_pallas(x, weight_logits, lengths, mask, *, padding, block_size
 
 
 def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered",
-                 block_sizes=None, implementation=None, interpret=False):
+                 block_sizes=None, implementation=None, interpret=False,
+                 partition=DEFAULT_PARTITION):
     """Dynamic convolution with softmax-normalised per-position kernels (Wu et al. 2019).
 
     y[b, t, c] = sum_k softmax_k(weight_logits[b, t, h(c)])[k] * x[b, t - P + k, c] with
@@ -247,8 +254,14 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
         padding: "centered" or "causal".
         block_sizes: DynamicConvBlockSizes (Pallas path only); default: the exact match in
             kernels/tuned_blocks.json, else ``BlockSizes.default``.
-        implementation: None (Pallas on GPU, XLA elsewhere), "pallas" or "xla".
+        implementation: None or "auto": off GPU XLA; on GPU the faster of "pallas" and "xla"
+            that the autotuner recorded for this shape bucket and device in
+            kernels/tuned_blocks.json, Pallas when the table has no entry. Or "pallas"/"xla".
         interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
+        partition: :class:`kernels.Partition` -- the mesh axes the kernel path splits B and H
+            (with C) over (a ``jax.shard_map``, no collective in forward or backward); default:
+            B over the ``"data"`` axis of the context mesh (``jax.set_mesh``) when there is
+            one. None: unpartitioned. The XLA path ignores it.
 
     Returns:
         [B, T, C] in x.dtype, zero at padded positions.
@@ -257,10 +270,11 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
         ValueError: x is not [B, T, C] or weight_logits is not [B, T, H, K] with x's B and T.
         ValueError: C is not divisible by H.
         ValueError: ``padding`` is not "centered" or "causal".
-        ValueError: from the dispatch: ``implementation`` is not None, "pallas" or "xla";
+        ValueError: from the dispatch: ``implementation`` is not None, "auto", "pallas" or "xla";
             ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"``
             without a GPU and without ``interpret=True``.
         ValueError: from the mask: both mask and lengths, or either of the wrong shape.
+        ValueError: from the partition: B or H not divisible by the devices of its mesh axes.
     """
     if x.ndim != 3 or weight_logits.ndim != 4 or weight_logits.shape[:2] != x.shape[:2]:
         raise ValueError(f"x.shape={x.shape} must be [B, T, C] and weight_logits.shape="
@@ -270,11 +284,25 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
     if c % h:
         raise ValueError(f"channels C={c} must be divisible by heads H={h}")
     conv_offset(taps, padding)  # validates padding
+    if implementation in (None, "auto") and not interpret:
+        key = tuning_key(x.shape, h, taps, x.dtype, padding=padding)
+        implementation = pick_implementation("dynamic_conv", key, ("pallas", "xla"))
     if not use_pallas(implementation, interpret):
         return dynamic_conv_reference(x, weight_logits, mask=mask, lengths=lengths,
                                       padding=padding)
     check_mask_args(lengths, mask, batch=b, seq_len=t, name="")
-    if block_sizes is None:
-        block_sizes = pick_block_sizes(x.shape, h, taps, x.dtype, padding=padding)
-    return _dynamic_conv_pallas(x, weight_logits, lengths, mask, padding=padding,
-                                block_sizes=block_sizes, interpret=interpret)
+    part = resolve(partition, b, h)
+    if block_sizes is None:  # tuned for the per-device shape the kernels see
+        n_b = math.prod(part.mesh.shape[a] for a in part.batch or ()) if part else 1
+        n_h = math.prod(part.mesh.shape[a] for a in part.heads or ()) if part else 1
+        block_sizes = pick_block_sizes((b // n_b, t, c // n_h), h // n_h, taps, x.dtype,
+                                       padding=padding)
+    run = functools.partial(_dynamic_conv_pallas, padding=padding, block_sizes=block_sizes,
+                            interpret=interpret)
+    args = (x, weight_logits, lengths, mask)
+    if part is None:
+        return run(*args)
+    # C = H * (C/H) is head-major, so splitting C over the head axes keeps whole heads.
+    xs, ws = part.spec("b", None, "h"), part.spec("b", None, "h", None)
+    return shard(run, part, (xs, ws, part.spec("b"), part.spec("b", None)), xs,
+                 interpret=interpret)(*args)

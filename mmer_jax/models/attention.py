@@ -23,7 +23,8 @@ class MultiHeadAttention(nn.Module):
       qkv_features: total width of the q/k/v projections (defaults to the input width).
       out_features: output width (defaults to the input width).
       dropout: dropout on the merged heads (the attention op itself has no dropout).
-      implementation: "auto" | "xla" | "pallas" | "interpret" (``ops.ATTENTION_IMPLEMENTATIONS``).
+      implementation: "auto" | "xla" | "pallas" | "cudnn" | "interpret"
+        (``ops.ATTENTION_IMPLEMENTATIONS``).
     """
 
     num_heads: int

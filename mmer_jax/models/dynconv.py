@@ -33,7 +33,8 @@ class DynamicConv(nn.Module):
       num_heads: kernel heads; C must be divisible by it (each head's C/H channels share a kernel).
       kernel_size: taps K of the per-position kernel.
       padding: "centered" (taps t-(K-1)//2 .. t+K//2) or "causal" (taps t-K+1 .. t).
-      implementation: "xla" | "pallas" | "interpret" (``ops.DYNAMIC_CONV_IMPLEMENTATIONS``).
+      implementation: "auto" | "xla" | "pallas" | "interpret"
+        (``ops.DYNAMIC_CONV_IMPLEMENTATIONS``).
     """
 
     features: Optional[int] = None

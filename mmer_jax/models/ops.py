@@ -1,14 +1,23 @@
 """Backend switches of the costly ops: one config name, ``implementation``, for all three.
 
-- ``ATTENTION_IMPLEMENTATIONS``: auto, xla, pallas, interpret (S002's ``model.implementation``);
-- ``DYNAMIC_CONV_IMPLEMENTATIONS``: xla, pallas, interpret (``implementation`` of the
+- ``ATTENTION_IMPLEMENTATIONS``: auto, xla, pallas, cudnn, interpret (S002's
+  ``model.implementation``);
+- ``DYNAMIC_CONV_IMPLEMENTATIONS``: auto, xla, pallas, interpret (``implementation`` of the
   ``dynconv_gate`` fusion, e.g. ``model.fusion_options.implementation``);
 - ``DEPTHWISE_IMPLEMENTATIONS``: shifted, grouped (S003's ``model.image.implementation``).
 
-"xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "interpret" the
-Pallas kernel in interpret mode (any backend, slow: for tests), "auto" Pallas on GPU and XLA
-elsewhere. The depthwise convolution has no Pallas kernel: "shifted" (k*k shifted multiply-adds,
-fast on CPU) and "grouped" (XLA's grouped convolution) have the same parameters and outputs.
+"xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "cudnn" cuDNN's
+fused attention (GPU; bf16/f16, lengths only), "interpret" the Pallas kernel in interpret mode
+(any backend, slow: for tests), "auto" XLA off GPU and on GPU the fastest one the autotuner
+recorded for the call's shape bucket in ``kernels/tuned_blocks.json`` (Pallas without an entry).
+
+Partitioning: the kernel paths run in a ``jax.shard_map`` over the ``"data"`` axis of the context
+mesh (``kernels.Partition``'s default), so a data-parallel step traced under
+``jax.set_mesh(mesh)`` runs each device's share of the batch with no collective. Without a
+context mesh the ops are not split (XLA then gathers the Pallas path's operands).
+
+The depthwise convolution has no Pallas kernel: "shifted" (k*k shifted multiply-adds, fast on
+CPU) and "grouped" (XLA's grouped convolution) have the same parameters and outputs.
 """
 
 from __future__ import annotations
@@ -43,15 +52,16 @@ def _dynamic_conv(x, w, *, implementation, interpret, **kw):
 
 
 for _name, _impl, _interpret in (
-    ("auto", None, False),
+    ("auto", "auto", False),
     ("xla", "xla", False),
     ("pallas", "pallas", False),
+    ("cudnn", "cudnn", False),
     ("interpret", "pallas", True),
 ):
     ATTENTION_IMPLEMENTATIONS.register(
         _name, functools.partial(_attention, implementation=_impl, interpret=_interpret)
     )
-    if _name != "auto":
+    if _name != "cudnn":
         DYNAMIC_CONV_IMPLEMENTATIONS.register(
             _name, functools.partial(_dynamic_conv, implementation=_impl, interpret=_interpret)
         )

@@ -18,7 +18,8 @@ OPS = ("attention", "attention_reference", "dynamic_conv", "dynamic_conv_referen
 
 
 def test_all_lists_the_ops_and_block_sizes():
-    assert sorted(kernels.__all__) == sorted(OPS + ("AttentionBlockSizes", "DynamicConvBlockSizes"))
+    assert sorted(kernels.__all__) == sorted(
+        OPS + ("AttentionBlockSizes", "DynamicConvBlockSizes", "Partition"))
     for name in kernels.__all__:
         assert getattr(kernels, name).__module__.startswith("kernels."), name
     assert kernels.AttentionBlockSizes().block_q == 64 and kernels.DynamicConvBlockSizes().block_t

@@ -139,3 +139,84 @@ def test_committed_table_is_well_formed():
         table = json.load(f)
     assert set(table) == set(autotune.BLOCK_SIZES)
     autotune.check_table(table)  # every recorded entry builds its BlockSizes
+
+
+# ------------------------------------------------------------ implementation="auto"
+def _record_times(table, op, key, times):
+    blocks = att.BlockSizes() if op == "attention" else dc.BlockSizes()
+    autotune.record(op, key, blocks, min(times.values()), str(table), times=times)
+
+
+def test_auto_picks_the_fastest_eligible_recorded_implementation(table):
+    key, pick = _att_key(), _common.pick_implementation
+    every = ("pallas", "xla", "cudnn")
+    assert pick("attention", key, every, on_gpu=True) == "pallas"  # no entry: the default
+    assert pick("attention", key, every, on_gpu=False) == "xla"  # never the interpreter
+    _record_times(table, "attention", key, {"pallas": 2.0, "cudnn": 1.5, "xla": 3.0})
+    written = json.loads(table.read_text())["attention"][key]
+    assert written["implementation"] == "cudnn" and autotune.check_table(
+        json.loads(table.read_text())) == 1
+    assert pick("attention", key, every, on_gpu=True) == "cudnn"
+    # cuDNN cannot run this call (e.g. float32, a bias, masks): the next fastest.
+    assert pick("attention", key, ("pallas", "xla"), on_gpu=True) == "pallas"
+    assert pick("attention", key, every, on_gpu=False) == "xla"
+    _record_times(table, "attention", key, {"pallas": 4.0, "xla": 3.0})
+    os.utime(table, (os.path.getmtime(table) + 5,) * 2)
+    assert pick("attention", key, every, on_gpu=True) == "xla"
+    # Another bucket has no entry.
+    other = att.tuning_key((2, 300, 4, 64), LK, jnp.bfloat16, causal=False, has_bias=False)
+    assert pick("attention", other, every, on_gpu=True) == "pallas"
+
+
+def test_a_winner_without_times_and_a_bad_implementation(table):
+    key = _att_key()
+    table.write_text(json.dumps({"attention": {key: {"blocks": {}, "implementation": "xla"}}}))
+    assert _common.pick_implementation("attention", key, ("pallas", "xla"), on_gpu=True) == "xla"
+    with pytest.raises(ValueError, match="implementation='triton'"):
+        autotune.check_table({"attention": {key: {"blocks": {}, "implementation": "triton"}}})
+
+
+def test_auto_dispatch_runs_what_the_table_says(table, monkeypatch):
+    """On a (simulated) GPU the op looks its shape bucket up and runs the recorded winner."""
+    q = jnp.ones((2, 40, 4, 64), jnp.bfloat16)
+    x, w = jnp.ones((2, 50, 64)), jnp.zeros((2, 50, 4, 7))
+    gpu_pick = lambda *a, **kw: _common.pick_implementation(*a, **kw, on_gpu=True)  # noqa: E731
+    monkeypatch.setattr(att, "pick_implementation", gpu_pick)
+    monkeypatch.setattr(dc, "pick_implementation", gpu_pick)
+    key = att.tuning_key(q.shape, 40, q.dtype, causal=False, has_bias=False)
+    dc_key = dc.tuning_key(x.shape, 4, 7, x.dtype, padding="centered")
+    _record_times(table, "attention", key, {"pallas": 2.0, "xla": 1.0})
+    _record_times(table, "dynamic_conv", dc_key, {"pallas": 2.0, "xla": 1.0})
+    assert not _has_pallas(lambda q: att.attention(q, q, q, implementation="auto"), q)
+    assert not _has_pallas(lambda x, w: dc.dynamic_conv(x, w, implementation="auto"), x, w)
+    _record_times(table, "attention", key, {"pallas": 0.5, "xla": 1.0})
+    _record_times(table, "dynamic_conv", dc_key, {"pallas": 0.5, "xla": 1.0})
+    os.utime(table, (os.path.getmtime(table) + 5,) * 2)
+    # The table now says Pallas; this CPU has no GPU, so the kernel path refuses to run.
+    with pytest.raises(ValueError, match="needs a GPU"):
+        att.attention(q, q, q)
+    with pytest.raises(ValueError, match="needs a GPU"):
+        dc.dynamic_conv(x, w)
+
+
+@pytest.mark.skipif(jax.default_backend() == "gpu", reason="checks the non-GPU refusals")
+def test_cudnn_is_refused_off_gpu_and_named_in_the_errors():
+    q = jnp.ones((1, 8, 1, 64), jnp.bfloat16)
+    with pytest.raises(ValueError, match="implementation='cudnn': cuDNN needs a GPU"):
+        att.attention(q, q, q, implementation="cudnn")
+    with pytest.raises(ValueError, match="contradicts implementation='cudnn'"):
+        att.attention(q, q, q, implementation="cudnn", interpret=True)
+    with pytest.raises(ValueError, match="must be one of"):
+        att.attention(q, q, q, implementation="flash")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="cuDNN needs a GPU")
+def test_cudnn_path_matches_the_reference_on_gpu():
+    ks = jax.random.split(jax.random.PRNGKey(0), 3)
+    q, k, v = (jax.random.normal(kk, (2, 100, 4, 64), jnp.bfloat16) for kk in ks)
+    ql, kl = jnp.array([100, 37]), jnp.array([80, 0])
+    got = att.attention(q, k, v, q_lengths=ql, kv_lengths=kl, implementation="cudnn")
+    ref = att.attention(q, k, v, q_lengths=ql, kv_lengths=kl, implementation="xla")
+    np_got, np_ref = (jnp.asarray(a, jnp.float32) for a in (got, ref))
+    assert float(jnp.max(jnp.abs(np_got - np_ref))) < 2e-2
