@@ -85,7 +85,9 @@ def _parser() -> argparse.ArgumentParser:
              "build_report.json beside the data.",
              "  mmer data build generated_emotion --config tiny --data_dir /tmp/tfds\n"
              "  mmer data build emodb --manual_dir /path/to/emodb --data_dir ~/tensorflow_datasets")
-    b.add_argument("name", help="corpus name (`mmer list corpora`)")
+    b.add_argument("name", help="corpus name (`mmer list corpora`); the experiment keys are "
+                   "accepted too: generated = generated_emotion, iemocap_text = iemocap "
+                   "--config text")
     b.add_argument("--config", default=None, help="builder config (fold / variant); default: the "
                    "builder's first")
     b.add_argument("--manual_dir", default=None, help="the corpus as distributed; default: "
@@ -93,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--data_dir", default=None, help="where the prepared corpus goes; default: "
                    "$MMER_DATA_DIR, then ~/tensorflow_datasets")
     b.add_argument("--force", action="store_true", help="rebuild even if it is prepared")
+    b.add_argument("--num_workers", type=int, default=1, metavar="N",
+                   help="worker processes decoding, resampling and detecting faces (0: one per "
+                   "CPU core); the prepared files are byte-identical for any N")
 
     r = _sub(sub, "reproduce", "run a seed system's configs over seeds and write its report",
              "Trains experiments/<system>_<corpus>.py for seeds 0..N-1 (resumable) and writes "
@@ -101,11 +106,14 @@ def _parser() -> argparse.ArgumentParser:
              "reference reports in reproductions/ change only with --update-reference, which "
              "refuses --config.* overrides. Every report records the overrides it ran with.",
              "  mmer reproduce s003 --corpus emodb --seeds 3\n"
+             "  mmer reproduce s003 --corpus emodb --seeds 1 --folds all "
+             "--config.data.fold_protocol=lso\n"
              "  mmer reproduce s001 --corpus generated --seeds 1 --config.train.epochs=2\n"
              "  mmer reproduce s003 --corpus emodb --update-reference")
     r.add_argument("system", help="system name, any case (`mmer list systems`)")
     r.add_argument("--corpus", default=None, help="the <corpus> of experiments/<system>_<corpus>"
-                   ".py; default: every corpus whose data is available")
+                   ".py (the registered names are accepted too: generated_emotion = generated, "
+                   "iemocap/text = iemocap_text); default: every corpus whose data is available")
     r.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     r.add_argument("--workdir", default="runs/reproduce", help="seed runs go to "
                    "<workdir>/<system>/<corpus>/seed<k>")
@@ -114,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--update-reference", dest="update_reference", action="store_true",
                    help="write the committed reference reports in reproductions/ (refused with "
                    "--config.* overrides)")
+    r.add_argument("--folds", default=None, metavar="all|K,K",
+                   help="run every fold (or the listed folds) of the build's fold protocol "
+                   "(--config.data.fold_protocol=NAME, default the build's first) × seeds from "
+                   "one build; report <corpus>_<protocol>_folds.{md,json} with per-fold results "
+                   "and mean ± std over folds")
 
     k = _sub(sub, "bench", "benchmarks: kernels | pipeline | train",
              "kernels: Pallas kernels against XLA/cuDNN; pipeline: build, input pipeline and "
@@ -230,19 +243,25 @@ def _dispatch(args, overrides: list[str]) -> int:
         from data_prep import build as build_lib
         from mmer_jax import config as config_lib
 
-        name = _corpus_name(args.name, CORPORA.names())
+        # Either spelling: "generated" / "iemocap_text" as well as "generated_emotion" /
+        # "iemocap --config text".
+        alias, builder_config = config_lib.corpus_alias(args.name, args.config)
+        name = _corpus_name(alias, CORPORA.names())
         data_dir, source = config_lib.resolve_data_dir(None, args.data_dir)
         manual, msource = config_lib.resolve_manual_dir(name, None, args.manual_dir)
+        if not manual and args.name.lower() != name:  # $MMER_IEMOCAP_TEXT, <root>/iemocap_text
+            manual, msource = config_lib.resolve_manual_dir(args.name.lower(), None, None)
         try:
             configs = getattr(build_lib.builder_class(name), "BUILDER_CONFIGS", None) or []
         except build_lib.BuildError as exc:
             raise UsageError(str(exc)) from exc
-        shown = args.config or (configs[0].name if configs else "default")
+        shown = builder_config or (configs[0].name if configs else "default")
         print(config_lib.describe_data(name, shown, data_dir, source, manual, msource),
               file=sys.stderr)
         try:
             builder = build_lib.build(
-                name, args.config, data_dir, manual or None, force=args.force
+                name, builder_config, data_dir, manual or None, force=args.force,
+                num_workers=args.num_workers,
             )
         except build_lib.BuildError as exc:
             raise UsageError(str(exc)) from exc
@@ -266,6 +285,7 @@ def _dispatch(args, overrides: list[str]) -> int:
             out_dir=args.out,
             overrides=overrides,
             update_reference=args.update_reference,
+            folds=args.folds,
         )
         return 0
     if args.command == "list":

@@ -157,7 +157,8 @@ def base_config(model: str, system: str | None = None) -> ml_collections.ConfigD
 
 def validate(cfg: ml_collections.ConfigDict) -> None:
     """Builds every typed section of ``cfg`` (and each variant's model), so that a bad key or
-    value is reported before anything is read or written.
+    value is reported before anything is read or written. A corpus alias in ``data.corpus``
+    (:data:`CORPUS_ALIASES`) is replaced by the registered name (and builder config).
 
     Raises:
       UsageError: an unknown key, a missing section, a value of the wrong type or out of range,
@@ -175,6 +176,11 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         if name not in cfg:
             raise UsageError(f"config is missing the section {name!r}")
     _check_run_keys(cfg)
+    if isinstance(cfg.data.get("corpus"), str):  # either spelling: "generated", "iemocap_text"
+        corpus, config = corpus_alias(cfg.data.corpus, cfg.data.get("config"))
+        cfg.data.corpus = corpus
+        if config is not None and "config" in cfg.data:
+            cfg.data.config = config
     data, _, _ = schema.sections(cfg)
     _check_corpus(data.corpus)
     _check_system(cfg.model.get("name"))
@@ -204,6 +210,59 @@ def _check_run_keys(cfg: ml_collections.ConfigDict) -> None:
                 f"config key 'variants.{name}' expects a non-empty list of modality names, "
                 f"got {mods!r}"
             )
+
+
+# One corpus, two spellings: experiment configs are named after a short key
+# (experiments/<system>_<key>.py, `mmer reproduce --corpus KEY`), the builders after the
+# registered corpus and a builder config (data.corpus / data.config, `mmer data build NAME
+# --config C`). Every command takes either spelling.
+CORPUS_ALIASES: dict[str, tuple[str, str | None]] = {
+    "generated": ("generated_emotion", None),
+    "iemocap_text": ("iemocap", "text"),
+}
+
+
+def corpus_alias(name: str, config: str | None = None) -> tuple[str, str | None]:
+    """A corpus name in any accepted spelling -> ``(registered corpus, builder config)``.
+
+    ``"generated"`` -> ``("generated_emotion", config)``, ``"iemocap_text"`` -> ``("iemocap",
+    "text")``, ``"Generated-Emotion"`` -> ``("generated_emotion", config)``; a registered name
+    passes through with ``config``. The builder config an alias implies wins over ``config`` when
+    ``config`` is unset ("", None or "default").
+
+    Raises:
+      UsageError: ``config`` names another builder config than the alias implies.
+    """
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in CORPUS_ALIASES:
+        return (key if _is_registered(key) else name), config
+    corpus, implied = CORPUS_ALIASES[key]
+    if implied is None:
+        return corpus, config
+    if config not in (None, "", "default", implied):
+        raise UsageError(f"corpus {name!r} is {corpus!r} with builder config {implied!r}, but "
+                         f"the builder config {config!r} was given")
+    return corpus, implied
+
+
+def experiment_corpus_key(name: str) -> str:
+    """A corpus name in any accepted spelling -> the key of ``experiments/<system>_<key>.py``:
+    ``"generated_emotion"`` -> ``"generated"``, ``"iemocap/text"`` -> ``"iemocap_text"``; other
+    names pass through (lower-cased)."""
+    key = str(name).strip().lower().replace("-", "_")
+    corpus, _, config = key.partition("/")
+    for short, (registered, implied) in CORPUS_ALIASES.items():
+        if corpus == registered and (implied is None or config in ("", implied)):
+            if implied is not None and not config:
+                continue  # "iemocap" alone names several experiment corpora
+            return short
+    return key
+
+
+def _is_registered(name: str) -> bool:
+    from data_prep import CORPORA
+
+    return name in CORPORA
 
 
 def _check_corpus(corpus: str) -> None:

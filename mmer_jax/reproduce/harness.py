@@ -170,6 +170,126 @@ def run_seeds(cfg, workdir: str, seeds: int) -> list[dict]:
     return out
 
 
+# ------------------------------------------------------------------------------------ folds
+
+
+def parse_folds(spec: str, num_folds: int, protocol: str) -> list[int]:
+    """``--folds``: "all" -> 1..num_folds, "1,3" -> [1, 3] (sorted, unique).
+
+    Raises:
+      UsageError: an unparsable spec or a fold outside 1..num_folds.
+    """
+    text = str(spec).strip().lower()
+    if text == "all":
+        return list(range(1, num_folds + 1))
+    try:
+        folds = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise UsageError(f"--folds {spec!r}: expected 'all' or fold numbers such as 1,3") from None
+    bad = [k for k in folds if not 1 <= k <= num_folds]
+    if not folds or bad:
+        raise UsageError(f"--folds {spec!r}: protocol {protocol!r} has folds 1..{num_folds}")
+    return folds
+
+
+def fold_plan(cfg, spec: str) -> dict:
+    """Opens (building it once if needed) the corpus of ``cfg`` and resolves ``--folds``.
+
+    Returns:
+      ``{"protocol", "description", "speaker_independent", "num_folds", "folds": [k, ...],
+      "speakers": {k: {split: [speaker, ...]}}, "data_dir"}``.
+
+    Raises:
+      UsageError: the build defines no fold protocol, or not ``data.fold_protocol``, or the
+        config already fixes ``data.fold``.
+    """
+    from data_prep import folds as folds_lib
+    from mmer_jax.data.sources import open_builder
+
+    data = from_section(DataConfig, cfg.data, "data")
+    if data.fold:
+        raise UsageError(f"--folds runs every fold itself; drop data.fold={data.fold} from the "
+                         "config or the --config.* overrides")
+    builder = open_builder(data)
+    doc = folds_lib.read_folds(builder.data_dir)
+    if not doc:
+        raise UsageError(
+            f"{data.corpus}/{data.config}: the build in {builder.data_dir} defines no fold "
+            "protocol (no folds.json), so --folds has nothing to run; its own splits run "
+            "without --folds")
+    name = data.fold_protocol or doc["default"]
+    if name not in doc["protocols"]:
+        raise UsageError(
+            f"config key 'data.fold_protocol': {data.corpus}/{data.config} has no fold protocol "
+            f"{name!r}; it has {', '.join(sorted(doc['protocols']))}")
+    p = doc["protocols"][name]
+    folds = parse_folds(spec, len(p["folds"]), name)
+    return {
+        "protocol": name,
+        "description": p["description"],
+        "speaker_independent": p["speaker_independent"],
+        "num_folds": len(p["folds"]),
+        "folds": folds,
+        "speakers": {k: p["folds"][k - 1].get("speakers", {}) for k in folds},
+        "data_dir": os.fspath(builder.data_dir),
+    }
+
+
+def run_folds(cfg, workdir: str, seeds: int, plan: dict) -> list[dict]:
+    """Every fold of ``plan`` × seeds 0..seeds-1, each in ``<workdir>/<protocol>_fold<k>/
+    seed<s>`` and read from the one build (``data.fold`` views); finished runs are read back.
+    Each result carries ``_fold``."""
+    out = []
+    for k in plan["folds"]:
+        c = copy.deepcopy(cfg)
+        c.data.fold = k
+        c.data.fold_protocol = plan["protocol"]
+        _log(f"fold {k}/{plan['num_folds']} of {plan['protocol']!r}")
+        for res in run_seeds(c, os.path.join(workdir, f"{plan['protocol']}_fold{k}"), seeds):
+            res["_fold"] = k
+            out.append(res)
+    return out
+
+
+def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
+    """The ``folds`` block of a k-fold report: per fold the mean (± std over seeds) of each
+    metric, and mean ± std over the folds of those per-fold means."""
+    per_fold = []
+    for k in plan["folds"]:
+        rs = [r for r in runs if r.get("_fold") == k]
+        per_fold.append({
+            "fold": k,
+            "speakers": plan["speakers"].get(k, {}),
+            "split": rs[0]["protocol"].get("split") if rs else None,
+            "examples": rs[0]["protocol"].get("examples") if rs else None,
+            "seeds": [r["protocol"].get("seed") for r in rs],
+            "workdirs": [r["_workdir"] for r in rs],
+            "test": {m: _stats(r["test"].get(m) for r in rs) for m in METRICS},
+            "validation": {m: _stats(r["validation"].get(m) for r in rs) for m in METRICS},
+        })
+    return {
+        "protocol": plan["protocol"],
+        "description": plan["description"],
+        "speaker_independent": plan["speaker_independent"],
+        "num_folds": plan["num_folds"],
+        "folds": plan["folds"],
+        "seeds": seeds,
+        "per_fold": per_fold,
+        "test_over_folds": {m: _stats(f["test"][m]["mean"] for f in per_fold) for m in METRICS},
+        "validation_over_folds": {
+            m: _stats(f["validation"][m]["mean"] for f in per_fold) for m in METRICS
+        },
+    }
+
+
+def fold_stem(corpus: str, plan: dict) -> str:
+    """File stem of a k-fold report: ``emodb_lso_folds`` (all folds) or
+    ``emodb_lso_folds1_3`` (folds 1 and 3)."""
+    ks = plan["folds"]
+    every = ks == list(range(1, plan["num_folds"] + 1))
+    return f"{corpus}_{plan['protocol']}_folds" + ("" if every else "_".join(map(str, ks)))
+
+
 # ------------------------------------------------------------------------------------ summary
 
 
@@ -267,8 +387,14 @@ def build_report(
     out_dir: str,
     harness_wall_s: float,
     overrides: Iterable[str] = (),
+    folds: dict | None = None,
+    stem: str | None = None,
 ) -> dict:
+    """The report dict of ``runs`` (seeds, or folds × seeds with ``folds`` from
+    :func:`fold_summary`); ``stem`` names its files (default ``corpus``)."""
     from mmer_jax.train.run import primary_variant, variants_of
+
+    stem = stem or corpus
 
     head = runs[0]
     classes = head["protocol"]["classes"]
@@ -362,11 +488,12 @@ def build_report(
         "timing": timing,
         "confusion": {
             "summed_over_seeds": ours["test"]["confusion_sum"],
-            "png": f"{corpus}_confusion.png",
+            "png": f"{stem}_confusion.png",
         },
         "runs": [
             {
                 "seed": r["protocol"].get("seed"),
+                **({"fold": r["_fold"]} if "_fold" in r else {}),
                 "workdir": r["_workdir"],
                 "selection": r["protocol"].get("selection"),
                 "test": {m: r["test"].get(m) for m in METRICS},
@@ -380,12 +507,27 @@ def build_report(
         main: ours["test"]["confusion_sum"]
     }
     if len(variants) > 1:
-        report["confusion"]["variants_png"] = f"{corpus}_confusion_variants.png"
+        report["confusion"]["variants_png"] = f"{stem}_confusion_variants.png"
     views = {k: list(v) for k, v in (cfg.get("class_views") or {}).items()}
     report["class_views"] = {
-        name: {"variants": by_variant, "png": f"{corpus}_view_{name}.png"}
+        name: {"variants": by_variant, "png": f"{stem}_view_{name}.png"}
         for name, by_variant in views_of_report(views, classes, confusions).items()
     }
+    if stem != corpus:
+        report["stem"] = stem
+    if folds is not None:
+        report["folds"] = folds
+        report["protocol"].update(
+            split=folds["description"],
+            fold=f"{folds['protocol']}: folds {', '.join(map(str, folds['folds']))} of "
+            f"{folds['num_folds']}",
+            fold_protocol=folds["protocol"],
+            examples=None,  # they differ per fold: folds.per_fold[i].examples
+            utterances=None,
+            speaker_independent=folds["speaker_independent"],
+            speaker_independent_measured=all(
+                r["protocol"].get("speaker_independent") for r in runs),
+        )
     return report
 
 
@@ -436,13 +578,14 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             f"{plural(len(report['runs']), 'seed')}",
         )
     paths.update(_confusion_figures(report, d))
-    paths["json"] = atomic_write_json(os.path.join(d, f"{report['corpus']}.json"), report)
+    stem = report.get("stem", report["corpus"])
+    paths["json"] = atomic_write_json(os.path.join(d, f"{stem}.json"), report)
     md = render_markdown(report)
     if report.get("model_profile"):
         from mmer_jax.reproduce.model_profile import markdown as profile_markdown
 
         md = md.rstrip() + "\n\n" + profile_markdown(report["model_profile"])
-    paths["md"] = atomic_write_text(os.path.join(d, f"{report['corpus']}.md"), md)
+    paths["md"] = atomic_write_text(os.path.join(d, f"{stem}.md"), md)
     return paths
 
 
@@ -458,6 +601,7 @@ def reproduce(
     overrides: Iterable[str] = (),
     experiments_dir: str | None = None,
     update_reference: bool = False,
+    folds: str | None = None,
 ) -> dict:
     """Runs and reports ``system`` on ``corpus`` (every available corpus when None).
 
@@ -471,6 +615,11 @@ def reproduce(
       overrides: ``--config.KEY=VALUE`` overrides (recorded in every report).
       experiments_dir: where the configs are (default: the repository's ``experiments/``).
       update_reference: write the committed reference reports (``reproductions/``).
+      folds: "all" or fold numbers ("1,3") of the build's fold protocol
+        (``data.fold_protocol``, default the build's first): every fold × seed is trained from
+        one build in ``<workdir>/<system>/<corpus>/<protocol>_fold<k>/seed<s>`` and reported
+        as ``<corpus>_<protocol>_folds.{json,md}`` with per-fold results and mean ± std over
+        the folds. None: the config's own split.
 
     Returns:
       {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
@@ -503,6 +652,8 @@ def reproduce(
         )
     out_dir = out_dir or os.path.join(workdir, "reports")
     system = system_name(system)
+    if corpus:  # either spelling: "generated_emotion" -> "generated", "iemocap/text"
+        corpus = config_lib.experiment_corpus_key(corpus)
     configs = find_configs(system, corpus, experiments_dir)
     done: dict[str, dict] = {}
     for name, path in configs.items():
@@ -516,18 +667,32 @@ def reproduce(
             done[name] = {"skipped": why}
             continue
         t0 = time.time()
-        runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
-        report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
-                              overrides)
+        if folds:
+            plan = fold_plan(cfg, folds)
+            _log(f"{system}/{name}: {plan['protocol']!r} folds "
+                 f"{', '.join(map(str, plan['folds']))} of {plan['num_folds']} × "
+                 f"{plural(seeds, 'seed')}, one build in {plan['data_dir']}")
+            runs = run_folds(cfg, os.path.join(workdir, system, name), seeds, plan)
+            report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
+                                  overrides, folds=fold_summary(plan, runs, seeds),
+                                  stem=fold_stem(name, plan))
+        else:
+            runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
+            report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
+                                  overrides)
         from mmer_jax.reproduce.model_profile import profile_config
 
         report["model_profile"] = profile_config(cfg)
         done[name] = write_outputs(report, out_dir)
         t = report["ours"]["test"]
+        over = plural(len(runs), "seed")
+        if folds:
+            t = report["folds"]["test_over_folds"]
+            over = f"{plural(len(report['folds']['folds']), 'fold')} ({plural(seeds, 'seed')} each)"
         _log(
             f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
             f"{100 * (t['accuracy']['std'] or 0):.1f}, weighted F1 "
             f"{100 * t['weighted_f1']['mean']:.1f} ± {100 * (t['weighted_f1']['std'] or 0):.1f} "
-            f"over {plural(len(runs), 'seed')} -> {done[name]['md']}"
+            f"over {over} -> {done[name]['md']}"
         )
     return done

@@ -28,15 +28,32 @@ def _delta(x) -> str:
 def render_markdown(r: dict) -> str:
     p = r["protocol"]
     seeds = len(r["runs"])
-    lines = [
-        f"# {r['system']} on {r['corpus']}: paper vs this reproduction",
-        "",
-        f"Config `{r['config']}`, {seeds} seed{'' if seeds == 1 else 's'} "
-        f"({', '.join(map(str, r['seeds']))}); "
-        "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
-        "Every number of ours below comes from the runs listed under *Runs*.",
-        "",
-    ]
+    folds = r.get("folds")
+    if folds:
+        n_seeds = folds["seeds"]
+        lines = [
+            f"# {r['system']} on {r['corpus']}, {folds['protocol']!r} folds: paper vs this "
+            "reproduction",
+            "",
+            f"Config `{r['config']}`, fold protocol `{folds['protocol']}` ({folds['description']}"
+            f"), folds {', '.join(map(str, folds['folds']))} of {folds['num_folds']}, "
+            f"{n_seeds} seed{'' if n_seeds == 1 else 's'} per fold, all read from one build. "
+            "*Folds* gives each fold and mean ± standard deviation over the folds (ddof 1) of "
+            "the per-fold means; the other tables pool every fold × seed run (mean ± std over "
+            f"those {seeds} runs), on the test split, in percent. Every number of ours below "
+            "comes from the runs listed under *Runs*.",
+            "",
+        ]
+    else:
+        lines = [
+            f"# {r['system']} on {r['corpus']}: paper vs this reproduction",
+            "",
+            f"Config `{r['config']}`, {seeds} seed{'' if seeds == 1 else 's'} "
+            f"({', '.join(map(str, r['seeds']))}); "
+            "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
+            "Every number of ours below comes from the runs listed under *Runs*.",
+            "",
+        ]
 
     lines += ["## Protocol", ""]
     ex = p.get("examples") or {}
@@ -68,8 +85,10 @@ def render_markdown(r: dict) -> str:
             ),
         ],
         ["Model selection", cell(p.get("selection_rule"))],
+        *([["Folds", cell(p.get("fold"))]] if folds else []),
         ["Selected epochs", cell(r["ours"].get("selection"))],
-        ["Seeds", str(seeds)],
+        ["Seeds", str(folds["seeds"] if folds else seeds)
+         + (f" per fold ({seeds} runs)" if folds else "")],
         [
             "Overrides",
             cell(" ".join(f"--config.{o}" for o in r["overrides"]))
@@ -80,6 +99,9 @@ def render_markdown(r: dict) -> str:
         ],
     ]
     lines += markdown_table(["Field", "Value"], rows, "ll")
+
+    if folds:
+        lines += _fold_lines(folds)
 
     lines += ["## Paper vs ours (test, %)", ""]
     if r.get("paper_note"):
@@ -190,7 +212,7 @@ def render_markdown(r: dict) -> str:
     lines += ["## Runs", ""]
     rows = [
         [
-            str(x["seed"]),
+            f"{x['fold']} / {x['seed']}" if "fold" in x else str(x["seed"]),
             f"`{x['workdir']}`",
             cell(x["selection"]),
             pct(x["validation"]["weighted_f1"]),
@@ -201,7 +223,8 @@ def render_markdown(r: dict) -> str:
         for x in r["runs"]
     ]
     lines += markdown_table(
-        ["Seed", "Run dir", "Selection", "Val wF1", "Test acc", "Test wF1", "Params"],
+        ["Fold / seed" if folds else "Seed", "Run dir", "Selection", "Val wF1", "Test acc",
+         "Test wF1", "Params"],
         rows,
         "lllrrrr",
     )
@@ -252,4 +275,29 @@ def _class_view_lines(r: dict) -> list[str]:
         header = ["Variant", "Accuracy", "Within view", "Clips", "Predicted other"]
         lines += markdown_table(header, rows)
         lines += [f"![view {view}]({spec['png']})", ""]
+    return lines
+
+
+def _fold_lines(folds: dict) -> list[str]:
+    """Per-fold test scores (mean ± std over seeds) and mean ± std over the folds."""
+    lines = [f"## Folds (test, %; protocol `{folds['protocol']}`)", ""]
+    rows = []
+    for f in folds["per_fold"]:
+        test_spk = (f.get("speakers") or {}).get("test")
+        rows.append([
+            str(f["fold"]),
+            cell(" ".join(map(str, test_spk))) if test_spk else MISSING,
+            str((f.get("examples") or {}).get("test", MISSING)),
+            _pm(f["test"]["accuracy"]),
+            _pm(f["test"]["weighted_f1"]),
+            _pm(f["test"]["uar"]),
+        ])
+    over = folds["test_over_folds"]
+    rows.append([
+        f"**mean ± std over {len(folds['per_fold'])} folds**", "", "",
+        _pm(over["accuracy"]), _pm(over["weighted_f1"]), _pm(over["uar"]),
+    ])
+    lines += markdown_table(
+        ["Fold", "Test speakers", "Test examples", "Accuracy", "Weighted F1", "UAR"], rows,
+        "llrrrr")
     return lines

@@ -11,7 +11,7 @@ from mmer_jax.data.pipeline import make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.schema import SPLITS, DataConfig, from_section
-from mmer_jax.train.run import CONFIG_FILE, config_for_variant, variants_of
+from mmer_jax.train.run import CONFIG_FILE, WorkdirLock, config_for_variant, variants_of
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -30,6 +30,9 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
 def evaluate_run(workdir: str, split: str = "test") -> dict:
     """Evaluates each variant's best checkpoint on ``split``; writes ``eval_<split>.json``.
 
+    The workdir is locked while it evaluates (:class:`~mmer_jax.train.run.WorkdirLock`), so it
+    cannot run beside a training process on the same run.
+
     Args:
       workdir: the run directory of ``mmer train``.
       split: "train", "validation" or "test".
@@ -39,13 +42,19 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
       a variant without a best checkpoint yet (no finished epoch).
 
     Raises:
-      UsageError: an unknown ``split``, or ``workdir`` holds no run.
+      UsageError: an unknown ``split``, ``workdir`` holds no run, or another mmer process (a
+        training run) holds the workdir.
     """
-    from mmer_jax.train.loop import VariantTrainer
-
     if split not in SPLITS:
         raise UsageError(f"--split {split!r} must be train, validation or test")
     cfg = load_run_config(workdir)
+    with WorkdirLock(workdir):
+        return _evaluate(workdir, split, cfg)
+
+
+def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
+    from mmer_jax.train.loop import VariantTrainer
+
     variants = variants_of(cfg)
     data = from_section(DataConfig, cfg.data, "data")
     pipeline = make_pipeline(data, sorted({m for v in variants.values() for m in v}), cfg.seed,

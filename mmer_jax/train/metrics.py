@@ -16,6 +16,7 @@ Conventions, chosen to match what papers in this field report:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -247,3 +248,73 @@ def regression_metrics(y_true, y_pred, weight=None) -> dict:
         "acc7": rounded_acc(3.0),
         "n": n,
     }
+
+
+def per_speaker_metrics(y_true, y_pred, speakers: Sequence[str], weight=None) -> dict | None:
+    """Accuracy and UAR per speaker: ``{speaker: {"n", "accuracy", "uar"}}``, speakers sorted.
+
+    Args:
+      y_true: integer labels of the evaluated examples, in evaluation order.
+      y_pred: integer labels or logits (see ``_as_labels``).
+      speakers: the speaker id of each kept (weight > 0) example, in the same order.
+      weight: optional 0/1 mask; padding rows (weight 0) are dropped before matching speakers.
+
+    Returns:
+      The dict above (UAR over the classes the speaker has examples of), or None when the number
+      of kept examples differs from ``len(speakers)`` (the order is then unknown).
+    """
+    t, p = _as_labels(y_true, y_pred, weight)
+    spk = np.asarray([str(s) for s in speakers])
+    if spk.shape != t.shape:
+        return None
+    out = {}
+    for s in sorted(set(spk.tolist())):
+        mine = spk == s
+        ts, ps = t[mine], p[mine]
+        recalls = [float(np.mean(ps[ts == c] == c)) for c in np.unique(ts)]
+        out[s] = {"n": int(mine.sum()), "accuracy": float(np.mean(ts == ps)),
+                  "uar": float(np.mean(recalls))}
+    return out
+
+
+def speakers_in_order(pipeline, split: str) -> list[str] | None:
+    """The speaker id of every example of ``split`` in evaluation order (index order: eval
+    batches cover each example once, in order), or None where unknown: dialogue units (a row is
+    a dialogue) or a corpus storing no ``speaker``.
+
+    Read once per (pipeline, split) and kept.
+    """
+    if getattr(pipeline, "unit", "utterance") != "utterance":
+        return None
+    try:
+        cache = _SPEAKERS.setdefault(pipeline, {})
+    except TypeError:  # not weak-referenceable: read every time
+        cache = {}
+    if split not in cache:
+        src = pipeline.sources[split]
+        n = len(src)
+        if n == 0 or n != pipeline.num_examples(split) or "speaker" not in src[0]:
+            cache[split] = None
+        else:
+            cache[split] = [
+                s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)
+                for s in (src[i]["speaker"] for i in range(n))
+            ]
+    return cache[split]
+
+
+_SPEAKERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -> {split: ...}
+
+
+def per_speaker_of(pipeline, split: str, y_true, y_pred, weight, cfg=None) -> dict | None:
+    """:func:`per_speaker_metrics` of an evaluation of ``split`` (rows in evaluation order, padding
+    weighted 0), or None where speakers are not known (see :func:`speakers_in_order`) or the
+    config says the stored ids are not people (``protocol.measure_speakers`` false, e.g. M/F)."""
+    protocol = (cfg.get("protocol") if cfg is not None else None) or {}
+    if not protocol.get("measure_speakers", True):
+        return None
+    speakers = speakers_in_order(pipeline, split)
+    if speakers is None:
+        return None
+    return per_speaker_metrics(y_true, y_pred, speakers, weight=weight)
+

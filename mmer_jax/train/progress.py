@@ -1,4 +1,5 @@
-"""What a run shows and records while it trains: ``metrics.jsonl``, throughput and a progress bar.
+"""What a run shows and records while it trains: ``metrics.jsonl``, TensorBoard event files,
+throughput and a progress bar.
 
 None of this changes what is trained; the trainer calls it between steps.
 """
@@ -6,11 +7,15 @@ None of this changes what is trained; the trainer calls it between steps.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
+import weakref
 
 import jax
+
+TENSORBOARD_DIR = "tensorboard"  # <workdir>/tensorboard/<variant>/: one TensorBoard run each
 
 
 def append_jsonl(path: str, record: dict) -> None:
@@ -46,23 +51,63 @@ def truncate_jsonl(path: str, variant: str, after_step: int) -> None:
 
 
 class MetricsLog:
-    """The records of one variant in the run's ``metrics.jsonl`` (read by the report's curves)."""
+    """The records of one variant in the run's ``metrics.jsonl`` (read by the report's curves),
+    also written as TensorBoard scalars to ``<workdir>/tensorboard/<variant>/`` (tensorboardX,
+    process 0 only): tag ``<split>/<key>`` (``train/loss``, ``validation/uar``, ...) at the
+    record's step, so ``tensorboard --logdir runs/`` compares variants and runs."""
 
-    def __init__(self, path: str, variant: str):
+    def __init__(self, path: str, variant: str, tensorboard: bool = True):
         """Args:
           path: the run's ``metrics.jsonl``.
           variant: the variant name every record carries.
+          tensorboard: also write TensorBoard event files (on process 0).
         """
         self.path, self.variant = path, variant
+        from mmer_jax.train.report_common import slug
+
+        self.tensorboard_dir = os.path.join(os.path.dirname(os.path.abspath(path)),
+                                            TENSORBOARD_DIR, slug(variant))
+        self._tensorboard = tensorboard and jax.process_index() == 0
+        self._writer = None
+        self._purge_step: int | None = None
+
+    def _tb(self):
+        if self._writer is None and self._tensorboard:
+            from tensorboardX import SummaryWriter
+
+            # purge_step: TensorBoard drops the events of an earlier, interrupted attempt from
+            # this step on (their records are dropped from metrics.jsonl by :meth:`truncate`).
+            self._writer = SummaryWriter(self.tensorboard_dir, purge_step=self._purge_step,
+                                         flush_secs=30)
+            weakref.finalize(self, self._writer.close)
+        return self._writer
 
     def append(self, split: str, step: int, epoch: int, **values) -> None:
-        """Appends ``{"variant", "split", "step", "epoch", **values}`` (epoch counts from 1)."""
+        """Appends ``{"variant", "split", "step", "epoch", **values}`` (epoch counts from 1) and
+        writes each finite numeric value as the TensorBoard scalar ``<split>/<key>``."""
         record = {"variant": self.variant, "split": split, "step": step, "epoch": epoch}
         append_jsonl(self.path, {**record, **values})
+        writer = self._tb()
+        if writer is not None:
+            for key, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                        and math.isfinite(value):
+                    writer.add_scalar(f"{split}/{key}", float(value), step)
+            writer.flush()
 
     def truncate(self, after_step: int) -> None:
-        """Drops this variant's records after ``after_step`` (see :func:`truncate_jsonl`)."""
+        """Drops this variant's records after ``after_step`` (see :func:`truncate_jsonl`); the
+        TensorBoard events after it are purged when the next event is written."""
         truncate_jsonl(self.path, self.variant, after_step)
+        if self._writer is None:
+            self._purge_step = after_step + 1
+
+    def close(self) -> None:
+        """Flushes and closes the TensorBoard writer (appending again reopens it)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._purge_step = None
 
 
 class Throughput:

@@ -14,6 +14,7 @@ from typing import Any
 
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
 from mmer_jax.train.report_common import (
+    MISSING,
     cell,
     duration,
     is_num,
@@ -287,6 +288,30 @@ def _write_figures(workdir: str, results: dict, title: str) -> tuple[list[tuple[
     return figures, ""
 
 
+def _per_speaker_lines(results: dict) -> list[str]:
+    """"Per speaker" table: each test and validation speaker's examples, accuracy and UAR of the
+    primary variant, and the accuracy of every other variant; none where speakers are unknown."""
+    variants = results.get("variants") or {}
+    primary = results.get("variant")
+    others = [v for v in variants if v != primary]
+    rows = []
+    for split, name in (("test", "Test"), ("validation", "Validation")):
+        by = (results.get(split) or {}).get("per_speaker") or {}
+        for spk, m in by.items():
+            row = [name, cell(spk), str(m.get("n", MISSING)), pct(m.get("accuracy")),
+                   pct(m.get("uar"))]
+            for v in others:
+                vm = (((variants[v] or {}).get(split) or {}).get("per_speaker") or {}).get(spk)
+                row.append(pct((vm or {}).get("accuracy")))
+            rows.append(row)
+    if not rows:
+        return []
+    head = ["Split", "Speaker", "Examples", f"Accuracy ({cell(primary)})" if others else
+            "Accuracy", f"UAR ({cell(primary)})" if others else "UAR"]
+    head += [f"Accuracy ({cell(v)})" for v in others]
+    return ["## Per speaker (%)", ""] + markdown_table(head, rows, "llr" + "r" * (len(head) - 3))
+
+
 def write_report(workdir: str | os.PathLike, results: dict) -> str:
     """Writes ``report.md`` (and its figures) into ``workdir`` from a results.json-shaped dict.
 
@@ -324,6 +349,8 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
         lines += markdown_table(
             ["Class", "Precision", "Recall", "F1", "Support"], _per_class_rows(test["per_class"])
         )
+
+    lines += _per_speaker_lines(results)
 
     figures, note = _write_figures(workdir, results, title)
     for caption, file in figures:

@@ -36,8 +36,9 @@ SELECT = "'accuracy', 'weighted_f1', 'macro_f1', 'uar'"
         ("variants.fused=audio", "config key 'variants.fused' expects list, got 'audio'"),
         ("variants.fused=[]",
          "config key 'variants.fused' expects a non-empty list of modality names, got []"),
-        ("data.corpus=generated",
-         "config key 'data.corpus': unknown corpus 'generated'; did you mean "
+        # "generated" itself is an accepted spelling (config.CORPUS_ALIASES); a near miss is not.
+        ("data.corpus=generated_emotin",
+         "config key 'data.corpus': unknown corpus 'generated_emotin'; did you mean "
          "'generated_emotion'? (known: {corpora}; see `mmer list`)"),
         ("model.name=s03",
          "config key 'model.name': unknown system 's03'; did you mean 's003'? (known: "
