@@ -1,7 +1,10 @@
 """`mmer bench pipeline|train`: input-pipeline throughput against what the train step consumes.
 
 Both are measured in the same process, one after the other, on the same config (the quickstart by
-default), so the ratio says whether the host pipeline can keep the step fed on this machine.
+default), so the ratio says whether the host pipeline can keep the step fed on this machine. Both
+time the batches the config trains on, through its own pipeline (``data.unit``) and train step: a
+dialogue config is reported in dialogues/s (batch rows: dialogues or chunks of long ones) and
+utterances/s (the real utterances in them), an utterance config in examples/s.
 Results are printed and written as JSON (benchmarks/results/<what>-<device>-<date>.json).
 """
 
@@ -15,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 import jax
+import numpy as np
 
 from mmer_jax.errors import UsageError
 
@@ -33,47 +37,68 @@ class _Options:
     workdir: str
 
 
-def _time_pipeline(pipeline, batch_size: int, n_batches: int) -> float:
+def _counts(batch) -> tuple[int, int]:
+    """(real units, real utterances) of a host batch: rows with any weight > 0 and the entries
+    with weight > 0 ([B] for utterance batches, [B, U] for dialogue batches)."""
+    w = np.asarray(batch["weight"]) > 0
+    return int(w.reshape(len(w), -1).any(axis=1).sum()), int(w.sum())
+
+
+def _unit_names(pipeline) -> tuple[str, str]:
+    """(plural unit name, plural utterance name) a pipeline's rates are reported in."""
+    return ("dialogues", "utterances") if pipeline.unit == "dialogue" else ("examples", "examples")
+
+
+def _time_pipeline(pipeline, batch_size: int, n_batches: int) -> tuple[float, float]:
+    """(units/s, utterances/s) of the training batches the pipeline produces."""
     it = pipeline.batches("train", batch_size, epoch=1, train=True)
     next(it)  # first batch pays for thread start-up and cache warm-up
     t0 = time.perf_counter()
-    n = 0
+    units = utts = 0
     for _ in range(n_batches):
         try:
-            next(it)
+            batch = next(it)
         except StopIteration:
             it = pipeline.batches("train", batch_size, epoch=2, train=True)
-            next(it)
-        n += batch_size
-    return n / (time.perf_counter() - t0)
+            batch = next(it)
+        u, n = _counts(batch)
+        units, utts = units + u, utts + n
+    dt = time.perf_counter() - t0
+    return units / dt, utts / dt
 
 
 class _StepTimer:
-    """A trainer's state and a few device batches, every bucket shape compiled before timing, so
-    repeated ``rate`` calls (interleaved rounds) pay no initialisation or compilation."""
+    """A trainer's state and a few device batches (the training batches of the config, through
+    its pipeline), every bucket shape compiled before timing, so repeated ``rate`` calls
+    (interleaved rounds) pay no initialisation or compilation."""
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, n_batches: int = 8):
         from mmer_jax.train import sharding as sh
 
         self.trainer = trainer
         self.state = trainer.init_state()
-        self.batches = [
-            sh.to_global(b, trainer.mesh)
-            for _, b in zip(range(4), trainer.batches("train", epoch=0, train=True), strict=False)
-        ]
+        host = [b for _, b in zip(range(n_batches), trainer.batches("train", epoch=0, train=True),
+                                  strict=False)]
+        self.counts = [_counts(b) for b in host]
+        self.batches = [sh.to_global(b, trainer.mesh) for b in host]
         for b in self.batches:
             self.state, m = trainer.train_step(self.state, b)
         jax.block_until_ready(m)
+        self.utterances_per_s: float | None = None
 
     def rate(self, n_steps: int) -> float:
-        """Train-step examples/s over ``n_steps`` steps."""
+        """Train-step units/s (examples, or dialogue units) over ``n_steps`` steps; the
+        utterances/s of the same steps is left in :attr:`utterances_per_s`."""
+        units = utts = 0
         t0 = time.perf_counter()
         for i in range(n_steps):
-            self.state, m = self.trainer.train_step(
-                self.state, self.batches[i % len(self.batches)]
-            )
+            k = i % len(self.batches)
+            self.state, m = self.trainer.train_step(self.state, self.batches[k])
+            units, utts = units + self.counts[k][0], utts + self.counts[k][1]
         jax.block_until_ready(m)
-        return n_steps * self.trainer.global_batch / (time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
+        self.utterances_per_s = utts / dt
+        return units / dt
 
 
 def _primary_trainer(cfg, workdir: str, tag: str = "", pipeline=None):
@@ -103,8 +128,8 @@ def run(
     """``mmer bench pipeline|train``: measures, prints and writes the JSON record.
 
     Args:
-      what: "pipeline" (a fresh corpus build, the host pipeline and the train step) or "train"
-        (the host pipeline and the train step).
+      what: "pipeline" (fresh corpus builds at 1 and 2 workers, interleaved; the host pipeline
+        and the train step) or "train" (the host pipeline and the train step).
       config: the experiment config file; default ``experiments/quickstart.py``.
       overrides: ``KEY=VALUE`` config overrides (the text after ``--config.``).
       out: the JSON file; default ``benchmarks/results/<what>-<platform>-<date>.json``.
@@ -137,54 +162,85 @@ def run(
     modalities = variants_of(cfg)[name]
     rows = []
     if what == "pipeline":
-        import tempfile
-
-        from data_prep import build as build_lib
-
-        with tempfile.TemporaryDirectory() as tmp:  # a fresh build: the builder's real cost
-            t0 = time.perf_counter()
-            builder = build_lib.build(data.corpus, data.config or None, tmp,
-                                      data.manual_dir or None)
-            dt = time.perf_counter() - t0
-            clips = sum(s.num_examples for s in builder.info.splits.values())
-        rows.append({"what": "build", "corpus": data.corpus, "clips": clips, "seconds": dt,
-                     "clips_per_s": clips / dt})
-        print(f"build ({data.corpus}/{data.config}): {clips} clips in {dt:.1f} s "
-              f"= {clips / dt:8.1f} clips/s")
+        rows += _time_builds(data, rounds=1 if quick else 2)
     pipeline = make_pipeline(data, modalities, cfg.seed)
+    unit, utt = _unit_names(pipeline)
     n = 10 if quick else 40
-    host_rate = _time_pipeline(pipeline, cfg.train.batch_size, n)
+    host_rate, host_utts = _time_pipeline(pipeline, cfg.train.batch_size, n)
     rows.append(
         {
             "what": "pipeline",
             "corpus": data.corpus,
+            "unit": unit,
             "examples_per_s": host_rate,
+            f"{unit}_per_s": host_rate,
+            f"{utt}_per_s": host_utts,
             "read_threads": data.read_threads,
         }
     )
+    also = f" = {host_utts:8.1f} {utt}/s" if unit != utt else ""
     print(
-        f"input pipeline ({data.corpus}, {data.read_threads} threads): "
-        f"{host_rate:8.1f} examples/s"
+        f"input pipeline ({data.corpus}, {pipeline.unit} batches, {data.read_threads} threads): "
+        f"{host_rate:8.1f} {unit}/s{also}"
     )
     if what in ("pipeline", "train"):
         trainer, _ = _primary_trainer(cfg, opts.workdir, pipeline=pipeline)
-        step_rate = _StepTimer(trainer).rate(n)
+        timer = _StepTimer(trainer)
+        step_rate = timer.rate(n)
         rows.append(
             {
                 "what": "train_step",
                 "variant": name,
+                "unit": unit,
                 "examples_per_s": step_rate,
+                f"{unit}_per_s": step_rate,
+                f"{utt}_per_s": timer.utterances_per_s,
                 "global_batch": cfg.train.batch_size,
             }
         )
+        also = f" = {timer.utterances_per_s:8.1f} {utt}/s" if unit != utt else ""
         print(
-            f"train step ({name}, batch {cfg.train.batch_size}):      {step_rate:8.1f} examples/s"
+            f"train step ({name}, batch {cfg.train.batch_size} {unit}): {step_rate:8.1f} "
+            f"{unit}/s{also}"
         )
         print(
             f"pipeline / step ratio: {host_rate / step_rate:.2f} "
             f"({'keeps up' if host_rate >= step_rate else 'STARVES the step'})"
         )
     return _write(what, opts, rows)
+
+
+def _time_builds(data, rounds: int, workers: Sequence[int] = (1, 2)) -> list[dict]:
+    """Fresh builds of the run's corpus at each worker count (``--num_workers``), interleaved
+    (1, 2, 1, 2, ...) so drift in a shared machine's load hits every count alike; one row per
+    count with the mean clips/s and its ratio to the first count."""
+    import tempfile
+
+    from data_prep import build as build_lib
+
+    times: dict[int, list[float]] = {w: [] for w in workers}
+    clips = 0
+    for _ in range(rounds):
+        for w in workers:
+            with tempfile.TemporaryDirectory() as tmp:  # a fresh build: the builder's real cost
+                t0 = time.perf_counter()
+                builder = build_lib.build(data.corpus, data.config or None, tmp,
+                                          data.manual_dir or None, num_workers=w)
+                times[w].append(time.perf_counter() - t0)
+                clips = sum(s.num_examples for s in builder.info.splits.values())
+    rows = []
+    base = clips * rounds / sum(times[workers[0]])
+    for w in workers:
+        dt = sum(times[w]) / rounds
+        rate = clips / dt
+        rows.append({"what": "build", "corpus": data.corpus, "config": data.config,
+                     "num_workers": w, "clips": clips, "seconds": dt, "clips_per_s": rate,
+                     "rounds_s": times[w], "ratio_to_first": rate / base,
+                     "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                     else os.cpu_count()})
+        print(f"build ({data.corpus}/{data.config}, {w} worker{'s' * (w > 1)}): {clips} clips "
+              f"in {dt:.1f} s = {rate:8.1f} clips/s ({rate / base:.2f}x {workers[0]})")
+    return rows
 
 
 def _compare(opts: _Options, compare: str, rounds: int = 3) -> int:

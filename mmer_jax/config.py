@@ -176,8 +176,10 @@ def validate(cfg: ml_collections.ConfigDict) -> None:
         if name not in cfg:
             raise UsageError(f"config is missing the section {name!r}")
     _check_run_keys(cfg)
-    if isinstance(cfg.data.get("corpus"), str):  # either spelling: "generated", "iemocap_text"
-        corpus, config = corpus_alias(cfg.data.corpus, cfg.data.get("config"))
+    data_keys = cfg.data.keys()
+    if "corpus" in data_keys and isinstance(cfg.data.corpus, str):  # "generated", "iemocap_text"
+        corpus, config = corpus_alias(cfg.data.corpus,
+                                      cfg.data.config if "config" in data_keys else None)
         cfg.data.corpus = corpus
         if config is not None and "config" in cfg.data:
             cfg.data.config = config

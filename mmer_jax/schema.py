@@ -55,6 +55,9 @@ class DataConfig:
     data_dir: str = "~/tensorflow_datasets"
     manual_dir: str = ""  # the corpus as distributed; "" for generated corpora
     build_if_missing: bool = True
+    # Worker processes for a build started by a run (decoding, resampling, face detection; 0 =
+    # one per CPU core); the prepared files are byte-identical for any count.
+    build_workers: int = 1
     cache: bool = True  # decode each record once and keep it in memory
     read_threads: int = 2  # grain read-ahead threads; 0 reads in the calling thread
     unit: str = _choices("utterance", "utterance", "dialogue")  # what one batch row is
@@ -87,6 +90,9 @@ class DataConfig:
         _positive(self, "max_audio_s", "audio_bucket_s")
         if self.read_threads < 0:
             raise ValueError(f"read_threads={self.read_threads} must be >= 0")
+        if self.build_workers < 0:
+            raise ValueError(f"build_workers={self.build_workers} must be >= 0 (0: one per CPU "
+                             "core)")
         if self.fold < 0:
             raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
 

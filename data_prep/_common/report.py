@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from data_prep.build import BuildError
+from data_prep.errors import BuildError
 
 log = logging.getLogger("data_prep")
 
@@ -211,6 +211,19 @@ class ReportingMixin:
     ``_download_and_prepare`` runs, ``self.data_dir`` is that temporary directory, so the report
     written there appears atomically with the data (and not at all if generation fails).
     """
+
+    # Worker processes for the per-file work (set by ``data_prep.build.build``, ``--num_workers``);
+    # the output is the same for any count (see ``data_prep._common.parallel``).
+    num_workers: int = 1
+
+    def _map(self, fn, items, split: str, **kwargs):
+        """``ordered_map(fn, items)`` over ``self.num_workers`` workers, results in item order,
+        with a progress bar labelled ``<name>/<config> <split>``."""
+        from data_prep._common.parallel import ordered_map
+
+        config = self.builder_config.name if self.builder_config else "default"
+        return ordered_map(fn, items, self.num_workers, desc=f"{self.name}/{config} {split}",
+                           **kwargs)
 
     def _download_and_prepare(self, dl_manager, download_config, *args, **kwargs):
         self.report = BuildReport(self.name, self.builder_config.name, str(self.version))

@@ -41,8 +41,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
+from data_prep._common.clips import audio_clip
 from data_prep._common.folds import speaker_protocol
-from data_prep._common.media import MediaError, read_audio
+from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import SPLITS
 
@@ -230,12 +231,13 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         return protocols
 
     def _generate_examples(self, items, split):
-        for example_id, path, label, speaker, _ in items:
-            try:
-                audio, info = read_audio(path, target_sr=16000)
-            except MediaError as exc:
-                self.report.skip(path, str(exc), split)
+        # Decoding and resampling run in self.num_workers processes; results come back in order.
+        results = self._map(audio_clip, [it[1] for it in items], split)
+        for (example_id, path, label, speaker, _), res in zip(items, results, strict=True):
+            if isinstance(res, Failed):
+                self.report.skip(path, res.reason, split)
                 continue
+            audio, info = res
             self.report.add(split, label, speaker, info["duration_s"], info["orig_sr"],
                             path=path, media=info, example_id=example_id)
             yield example_id, {"id": example_id, "speaker": speaker, "label": label,

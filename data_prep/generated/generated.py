@@ -57,10 +57,8 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_prep.generated import audio, face, text
 from data_prep.generated.design import CLASSES
-
-_FPS = 8
+from data_prep.generated.examples import Utterance, make_example, speaker_labels
 
 
 @dataclasses.dataclass(eq=False)
@@ -96,6 +94,7 @@ class GeneratedEmotion(tfds.core.GeneratorBasedBuilder):
                                speakers=(24, 4, 4), examples=(4800, 800, 800)),
     ]
     DEFAULT_CONFIG_NAME = "default"
+    num_workers: int = 1  # worker processes (data_prep.build.build's num_workers)
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.image_size
@@ -117,14 +116,21 @@ class GeneratedEmotion(tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         first = [0, *np.cumsum(cfg.speakers).tolist()]  # plain ints: they name speakers
         return {
-            split: self._generate_examples(range(first[i], first[i + 1]), cfg.examples[i])
+            split: self._generate_examples(range(first[i], first[i + 1]), cfg.examples[i], split)
             for i, split in enumerate(("train", "validation", "test"))
         }
 
-    def _generate_examples(self, speakers: range, num_examples: int):
-        counts = _spread(num_examples, len(speakers))
-        for speaker_index, count in zip(speakers, counts, strict=True):
-            yield from generate_speaker(self.builder_config, speaker_index, count)
+    def _generate_examples(self, speakers: range, num_examples: int, split: str = ""):
+        # Examples are made in self.num_workers processes and yielded in order: the same build
+        # for any worker count (see data_prep._common.parallel).
+        from data_prep._common.parallel import ordered_map
+
+        cfg = self.builder_config
+        work = [u for speaker_index, count in zip(speakers, _spread(num_examples, len(speakers)),
+                                                  strict=True)
+                for u in _utterances(cfg, speaker_index, count)]
+        yield from ordered_map(make_example, work, self.num_workers, unit="example",
+                               desc=f"{self.name}/{cfg.name} {split}", chunksize=8)
 
 
 def _spread(total: int, parts: int) -> list[int]:
@@ -132,29 +138,17 @@ def _spread(total: int, parts: int) -> list[int]:
     return [total // parts + (i < total % parts) for i in range(parts)]
 
 
+def _utterances(cfg: GeneratedEmotionConfig, speaker_index: int, count: int) -> list[Utterance]:
+    labels = speaker_labels(cfg.seed, speaker_index, count)
+    return [Utterance(cfg.seed, cfg.within_pair, cfg.image_size, speaker_index, utt, label)
+            for utt, label in enumerate(labels)]
+
+
 def generate_speaker(cfg: GeneratedEmotionConfig, speaker_index: int, count: int):
     """Yields ``(key, example)`` for ``count`` utterances of one speaker.
 
     Separate generators per (seed, purpose, speaker[, utterance]) make every example independent of
-    how many others are built and in which order.
+    how many others are built and in which order (see :mod:`data_prep.generated.examples`).
     """
-    spk = f"spk{speaker_index:02d}"
-    voice = audio.sample_speaker(np.random.default_rng([cfg.seed, 0, speaker_index]))
-    looks = face.sample_speaker(np.random.default_rng([cfg.seed, 1, speaker_index]))
-    # Balanced labels per speaker, so every split covers all classes.
-    labels = np.random.default_rng([cfg.seed, 2, speaker_index]).permutation(
-        np.arange(count) % len(CLASSES))
-    for utt, label in enumerate(labels.tolist()):
-        rng = np.random.default_rng([cfg.seed, 3, speaker_index, utt])
-        num_samples = int(rng.integers(int(0.8 * audio.SAMPLE_RATE), int(1.2 * audio.SAMPLE_RATE)))
-        num_frames = int(round(num_samples / audio.SAMPLE_RATE * _FPS))
-        key = f"{spk}_{utt:04d}"
-        yield key, {
-            "id": key,
-            "speaker": spk,
-            "label": label,
-            "audio": audio.synthesize(rng, label, voice, num_samples, cfg.within_pair),
-            "frames": face.render(rng, label, looks, num_frames, cfg.image_size, cfg.within_pair),
-            # The text cue is a probability per cue word; 0.2 keeps class words rare.
-            "text": text.sample(rng, label, 0.2 * cfg.within_pair),
-        }
+    for u in _utterances(cfg, speaker_index, count):
+        yield make_example(u)

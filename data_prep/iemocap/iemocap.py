@@ -39,10 +39,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
-from data_prep._common.media import MediaError, crop_faces, read_audio
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep.iemocap import parse
-from data_prep.iemocap.video import frames_at
+from data_prep.iemocap.video import DialogueWork, dialogue_clips
 
 _CITATION = """@article{busso2008iemocap,
   title={IEMOCAP: Interactive emotional dyadic motion capture database},
@@ -212,46 +211,38 @@ class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     def _release_examples(self, split: str, dialogues):
         cfg = self.builder_config
         names = parse.LABELS_4 if cfg.classes == 4 else parse.LABELS_6
-        for dialogue, avi, items in dialogues:
-            videos = None
-            if cfg.video:
-                try:
-                    videos = frames_at(avi, [(u.start, u.end) for u, *_ in items], cfg.num_frames,
-                                       cfg.detect_size)
-                except MediaError as exc:
-                    for u, *_ in items:
-                        self.report.skip(avi, f"{u.turn_name}: {exc}", split)
+        # Each dialogue (its wavs and, for av, its one .avi) is decoded in one of
+        # self.num_workers processes; results come back in dialogue order, so the build is the
+        # same for any worker count.
+        work = [DialogueWork(tuple(it[4] for it in items), avi if cfg.video else None,
+                             tuple((u.start, u.end) for u, *_ in items), cfg.num_frames,
+                             cfg.detect_size, cfg.face_size, cfg.frame_size)
+                for _, avi, items in dialogues]
+        results = self._map(dialogue_clips, work, split, unit="dialogue")
+        for (dialogue, avi, items), (video_error, clips) in zip(dialogues, results, strict=True):
+            if video_error is not None:
+                for u, *_ in items:
+                    self.report.skip(avi, f"{u.turn_name}: {video_error}", split)
+                continue
+            for (u, y, turn, text, wav), res in zip(items, clips, strict=True):
+                if "error" in res:
+                    self.report.skip(wav, res["error"], split)
                     continue
-            for k, (u, y, turn, text, wav) in enumerate(items):
-                try:
-                    audio, info = read_audio(wav)
-                except MediaError as exc:
-                    self.report.skip(wav, str(exc), split)
-                    continue
+                info = res["info"]
                 ex = {"id": u.turn_name, "speaker": u.speaker, "label": y, "text": text,
-                      "dialogue_id": dialogue, "turn": turn, "audio": audio,
+                      "dialogue_id": dialogue, "turn": turn, "audio": res["audio"],
                       "vad": np.asarray(u.vad, np.float32)}
                 extra = {}
-                if videos is not None:
-                    if videos[k] is None:
+                if cfg.video:
+                    if res.get("no_frame"):
                         self.report.skip(avi, f"{u.turn_name}: no frame in "
                                               f"[{u.start:.2f}, {u.end:.2f}] s", split)
                         continue
-                    ex["face"], ex["face_found"] = _faces(videos[k], cfg.face_size)
-                    ex["frames"] = _resize(videos[k], cfg.frame_size)
+                    ex["face"], ex["face_found"] = res["faces"], res["face_found"]
+                    ex["frames"] = res["frames"]
                     extra["face_found"] = ex["face_found"]
                 self.report.add(split, names[y], u.speaker, info["duration_s"], info["orig_sr"],
                                 path=wav, media=info, **extra)
                 yield u.turn_name, ex
 
 
-def _faces(frames: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.float32]:
-    faces, found = crop_faces(frames, size)
-    return faces, np.float32(found)
-
-
-def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    h, w = size
-    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -83,3 +84,58 @@ def frames_at(path: str | os.PathLike, segments: Sequence[tuple[float, float]], 
         elif n < num_frames:
             out[i][n:] = out[i][n - 1]
     return out
+
+
+class DialogueWork(NamedTuple):
+    """One dialogue's per-file work: its utterances' wavs and, for the av configs, its .avi."""
+
+    wavs: tuple[str, ...]
+    avi: str | None  # None: no video (audio + text configs)
+    segments: tuple[tuple[float, float], ...] = ()
+    num_frames: int = 8
+    detect_size: tuple[int, int] = (240, 320)
+    face_size: tuple[int, int] = (64, 64)
+    frame_size: tuple[int, int] = (112, 112)
+
+
+def dialogue_clips(w: DialogueWork) -> tuple[str | None, list[dict[str, Any]]]:
+    """Decodes one dialogue: ``(video_error, per utterance)`` (a picklable top-level function, run
+    in a build's worker processes; see ``data_prep._common.parallel``).
+
+    ``video_error`` is the :class:`MediaError` message of an unusable ``.avi`` (then no utterance
+    is decoded). Per utterance: ``{"error": reason}`` for unusable audio, else ``audio``, ``info``
+    and, with video, ``no_frame`` (the video has no frame in its span) or ``frames``, ``faces``,
+    ``face_found``.
+    """
+    from data_prep._common.media import crop_faces, read_audio
+
+    videos = None
+    if w.avi is not None:
+        try:
+            videos = frames_at(w.avi, list(w.segments), w.num_frames, w.detect_size)
+        except MediaError as exc:
+            return str(exc), []
+    out: list[dict[str, Any]] = []
+    for k, wav in enumerate(w.wavs):
+        try:
+            audio, info = read_audio(wav)
+        except MediaError as exc:
+            out.append({"error": str(exc)})
+            continue
+        res: dict[str, Any] = {"audio": audio, "info": info}
+        if videos is not None:
+            if videos[k] is None:
+                res["no_frame"] = True
+            else:
+                faces, found = crop_faces(videos[k], w.face_size)
+                res.update(faces=faces, face_found=np.float32(found),
+                           frames=_resize(videos[k], w.frame_size))
+        out.append(res)
+    return None, out
+
+
+def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    h, w = size
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])

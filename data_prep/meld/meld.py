@@ -35,7 +35,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
-from data_prep._common.media import MediaError, crop_faces, read_audio, read_video
+from data_prep._common.clips import AVItem, av_clip
+from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep.meld import parse
 
@@ -127,36 +128,38 @@ class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str, rows, clip_dir: str | None, csv_path: str):
         cfg = self.builder_config
-        seen = set()
-        for row in rows:
-            if row.id in seen:
+        first: dict[str, int] = {}  # id -> index of its first row (later rows are duplicates)
+        for i, row in enumerate(rows):
+            first.setdefault(row.id, i)
+        results = iter(())
+        if cfg.video:
+            # Decoding, resampling and face detection run in self.num_workers processes; the
+            # results come back in row order, so the build is the same for any worker count.
+            work = [AVItem(os.path.join(clip_dir, row.clip_name),
+                           os.path.join(clip_dir, row.clip_name), cfg.num_frames, cfg.frame_size,
+                           cfg.face_size, cfg.detect_size)
+                    for i, row in enumerate(rows) if first[row.id] == i]
+            results = self._map(av_clip, work, split)
+        for i, row in enumerate(rows):
+            if first[row.id] != i:
                 self.report.skip(csv_path, f"duplicate row {row.id}", split)
                 continue
-            seen.add(row.id)
             ex = {"id": row.id, "speaker": row.speaker, "label": row.emotion,
                   "sentiment": row.sentiment, "text": row.text, "dialogue_id": row.dialogue_id,
                   "turn": row.utterance}
-            duration, orig_sr, extra, info = None, None, {}, {}
+            duration, orig_sr, extra, info, clip = None, None, {}, {}, None
             if cfg.video:
                 clip = os.path.join(clip_dir, row.clip_name)
-                try:
-                    audio, info = read_audio(clip)
-                    frames, _ = read_video(clip, cfg.num_frames, cfg.detect_size)
-                except MediaError as exc:
-                    self.report.skip(clip, str(exc), split)
+                res = next(results)
+                if isinstance(res, Failed):
+                    self.report.skip(clip, res.reason, split)
                     continue
-                faces, found = crop_faces(frames, cfg.face_size)
-                ex.update(audio=audio, frames=_resize(frames, cfg.frame_size), face=faces,
-                          face_found=np.float32(found))
+                info = res.info
+                ex.update(audio=res.audio, frames=res.frames, face=res.faces,
+                          face_found=np.float32(res.face_found))
                 duration, orig_sr = info["duration_s"], info["orig_sr"]
-                extra = {"face_found": found}
+                extra = {"face_found": res.face_found}
             self.report.add(split, row.emotion, row.speaker, duration, orig_sr,
-                            path=clip if cfg.video else None, media=info, **extra)
+                            path=clip, media=info, **extra)
             yield row.id, ex
-
-
-def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    h, w = size
-    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+        next(results, None)  # lets the worker map finish (closes its progress bar)

@@ -40,7 +40,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
-from data_prep._common.media import MediaError, read_audio, read_visual
+from data_prep._common.clips import AVItem, audio_clip, av_clip
+from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 
@@ -171,23 +172,27 @@ class Ravdess(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, items, split):
         av = self.builder_config.modality == "av"
-        for path, meta in items:
-            try:
-                audio, info = read_audio(path, target_sr=16000)
-                if av:
-                    frames, faces, found, _ = read_visual(path, NUM_FRAMES, FRAME_SIZE,
-                                                          FACE_SIZE, DETECT_SIZE)
-            except MediaError as exc:
-                self.report.skip(path, str(exc), split)
+        # Decoding, resampling and face detection run in self.num_workers processes; the results
+        # come back in item order, so the build is the same for any worker count.
+        if av:
+            work = [AVItem(str(p), str(p), NUM_FRAMES, FRAME_SIZE, FACE_SIZE, DETECT_SIZE)
+                    for p, _ in items]
+            results = self._map(av_clip, work, split)
+        else:
+            results = self._map(audio_clip, [p for p, _ in items], split)
+        for (path, meta), res in zip(items, results, strict=True):
+            if isinstance(res, Failed):
+                self.report.skip(path, res.reason, split)
                 continue
+            audio, info = res[0], res[1]
             ex = {"id": path.stem, "speaker": meta["speaker"], "gender": meta["gender"],
                   "label": meta["label"], "intensity": meta["intensity"],
                   "statement": meta["statement"], "repetition": np.int32(meta["repetition"]),
                   "audio": audio}
             extra = {}
             if av:
-                ex.update(frames=frames, face=faces, face_found=np.float32(found))
-                extra["face_found"] = found
+                ex.update(frames=res.frames, face=res.faces, face_found=np.float32(res.face_found))
+                extra["face_found"] = res.face_found
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
                             info["orig_sr"], path=path, media=info, **extra)
             yield path.stem, ex
