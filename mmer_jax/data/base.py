@@ -16,6 +16,7 @@ import numpy as np
 
 from mmer_jax.data import batching
 from mmer_jax.data.corpus import Corpus
+from mmer_jax.data.sources import as_str
 from mmer_jax.schema import DataConfig, from_section
 
 
@@ -60,6 +61,7 @@ class UnitPipeline:
         self.modalities = list(modalities)
         self.seed = seed
         self.corpus = Corpus(self.config, self.modalities, workdir, builder)
+        self._lengths: dict[str, dict[int, dict[str, Any]]] = {}  # {split: {index: lengths}}
 
     # -- the corpus ------------------------------------------------------------------------
     @property
@@ -122,9 +124,48 @@ class UnitPipeline:
         """A unit that only fills the last batch: every weight 0."""
         raise NotImplementedError
 
-    def collate(self, units: list) -> dict[str, np.ndarray]:
-        """Units -> one host batch of padded, bucketed numpy arrays."""
+    def collate(self, units: list, widths: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Units -> one host batch of padded, bucketed numpy arrays.
+
+        ``widths`` (:meth:`widths`) fixes the padded widths; None derives them from ``units``.
+        """
         raise NotImplementedError
+
+    def unit_lengths(self, split: str, index: int) -> dict[str, Any]:
+        """The lengths that decide unit ``index``'s padded widths (read from its record(s), not
+        from an example: no augmentation, no random window); ``index = -1`` is a padding unit."""
+        raise NotImplementedError
+
+    def widths(self, lengths: list[dict[str, Any]]) -> dict[str, Any]:
+        """The bucketed padded widths of a batch whose units have ``lengths``."""
+        raise NotImplementedError
+
+    def batch_widths(self, split: str, indices: list[int]) -> dict[str, Any]:
+        """The padded widths of the *global* batch ``indices`` (-1 = padding unit): what every
+        host pads its own slice to. Unit lengths are looked up once per split and kept."""
+        cache = self._lengths.setdefault(split, {})
+        lengths = []
+        for i in indices:
+            i = int(i)
+            if i not in cache:
+                cache[i] = self.unit_lengths(split, i)
+            lengths.append(cache[i])
+        return self.widths(lengths)
+
+    def record_lengths(self, record: dict[str, Any]) -> dict[str, Any]:
+        """One stored record's lengths as :meth:`~mmer_jax.data.corpus.Corpus.example` will cut
+        them: ``audio`` samples (at most ``max_audio_s``), ``tokens`` (at most ``max_tokens``),
+        and the trailing shape of ``frames`` / ``face``."""
+        c = self.config
+        out: dict[str, Any] = {}
+        if "audio" in self.modalities:
+            out["audio"] = min(len(record["audio"]), int(c.max_audio_s * c.sample_rate))
+        if "text" in self.modalities:
+            out["tokens"] = len(self.tokenizer.encode(as_str(record["text"]), c.max_tokens))
+        for key in ("frames", "face"):
+            if key in self.modalities:
+                out[key + "_u8"] = tuple(np.asarray(record[key]).shape[1:])
+        return out
 
     # -- batches ---------------------------------------------------------------------------
     def steps_per_epoch(self, batch_size: int) -> int:
@@ -180,4 +221,5 @@ class UnitPipeline:
             threads=self.config.read_threads,
             what=self.what,
             split=split,
+            batch_widths=lambda indices: self.batch_widths(split, indices),
         )

@@ -8,7 +8,10 @@ own rng, ``np.random.default_rng([seed, epoch, position])``, so augmentation doe
 the read-ahead threads or on where a resumed run starts.
 
 Variable lengths are padded up to a small set of bucket lengths (:func:`bucket`) so the jitted
-step compiles a handful of shapes, not one per batch.
+step compiles a handful of shapes, not one per batch. With more than one host the bucket widths of
+a batch come from the lengths of *every* unit of the global batch (``batch_widths``), which each
+host can look up from the shared order, so all hosts build the same global shapes; with one host the
+global batch is the host batch and the widths come from the loaded units themselves.
 """
 
 from __future__ import annotations
@@ -138,6 +141,7 @@ def host_batches(
     threads: int = 0,
     what: str = "examples",
     split: str = "train",
+    batch_widths: Callable[[list[int]], dict[str, Any]] | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """THE batching routine: order -> shard -> grain load -> collate, for any kind of unit.
 
@@ -147,13 +151,16 @@ def host_batches(
       load: ``(index, rng) -> unit`` for a real unit.
       pad: ``rng -> unit`` for a padding entry (its weights must be 0).
       collate: ``list of units -> host batch`` (numpy arrays with a leading [global_batch //
-        process_count] axis).
+        process_count] axis); called as ``collate(units, widths)`` with ``batch_widths`` of the
+        global batch when that is given and ``process_count > 1``.
       seed, epoch: the order's and the per-unit rngs' seed.
       train, drop_remainder: see :func:`global_order`.
       process_index, process_count: this host and the number of hosts.
       skip_batches: host batches to skip (resuming mid-epoch); the rngs do not change.
       threads: grain read-ahead threads.
       what, split: name the units and split in error messages.
+      batch_widths: ``global batch's indices (PAD for padding) -> widths`` given to ``collate``
+        when ``process_count > 1``, so every host pads the same global batch to the same shapes.
 
     Yields:
       This host's part of each global batch, in order.
@@ -177,12 +184,26 @@ def host_batches(
         split=split,
     )
     local = host_shard(order, process_index, process_count)
+    per_host = global_batch // process_count
+    multi = process_count > 1 and batch_widths is not None
+    widths_of_row: dict[int, dict[str, Any]] = {}  # read-ahead threads may race: same values
 
     def load_entry(pos_and_idx):
         pos, idx = pos_and_idx
-        rng = np.random.default_rng([seed, epoch, int(pos)])
-        return load(int(idx), rng) if idx >= 0 else pad(rng)
+        row, col = divmod(int(pos), per_host)
+        # The unit's position in the *global* order: its rng does not depend on the host count.
+        rng = np.random.default_rng([seed, epoch, row * global_batch + process_index * per_host
+                                     + col])
+        unit = load(int(idx), rng) if idx >= 0 else pad(rng)
+        if not multi:
+            return unit
+        if row not in widths_of_row:
+            widths_of_row[row] = batch_widths(order[row].tolist())
+        return unit, widths_of_row[row]
 
-    yield from grain_batches(
-        local, load_entry, global_batch // process_count, collate, skip_batches, threads
-    )
+    def collate_entries(entries):
+        if not multi:
+            return collate(entries)
+        return collate([u for u, _ in entries], entries[0][1])
+
+    yield from grain_batches(local, load_entry, per_host, collate_entries, skip_batches, threads)

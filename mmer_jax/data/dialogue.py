@@ -173,24 +173,64 @@ class DialoguePipeline(UnitPipeline):
         # An empty unit, not None: grain drops None elements.
         return {"utts": [], "speaker": np.zeros(0, np.int32)}
 
-    def collate(self, units: list[dict]) -> dict[str, np.ndarray]:
-        """Units -> a host batch (module docstring), padded to bucketed lengths."""
+    def unit_lengths(self, split, index) -> dict:
+        """Unit ``index``'s (``-1``: a padding unit) ``utterances`` and its longest utterance's
+        ``audio`` / ``tokens`` (0 without utterances); frame shapes when present."""
+        if int(index) < 0:
+            return {"utterances": 0}
+        _, ids, _ = self.units[split][int(index)]
+        source = self.sources[split]
+        per = [self.record_lengths(source[int(i)]) for i in ids]
+        out: dict = {"utterances": len(ids)}
+        for key in ("audio", "tokens"):
+            if per and key in per[0]:
+                out[key] = max(x[key] for x in per)
+        for key in ("frames_u8", "face_u8"):
+            if per and key in per[0]:
+                out[key] = per[0][key]
+        return out
+
+    def widths(self, lengths: list[dict]) -> dict:
+        """``utterances``, ``tokens``, ``audio`` (and frame shapes) of a batch of units with
+        ``lengths``."""
         c = self.config
-        b = len(units)
-        n_utts = [len(u["utts"]) for u in units]
+        n_utts = [x["utterances"] for x in lengths]
         width_u = bucket(
             max(max(n_utts), 1),
             self.utterance_bucket,
             max(self.max_utterances, self.utterance_bucket),
         )
-        width_u = max(width_u, max(n_utts))  # a cap that is no multiple of the bucket
+        out: dict = {"utterances": max(width_u, max(n_utts))}  # a cap no multiple of the bucket
+        if "text" in self.modalities:
+            longest = max((x.get("tokens", 0) for x in lengths), default=0)
+            out["tokens"] = bucket(max(longest, 1), c.token_bucket, c.max_tokens)
+        if "audio" in self.modalities:
+            step = int(c.audio_bucket_s * c.sample_rate)
+            cap = bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
+            longest = max((x.get("audio", 0) for x in lengths), default=0)
+            out["audio"] = bucket(max(longest, 1), step, cap)
+        for key in ("frames_u8", "face_u8"):
+            shapes = [x[key] for x in lengths if key in x]
+            if shapes:
+                out[key] = shapes[0]
+        return out
+
+    def collate(self, units: list[dict], widths: dict | None = None) -> dict[str, np.ndarray]:
+        """Units -> a host batch (module docstring), padded to bucketed lengths: ``widths``
+        (those of the global batch, :meth:`batch_widths`) or, when None, those of ``units``."""
+        c = self.config
+        b = len(units)
+        flat = [it for u in units for it in u["utts"]]
+        if widths is None:
+            widths = self.widths([_loaded_lengths(u) for u in units])
+        n_utts = [len(u["utts"]) for u in units]
+        width_u = _fits(widths["utterances"], n_utts, "utterances")
         batch = {
             "label": np.zeros((b, width_u), np.int32),
             "weight": np.zeros((b, width_u), np.float32),
             "utt_mask": np.zeros((b, width_u), bool),
             "speaker": np.zeros((b, width_u), np.int32),
         }
-        flat = [it for u in units for it in u["utts"]]
         for r, u in enumerate(units):
             n = len(u["utts"])
             if not n:
@@ -200,18 +240,14 @@ class DialoguePipeline(UnitPipeline):
             batch["utt_mask"][r, :n] = True
             batch["speaker"][r, :n] = u["speaker"]
         if "text" in self.modalities:
-            longest = max((len(it["tokens"]) for it in flat), default=1)
-            width = bucket(max(longest, 1), c.token_bucket, c.max_tokens)
+            width = _fits(widths["tokens"], [len(it["tokens"]) for it in flat], "tokens")
             tok = np.zeros((b, width_u, width), np.int32)
             for r, u in enumerate(units):
                 for j, it in enumerate(u["utts"]):
                     tok[r, j, : len(it["tokens"])] = it["tokens"]
             batch["tokens"] = tok
         if "audio" in self.modalities:
-            step = int(c.audio_bucket_s * c.sample_rate)
-            cap = bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
-            longest = max((len(it["audio_pcm"]) for it in flat), default=1)
-            width = bucket(max(longest, 1), step, cap)
+            width = _fits(widths["audio"], [len(it["audio_pcm"]) for it in flat], "audio samples")
             pcm = np.zeros((b, width_u, width), np.int16)
             lens = np.zeros((b, width_u), np.int32)
             for r, u in enumerate(units):
@@ -220,8 +256,8 @@ class DialoguePipeline(UnitPipeline):
                     lens[r, j] = len(it["audio_pcm"])
             batch["audio_pcm"], batch["audio_len"] = pcm, lens
         for key in ("frames_u8", "face_u8"):
-            if key.replace("_u8", "") in self.modalities and flat:
-                shape = flat[0][key].shape[1:]
+            if key.replace("_u8", "") in self.modalities and (flat or key in widths):
+                shape = flat[0][key].shape[1:] if flat else tuple(widths[key])
                 arr = np.zeros((b, width_u, c.max_frames) + shape, np.uint8)
                 lens = np.zeros((b, width_u), np.int32)
                 for r, u in enumerate(units):
@@ -230,3 +266,24 @@ class DialoguePipeline(UnitPipeline):
                         lens[r, j] = len(it[key])
                 batch[key], batch[key.replace("_u8", "_len")] = arr, lens
         return batch
+
+
+def _loaded_lengths(unit: dict) -> dict:
+    """A loaded unit's lengths, as :meth:`DialoguePipeline.unit_lengths` looks them up."""
+    out: dict = {"utterances": len(unit["utts"])}
+    for key, field in (("audio", "audio_pcm"), ("tokens", "tokens")):
+        if unit["utts"] and field in unit["utts"][0]:
+            out[key] = max(len(it[field]) for it in unit["utts"])
+    return out
+
+
+def _fits(width: int, lens, what: str) -> int:
+    """``width``, checked to hold every length (the global batch's looked-up lengths must bound
+    the loaded units, or hosts would disagree on shapes)."""
+    longest = max(lens, default=0)
+    if longest > width:
+        raise RunError(
+            f"a unit has {longest} {what}, more than the global batch's padded width {width}: "
+            "an augmentation changed a length the batch widths were computed from"
+        )
+    return int(width)

@@ -47,7 +47,8 @@ def open_builder(data: DataConfig):
     config = data.config or None  # "" -> the builder's default config
     try:
         if data.build_if_missing:
-            return build_lib.build(data.corpus, config, data_dir, data.manual_dir or None)
+            return build_lib.build(data.corpus, config, data_dir, data.manual_dir or None,
+                                   num_workers=data.build_workers)
         builder = build_lib.get_builder(data.corpus, config, data_dir)
     except build_lib.BuildError as exc:
         raise UsageError(f"data.corpus: {exc}") from exc

@@ -20,6 +20,7 @@ import numpy as np
 
 from mmer_jax.data.base import UnitPipeline
 from mmer_jax.data.batching import bucket
+from mmer_jax.errors import RunError
 
 
 class Pipeline(UnitPipeline):
@@ -40,20 +41,41 @@ class Pipeline(UnitPipeline):
         ex["weight"] = np.float32(0.0)
         return ex
 
-    def collate(self, items: list[dict]) -> dict[str, np.ndarray]:
-        """Host examples -> a host batch (module docstring), padded to bucketed lengths."""
+    def unit_lengths(self, split, index) -> dict:
+        """Example ``index``'s (``-1``: the padding copy of example 0) audio/token lengths."""
+        return self.record_lengths(self.sources[split][max(int(index), 0)])
+
+    def widths(self, lengths: list[dict]) -> dict:
+        """``audio`` samples and ``tokens`` of a batch whose examples have ``lengths``."""
+        c = self.config
+        out: dict = {}
+        if "audio" in lengths[0]:
+            step = int(c.audio_bucket_s * c.sample_rate)
+            cap = bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
+            out["audio"] = bucket(max(x["audio"] for x in lengths), step, cap)
+        if "tokens" in lengths[0]:
+            longest = max(max(x["tokens"] for x in lengths), 1)
+            out["tokens"] = bucket(longest, c.token_bucket, c.max_tokens)
+        return out
+
+    def collate(self, items: list[dict], widths: dict | None = None) -> dict[str, np.ndarray]:
+        """Host examples -> a host batch (module docstring), padded to bucketed lengths: ``widths``
+        (those of the global batch, :meth:`batch_widths`) or, when None, those of ``items``."""
         c = self.config
         b = len(items)
+        if widths is None:
+            widths = self.widths([
+                {k: len(it[key]) for k, key in (("audio", "audio_pcm"), ("tokens", "tokens"))
+                 if key in it}
+                for it in items
+            ])
         batch = {
             "label": np.stack([it["label"] for it in items]),
             "weight": np.stack([it["weight"] for it in items]),
         }
         if "audio_pcm" in items[0]:
             lens = np.array([len(it["audio_pcm"]) for it in items], np.int32)
-            step = int(c.audio_bucket_s * c.sample_rate)
-            width = bucket(
-                int(lens.max()), step, bucket(int(c.max_audio_s * c.sample_rate), step, 1 << 40)
-            )
+            width = _fits(widths["audio"], lens, "audio samples")
             pcm = np.zeros((b, width), np.int16)
             for i, it in enumerate(items):
                 pcm[i, : lens[i]] = it["audio_pcm"]
@@ -68,9 +90,21 @@ class Pipeline(UnitPipeline):
                 batch[key], batch[key.replace("_u8", "_len")] = arr, lens
         if "tokens" in items[0]:
             lens = np.array([len(it["tokens"]) for it in items], np.int32)
-            width = bucket(int(max(lens.max(), 1)), c.token_bucket, c.max_tokens)
+            width = _fits(widths["tokens"], lens, "tokens")
             tok = np.zeros((b, width), np.int32)
             for i, it in enumerate(items):
                 tok[i, : lens[i]] = it["tokens"]
             batch["tokens"] = tok
         return batch
+
+
+def _fits(width: int, lens, what: str) -> int:
+    """``width``, checked to hold every length (the global batch's looked-up lengths must bound
+    the loaded examples, or hosts would disagree on shapes)."""
+    longest = int(np.max(lens)) if len(lens) else 0
+    if longest > width:
+        raise RunError(
+            f"an example has {longest} {what}, more than the global batch's padded width {width}: "
+            "an augmentation changed a length the batch widths were computed from"
+        )
+    return int(width)

@@ -3,6 +3,11 @@
 Each checkpoint holds the train state and a small JSON of loop bookkeeping (epoch, best metric,
 history), so resuming restores exactly where the run stopped. Orbax commits a step by renaming a
 finished temporary directory, so a run killed mid-save leaves the previous checkpoint intact.
+
+Saves are idempotent: saving a step that already exists replaces it. A run killed between the
+epoch-end ``best`` save and the ``latest`` save resumes from the previous ``latest``, replays the
+epoch and saves the same ``best`` step again; that must not fail (it used to raise orbax's
+``StepAlreadyExistsError`` on this and every later resume).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ import orbax.checkpoint as ocp
 
 
 def _manager(directory: str, keep: int) -> ocp.CheckpointManager:
+    # A run killed mid-save leaves a temporary directory behind; it is removed when the run
+    # resumes (the committed steps are untouched).
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=False
+        max_to_keep=keep, create=True, enable_async_checkpointing=False,
+        cleanup_tmp_directories=True,
     )
     return ocp.CheckpointManager(
         os.path.abspath(directory), options=options, item_names=("state", "meta")
@@ -47,8 +55,11 @@ class Checkpoints:
           meta: loop bookkeeping (epoch, best metric, ...).
         """
         mngr = self.latest if which == "latest" else self.best
+        step = int(step)
+        if step in mngr.all_steps():  # a replayed step (see the module docstring): replace it
+            mngr.delete(step)
         mngr.save(
-            int(step),
+            step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
             ),

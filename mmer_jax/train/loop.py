@@ -37,7 +37,7 @@ from mmer_jax.train import state as state_lib
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
 from mmer_jax.train.hooks import CheckpointEvery, Interrupted, StopAfterSteps
-from mmer_jax.train.metrics import classification_metrics
+from mmer_jax.train.metrics import classification_metrics, per_speaker_of
 from mmer_jax.train.progress import MetricsLog, Throughput, progress_bar
 from mmer_jax.train.state import TrainState
 
@@ -132,6 +132,8 @@ class VariantTrainer:
                                                   self.mesh)
         self.ckpt = Checkpoints(self.dir, keep=train.keep_checkpoints)
         self.metrics_log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), variant)
+        if jax.process_index() != 0:  # one writer of the run's files: process 0
+            self.metrics_log = _NoWrites()
         self.throughput = Throughput()
 
     # -- state and batches ----------------------------------------------------------------------
@@ -253,6 +255,11 @@ class VariantTrainer:
         Every ``train.log_every`` steps and at the epoch's last step, the loss, accuracy and
         throughput are appended to ``metrics.jsonl``. After each step the ``hooks`` run in order.
 
+        The loop never waits on the device between logging steps: the step count is kept on the
+        host (``state`` must be at step ``epoch * steps_per_epoch + skip_batches``, as
+        :meth:`run` guarantees), the next two batches are transferred while a step runs, and
+        metrics are fetched (:func:`fetch_metrics`) only on logging steps.
+
         Args:
           state: the state to train from; donated to the step (do not reuse it).
           epoch: the epoch whose shuffled batches are used.
@@ -265,12 +272,16 @@ class VariantTrainer:
           Interrupted: raised by a :class:`~mmer_jax.train.hooks.StopAfterSteps` hook.
         """
         self.throughput.start_epoch()
-        for host in self.batches("train", epoch=epoch, train=True, skip_batches=skip_batches):
-            state, metrics = self.train_step(state, sh.to_global(host, self.mesh))
-            step = int(state.step)
+        # The step count lives on the host (no device sync per step); batches are put on the
+        # devices two ahead of the step, and metrics are fetched only on logging steps.
+        step = epoch * self.steps_per_epoch + skip_batches
+        host_batches = self.batches("train", epoch=epoch, train=True, skip_batches=skip_batches)
+        for batch in sh.prefetch_to_mesh(host_batches, self.mesh, size=2):
+            state, metrics = self.train_step(state, batch)
+            step += 1
             self.throughput.step(state, self.global_batch)
             if step % self.train_cfg.log_every == 0 or step % self.steps_per_epoch == 0:
-                self._log_train(step, epoch, metrics, bar)
+                self._log_train(step, epoch, fetch_metrics(metrics), bar)
             if bar is not None:
                 bar.update(1)
             for hook in hooks:
@@ -315,6 +326,9 @@ class VariantTrainer:
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
         m = classification_metrics(y, p, self.pipeline.class_names, weight=w)
         m["loss"] = loss_sum / max(float(w.sum()), 1.0)
+        by_speaker = per_speaker_of(self.pipeline, split, y, p, w, self.cfg)
+        if by_speaker is not None:
+            m["per_speaker"] = by_speaker
         return m
 
     def validate(self, state: TrainState, epoch: int, meta: dict) -> dict:
@@ -391,6 +405,7 @@ class VariantTrainer:
                 )
         finally:
             bar.close()
+            self.metrics_log.close()
         result = self.final_test(state)
         self.ckpt.close()
         return {
@@ -403,6 +418,19 @@ class VariantTrainer:
             "train_wall_s": self.throughput.wall_s,
             "num_params": result["num_params"],
         }
+
+
+class _NoWrites:
+    """Stands in for a writer on processes other than 0: every method does nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def fetch_metrics(metrics: dict) -> dict:
+    """The step's metrics as host numpy values: the one explicit device-to-host transfer of a
+    logging step (every other step of :meth:`VariantTrainer.train_epoch` transfers nothing back)."""
+    return jax.device_get(metrics)
 
 
 def _count(params) -> int:

@@ -6,7 +6,10 @@ only its slice of the global batch and :func:`to_global` stitches the slices int
 
 from __future__ import annotations
 
+import collections
+import itertools
 import os
+from collections.abc import Iterable, Iterator
 
 import jax
 import numpy as np
@@ -16,36 +19,82 @@ from jax.sharding import PartitionSpec as P
 from mmer_jax.errors import UsageError
 
 
-def maybe_initialize_distributed() -> None:
-    """Calls ``jax.distributed.initialize`` when the MMER_COORDINATOR env variables ask for it.
+def cluster_kind(environ=None) -> str | None:
+    """Which multi-process start-up the environment asks for, or None for a single process.
 
-    ``MMER_COORDINATOR`` (host:port), ``MMER_NUM_PROCESSES`` and ``MMER_PROCESS_ID``; on CPU the
-    gloo collectives are used. Does nothing without ``MMER_COORDINATOR``.
+    * ``"explicit"``: ``MMER_COORDINATOR`` (host:port) with ``MMER_NUM_PROCESSES`` and
+      ``MMER_PROCESS_ID``.
+    * ``"auto"``: ``MMER_DISTRIBUTED=1`` (or ``auto``): JAX's own cluster detection, whatever
+      cluster it supports (SLURM, Open MPI, Kubernetes, Cloud TPU, ...).
+    * ``"slurm"`` / ``"openmpi"``: a SLURM job step of more than one task (``SLURM_JOB_ID`` and
+      ``SLURM_NTASKS > 1``) or an Open MPI launch of more than one rank
+      (``OMPI_COMM_WORLD_SIZE > 1``), detected by JAX.
+
+    ``MMER_DISTRIBUTED=0`` turns detection off (a single process even inside such a job).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("MMER_COORDINATOR"):
+        return "explicit"
+    forced = env.get("MMER_DISTRIBUTED", "").strip().lower()
+    if forced in ("0", "false", "off"):
+        return None
+    if forced in ("1", "true", "auto", "on"):
+        return "auto"
+    if "SLURM_JOB_ID" in env and _int(env.get("SLURM_NTASKS")) > 1:
+        return "slurm"
+    if _int(env.get("OMPI_COMM_WORLD_SIZE")) > 1:
+        return "openmpi"
+    return None
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
+
+
+def maybe_initialize_distributed(environ=None) -> str | None:
+    """Calls ``jax.distributed.initialize`` when the environment asks for it (:func:`cluster_kind`).
+
+    Explicit: ``MMER_COORDINATOR`` (host:port), ``MMER_NUM_PROCESSES`` and ``MMER_PROCESS_ID``.
+    Otherwise ``jax.distributed.initialize()`` with no arguments, JAX's cluster auto-detection.
+    On CPU the gloo collectives are used (``MMER_CPU_COLLECTIVES``, default gloo). Must run before
+    any other JAX call of the process.
+
+    Returns:
+      The kind of start-up done (:func:`cluster_kind`), None when a single process.
 
     Raises:
       KeyError: ``MMER_COORDINATOR`` is set but the other two variables are not.
     """
-    addr = os.environ.get("MMER_COORDINATOR")
-    if not addr:
-        return
-    if os.environ.get("MMER_CPU_COLLECTIVES", "gloo") and jax.config.jax_platforms in (
-        None,
-        "",
-        "cpu",
-    ):
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=addr,
-        num_processes=int(os.environ["MMER_NUM_PROCESSES"]),
-        process_id=int(os.environ["MMER_PROCESS_ID"]),
-    )
+    env = os.environ if environ is None else environ
+    kind = cluster_kind(env)
+    if kind is None:
+        return None
+    collectives = env.get("MMER_CPU_COLLECTIVES", "gloo")
+    if collectives and jax.config.jax_platforms in (None, "", "cpu"):
+        jax.config.update("jax_cpu_collectives_implementation", collectives)
+    if kind == "explicit":
+        jax.distributed.initialize(
+            coordinator_address=env["MMER_COORDINATOR"],
+            num_processes=int(env["MMER_NUM_PROCESSES"]),
+            process_id=int(env["MMER_PROCESS_ID"]),
+        )
+    else:
+        jax.distributed.initialize()
+    return kind
 
 
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
-    """A 1-D ``("data",)`` mesh over the first ``num_devices`` devices (all by default).
+    """A 1-D ``("data",)`` mesh over ``num_devices`` devices (all by default).
+
+    With several processes the devices are taken evenly from every process (``num_devices /
+    process_count`` each, its first local ones), so each host feeds its own devices.
 
     Raises:
-      UsageError: more devices asked for (``train.num_devices``) than this process sees.
+      UsageError: more devices asked for (``train.num_devices``) than there are, or a count that
+        does not divide by the number of processes.
     """
     devices = jax.devices()
     if num_devices is not None:
@@ -54,7 +103,15 @@ def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
                 f"config key 'train.num_devices': {num_devices} devices asked for, "
                 f"{len(devices)} available ({devices[0].platform}); 0 uses every device"
             )
-        devices = devices[:num_devices]
+        hosts = jax.process_count()
+        if num_devices % hosts:
+            raise UsageError(
+                f"config key 'train.num_devices': {num_devices} devices do not divide by the "
+                f"{hosts} processes; 0 uses every device"
+            )
+        per = num_devices // hosts
+        local = [[d for d in devices if d.process_index == p] for p in range(hosts)]
+        devices = [d for host_devices in local for d in host_devices[:per]]
     return jax.make_mesh((len(devices),), ("data",), (jax.sharding.AxisType.Auto,), devices=devices)
 
 
@@ -83,6 +140,28 @@ def to_global(host_batch: dict[str, np.ndarray], mesh) -> dict[str, jax.Array]:
         k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
         for k, v in host_batch.items()
     }
+
+
+def prefetch_to_mesh(
+    host_batches: Iterable[dict[str, np.ndarray]], mesh, size: int = 2
+) -> Iterator[dict[str, jax.Array]]:
+    """Host batches -> global device batches (:func:`to_global`), ``size`` transfers in flight.
+
+    The transfers are asynchronous, so while the caller's step runs on batch ``i`` the batches
+    ``i + 1 .. i + size`` are already being copied to the devices.
+    """
+    queue: collections.deque = collections.deque()
+    it = iter(host_batches)
+
+    def enqueue(n: int) -> None:
+        for host in itertools.islice(it, n):
+            queue.append(to_global(host, mesh))
+
+    enqueue(size)
+    while queue:
+        batch = queue.popleft()
+        enqueue(1)
+        yield batch
 
 
 def to_host(x) -> np.ndarray:

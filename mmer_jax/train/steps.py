@@ -134,7 +134,23 @@ def make_train_step(
         return new_state, {"loss": loss, "accuracy": acc, "grad_norm": optax.global_norm(grads)}
 
     rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
-    return jax.jit(step, in_shardings=(rep, data), out_shardings=(rep, rep), donate_argnums=0)
+    return under_mesh(
+        jax.jit(step, in_shardings=(rep, data), out_shardings=(rep, rep), donate_argnums=0), mesh
+    )
+
+
+def under_mesh(fn, mesh: jax.sharding.Mesh):
+    """``fn`` called (so traced) with ``mesh`` as the context mesh, so the Pallas kernels inside
+    the step partition over its ``data`` axis (``kernels.Partition``) instead of running the
+    whole batch on every device. The jitted function stays reachable as ``.jitted`` (for
+    ``.lower``)."""
+
+    def call(*args):
+        with jax.set_mesh(mesh):
+            return fn(*args)
+
+    call.jitted = fn
+    return call
 
 
 def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.sharding.Mesh):
@@ -173,8 +189,8 @@ def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.shard
         }
 
     rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
-    return jax.jit(
+    return under_mesh(jax.jit(
         step,
         in_shardings=(rep, rep, data),
         out_shardings={"pred": data, "label": data, "weight": data, "loss_sum": rep, "probs": data},
-    )
+    ), mesh)

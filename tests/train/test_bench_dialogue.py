@@ -4,11 +4,14 @@ utterances/s."""
 
 import json
 
+import pytest
+
 from mmer_jax import bench
 
 from ..data.test_dialogue import _cosmic
 
 
+@pytest.mark.slow  # ~50 s on 2 CPU cores: S002 compiles
 def test_bench_train_dialogue_config_reports_dialogues_and_utterances(tmp_path, capsys):
     _cosmic(tmp_path / "manual")
     out = tmp_path / "bench.json"

@@ -21,7 +21,7 @@ def test_train_step_traces_once_per_bucket(tiny_generated, tmp_path):
             state, _ = trainer.train_step(state, sh.to_global(host, trainer.mesh))
     n_batches = 2 * trainer.steps_per_epoch
     # Every distinct padded shape compiles once; repeated shapes reuse the compiled step.
-    assert trainer.train_step._cache_size() == len(shapes)
+    assert trainer.train_step.jitted._cache_size() == len(shapes)
     assert len(shapes) < n_batches, (len(shapes), n_batches)
     audio_widths = {dict(s)["audio_pcm"][1] for s in shapes}
     step = int(cfg.data.audio_bucket_s * cfg.data.sample_rate)
