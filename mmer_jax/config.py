@@ -31,6 +31,21 @@ def did_you_mean(name: str, known: Iterable[str], prefix: str = "") -> str:
     return "; did you mean " + " or ".join(repr(prefix + by_lower[c]) for c in close) + "?"
 
 
+def _resolve_config_path(path: str) -> str:
+    """``path`` as given, else (relative, e.g. ``experiments/quickstart.py`` as ``mmer list``
+    prints it) inside the checkout that holds the installed ``experiments`` package."""
+    if os.path.isfile(path):
+        return path
+    if not os.path.isabs(path):
+        spec = importlib.util.find_spec("experiments")
+        if spec is not None and spec.origin:
+            root = os.path.dirname(os.path.dirname(spec.origin))
+            candidate = os.path.join(root, path)
+            if os.path.isfile(candidate):
+                return candidate
+    raise UsageError(f"config file {path!r} does not exist")
+
+
 def load_config_file(path: str) -> ml_collections.ConfigDict:
     """Executes the config file and returns its ``get_config()``.
 
@@ -38,8 +53,7 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
       UsageError: the file is missing, fails to import, or has no ``get_config()`` returning a
         ConfigDict.
     """
-    if not os.path.isfile(path):
-        raise UsageError(f"config file {path!r} does not exist")
+    path = _resolve_config_path(path)
     spec = importlib.util.spec_from_file_location("_mmer_config", path)
     module = importlib.util.module_from_spec(spec)
     try:

@@ -116,3 +116,10 @@ def test_to_config_dict_round_trips():
         obj = cls()
         assert schema.from_section(cls, schema.to_config_dict(obj), "x") == obj
     assert isinstance(schema.to_config_dict(schema.DataConfig()), ml_collections.ConfigDict)
+
+
+def test_a_relative_experiment_path_works_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `mmer list` prints experiments/<name>.py
+    assert config_lib.load_config_file("experiments/quickstart.py").system == "quickstart"
+    with pytest.raises(UsageError, match="config file 'experiments/nope.py' does not exist"):
+        config_lib.load_config_file("experiments/nope.py")

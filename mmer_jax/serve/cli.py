@@ -6,13 +6,24 @@ module imports nothing heavy until a command runs.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, examples kept on their own lines."""
+
+
 def add_commands(sub) -> None:
     """Adds ``predict``, ``serve`` and ``export`` to an argparse sub-parsers object."""
-    p = sub.add_parser("predict", help="per-class probabilities of audio/video/text files")
+    fmt = _HelpFormatter
+    p = sub.add_parser(
+        "predict", help="per-class probabilities of audio/video/text files", formatter_class=fmt,
+        description="Per-class probabilities of files from a finished run's best checkpoint, "
+        "computed through the training pipeline's own features.",
+        epilog="examples:\n  mmer predict --workdir runs/quickstart clip.wav --text 'so happy'\n"
+        "  mmer predict --workdir runs/quickstart talk.mp4 --window 2 --hop 1 --json")
     p.add_argument("--workdir", required=True, help="a finished `mmer train` run")
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="wav/flac/mp3 audio, mp4/avi/webm video, or a .txt transcript")
@@ -24,19 +35,30 @@ def add_commands(sub) -> None:
     p.add_argument("--hop", type=float, default=None, metavar="S",
                    help="window hop in seconds (default: --window)")
 
-    s = sub.add_parser("serve", help="HTTP server and web page for a trained run")
-    s.add_argument("--workdir", required=True)
-    s.add_argument("--variant", default=None)
-    s.add_argument("--host", default="127.0.0.1")
+    s = sub.add_parser(
+        "serve", help="HTTP server and web page for a trained run", formatter_class=fmt,
+        description="A Starlette app under uvicorn: GET /, /health, /model, POST /predict, "
+        "WebSocket /stream. The model is compiled for every bucketed shape at start-up.",
+        epilog="example:\n  mmer serve --workdir runs/quickstart --port 8000  "
+        "# then open http://127.0.0.1:8000/")
+    s.add_argument("--workdir", required=True, help="a finished `mmer train` run")
+    s.add_argument("--variant", default=None, help="default: the run's primary variant")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--max-upload-mb", type=float, default=32.0)
-    s.add_argument("--max-concurrency", type=int, default=2)
-    s.add_argument("--max-queue", type=int, default=8)
+    s.add_argument("--max-upload-mb", type=float, default=32.0, help="larger uploads get 413")
+    s.add_argument("--max-concurrency", type=int, default=2, help="predictions run at once")
+    s.add_argument("--max-queue", type=int, default=8, help="waiting requests; more get 503")
 
-    e = sub.add_parser("export", help="a run as a jax.export artefact (no config machinery)")
-    e.add_argument("--workdir", required=True)
-    e.add_argument("--variant", default=None)
-    e.add_argument("--out", required=True)
+    e = sub.add_parser(
+        "export", help="a run as a jax.export artefact (no config machinery)",
+        formatter_class=fmt,
+        description="Writes one serialized jax.export function per bucketed input shape "
+        "(parameters baked in), model.json (classes, modalities, feature settings) and "
+        "vocab.json; mmer_jax.serve.export.load_exported(DIR) loads it with jax and numpy only.",
+        epilog="example:\n  mmer export --workdir runs/quickstart --out exported/quickstart")
+    e.add_argument("--workdir", required=True, help="a finished `mmer train` run")
+    e.add_argument("--variant", default=None, help="default: the run's primary variant")
+    e.add_argument("--out", required=True, help="output directory")
 
 
 def _table(result: dict) -> str:

@@ -142,10 +142,13 @@ def make_train_step(
 def under_mesh(fn, mesh: jax.sharding.Mesh):
     """``fn`` called (so traced) with ``mesh`` as the context mesh, so the Pallas kernels inside
     the step partition over its ``data`` axis (``kernels.Partition``) instead of running the
-    whole batch on every device. The jitted function stays reachable as ``.jitted`` (for
-    ``.lower``)."""
+    whole batch on every device. Called inside another trace (``jax.export`` of the serving
+    function), where ``jax.set_mesh`` is not allowed, it calls ``fn`` as it is. The jitted
+    function stays reachable as ``.jitted`` (for ``.lower``)."""
 
     def call(*args):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
+            return fn(*args)  # inside another trace (jax.export): its own mesh applies
         with jax.set_mesh(mesh):
             return fn(*args)
 

@@ -12,6 +12,8 @@ int16 in, int16 out (rounded and clipped); float in, float32 out.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -117,7 +119,7 @@ def precompute_augmented_copies(
         ("time_stretch", {"rate": 0.9}),
         ("time_stretch", {"rate": 1.1}),
     ),
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[tuple[str, list[np.ndarray]]]:
     """Applies each offline op to every wave, once, with a tqdm progress bar.
 
@@ -125,7 +127,8 @@ def precompute_augmented_copies(
       waves: 1-D waveforms (int16 PCM or float), any lengths.
       sr: their sample rate in Hz.
       ops: ``(op_name, params)`` pairs; names are keys of :data:`OFFLINE_AUGMENTATIONS`.
-      progress: show the progress bar (one bar over all ops x waves).
+      progress: show the progress bar (one bar over all ops x waves); None: only on a terminal,
+        or as ``MMER_PROGRESS=1``/``0`` forces.
 
     Returns:
       One ``(copy_name(op_name, params), augmented_waves)`` per op, in ``ops`` order; the waves
@@ -137,6 +140,9 @@ def precompute_augmented_copies(
     """
     from tqdm.auto import tqdm
 
+    if progress is None:
+        forced = os.environ.get("MMER_PROGRESS")
+        progress = forced == "1" if forced in ("0", "1") else sys.stderr.isatty()
     fns = [OFFLINE_AUGMENTATIONS.get(name) for name, _ in ops]
     out = []
     with tqdm(total=len(ops) * len(waves), desc="augmented copies", disable=not progress) as bar:
