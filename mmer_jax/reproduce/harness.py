@@ -682,7 +682,12 @@ def reproduce(
                                   overrides)
         from mmer_jax.reproduce.model_profile import profile_config
 
-        report["model_profile"] = profile_config(cfg)
+        profiled = cfg
+        if folds:  # a build read only through fold views has no split of its own: use fold 1
+            profiled = copy.deepcopy(cfg)
+            profiled.data.fold = plan["folds"][0]
+            profiled.data.fold_protocol = plan["protocol"]
+        report["model_profile"] = profile_config(profiled)
         done[name] = write_outputs(report, out_dir)
         t = report["ours"]["test"]
         over = plural(len(runs), "seed")

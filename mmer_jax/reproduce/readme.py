@@ -75,22 +75,42 @@ def reports(ref_dir: str = REFERENCE_DIR) -> list[dict]:
         r = _load(path)
         if "ours" in r and "system" in r:
             r["_path"] = os.path.relpath(path, REPO)
-            found[(r["system"], r["corpus"])] = r
-    keys = [k for k in ORDER if k in found] + sorted(k for k in found if k not in ORDER)
+            protocol = (r.get("folds") or {}).get("protocol") or ""
+            found[(r["system"], r["corpus"], protocol)] = r
+    keys = sorted(found, key=lambda k: (ORDER.index(k[:2]) if k[:2] in ORDER else len(ORDER),
+                                        k))
     return [found[k] for k in keys]
+
+
+def corpus_label(report: dict) -> str:
+    """The corpus cell of a report's row: ``emodb``, or ``emodb (lso folds)`` for a fold report."""
+    folds = report.get("folds") or {}
+    return f"{report['corpus']} ({folds['protocol']} folds)" if folds else report["corpus"]
+
+
+def runs_label(report: dict) -> str:
+    """Seeds, or seeds x folds for a fold report."""
+    folds = report.get("folds") or {}
+    if folds:
+        seeds = folds.get("seeds") or 1
+        seeds = seeds if isinstance(seeds, int) else len(seeds)
+        return f"{seeds} × {len(folds['folds'])} folds"
+    return str(len(report.get("seeds") or report.get("runs", [])))
 
 
 def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
     rows = []
     for r in reports(ref_dir):
         test, paper = r["ours"]["test"], r.get("paper") or {}
+        if r.get("folds"):  # mean ± std over the folds (each fold: its mean over seeds)
+            test = r["folds"]["test_over_folds"]
         p_acc, p_wf1 = paper.get("accuracy"), paper.get("weighted_f1")
         timing = r.get("timing", {})
         rate = (timing.get("train_examples_per_s") or {}).get("mean")
         unit = UNITS.get(timing.get("example_unit", "utterance"), "examples")
         md = r["_path"][:-len(".json")] + ".md"
         rows.append([
-            r["system"], r["corpus"], str(len(r.get("seeds") or r.get("runs", []))),
+            r["system"], corpus_label(r), runs_label(r),
             _pm(test["accuracy"]), _pm(test["weighted_f1"]),
             MISSING if p_acc is None else f"{_pct(p_acc)} / {_pct(p_wf1)}",
             MISSING if rate is None else f"{rate:.0f} {unit}/s",
