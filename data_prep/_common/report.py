@@ -225,6 +225,17 @@ class ReportingMixin:
         return ordered_map(fn, items, self.num_workers, desc=f"{self.name}/{config} {split}",
                            **kwargs)
 
+    def _decoded(self, fn, work, items, split: str, path_of=lambda item: item[0]):
+        """``_map(fn, work)`` paired with ``items``: yields ``(item, result)`` for each decoded
+        item, in order, and records a skip (with the worker's reason) for each that failed."""
+        from data_prep._common.parallel import Failed
+
+        for item, res in zip(items, self._map(fn, work, split), strict=True):
+            if isinstance(res, Failed):
+                self.report.skip(path_of(item), res.reason, split)
+                continue
+            yield item, res
+
     def _download_and_prepare(self, dl_manager, download_config, *args, **kwargs):
         self.report = BuildReport(self.name, self.builder_config.name, str(self.version))
         super()._download_and_prepare(dl_manager, download_config, *args, **kwargs)

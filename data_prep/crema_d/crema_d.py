@@ -35,7 +35,6 @@ import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
-from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 
@@ -164,13 +163,10 @@ class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         if av:
             work = [AVItem(str(p), str(meta["video"]), NUM_FRAMES, FRAME_SIZE, FACE_SIZE,
                            DETECT_SIZE) for p, meta in items]
-            results = self._map(av_clip, work, split)
+            decoded = self._decoded(av_clip, work, items, split)
         else:
-            results = self._map(audio_clip, [p for p, _ in items], split)
-        for (path, meta), res in zip(items, results, strict=True):
-            if isinstance(res, Failed):
-                self.report.skip(path, res.reason, split)
-                continue
+            decoded = self._decoded(audio_clip, [p for p, _ in items], items, split)
+        for (path, meta), res in decoded:
             audio, info = res[0], res[1]
             ex = {"id": path.stem, "speaker": meta["speaker"], "gender": meta["gender"],
                   "sentence": meta["sentence"], "level": meta["level"], "label": meta["label"],

@@ -44,7 +44,6 @@ import tensorflow_datasets as tfds
 from data_prep._common import features as F
 from data_prep._common.clips import audio_clip
 from data_prep._common.folds import emobox_protocol, read_emobox_lists, speaker_group_folds
-from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, carve, check_disjoint, fold_splits, split_of
 
@@ -219,11 +218,8 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, items, split):
         # Decoding and resampling run in self.num_workers processes; results come back in order.
-        results = self._map(audio_clip, [path for path, _ in items], split)
-        for (path, meta), res in zip(items, results, strict=True):
-            if isinstance(res, Failed):
-                self.report.skip(path, res.reason, split)
-                continue
+        work = [path for path, _ in items]
+        for (path, meta), res in self._decoded(audio_clip, work, items, split):
             audio, info = res
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
                             info["orig_sr"], path=path, media=info, example_id=path.stem)

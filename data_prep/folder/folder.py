@@ -43,7 +43,6 @@ import tensorflow_datasets as tfds
 from data_prep._common import features as F
 from data_prep._common.clips import audio_clip
 from data_prep._common.folds import speaker_protocol
-from data_prep._common.parallel import Failed
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import SPLITS
 
@@ -232,11 +231,9 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, items, split):
         # Decoding and resampling run in self.num_workers processes; results come back in order.
-        results = self._map(audio_clip, [it[1] for it in items], split)
-        for (example_id, path, label, speaker, _), res in zip(items, results, strict=True):
-            if isinstance(res, Failed):
-                self.report.skip(path, res.reason, split)
-                continue
+        decoded = self._decoded(audio_clip, [it[1] for it in items], items, split,
+                                path_of=lambda item: item[1])
+        for (example_id, path, label, speaker, _), res in decoded:
             audio, info = res
             self.report.add(split, label, speaker, info["duration_s"], info["orig_sr"],
                             path=path, media=info, example_id=example_id)
