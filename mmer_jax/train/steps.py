@@ -147,8 +147,10 @@ def under_mesh(fn, mesh: jax.sharding.Mesh):
     function stays reachable as ``.jitted`` (for ``.lower``)."""
 
     def call(*args):
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args)):
-            return fn(*args)  # inside another trace (jax.export): its own mesh applies
+        # The batch (last argument) tells whether we are inside another trace (jax.export):
+        # checking it, not the whole train state, keeps the per-step cost to a few leaves.
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(args[-1])):
+            return fn(*args)  # its own mesh applies
         with jax.set_mesh(mesh):
             return fn(*args)
 
