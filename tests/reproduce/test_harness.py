@@ -29,7 +29,9 @@ TINY = [
 S002_TINY = ["model.context_hidden=8", "model.num_heads=2", "model.head_hidden=8"]
 # Reports written by earlier runs of the harness: an independent record of what the report's
 # paper columns and floors were, which the one copy in ``papers`` must still produce.
-COMMITTED = sorted(glob.glob(os.path.join(REPO_ROOT, "reproductions", "*", "*.json")))
+# (reproductions/ablation_<name>/ holds ablation tables, not per-system reports)
+COMMITTED = sorted(p for p in glob.glob(os.path.join(REPO_ROOT, "reproductions", "*", "*.json"))
+                   if not os.path.basename(os.path.dirname(p)).startswith("ablation_"))
 
 
 def _committed(system, corpus):

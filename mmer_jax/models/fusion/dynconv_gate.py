@@ -11,7 +11,8 @@ channel, how much of that interaction to add back to each modality's own represe
     H    = X + G * C                                residual gating
     out  = mean_m H                                 [B, d]
 
-Modalities are ordered by name so parameter shapes and the sequence order are stable. Every
+Modalities are ordered by name (``ordered``: in the dict's order, as S001/S003 pass them) so
+parameter shapes and the sequence order are stable. Every
 example has every modality, so the sequence carries no mask.
 """
 
@@ -33,16 +34,18 @@ class DynConvGateFusion(nn.Module):
       num_heads: DynamicConv kernel heads; ``width`` must be divisible by it.
       kernel_size: DynamicConv taps across the modality axis.
       implementation: "xla" | "pallas" | "interpret" for the dynamic-conv op.
+      ordered: modality (sequence) order: the dict's (True, as S001/S003 pass) or sorted names.
     """
 
     width: int = 64
     num_heads: int = 4
     kernel_size: int = 3
     implementation: str = "xla"
+    ordered: bool = False
 
     @nn.compact
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        names = sorted(feats)
+        names = list(feats) if self.ordered else sorted(feats)
         x = jnp.stack([nn.Dense(self.width, name=f"proj_{m}")(feats[m]) for m in names], axis=1)
         c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered",
                         self.implementation, name="dynconv")(x)  # [B, M, d]
