@@ -62,6 +62,9 @@ class Corpus:
         self.modalities = list(modalities)
         self.builder = builder if builder is not None else sources.open_builder(data)
         self.class_names = list(self.builder.info.features["label"].names)
+        if data.class_scores and len(data.class_scores) != len(self.class_names):
+            raise UsageError(f"config key 'data.class_scores': {len(data.class_scores)} scores for "
+                             f"{len(self.class_names)} classes ({', '.join(self.class_names)})")
         self.sources: dict[str, Any] = sources.open_splits(self.builder, data)
         # The fold view read (data.fold > 0), else None: protocol, fold, description, speakers.
         self.fold = sources.fold_view(self.builder, data) if data.fold else None
@@ -142,6 +145,10 @@ class Corpus:
         if train and self._augment is not None:
             ex = self._augment(ex, rng)
         out = {"label": np.int32(ex["label"]), "weight": np.float32(1.0)}
+        if c.class_scores:  # a synthetic regression target (protocol.task = "regression")
+            out["score"] = np.float32(c.class_scores[int(ex["label"])])
+        elif "score" in ex:  # the stored sentiment score (cmu_mosi / cmu_mosei)
+            out["score"] = np.float32(ex["score"])
         if "audio" in self.modalities:
             pcm = np.asarray(ex["audio"], dtype=np.int16)
             max_len = int(c.max_audio_s * c.sample_rate)

@@ -6,6 +6,7 @@ seconds capped by ``max_audio_s``, and L to a multiple of ``token_bucket`` cappe
 | key | shape | dtype |
 |---|---|---|
 | ``label`` / ``weight`` | [B] | int32 / float32 (0 on padding rows) |
+| ``score`` | [B] | float32, where the corpus stores one or ``data.class_scores`` is set |
 | ``audio_pcm`` / ``audio_len`` | [B, T] / [B] | int16 PCM / int32 samples |
 | ``frames_u8`` / ``frames_len`` (``face_*``) | [B, max_frames, H, W, 3] / [B] | uint8 / int32 |
 | ``tokens`` | [B, L] | int32 (0 = padding) |
@@ -73,6 +74,8 @@ class Pipeline(UnitPipeline):
             "label": np.stack([it["label"] for it in items]),
             "weight": np.stack([it["weight"] for it in items]),
         }
+        if "score" in items[0]:  # float32 [B] sentiment scores (regression target)
+            batch["score"] = np.stack([it["score"] for it in items])
         if "audio_pcm" in items[0]:
             lens = np.array([len(it["audio_pcm"]) for it in items], np.int32)
             width = _fits(widths["audio"], lens, "audio samples")

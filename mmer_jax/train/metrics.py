@@ -1,4 +1,4 @@
-"""Evaluation metrics for emotion classification and sentiment regression.
+"""Evaluation metrics for emotion classification (sentiment regression: ``regression.py``).
 
 Plain numpy on purpose: metrics run on host arrays after the device step, and the GPU machine's
 Python has no scikit-learn. Every value returned is a python ``float``/``int`` (fractions in [0, 1],
@@ -20,6 +20,9 @@ import weakref
 from collections.abc import Sequence
 
 import numpy as np
+
+# Kept importable from here; the regression protocol lives in train/regression.py.
+from mmer_jax.train.regression import regression_metrics  # noqa: F401
 
 
 def _as_labels(y_true, y_pred, weight) -> tuple[np.ndarray, np.ndarray]:
@@ -176,78 +179,6 @@ class ConfusionAccumulator:
     def result(self, class_names: Sequence[str]) -> dict:
         """Returns the metric dict of everything added since the last ``reset``."""
         return metrics_from_confusion(self.confusion, class_names)
-
-
-def _binary_view(true_pos: np.ndarray, pred_pos: np.ndarray) -> tuple[float, float]:
-    """Accuracy and weighted F1 of a two-class view (positive vs not)."""
-    m = metrics_from_confusion(
-        confusion_matrix(true_pos.astype(np.int64), pred_pos.astype(np.int64), 2), ("neg", "pos")
-    )
-    return m["accuracy"], m["weighted_f1"]
-
-
-def regression_metrics(y_true, y_pred, weight=None) -> dict:
-    """Sentiment-regression metrics for CMU-MOSI/MOSEI, following the MMSA toolkit's conventions.
-
-    Scores live in [-3, 3]. The binary views differ in where zero goes, as in MMSA:
-
-    * ``has0``: negative (< 0) vs non-negative (>= 0), over every example.
-    * ``non0``: examples whose true score is exactly 0 are dropped; then positive (> 0) vs not, for
-      truth and prediction alike.
-
-    ``acc7`` clips both to [-3, 3] and compares ``np.round`` (half to even, as numpy/MMSA do);
-    ``acc5`` is the same on [-2, 2].
-
-    Args:
-      y_true: float scores, any shape.
-      y_pred: float predictions, same shape.
-      weight: optional 0/1 mask excluding padded examples.
-
-    Returns:
-      Dict with ``mae``, ``corr`` (Pearson; 0.0 when either side is constant), ``acc2_has0``,
-      ``f1_has0``, ``acc2_non0``, ``f1_non0``, ``acc5``, ``acc7`` and ``n``.
-
-    Raises:
-      ValueError: ``y_true`` and ``y_pred`` differ in shape.
-    """
-    t = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
-    if t.shape != p.shape:
-        raise ValueError(f"y_true.shape={t.shape} and y_pred.shape={p.shape} must match")
-    if weight is not None:
-        keep = np.asarray(weight) > 0
-        t, p = t[keep], p[keep]
-    t, p = t.ravel(), p.ravel()
-    n = int(t.size)
-    if n == 0:
-        keys = ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc5", "acc7")
-        return {**dict.fromkeys(keys, 0.0), "n": 0}
-
-    # A constant side makes Pearson 0/0; report 0.0 rather than NaN, which strict JSON rejects.
-    dt, dp = t - t.mean(), p - p.mean()
-    den = np.sqrt((dt * dt).sum() * (dp * dp).sum())
-    corr = float((dt * dp).sum() / den) if den > 0 else 0.0
-
-    acc2_has0, f1_has0 = _binary_view(t >= 0, p >= 0)
-    nz = t != 0
-    acc2_non0, f1_non0 = _binary_view(t[nz] > 0, p[nz] > 0) if nz.any() else (0.0, 0.0)
-
-    def rounded_acc(bound: float) -> float:
-        return float(
-            np.mean(np.round(np.clip(p, -bound, bound)) == np.round(np.clip(t, -bound, bound)))
-        )
-
-    return {
-        "mae": float(np.abs(p - t).mean()),
-        "corr": corr,
-        "acc2_has0": acc2_has0,
-        "f1_has0": f1_has0,
-        "acc2_non0": acc2_non0,
-        "f1_non0": f1_non0,
-        "acc5": rounded_acc(2.0),
-        "acc7": rounded_acc(3.0),
-        "n": n,
-    }
 
 
 def per_speaker_metrics(y_true, y_pred, speakers: Sequence[str], weight=None) -> dict | None:

@@ -49,6 +49,8 @@ _REGRESSION = (
     ("f1_has0", "F1 (has0)", "pct"),
     ("acc2_non0", "Acc-2 (non0)", "pct"),
     ("f1_non0", "F1 (non0)", "pct"),
+    ("acc3", "Acc-3", "pct"),
+    ("acc5", "Acc-5", "pct"),
     ("acc7", "Acc-7", "pct"),
     ("mae", "MAE", "num"),
     ("corr", "Corr", "num"),

@@ -5,6 +5,7 @@ quiet logs. Each test runs in seconds: none trains."""
 import json
 import logging
 import os
+import re
 
 import pytest
 
@@ -14,7 +15,8 @@ from mmer_jax.errors import UsageError
 
 QS = "experiments/quickstart.py"
 EMODB = "experiments/emodb_speech.py"
-SELECT = "'accuracy', 'weighted_f1', 'macro_f1', 'uar'"
+SELECT = ("'accuracy', 'weighted_f1', 'macro_f1', 'uar', 'acc2_has0', 'f1_has0', 'acc2_non0', "
+          "'f1_non0', 'acc3', 'acc5', 'acc7', 'mae', 'corr'")
 
 
 @pytest.mark.parametrize(
@@ -210,7 +212,8 @@ def test_every_subcommand_documents_overrides_and_examples():
 def test_mmer_list_shows_systems_corpora_configs_and_experiments(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "  s003        reproduce --corpus: crema_d, emodb, generated, meld" in out
+    # The name column is as wide as the longest system name.
+    assert re.search(r"\n  s003 +reproduce --corpus: crema_d, emodb, generated, meld", out)
     assert "  generated_emotion  generated; configs: default, tiny, large" in out
     assert "emodb              from manual_dir ($MMER_EMODB or $MMER_DATA_ROOT/emodb)" in out
     assert "experiments/quickstart.py" in out

@@ -1,0 +1,62 @@
+"""S004's speech model: the CNN-LSTM speech branch with a dense softmax output layer.
+
+Source: seed paper S004 (``shared/papers/S004_*``): "the convolution part is composed of two
+convolution layers and a maximum pooling layer ... 32 x 3 ... ReLU. The output dimension of the
+LSTM layer is set to 256, and the Recurrent Dropout parameter is set to 0.2 ... The output layer of
+all models is the Dense layer, and the output dimension is the number of types of sentiment
+classification." This is that network trained end to end (encoder ``model.encoder``, default
+``cnn_lstm_speech``); its 256-d utterance vector (``aux["feat_audio"]``) is what S004's classical
+half (:mod:`mmer_jax.classic`: chi-square selection, LIBSVM, fuzzy integral) consumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+
+from mmer_jax.models.encoders.cnn_lstm_speech import CNNLSTMSpeechConfig
+from mmer_jax.registry import ENCODERS, check_names, register_system
+
+
+@dataclasses.dataclass(frozen=True)
+class S004SpeechConfig:
+    """``model`` section of ``s004_speech`` (every default of the system lives here)."""
+
+    name: str = "s004_speech"
+    modalities: tuple[str, ...] = ("audio",)
+    audio: CNNLSTMSpeechConfig = CNNLSTMSpeechConfig()
+    encoder: str = "cnn_lstm_speech"  # an ENCODERS name built as (audio)
+    dropout: float = 0.0  # before the output layer (the paper names none there)
+
+    def __post_init__(self):
+        if tuple(self.modalities) != ("audio",):
+            raise ValueError(f"modalities={self.modalities} must be ('audio',): a speech model")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        check_names(encoder=(ENCODERS, self.encoder))
+
+
+class S004Speech(nn.Module):
+    """Utterance batch (``audio`` [B, T, F], ``audio_mask`` [B, T]) -> (logits [B, C],
+    ``{"feat_audio": [B, audio.hidden]}``)."""
+
+    cfg: S004SpeechConfig
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, batch, *, train: bool):
+        c = self.cfg
+        feat = ENCODERS[c.encoder](c.audio, name="enc_audio")(
+            batch["audio"], batch["audio_mask"], train=train
+        )
+        z = nn.Dropout(c.dropout)(feat, deterministic=not train)
+        return nn.Dense(self.num_classes, name="head_out")(z), {"feat_audio": feat}
+
+
+@register_system("s004_speech", S004SpeechConfig)
+def build(cfg: S004SpeechConfig, num_classes: int, vocab_size: int = 0) -> S004Speech:
+    """S004's speech model for ``num_classes`` outputs (1 for regression; no text, so
+    ``vocab_size`` is unused)."""
+    del vocab_size
+    return S004Speech(cfg, num_classes)
