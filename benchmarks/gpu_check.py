@@ -4,9 +4,11 @@ On a GPU: measures the device's bf16 matmul peak and memory bandwidth, checks th
 kernels against their references, runs the ``gpu``-marked kernel tests (when pytest is
 installed), the kernel benchmark and the autotuner on the emotion shapes, and writes
 ``benchmarks/results/gpu-check-<device>-<date>.json`` (plus the benchmark's own JSON and the
-tuned table entries). ``--dry-run`` runs the CPU-capable parts (tiny peaks, the quick
-benchmark, the autotuner's refusal, collecting the GPU tests) into ``--out`` so the script
-itself is tested without a GPU. Every step has a time budget; the whole stays under 8 minutes.
+tuned table entries), and, when torch is installed, ``train_compare_torch.py --device cuda``
+(mmer_jax vs PyTorch training throughput, its own JSON). ``--dry-run`` runs the CPU-capable
+parts (tiny peaks, the quick benchmark, the autotuner's refusal, collecting the GPU tests, the
+comparison's flag check) into ``--out`` so the script itself is tested without a GPU. Every
+step has a time budget; the whole stays under 8 minutes.
 """
 
 from __future__ import annotations
@@ -104,6 +106,25 @@ def run_gpu_tests(dry_run: bool, timeout: int) -> dict:
             "tail": tail}
 
 
+def run_train_compare(dry_run: bool, out: str, timeout: int) -> dict:
+    """``benchmarks/train_compare_torch.py --device cuda`` (mmer_jax vs PyTorch training
+    throughput) in a subprocess; a dry run only checks its flags, torch and the device."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"status": "skipped: torch is not installed (pip install -e '.[bench]')"}
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "train_compare_torch.py"),
+           "--device", "cpu" if dry_run else "cuda", "--quick", "--rounds", "3", "--out", out]
+    cmd += ["--dry-run"] if dry_run else []
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {timeout} s"}
+    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
+            "tail": tail, "json": None if dry_run else out}
+
+
 def main(argv=None) -> int:
     """Runs the check; returns 0 when every step ran (failures are recorded in the JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -141,6 +162,8 @@ def main(argv=None) -> int:
             ["dynamic_conv", "32", "300", "512", "8", "7", "bfloat16"]]
     for t in (tune[:1] if dry else tune):
         step(f"autotune_{t[0]}", lambda t=t: autotune.main(t + ["--table", table]))
+    compare_out = os.path.join(args.out, f"train-compare-torch-{slug}-{date}.json")
+    step("train_compare_torch", lambda: run_train_compare(dry, compare_out, 200))
     if not dry and os.path.exists(bench_out) and "result" in report["steps"]["peaks"]:
         peaks = report["steps"]["peaks"]["result"]
         with open(bench_out) as f:

@@ -109,8 +109,18 @@ def _parser() -> argparse.ArgumentParser:
              "  mmer reproduce s003 --corpus emodb --seeds 1 --folds all "
              "--config.data.fold_protocol=lso\n"
              "  mmer reproduce s001 --corpus generated --seeds 1 --config.train.epochs=2\n"
-             "  mmer reproduce s003 --corpus emodb --update-reference")
-    r.add_argument("system", help="system name, any case (`mmer list systems`)")
+             "  mmer reproduce s003 --corpus emodb --seeds 3 --folds all --launcher local "
+             "--jobs 2\n"
+             "  mmer reproduce s003 --corpus emodb --seeds 5 --launcher slurm --partition gpu "
+             "--gpus-per-job 1\n"
+             "  mmer reproduce s003 --corpus emodb --update-reference\n"
+             "  mmer reproduce --ablation fusion --corpus generated --seeds 3")
+    r.add_argument("system", nargs="?", default=None,
+                   help="system name, any case (`mmer list systems`); omitted with --ablation")
+    r.add_argument("--ablation", default=None, metavar="NAME",
+                   help="instead of a system: an ablation table (fusion: one row per "
+                   "model.fusion, from experiments/ablation_fusion_<corpus>.py; runs go to "
+                   "<workdir>/ablation_fusion, the report to <out>/ablation_fusion/)")
     r.add_argument("--corpus", default=None, help="the <corpus> of experiments/<system>_<corpus>"
                    ".py (the registered names are accepted too: generated_emotion = generated, "
                    "iemocap/text = iemocap_text); default: every corpus whose data is available")
@@ -127,6 +137,21 @@ def _parser() -> argparse.ArgumentParser:
                    "(--config.data.fold_protocol=NAME, default the build's first) × seeds from "
                    "one build; report <corpus>_<protocol>_folds.{md,json} with per-fold results "
                    "and mean ± std over folds")
+    r.add_argument("--launcher", default="inline", choices=("inline", "local", "slurm"),
+                   help="how seed (× fold) runs are launched: inline, one after another in this "
+                   "process; local, each run its own process via submitit; slurm, each run a "
+                   "SLURM job (array) via submitit. Every run is resumable: the same command "
+                   "again resumes unfinished runs and reads back finished ones")
+    r.add_argument("--jobs", type=int, default=0, help="local: runs at once; slurm: the job "
+                   "array's parallelism (0: no cap)")
+    r.add_argument("--partition", default="", help="slurm partition (default: the cluster's)")
+    r.add_argument("--gpus-per-job", dest="gpus_per_job", type=int, default=0,
+                   help="slurm: GPUs of one run")
+    r.add_argument("--cpus-per-job", dest="cpus_per_job", type=int, default=0,
+                   help="slurm: CPUs of one run")
+    r.add_argument("--timeout-min", dest="timeout_min", type=int, default=240,
+                   help="local/slurm: wall-clock limit of one run, minutes (a run cut by it "
+                   "resumes from its checkpoints on the next call)")
 
     k = _sub(sub, "bench", "benchmarks: kernels | pipeline | train",
              "kernels: Pallas kernels against XLA/cuDNN; pipeline: build, input pipeline and "
@@ -274,9 +299,20 @@ def _dispatch(args, overrides: list[str]) -> int:
             )
         print(f"written to {builder.data_dir}")
         return 0
+    if args.command == "reproduce" and (args.ablation or not args.system):
+        from mmer_jax.reproduce.ablation import ablation
+
+        if not args.ablation or args.system or args.folds:
+            raise UsageError("mmer reproduce takes a SYSTEM or --ablation NAME (without --folds)")
+        ablation(args.ablation, corpus=args.corpus, seeds=args.seeds, workdir=args.workdir,
+                 out_dir=args.out, overrides=overrides, update_reference=args.update_reference)
+        return 0
     if args.command == "reproduce":
         from mmer_jax.reproduce.harness import reproduce
+        from mmer_jax.reproduce.launch import LaunchOptions
 
+        launch = LaunchOptions(args.launcher, args.jobs, args.partition, args.gpus_per_job,
+                               args.cpus_per_job, args.timeout_min)
         reproduce(
             args.system,
             corpus=args.corpus,
@@ -286,6 +322,7 @@ def _dispatch(args, overrides: list[str]) -> int:
             overrides=overrides,
             update_reference=args.update_reference,
             folds=args.folds,
+            launch=launch,
         )
         return 0
     if args.command == "list":

@@ -27,8 +27,13 @@ from mmer_jax.errors import UsageError
 C = TypeVar("C")
 
 SPLITS = ("train", "validation", "test")
-# Metrics a run can be selected on (keys of ``train.metrics.classification_metrics``).
-SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+# Metrics a run can be selected on: keys of ``train.metrics.classification_metrics`` for
+# ``protocol.task = "classification"``, of ``train.regression.regression_metrics`` for "regression".
+CLASSIFICATION_METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+REGRESSION_METRICS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5", "acc7",
+                      "mae", "corr")
+SELECT_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
+LOWER_IS_BETTER = ("mae",)  # selection keeps the lowest validation value of these
 
 
 def _choices(default: Any, *choices: Any) -> Any:
@@ -77,12 +82,21 @@ class DataConfig:
     max_utterances: int = 128  # dialogue units: longer dialogues are split into chunks
     utterance_bucket: int = 8  # dialogue units: the utterance axis is padded to a multiple
     drop_remainder: bool = False  # dialogue units: drop the last partial training batch
+    # Dialogue units with text: > 0 packs the batch's real utterances into ``tokens_packed``
+    # [N, L] (N a multiple of this) so the word encoder skips padded utterances (a dialogue batch
+    # of IEMOCAP is ~50 % padding on the utterance axis); 0: the word encoder runs on [B, U, L].
+    # Single-host only (packed rows index the host's own batch).
+    pack_utterances: int = 0
     # Online ops on training examples, e.g. ({"name": "random_crop_images", "padding": 2},)
     # (names in mmer_jax.data.augment.AUGMENTATIONS).
     augment: tuple = _list()
     # Precomputed audio copies added to the training split, e.g. ({"name": "pitch_shift",
     # "n_steps": 2},) (names in mmer_jax.data.augment.OFFLINE_AUGMENTATIONS).
     offline_augment: tuple = _list()
+    # One score per class, in label order: a synthetic regression target (``score`` = the value of
+    # the example's class) for corpora that store only classes (tests, the generated corpus).
+    # Empty: the record's own ``score`` field (cmu_mosi / cmu_mosei), when it has one.
+    class_scores: tuple[float, ...] = _list()
 
     def __post_init__(self):
         _positive(self, "sample_rate", "n_fft", "hop", "max_frames", "max_tokens", "token_bucket",
@@ -95,6 +109,8 @@ class DataConfig:
                              "core)")
         if self.fold < 0:
             raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
+        if self.pack_utterances < 0:
+            raise ValueError(f"pack_utterances={self.pack_utterances} must be >= 0 (0: off)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +126,9 @@ class TrainConfig:
     warmup_steps: int = 0
     grad_clip: float = 1.0  # global-norm clipping; 0 disables it
     label_smoothing: float = 0.0
+    # > 0: mixup of training batches in feature space, lam ~ Beta(alpha, alpha) per step
+    # (mmer_jax.train.mixup); utterance classification only. 0: off.
+    mixup_alpha: float = 0.0
     aux_loss_weight: float = 0.0  # > 0: add the model's aux_logits loss (deep supervision)
     dtype: str = _choices("float32", "float32", "bfloat16")  # bfloat16: float32 master weights
     select_metric: str = _choices("weighted_f1", *SELECT_METRICS)  # on validation only
@@ -119,15 +138,54 @@ class TrainConfig:
     progress: bool = True
     num_devices: int = 0  # 0 = every local device
     stop_after_steps: int = 0  # > 0 simulates an interruption (tests of resume)
+    # > 1: each batch of batch_size examples is split into this many micro-batches whose
+    # gradients are summed before the one optimizer step (activation memory of batch_size / k;
+    # batch_size stays the examples per optimizer step, so the LR schedule is unchanged).
+    grad_accum_steps: int = 1
+    # Devices on the second mesh axis "fsdp" (1 = pure data parallelism): parameter and
+    # optimizer-state leaves of at least fsdp_min_size elements are stored sharded over it.
+    fsdp: int = 1
+    fsdp_min_size: int = 65536  # elements
+    # "A:B": a jax.profiler trace of steps A+1..B (as numbered in metrics.jsonl) written to
+    # <workdir>/profile/<variant>/; "" = no trace.
+    profile_steps: str = ""
+    # True: XLA_FLAGS gets --xla_gpu_deterministic_ops=true --xla_gpu_autotune_level=0 before
+    # JAX starts its backend (run-to-run identical GPU results, slower); no effect on CPU.
+    deterministic: bool = False
 
     def __post_init__(self):
-        _positive(self, "epochs", "batch_size", "lr", "keep_checkpoints", "log_every")
-        for name in ("weight_decay", "warmup_steps", "grad_clip", "aux_loss_weight",
-                     "checkpoint_every_steps", "num_devices", "stop_after_steps"):
+        _positive(self, "epochs", "batch_size", "lr", "keep_checkpoints", "log_every",
+                  "grad_accum_steps", "fsdp")
+        for name in ("weight_decay", "warmup_steps", "grad_clip", "aux_loss_weight", "mixup_alpha",
+                     "checkpoint_every_steps", "num_devices", "stop_after_steps",
+                     "fsdp_min_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
+        profile_window(self.profile_steps)  # raises on a malformed window
+
+
+def profile_window(spec: str) -> tuple[int, int] | None:
+    """Parses a ``train.profile_steps`` window "A:B" (0 <= A < B, optimizer steps).
+
+    Returns:
+      ``(A, B)``: the trace covers the steps numbered A+1..B; None for "".
+
+    Raises:
+      ValueError: not two integers "A:B" with 0 <= A < B (message ``profile_steps=...``).
+    """
+    if not spec:
+        return None
+    parts = spec.split(":")
+    try:
+        start, stop = (int(p) for p in parts) if len(parts) == 2 else (None, None)
+    except ValueError:
+        start = stop = None
+    if start is None or not 0 <= start < stop:
+        raise ValueError(f"profile_steps={spec!r} must be 'A:B' with integers 0 <= A < B "
+                         "(e.g. '10:15' traces steps 11 to 15)")
+    return start, stop
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +196,14 @@ class ProtocolConfig:
     fold: str = ""
     speaker_independent: bool = True  # declared; replaced by the measurement when possible
     measure_speakers: bool = True  # False where stored speaker ids are not people (M/F)
+    # What is predicted. "classification": the stored class ``label`` (softmax head, cross-entropy,
+    # accuracy/F1/UAR). "regression": the stored sentiment ``score`` (CMU-MOSI/MOSEI, [-3, 3]; or
+    # data.class_scores): a 1-output head, ``regression_loss``, and MMSA's metrics (Acc-2 has0 /
+    # non0, F1, Acc-3/5/7, MAE, Corr; mmer_jax.train.regression). A protocol setting because the
+    # same corpus read either way gives different, incomparable numbers (S004's binary polarity vs
+    # MMSA's regression on MOSI); the head and loss follow from it.
+    task: str = _choices("classification", "classification", "regression")
+    regression_loss: str = _choices("l1", "l1", "mse")  # l1: MMSA's regression loss
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "protocol": ProtocolConfig}
@@ -262,8 +328,33 @@ def to_config_dict(obj: Any) -> ml_collections.ConfigDict:
 
 def sections(cfg: ml_collections.ConfigDict) -> tuple[DataConfig, TrainConfig, ProtocolConfig]:
     """The typed ``data``, ``train`` and ``protocol`` sections of a run config."""
-    return (
+    out = (
         from_section(DataConfig, cfg.data, "data"),
         from_section(TrainConfig, cfg.train, "train"),
         from_section(ProtocolConfig, cfg.protocol, "protocol"),
     )
+    check_task(*out)
+    return out
+
+
+def check_task(data: DataConfig, train: TrainConfig, protocol: ProtocolConfig) -> None:
+    """Checks that the sections agree with ``protocol.task``: a regression run selects on a
+    regression metric (and a classification run on a classification one) and reads utterances.
+
+    Raises:
+      UsageError: naming ``train.select_metric`` or ``data.unit`` and the values that fit.
+    """
+    regression = protocol.task == "regression"
+    fits = REGRESSION_METRICS if regression else CLASSIFICATION_METRICS
+    if train.select_metric not in fits:
+        raise UsageError(
+            f"config key 'train.select_metric': {train.select_metric!r} is not a "
+            f"{protocol.task} metric; with protocol.task={protocol.task!r} use one of "
+            f"{', '.join(map(repr, fits))}"
+        )
+    if regression and train.mixup_alpha:
+        raise UsageError("config key 'train.mixup_alpha': mixup mixes class targets; use 0 with "
+                         "protocol.task='regression'")
+    if regression and data.unit != "utterance":
+        raise UsageError("config key 'data.unit': protocol.task='regression' reads utterances "
+                         f"(data.unit='utterance'), got {data.unit!r}")

@@ -25,6 +25,7 @@ from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import papers
 from mmer_jax.reproduce.class_views import views_of_report
+from mmer_jax.reproduce.launch import LaunchOptions, read_results, run_jobs
 from mmer_jax.schema import DataConfig, from_section
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,27 +148,36 @@ def data_available(data_cfg) -> tuple[bool, str]:
 # ------------------------------------------------------------------------------------ runs
 
 
-def run_seeds(cfg, workdir: str, seeds: int) -> list[dict]:
-    """Trains seeds 0..seeds-1 (or reads back finished ones); returns their results dicts."""
-    from mmer_jax.train.run import prepare_workdir, run
-
-    out = []
+def seed_jobs(cfg, workdir: str, seeds: int) -> list[tuple]:
+    """``(config, run directory)`` of seeds 0..seeds-1: ``<workdir>/seed<k>``."""
+    jobs = []
     for k in range(seeds):
         c = copy.deepcopy(cfg)
         c.seed = k
-        d = os.path.join(workdir, f"seed{k}")
-        done = os.path.join(d, "results.json")
-        if os.path.exists(done):
+        jobs.append((c, os.path.join(workdir, f"seed{k}")))
+    return jobs
+
+
+def train_jobs(jobs: list[tuple], launch: LaunchOptions | None, folder: str) -> list[dict]:
+    """Trains the runs of ``jobs`` that have not finished (through ``launch``'s launcher; one
+    after another in this process by default) and returns every run's results, in order."""
+    from mmer_jax.train.run import prepare_workdir
+
+    pending = []
+    for c, d in jobs:
+        if os.path.exists(os.path.join(d, "results.json")):
             prepare_workdir(d, c)  # refuses a directory holding a run of another config
-            with open(done) as f:
-                res = json.load(f)
             _log(f"{d}: finished earlier, read back")
         else:
-            _log(f"{d}: training seed {k}")
-            res = run(c, d)
-        res["_workdir"] = d
-        out.append(res)
-    return out
+            _log(f"{d}: training seed {c.seed}")
+            pending.append((c, d))
+    run_jobs(pending, launch or LaunchOptions(), folder, _log)
+    return [read_results(d) for _, d in jobs]
+
+
+def run_seeds(cfg, workdir: str, seeds: int, launch: LaunchOptions | None = None) -> list[dict]:
+    """Trains seeds 0..seeds-1 (or reads back finished ones); returns their results dicts."""
+    return train_jobs(seed_jobs(cfg, workdir, seeds), launch, os.path.join(workdir, "jobs"))
 
 
 # ------------------------------------------------------------------------------------ folds
@@ -235,19 +245,25 @@ def fold_plan(cfg, spec: str) -> dict:
     }
 
 
-def run_folds(cfg, workdir: str, seeds: int, plan: dict) -> list[dict]:
+def run_folds(cfg, workdir: str, seeds: int, plan: dict,
+              launch: LaunchOptions | None = None) -> list[dict]:
     """Every fold of ``plan`` × seeds 0..seeds-1, each in ``<workdir>/<protocol>_fold<k>/
     seed<s>`` and read from the one build (``data.fold`` views); finished runs are read back.
-    Each result carries ``_fold``."""
-    out = []
+    With a job launcher every fold × seed is one job, all submitted together. Each result
+    carries ``_fold``."""
+    jobs, fold_of = [], []
     for k in plan["folds"]:
         c = copy.deepcopy(cfg)
         c.data.fold = k
         c.data.fold_protocol = plan["protocol"]
-        _log(f"fold {k}/{plan['num_folds']} of {plan['protocol']!r}")
-        for res in run_seeds(c, os.path.join(workdir, f"{plan['protocol']}_fold{k}"), seeds):
-            res["_fold"] = k
-            out.append(res)
+        fold_jobs = seed_jobs(c, os.path.join(workdir, f"{plan['protocol']}_fold{k}"), seeds)
+        jobs += fold_jobs
+        fold_of += [k] * len(fold_jobs)
+    _log(f"folds {', '.join(map(str, plan['folds']))} of {plan['num_folds']} of "
+         f"{plan['protocol']!r}: {len(jobs)} runs")
+    out = train_jobs(jobs, launch, os.path.join(workdir, "jobs"))
+    for res, k in zip(out, fold_of, strict=True):
+        res["_fold"] = k
     return out
 
 
@@ -602,6 +618,7 @@ def reproduce(
     experiments_dir: str | None = None,
     update_reference: bool = False,
     folds: str | None = None,
+    launch: LaunchOptions | None = None,
 ) -> dict:
     """Runs and reports ``system`` on ``corpus`` (every available corpus when None).
 
@@ -620,6 +637,8 @@ def reproduce(
         one build in ``<workdir>/<system>/<corpus>/<protocol>_fold<k>/seed<s>`` and reported
         as ``<corpus>_<protocol>_folds.{json,md}`` with per-fold results and mean ± std over
         the folds. None: the config's own split.
+      launch: how the seed (× fold) runs are launched (:mod:`mmer_jax.reproduce.launch`):
+        one after another in this process by default; submitit local processes or SLURM jobs.
 
     Returns:
       {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
@@ -672,12 +691,12 @@ def reproduce(
             _log(f"{system}/{name}: {plan['protocol']!r} folds "
                  f"{', '.join(map(str, plan['folds']))} of {plan['num_folds']} × "
                  f"{plural(seeds, 'seed')}, one build in {plan['data_dir']}")
-            runs = run_folds(cfg, os.path.join(workdir, system, name), seeds, plan)
+            runs = run_folds(cfg, os.path.join(workdir, system, name), seeds, plan, launch)
             report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
                                   overrides, folds=fold_summary(plan, runs, seeds),
                                   stem=fold_stem(name, plan))
         else:
-            runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds)
+            runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds, launch)
             report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
                                   overrides)
         from mmer_jax.reproduce.model_profile import profile_config

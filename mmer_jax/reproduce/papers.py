@@ -313,7 +313,8 @@ def floors(corpus: str) -> List[Dict]:
     """The measured floors of an experiment's corpus, for the report harness.
 
     Args:
-      corpus: corpus key of the experiment, e.g. "iemocap_text" (exact match).
+      corpus: corpus key of the experiment, e.g. "iemocap_text"; a variant of a corpus key
+        ("iemocap_text_paper": another recipe on the same data and split) shares its floors.
 
     Returns:
       [{"name", "accuracy", "weighted_f1" (percent), "source"}] in ``FLOORS`` order; [] for a
@@ -323,7 +324,8 @@ def floors(corpus: str) -> List[Dict]:
       ValueError: a ``FLOORS`` system has no single entry with "acc" and "wf1" in RESULTS.
     """
     out = []
-    for system, name in FLOORS.get(corpus, ()):
+    base = next((k for k in FLOORS if corpus == k or corpus.startswith(k + "_")), corpus)
+    for system, name in FLOORS.get(base, ()):
         found = [r for r in RESULTS if r.system == system and {"acc", "wf1"} <= set(r.metrics)]
         if len(found) != 1:
             raise ValueError(f"floor {system!r} of {corpus!r}: {len(found)} results in RESULTS")

@@ -31,13 +31,15 @@ from mmer_jax.data.device import make_feature_step
 from mmer_jax.data.pipeline import UnitPipeline
 from mmer_jax.errors import RunError, UsageError
 from mmer_jax.models import build_model
-from mmer_jax.schema import DataConfig, TrainConfig, from_section
+from mmer_jax.schema import DataConfig, ProtocolConfig, TrainConfig, from_section
+from mmer_jax.train import determinism, regression
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import state as state_lib
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
 from mmer_jax.train.hooks import CheckpointEvery, Interrupted, StopAfterSteps
 from mmer_jax.train.metrics import classification_metrics, per_speaker_of
+from mmer_jax.train.profiling import ProfileSteps
 from mmer_jax.train.progress import MetricsLog, Throughput, progress_bar
 from mmer_jax.train.state import TrainState
 
@@ -61,8 +63,11 @@ class VariantTrainer:
       data_cfg: its typed ``data`` section.
       train_cfg: its typed ``train`` section.
       model: the Flax module of this variant.
-      mesh: the ``("data",)`` device mesh.
-      global_batch: examples per step across every device and host (``train.batch_size``).
+      mesh: the device mesh, ``("data",)`` or ``("data", "fsdp")`` (``train.fsdp > 1``).
+      state_sharding: where the train state lives on the mesh: replicated, or (FSDP) the tree
+        of :func:`~mmer_jax.train.sharding.state_sharding`.
+      global_batch: examples per step across every device and host (``train.batch_size``);
+        with ``train.grad_accum_steps = k`` computed as k micro-batches of ``global_batch / k``.
       steps_per_epoch: optimizer steps per epoch (the train split's full batches).
       total_steps: ``steps_per_epoch * train.epochs``.
       features: the on-device feature step, host batch -> model batch (``train.dtype``).
@@ -94,27 +99,46 @@ class VariantTrainer:
           mesh: the device mesh; default: ``train.num_devices`` devices (0 = all).
 
         Raises:
-          UsageError: a config key is unknown or ill-typed, or ``train.batch_size`` is not a
-            multiple of the device count.
+          UsageError: a config key is unknown or ill-typed, ``train.batch_size`` is not a
+            multiple of the device count times ``train.grad_accum_steps``, ``train.fsdp`` does
+            not divide the device count, or ``train.deterministic`` is asked for in a process
+            whose JAX backend started without it.
           RunError: the train split is smaller than one batch.
         """
         self.cfg, self.pipeline, self.variant = cfg, pipeline, variant
         self.data_cfg: DataConfig = from_section(DataConfig, cfg.data, "data")
         self.train_cfg: TrainConfig = from_section(TrainConfig, cfg.train, "train")
+        # protocol.task = "regression": a 1-output head on the batch's score (train/regression.py).
+        self.protocol_cfg: ProtocolConfig = from_section(ProtocolConfig, cfg.get("protocol"),
+                                                         "protocol")
+        self.regression = self.protocol_cfg.task == "regression"
         self.seed: int = cfg.seed
         self.modalities = list(modalities)
         self.run_dir = run_dir
         self.dir = os.path.join(run_dir, "variants", variant)
         os.makedirs(self.dir, exist_ok=True)
         train = self.train_cfg
-        self.mesh = mesh if mesh is not None else sh.make_mesh(train.num_devices or None)
-        self.model = build_model(cfg.model, num_classes=pipeline.num_classes,
+        if train.deterministic:  # a no-op when run() (or the environment) has set the flags
+            determinism.enable_deterministic_ops()
+        self.mesh = mesh if mesh is not None else sh.make_mesh(train.num_devices or None,
+                                                               fsdp=train.fsdp)
+        self.model = build_model(cfg.model,
+                                 num_classes=1 if self.regression else pipeline.num_classes,
                                  vocab_size=pipeline.vocab_size, modalities=self.modalities)
         self.global_batch = train.batch_size
         n_dev = self.mesh.devices.size
         if self.global_batch % n_dev:
             raise UsageError(
                 f"train.batch_size={self.global_batch} must be a multiple of the {n_dev} devices"
+            )
+        if train.grad_accum_steps > 1 and self.data_cfg.pack_utterances:
+            raise UsageError("config key 'train.grad_accum_steps': micro-batches cannot split "
+                             "the packed utterances of data.pack_utterances; set one of them off")
+        if self.global_batch % (n_dev * train.grad_accum_steps):
+            raise UsageError(
+                f"config key 'train.grad_accum_steps': {train.grad_accum_steps} micro-batches "
+                f"per device need train.batch_size={self.global_batch} to be a multiple of "
+                f"{n_dev * train.grad_accum_steps} ({n_dev} devices x {train.grad_accum_steps})"
             )
         self.steps_per_epoch = pipeline.steps_per_epoch(self.global_batch)
         if self.steps_per_epoch == 0:
@@ -125,11 +149,17 @@ class VariantTrainer:
         self.total_steps = self.steps_per_epoch * train.epochs
         self.features = make_feature_step(self.data_cfg, train.dtype)
         self.optimizer = state_lib.make_optimizer(train, self.total_steps)
+        self.state_sharding = (
+            sh.state_sharding(self.mesh, self._abstract_state(), train.fsdp_min_size)
+            if sh.fsdp_size(self.mesh) > 1 else sh.replicated(self.mesh)
+        )
         self.train_step = steps_lib.make_train_step(
-            self.model, self.optimizer, self.features, train, self.seed, self.mesh
+            self.model, self.optimizer, self.features, train, self.seed, self.mesh,
+            self.protocol_cfg, state_sharding=self.state_sharding,
         )
         self.eval_step = steps_lib.make_eval_step(self.model, self.features, train.dtype,
-                                                  self.mesh)
+                                                  self.mesh, self.protocol_cfg,
+                                                  state_sharding=self.state_sharding)
         self.ckpt = Checkpoints(self.dir, keep=train.keep_checkpoints)
         self.metrics_log = MetricsLog(os.path.join(run_dir, "metrics.jsonl"), variant)
         if jax.process_index() != 0:  # one writer of the run's files: process 0
@@ -167,16 +197,27 @@ class VariantTrainer:
             skip_batches=skip_batches,
         )
 
+    def _first_batch(self) -> dict[str, np.ndarray]:
+        first = next(iter(self.batches("train", epoch=0, train=True)))
+        return {k: np.asarray(v) for k, v in first.items()}
+
+    def _abstract_state(self) -> TrainState:
+        """The step-0 state's shapes and dtypes (``jax.eval_shape``; nothing is computed)."""
+        return jax.eval_shape(
+            lambda b: state_lib.init_state(self.model, self.optimizer, self.features(b),
+                                           self.seed),
+            self._first_batch(),
+        )
+
     def init_state(self) -> TrainState:
-        """A fresh step-0 state from ``seed``, replicated on the mesh.
+        """A fresh step-0 state from ``seed``, on the mesh as :attr:`state_sharding` says.
 
         The model is initialised on the features of the first training batch of epoch 0.
         """
-        first = next(iter(self.batches("train", epoch=0, train=True)))
-        inputs = self.features({k: np.asarray(v) for k, v in first.items()})
+        inputs = self.features(self._first_batch())
         init = jax.jit(
             lambda: state_lib.init_state(self.model, self.optimizer, inputs, self.seed),
-            out_shardings=sh.replicated(self.mesh),
+            out_shardings=self.state_sharding,
         )
         return init()
 
@@ -195,7 +236,7 @@ class VariantTrainer:
           FileNotFoundError: no such checkpoint yet.
         """
         state, meta = self.ckpt.restore(which, self.init_state() if like is None else like)
-        return jax.device_put(state, sh.replicated(self.mesh)), meta
+        return jax.device_put(state, self.state_sharding), meta
 
     def resume_or_init(self) -> tuple[TrainState, dict]:
         """The ``latest`` checkpoint if there is one, else a fresh state.
@@ -216,22 +257,29 @@ class VariantTrainer:
         return state, meta
 
     # -- training -------------------------------------------------------------------------------
-    def step_hooks(self, meta: dict) -> list[Hook]:
+    def step_hooks(self, meta: dict, start_step: int = 0) -> list[Hook]:
         """The per-step hooks the ``train`` section asks for, in the order they run.
 
         Args:
           meta: the run's bookkeeping, saved with every checkpoint (read at save time).
+          start_step: the step the run starts (or resumes) from.
 
         Returns:
-          A :class:`~mmer_jax.train.hooks.StopAfterSteps` when ``train.stop_after_steps > 0``,
-          then a :class:`~mmer_jax.train.hooks.CheckpointEvery` when
-          ``train.checkpoint_every_steps > 0``; an empty list for an ordinary run.
+          A :class:`~mmer_jax.train.profiling.ProfileSteps` when ``train.profile_steps`` is set
+          (its trace starts at once when ``start_step`` is inside the window; :meth:`run` closes
+          it), then a :class:`~mmer_jax.train.hooks.StopAfterSteps` when
+          ``train.stop_after_steps > 0``, then a :class:`~mmer_jax.train.hooks.CheckpointEvery`
+          when ``train.checkpoint_every_steps > 0``; an empty list for an ordinary run.
         """
 
         def save_latest(step: int, state: TrainState) -> None:
             self.ckpt.save("latest", step, state, meta)
 
         hooks: list[Hook] = []
+        if self.train_cfg.profile_steps:
+            hooks.append(ProfileSteps(self.train_cfg.profile_steps,
+                                      os.path.join(self.run_dir, "profile", self.variant),
+                                      start_step))
         if self.train_cfg.stop_after_steps:
             hooks.append(StopAfterSteps(self.train_cfg.stop_after_steps, save_latest))
         if self.train_cfg.checkpoint_every_steps:
@@ -276,8 +324,13 @@ class VariantTrainer:
         # devices two ahead of the step, and metrics are fetched only on logging steps.
         step = epoch * self.steps_per_epoch + skip_batches
         host_batches = self.batches("train", epoch=epoch, train=True, skip_batches=skip_batches)
+        profiler = next((h for h in hooks if isinstance(h, ProfileSteps)), None)
         for batch in sh.prefetch_to_mesh(host_batches, self.mesh, size=2):
-            state, metrics = self.train_step(state, batch)
+            if profiler is not None and profiler.in_window(step):  # the trace's step markers
+                with jax.profiler.StepTraceAnnotation("train", step_num=step + 1):
+                    state, metrics = self.train_step(state, batch)
+            else:
+                state, metrics = self.train_step(state, batch)
             step += 1
             self.throughput.step(state, self.global_batch)
             if step % self.train_cfg.log_every == 0 or step % self.steps_per_epoch == 0:
@@ -313,7 +366,10 @@ class VariantTrainer:
 
         Returns:
           :func:`~mmer_jax.train.metrics.classification_metrics` of the split (fractions in
-          [0, 1], per-class scores, confusion) plus ``loss``, the weighted mean cross-entropy.
+          [0, 1], per-class scores, confusion) plus ``loss``, the weighted mean cross-entropy;
+          with ``protocol.task = "regression"``,
+          :func:`~mmer_jax.train.regression.regression_metrics` plus ``loss`` (the weighted mean
+          ``protocol.regression_loss``).
         """
         preds, labels, weights, loss_sum = [], [], [], 0.0
         for host in self.batches(split, train=False):
@@ -324,6 +380,9 @@ class VariantTrainer:
             weights.append(sh.to_host(out["weight"]).reshape(-1))
             loss_sum += float(out["loss_sum"])
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
+        if self.regression:  # sentiment scores: MMSA's metrics (no classes, no speakers)
+            return {**regression.regression_metrics(y, p, weight=w),
+                    "loss": loss_sum / max(float(w.sum()), 1.0)}
         m = classification_metrics(y, p, self.pipeline.class_names, weight=w)
         m["loss"] = loss_sum / max(float(w.sum()), 1.0)
         by_speaker = per_speaker_of(self.pipeline, split, y, p, w, self.cfg)
@@ -344,10 +403,9 @@ class VariantTrainer:
         val = self.evaluate(state.params, state.batch_stats, "validation")
         step = int(state.step)
         self.metrics_log.append("validation", step, epoch + 1, loss=val["loss"],
-                                accuracy=val["accuracy"], weighted_f1=val["weighted_f1"],
-                                uar=val["uar"])
+                                **regression.logged_scores(val))
         meta["epoch"] = epoch + 1
-        if meta["best"] is None or val[select] > meta["best"]:
+        if regression.improved(select, val[select], meta["best"]):  # mae: lower is better
             meta.update(best=val[select], best_epoch=epoch + 1, best_step=step)
             self.ckpt.save("best", step, state, meta)
         self.ckpt.save("latest", step, state, meta)
@@ -389,7 +447,7 @@ class VariantTrainer:
         train = self.train_cfg
         state, meta = self.resume_or_init()
         start_step = int(state.step)
-        hooks = self.step_hooks(meta)
+        hooks = self.step_hooks(meta, start_step)
         bar = progress_bar(self.total_steps, start_step, f"train[{self.variant}]", train.progress)
         try:
             for epoch in range(meta["epoch"], train.epochs):
@@ -399,13 +457,16 @@ class VariantTrainer:
                 val = self.validate(state, epoch, meta)
                 bar.write(
                     f"[{self.variant}] epoch {epoch + 1}/{train.epochs}: val "
-                    f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f} "
+                    f"{regression.summary(val)} "
                     f"(best {train.select_metric} {meta['best']:.3f} @ {meta['best_epoch']})",
                     file=sys.stderr,
                 )
         finally:
             bar.close()
             self.metrics_log.close()
+            for hook in hooks:  # a profile trace still running (the run ended inside it)
+                if isinstance(hook, ProfileSteps):
+                    hook.close()
         result = self.final_test(state)
         self.ckpt.close()
         return {

@@ -78,7 +78,8 @@ def primary_variant(cfg: ml_collections.ConfigDict) -> str:
 
 # Keys a stored config may differ in without being another run: how it is shown and where the
 # data is read from, not what is trained.
-RESUME_IGNORES = frozenset({"stop_after_steps", "progress", "data_dir", "manual_dir"})
+RESUME_IGNORES = frozenset({"stop_after_steps", "progress", "data_dir", "manual_dir",
+                            "profile_steps"})
 LOCK_FILE = ".lock"
 # What a run writes into its workdir; ``--force`` removes these (and nothing else).
 WALL_FILE = "wall_time.json"  # seconds spent by every call of the job, resumes included
@@ -345,7 +346,8 @@ def run(
     Raises:
       UsageError: a config error (unknown key, a ``variant_overrides`` entry naming no variant,
         unusable data paths, a different run in ``workdir``, ``workdir`` in use by another
-        process).
+        process, ``train.deterministic`` in a process whose JAX backend already started
+        without its XLA flags).
       RunError: the data cannot be read or the loss diverged.
       Interrupted: ``train.stop_after_steps`` was reached; the same call resumes.
     """
@@ -355,6 +357,10 @@ def run(
 
     t0 = time.time()
     config_lib.validate(cfg)
+    if sections(cfg)[1].deterministic:  # before anything below starts JAX's backend
+        from mmer_jax.train.determinism import enable_deterministic_ops
+
+        enable_deterministic_ops()
     variants = variants_of(cfg)
     unknown = sorted(set(cfg.get("variant_overrides") or {}) - set(variants))
     if unknown:

@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mmer_jax.schema import TrainConfig
+from mmer_jax.schema import ProtocolConfig, TrainConfig
+from mmer_jax.train import mixup, regression
 from mmer_jax.train import sharding as sh
 from mmer_jax.train.state import TrainState
 
@@ -51,26 +52,36 @@ def weighted_xent(logits, labels, weight, label_smoothing: float = 0.0):
     return jnp.sum(per * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
-def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig):
+def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig,
+                 protocol: ProtocolConfig | None = None):
     """The training loss of ``model`` on a host batch, with train-mode dropout and BatchNorm.
 
     Args:
       model: a Flax module returning ``(logits, aux)``; ``aux["aux_logits"]`` is used when
         ``train.aux_loss_weight > 0``.
       feature_step: host batch -> model batch (features in ``train.dtype``).
-      train: the ``train`` section (``dtype``, ``label_smoothing``, ``aux_loss_weight``).
+      train: the ``train`` section (``dtype``, ``label_smoothing``, ``aux_loss_weight``,
+        ``mixup_alpha``: :mod:`mmer_jax.train.mixup`).
+      protocol: the ``protocol`` section; ``task = "regression"`` trains a 1-output model on the
+        batch's ``score`` (:func:`mmer_jax.train.regression.train_objective`). None: classification.
 
     Returns:
       ``loss_fn(params, batch_stats, batch, rng) -> (loss, (batch_stats, accuracy))``: a float32
-      scalar loss (weighted mean cross-entropy), the updated BatchNorm statistics and the
-      weighted accuracy of the batch in [0, 1].
+      scalar loss (weighted mean cross-entropy, or ``protocol.regression_loss``), the updated
+      BatchNorm statistics and the weighted accuracy of the batch in [0, 1] (regression: sign
+      agreement, Acc-2 has0).
     """
     dtype = DTYPES[train.dtype]
     smoothing = train.label_smoothing
     aux_weight = train.aux_loss_weight
+    regress = protocol is not None and protocol.task == "regression"
+    mix_alpha = train.mixup_alpha
 
     def loss_fn(params, batch_stats, batch, rng):
         inputs = feature_step(batch)
+        mix = None
+        if mix_alpha:  # train.mixup_alpha: features mixed here, targets in the loss below
+            inputs, mix = mixup.mix_inputs(inputs, jax.random.fold_in(rng, 0x6D6978), mix_alpha)
         variables = {"params": _cast_floats(params, dtype) if dtype != jnp.float32 else params}
         mutable = []
         if batch_stats:
@@ -80,7 +91,14 @@ def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig):
             variables, inputs, train=True, rngs={"dropout": rng}, mutable=mutable
         )
         logits, aux = out
-        loss = weighted_xent(logits, inputs["label"], inputs["weight"], smoothing)
+        if regress:
+            loss, acc = regression.train_objective(logits, aux, inputs, protocol.regression_loss,
+                                                   aux_weight)
+            return loss, (updates.get("batch_stats", batch_stats), acc)
+        if mix is None:
+            loss = weighted_xent(logits, inputs["label"], inputs["weight"], smoothing)
+        else:
+            loss = mixup.mixed_xent(logits, inputs["label"], inputs["weight"], mix, smoothing)
         if aux_weight and "aux_logits" in aux:
             # Deep supervision: an auxiliary classifier on the utterance encoder's output gives a
             # from-scratch encoder a direct signal before the context layers learn to pass one.
@@ -101,11 +119,26 @@ def make_train_step(
     train: TrainConfig,
     seed: int,
     mesh: jax.sharding.Mesh,
+    protocol: ProtocolConfig | None = None,
+    *,
+    state_sharding=None,
 ):
     """The jitted data-parallel training step.
 
     The dropout key of a step is ``fold_in(PRNGKey(seed), state.step)``; the loss is the weighted
     mean over the global batch, so any number of devices computes the gradients of one.
+
+    ``train.grad_accum_steps = k > 1`` splits the batch into k micro-batches (rows ``i, i + k,
+    ...``, so each device splits only its own rows) whose gradients are summed, each weighted by
+    its share of the batch's weight, inside the step (``lax.scan``): one optimizer step on the
+    whole batch's gradient with the activations of ``batch_size / k`` rows alive at a time. The
+    parameters after the step equal those of one batch (up to float rounding) for a model
+    without BatchNorm or dropout; BatchNorm normalises each micro-batch by its own statistics and
+    updates the running ones k times, dropout draws a key per micro-batch.
+
+    Under bfloat16 compute (``train.dtype``) the parameters are cast inside the differentiated
+    function, so gradients, parameters, optimizer state and BatchNorm statistics stay float32,
+    as does the loss.
 
     Args:
       model: the Flax module (see :func:`make_loss_fn`).
@@ -113,30 +146,109 @@ def make_train_step(
       feature_step: host batch -> model batch.
       train: the ``train`` section (see :func:`make_loss_fn`).
       seed: the run's seed.
-      mesh: the ``("data",)`` mesh; the state is replicated, the batch split on its axis.
+      mesh: the run mesh (:func:`mmer_jax.train.sharding.make_mesh`); the batch is split over
+        its batch axes.
+      protocol: the ``protocol`` section (its ``task``; see :func:`make_loss_fn`).
+      state_sharding: where the state lives: None (replicated) or the tree of
+        :func:`mmer_jax.train.sharding.state_sharding` (FSDP: the parameters are gathered whole
+        for the step's compute and their gradients reduce-scattered back to the shards, so the
+        optimizer update runs on the shards).
 
     Returns:
       ``step(state, batch) -> (state, {"loss", "accuracy", "grad_norm"})`` with float32 scalar
       metrics. The input state is donated: do not use it after the call.
+
+    Raises:
+      ValueError (when called): the batch's rows per device do not divide by
+        ``train.grad_accum_steps``.
     """
-    loss_fn = make_loss_fn(model, feature_step, train)
+    loss_fn = make_loss_fn(model, feature_step, train, protocol)
     base_key = jax.random.PRNGKey(seed)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    accum = train.grad_accum_steps
+    rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
+    if state_sharding is None:
+        state_sharding = rep
+    sharded = not isinstance(state_sharding, jax.sharding.Sharding)
 
     def step(state: TrainState, batch):
         rng = jax.random.fold_in(base_key, state.step)
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (loss, (batch_stats, acc)), grads = grad_fn(state.params, state.batch_stats, batch, rng)
+        params = state.params
+        if sharded:  # FSDP: gather the shards for the forward and backward passes
+            params = jax.lax.with_sharding_constraint(params, rep)
+        if accum == 1:
+            (loss, (batch_stats, acc)), grads = grad_fn(params, state.batch_stats, batch, rng)
+        else:
+            loss, batch_stats, acc, grads = _accumulate(
+                grad_fn, params, state.batch_stats, batch, rng, accum, mesh
+            )
+        if sharded:  # each device keeps the summed gradient of its own shards
+            grads = jax.lax.with_sharding_constraint(grads, state_sharding.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         new_state = TrainState(
-            step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state
+            step=state.step + 1, params=params, opt_state=opt_state,
+            batch_stats=_like(batch_stats, state.batch_stats),
         )
         return new_state, {"loss": loss, "accuracy": acc, "grad_norm": optax.global_norm(grads)}
 
-    rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
     return under_mesh(
-        jax.jit(step, in_shardings=(rep, data), out_shardings=(rep, rep), donate_argnums=0), mesh
+        jax.jit(step, in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
+                donate_argnums=0),
+        mesh,
     )
+
+
+def _like(tree, reference):
+    """``tree`` with every leaf cast to the dtype of the same leaf of ``reference``."""
+    return jax.tree.map(lambda x, r: x.astype(r.dtype), tree, reference)
+
+
+def _accumulate(grad_fn, params, batch_stats, batch, rng, k: int, mesh):
+    """Loss, BatchNorm statistics, accuracy and gradient of ``batch`` from ``k`` micro-batches.
+
+    Micro-batch ``i`` holds rows ``i, i + k, i + 2k, ...`` of the batch: with the rows split
+    contiguously over the devices, every device splits its own rows (no data moves). Each
+    micro-batch's weighted means (loss, accuracy, gradient) are scaled by its share of the
+    batch's weight, so the sums are the whole batch's weighted means.
+    """
+    n_rows = batch["weight"].shape[0]
+    n_dev = mesh.devices.size
+    other = sorted(name for name, v in batch.items() if v.shape[:1] != (n_rows,))
+    if other:  # e.g. data.pack_utterances's rows of real utterances only
+        raise ValueError(f"train.grad_accum_steps={k}: batch key {other[0]!r} is not split by "
+                         f"batch rows ({n_rows}), so it cannot be split into micro-batches")
+    if n_rows % (k * n_dev):
+        raise ValueError(
+            f"train.grad_accum_steps={k}: a batch of {n_rows} rows on {n_dev} devices does not "
+            f"split into {k} micro-batches per device; use a train.batch_size divisible by "
+            f"{k * n_dev}"
+        )
+    axes = sh.batch_axes(mesh)
+    micro_sharding = jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(None, axes[0] if len(axes) == 1 else axes)
+    )
+
+    def split(x):  # [B, ...] -> [k, B / k, ...]
+        x = jnp.swapaxes(x.reshape((x.shape[0] // k, k) + x.shape[1:]), 0, 1)
+        return jax.lax.with_sharding_constraint(x, micro_sharding)
+
+    micro = jax.tree.map(split, batch)
+    total = jnp.maximum(jnp.sum(batch["weight"].astype(jnp.float32)), 1.0)
+
+    def body(carry, xs):
+        grads, stats, loss, acc = carry
+        i, mb = xs
+        (l_i, (new_stats, a_i)), g_i = grad_fn(params, stats, mb, jax.random.fold_in(rng, i))
+        # loss_fn divides by max(micro weight, 1); rescale to a share of the batch's weight
+        share = jnp.maximum(jnp.sum(mb["weight"].astype(jnp.float32)), 1.0) / total
+        grads = jax.tree.map(lambda a, b: a + share * b, grads, g_i)
+        return (grads, _like(new_stats, stats), loss + share * l_i, acc + share * a_i), None
+
+    zero = jnp.zeros((), jnp.float32)
+    init = (jax.tree.map(jnp.zeros_like, params), batch_stats, zero, zero)
+    (grads, batch_stats, loss, acc), _ = jax.lax.scan(body, init, (jnp.arange(k), micro))
+    return loss, batch_stats, acc, grads
 
 
 def under_mesh(fn, mesh: jax.sharding.Mesh):
@@ -158,14 +270,19 @@ def under_mesh(fn, mesh: jax.sharding.Mesh):
     return call
 
 
-def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.sharding.Mesh):
+def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.sharding.Mesh,
+                   protocol: ProtocolConfig | None = None, *, state_sharding=None):
     """The jitted evaluation step: eval-mode forward pass, predictions and the summed loss.
 
     Args:
       model: the Flax module (see :func:`make_loss_fn`).
       feature_step: host batch -> model batch.
       dtype: "float32" or "bfloat16", the compute dtype the parameters are cast to.
-      mesh: the ``("data",)`` mesh.
+      mesh: the run mesh; the batch is split over its batch axes.
+      protocol: the ``protocol`` section; ``task = "regression"`` gives the outputs of
+        :func:`mmer_jax.train.regression.eval_outputs` (float scores) under the same keys.
+      state_sharding: where the train state lives (see :func:`make_train_step`); its
+        ``params`` and ``batch_stats`` entries are the step's input shardings. None: replicated.
 
     Returns:
       ``step(params, batch_stats, batch) -> dict`` with ``pred`` [B] (or [B, U]) int class ids,
@@ -176,14 +293,26 @@ def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.shard
       KeyError: ``dtype`` is not "float32" or "bfloat16".
     """
     dtype = DTYPES[dtype]
+    regress = protocol is not None and protocol.task == "regression"
+
+    rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
+    sharded = state_sharding is not None and not isinstance(state_sharding,
+                                                            jax.sharding.Sharding)
+    params_in, stats_in = (
+        (state_sharding.params, state_sharding.batch_stats) if sharded else (rep, rep)
+    )
 
     def step(params, batch_stats, batch):
         inputs = feature_step(batch)
+        if sharded:  # FSDP: gathered whole for the forward pass
+            params = jax.lax.with_sharding_constraint(params, rep)
         variables = {"params": _cast_floats(params, dtype) if dtype != jnp.float32 else params}
         if batch_stats:
             variables["batch_stats"] = batch_stats
         logits, _ = model.apply(variables, inputs, train=False)
         logits = logits.astype(jnp.float32)
+        if regress:
+            return regression.eval_outputs(logits, inputs, protocol.regression_loss)
         loss = weighted_xent(logits, inputs["label"], inputs["weight"])
         return {
             "pred": jnp.argmax(logits, -1),
@@ -193,9 +322,8 @@ def make_eval_step(model, feature_step: FeatureStep, dtype: str, mesh: jax.shard
             "probs": jax.nn.softmax(logits, -1),
         }
 
-    rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
     return under_mesh(jax.jit(
         step,
-        in_shardings=(rep, rep, data),
+        in_shardings=(params_in, stats_in, data),
         out_shardings={"pred": data, "label": data, "weight": data, "loss_sum": rep, "probs": data},
     ), mesh)

@@ -64,6 +64,9 @@ def test_floors_come_from_results_and_refuse_an_ambiguous_registry(monkeypatch):
     assert [f["weighted_f1"] for f in got] == [single.metrics["wf1"], 57.9]
     assert {f["source"] for f in got} == {"ANCHORS.md §2"}
     assert papers.floors("meld") == []
+    # Another recipe on the same corpus and split shares its floors; an unrelated prefix does not.
+    assert papers.floors("iemocap_text_paper") == got
+    assert papers.floors("iemocap_textual") == []
     monkeypatch.setitem(papers.FLOORS, "meld", (("no_such_system", "x"),))
     with pytest.raises(ValueError, match="no_such_system"):
         papers.floors("meld")

@@ -34,7 +34,7 @@ def _launch(out, data_dir, run_dir, n_proc, devices_each):
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "tests.train.multihost_worker", str(out), data_dir,
              str(run_dir)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-    logs = [p.communicate(timeout=300)[0].decode() for p in procs]
+    logs = [p.communicate(timeout=900)[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(logs)[-4000:]
 
 

@@ -1,0 +1,432 @@
+"""Training throughput: mmer_jax's jitted train step against plain PyTorch (eager and compiled).
+
+How to run (torch is the optional ``bench`` extra: ``pip install -e ".[bench]"``)::
+
+    MMER_DATA_ROOT=/work/shared/data python benchmarks/train_compare_torch.py          # CPU, both
+    python benchmarks/train_compare_torch.py --models quickstart --rounds 3 --quick    # a smoke run
+    python benchmarks/train_compare_torch.py --device cuda                             # on a GPU
+
+What is compared, per model (``s002``: ``experiments/s002_iemocap_text_paper.py``; ``quickstart``:
+``experiments/quickstart.py``, its primary ``fused`` variant):
+
+- ``mmer_jax``: the config's real train step (``VariantTrainer.train_step``: on-device features,
+  forward, loss, gradients, optimizer update), driven by ``mmer_jax.bench``'s step timer;
+- ``torch_eager`` / ``torch_compile``: ``benchmarks/torch_models.py``, the same architecture and
+  sizes (read from the config), optimizer (Adam with L2 / AdamW + clipping + schedule as the
+  config says), float32, the same host batches (the first ``--batches`` training batches of the
+  config's own pipeline, converted once); ``torch.compile`` wraps the model (a compile failure is
+  recorded in the JSON, not raised).
+
+Every framework is warmed up (compiled) on every batch first; then ``--rounds`` rounds run the
+frameworks in turn (A B C A B C ...), each round ``--passes`` passes over the batches, so drift in
+a shared machine's load hits all alike. Reported: median and interquartile range over rounds of
+dialogues/s and utterances/s (S002) or clips/s (quickstart), parameter counts, ratios to PyTorch
+eager. JSON: ``benchmarks/results/train-compare-torch-<device>-<date>.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+MODELS = {"s002": "experiments/s002_iemocap_text_paper.py",
+          "quickstart": "experiments/quickstart.py"}
+FRAMEWORKS = ("mmer_jax", "torch_eager", "torch_compile")
+PARAM_TOLERANCE = 0.03  # torch counts may exceed Flax's by PyTorch's second LSTM bias only
+
+
+def quartiles(xs: list[float]) -> dict:
+    """{"median", "q1", "q3", "iqr"} of a non-empty list (inclusive quartiles).
+
+    Raises:
+      ValueError: ``xs`` is empty.
+    """
+    if not xs:
+        raise ValueError("no values")
+    if len(xs) == 1:
+        q1 = q3 = med = xs[0]
+    else:
+        q1, med, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return {"median": med, "q1": q1, "q3": q3, "iqr": q3 - q1}
+
+
+class JaxRunner:
+    """mmer_jax's train step of a config's primary variant, over its first ``n_batches``
+    training batches (:class:`mmer_jax.bench._StepTimer`, which compiles every shape first)."""
+
+    name = "mmer_jax"
+
+    def __init__(self, config: str, overrides: list[str], workdir: str, n_batches: int):
+        from mmer_jax import bench
+        from mmer_jax import config as config_lib
+
+        self.cfg = config_lib.load(config, list(overrides) + ["train.progress=false"])
+        self.trainer, self.pipeline = bench._primary_trainer(self.cfg, workdir)
+        t0 = time.perf_counter()
+        self.timer = bench._StepTimer(self.trainer, n_batches)
+        self.warmup_s = time.perf_counter() - t0
+        # The same batches again, as host numpy arrays, for the other frameworks.
+        it = self.trainer.batches("train", epoch=0, train=True)
+        self.host = [b for _, b in zip(range(n_batches), it, strict=False)]
+        counts = [bench._counts(b) for b in self.host]
+        if counts != self.timer.counts:
+            raise RuntimeError(f"batches differ between two reads: {counts} vs {self.timer.counts}")
+        self.counts = counts
+        self.params = int(sum(x.size for x in jax.tree.leaves(self.timer.state.params)))
+
+    def rate(self, passes: int) -> tuple[float, float]:
+        """(units/s, utterances/s) over ``passes`` passes over the batches."""
+        units = self.timer.rate(passes * len(self.counts))
+        return units, self.timer.utterances_per_s
+
+
+def torch_model(model_name: str, cfg, vocab_size: int, num_classes: int, frame_size: int = 0):
+    """The PyTorch model of ``model_name`` with the sizes of config ``cfg`` (its ``model`` and
+    ``data`` sections).
+
+    Args:
+      model_name: "s002" or "quickstart".
+      cfg: the loaded experiment config.
+      vocab_size, num_classes: of the run's pipeline.
+      frame_size: frame height = width (quickstart).
+
+    Returns:
+      A ``torch.nn.Module`` (:mod:`torch_models`).
+
+    Raises:
+      ValueError: an unknown model, or S002 with word and context BiLSTMs of different sizes.
+    """
+    import torch_models as tm
+
+    m = cfg.model
+    if model_name == "s002":
+        if (m.context_hidden, m.context_layers) != (m.text.lstm_hidden, m.text.lstm_layers):
+            raise ValueError("S002Torch assumes equal word and context BiLSTM sizes")
+        return tm.S002Torch(vocab_size, num_classes, m.text.embed_dim, m.text.lstm_hidden,
+                            m.text.lstm_layers, m.num_heads, m.dropout)
+    if model_name != "quickstart":
+        raise ValueError(f"unknown model {model_name!r}")
+    from mmer_jax.data.features import EPS, mel_filterbank
+    from mmer_jax.schema import DataConfig, from_section
+
+    d = from_section(DataConfig, cfg.data, "data")
+    enc = m.encoders
+    model = tm.QuickstartTorch(
+        mel_filterbank(d.sample_rate, d.n_fft, d.n_mels), vocab_size, num_classes, frame_size,
+        d.n_fft, d.hop, width=enc.audio.width, video_widths=tuple(enc.frames.widths),
+        video_hidden=enc.frames.hidden, text_embed=enc.text.embed_dim,
+        text_hidden=enc.text.hidden, head_hidden=m.head_hidden, dropout=m.dropout,
+        text_dropout=enc.text.dropout)
+    model.logmel.eps = EPS
+    return model
+
+
+class TorchRunner:
+    """A PyTorch model of the same config and its optimizer, stepping over the same batches."""
+
+    def __init__(self, model_name: str, jx: JaxRunner, device: str, compiled: bool,
+                 seed: int = 0):
+        import torch
+        import torch_models as tm
+
+        self.torch, self.device, self.kind = torch, device, model_name
+        self.name = "torch_compile" if compiled else "torch_eager"
+        torch.manual_seed(seed)
+        cfg, pipe = jx.cfg, jx.pipeline
+        t = jx.trainer.train_cfg
+        frame = int(jx.host[0]["frames_u8"].shape[2]) if "frames_u8" in jx.host[0] else 0
+        self.model = torch_model(model_name, cfg, pipe.vocab_size, pipe.num_classes, frame)
+        self.model.to(device).train()
+        self.params = tm.count_params(self.model)
+        self.bias_surplus = tm.lstm_bias_surplus(self.model)
+        if t.optimizer == "adam":
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr,
+                                        weight_decay=t.weight_decay)
+        elif t.optimizer == "adamw":
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr,
+                                         weight_decay=t.weight_decay)
+        else:
+            raise ValueError(f"train.optimizer={t.optimizer!r} has no torch counterpart here")
+        total = max(jx.trainer.total_steps, 1)
+        if t.schedule == "cosine":
+            import math
+
+            lam = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total))  # noqa: E731
+        else:
+            lam = lambda s: 1.0  # noqa: E731
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lam)
+        self.clip = t.grad_clip
+        self.forward = torch.compile(self.model) if compiled else self.model
+        host = jx.host
+        if model_name == "s002":  # the torch model takes tokens [B, U, L] and packs itself
+            host = [{"tokens": dialogue_tokens(b), **{k: b[k] for k in
+                                                      ("utt_mask", "label", "weight")}}
+                    for b in host]
+        self.batches = [tm.to_torch(b, device) for b in host]
+        self.counts = jx.counts
+        t0 = time.perf_counter()
+        for b in self.batches:  # warm-up: compiles every shape for torch.compile
+            self.step(b)
+        self._sync()
+        self.warmup_s = time.perf_counter() - t0
+
+    def _sync(self):
+        if self.device.startswith("cuda"):
+            self.torch.cuda.synchronize()
+
+    def step(self, b: dict):
+        """One training step on batch ``b``; returns the loss tensor (not synchronised)."""
+        torch = self.torch
+        self.opt.zero_grad(set_to_none=True)
+        if self.kind == "s002":
+            logits = self.forward(b["tokens"], b["utt_mask"])  # [B, U, C]
+        else:
+            logits = self.forward(b)  # [B, C]
+        w = b["weight"].reshape(-1)
+        per = torch.nn.functional.cross_entropy(logits.reshape(w.shape[0], -1),
+                                                b["label"].reshape(-1).long(), reduction="none")
+        loss = (per * w).sum() / w.sum().clamp(min=1.0)
+        loss.backward()
+        if self.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        self.opt.step()
+        self.sched.step()
+        return loss
+
+    def rate(self, passes: int) -> tuple[float, float]:
+        """(units/s, utterances/s) over ``passes`` passes over the batches."""
+        units = utts = 0
+        t0 = time.perf_counter()
+        for _ in range(passes):
+            for b, (u, n) in zip(self.batches, self.counts, strict=True):
+                loss = self.step(b)
+                units, utts = units + u, utts + n
+        loss.item()
+        self._sync()
+        dt = time.perf_counter() - t0
+        return units / dt, utts / dt
+
+
+def dialogue_tokens(batch: dict) -> np.ndarray:
+    """tokens [B, U, L] of a dialogue host batch, rebuilt from ``tokens_packed`` [N, L] and
+    ``packed_slot`` [N] (flat slot ``b * U + u``; ``B * U`` on padding rows) when the pipeline
+    packs utterances (``data.pack_utterances`` > 0)."""
+    if "tokens" in batch:
+        return batch["tokens"]
+    b, u = batch["utt_mask"].shape
+    packed = batch["tokens_packed"]
+    tok = np.zeros((b * u + 1, packed.shape[1]), packed.dtype)
+    tok[batch["packed_slot"]] = packed
+    return tok[: b * u].reshape(b, u, -1)
+
+
+def _padding_stats(model_name: str, host: list[dict]) -> dict:
+    """The word positions mmer_jax's word BiLSTM runs over against the real words (S002)."""
+    if model_name != "s002":
+        return {}
+    key = "tokens" if "tokens" in host[0] else "tokens_packed"
+    pos = sum(int(b[key].size) for b in host)
+    words = sum(int(((dialogue_tokens(b) > 0) & b["utt_mask"][..., None]).sum()) for b in host)
+    slots = sum(int(b["utt_mask"].size) for b in host)
+    utts = sum(int(b["utt_mask"].sum()) for b in host)
+    return {"jax_token_key": key, "word_positions_in_batches": pos, "real_words": words,
+            "real_word_fraction": words / pos, "utterance_slots": slots,
+            "real_utterances": utts,
+            "tokens_shapes": sorted({str(b[key].shape) for b in host})}
+
+
+def compare(model_name: str, args) -> dict:
+    """Runs one model's comparison; returns its JSON section."""
+    config = MODELS[model_name]
+    unit, utt = ("dialogues", "utterances") if model_name == "s002" else ("clips", "clips")
+    print(f"== {model_name} ({config}) ==", flush=True)
+    runners, errors, warm = [], {}, {}
+    jx = JaxRunner(config, args.override, os.path.join(args.workdir, model_name), args.batches)
+    warm["mmer_jax"] = jx.warmup_s
+    if "mmer_jax" in args.frameworks:
+        runners.append(jx)
+    params = {"mmer_jax": jx.params}
+    for fw in ("torch_eager", "torch_compile"):
+        if fw not in args.frameworks:
+            continue
+        try:
+            r = TorchRunner(model_name, jx, args.device, fw == "torch_compile")
+        except Exception as e:  # noqa: BLE001 -- a torch.compile failure is a result
+            errors[fw] = f"{type(e).__name__}: {e}"[:2000]
+            errors[fw + "_traceback_tail"] = traceback.format_exc()[-1500:]
+            print(f"{fw}: FAILED ({type(e).__name__}: {str(e)[:200]})", flush=True)
+            continue
+        runners.append(r)
+        warm[fw] = r.warmup_s
+        params[fw] = r.params
+        params["torch_lstm_bias_hh"] = r.bias_surplus
+    if "torch_eager" in params:
+        rel = abs(params["torch_eager"] - jx.params) / jx.params
+        params["relative_difference"] = rel
+        params["torch_minus_bias_hh_equals_mmer_jax"] = (
+            params["torch_eager"] - params["torch_lstm_bias_hh"] == jx.params)
+        if rel > PARAM_TOLERANCE and not params["torch_minus_bias_hh_equals_mmer_jax"]:
+            raise RuntimeError(f"parameter counts differ by {rel:.1%}: {params}")
+    rates = {r.name: ([], []) for r in runners}
+    for i in range(args.rounds):
+        for r in runners:
+            a, b = r.rate(args.passes)
+            rates[r.name][0].append(a)
+            rates[r.name][1].append(b)
+        print(f"round {i + 1}/{args.rounds}: " + "  ".join(
+            f"{n} {v[0][-1]:.2f}" for n, v in rates.items()) + f" {unit}/s", flush=True)
+    rows = []
+    for name, (u, n) in rates.items():
+        row = {"framework": name, "unit": unit, f"{unit}_per_s": quartiles(u),
+               "rounds": u, "warmup_s": warm[name]}
+        if utt != unit:
+            row[f"{utt}_per_s"] = quartiles(n)
+            row["rounds_utterances"] = n
+        rows.append(row)
+    base = {r["framework"]: r[f"{unit}_per_s"]["median"] for r in rows}
+    for r in rows:
+        for ref in ("torch_eager", "torch_compile"):
+            if ref in base:
+                r[f"ratio_to_{ref}"] = r[f"{unit}_per_s"]["median"] / base[ref]
+    h = jx.host[0]
+    return {
+        "model": model_name, "config": config, "variant": jx.trainer.variant,
+        "data_pack_utterances": jx.cfg.data.get("pack_utterances"),
+        "overrides": args.override, "unit": unit,
+        "global_batch": jx.trainer.global_batch, "batches": len(jx.host),
+        "batch_shapes": {k: list(v.shape) for k, v in h.items()},
+        "units_per_pass": sum(c[0] for c in jx.counts),
+        "utterances_per_pass": sum(c[1] for c in jx.counts),
+        "params": params, "rows": rows, "errors": errors,
+        "padding": _padding_stats(model_name, jx.host),
+    }
+
+
+def print_table(sections: list[dict]) -> None:
+    """One line per (model, framework): median [q1, q3] of each rate and the ratios."""
+    print(f"\n{'model':<11}{'framework':<15}{'rate (median [IQR])':<44}{'vs eager':>9}"
+          f"{'vs compile':>11}")
+    for s in sections:
+        for r in s["rows"]:
+            parts = []
+            for key in (f"{s['unit']}_per_s", "utterances_per_s"):
+                if key in r and (key == f"{s['unit']}_per_s" or s["unit"] != "utterances"):
+                    q = r[key]
+                    parts.append(f"{q['median']:.1f} [{q['q1']:.1f}, {q['q3']:.1f}] "
+                                 f"{key.replace('_per_s', '/s')}")
+            ve, vc = (r.get(f"ratio_to_{k}") for k in ("torch_eager", "torch_compile"))
+            ve, vc = ("" if v is None else f"{v:.2f}x" for v in (ve, vc))
+            print(f"{s['model']:<11}{r['framework']:<15}{'; '.join(dict.fromkeys(parts)):<44}"
+                  f"{ve:>9}{vc:>11}")
+        p = s["params"]
+        print(f"{'':<11}params: " + ", ".join(f"{k} {v}" for k, v in p.items()
+                                              if k in FRAMEWORKS + ("torch_lstm_bias_hh",)))
+        for k, v in s["errors"].items():
+            if not k.endswith("_traceback_tail"):
+                print(f"{'':<11}{k}: {v[:160]}")
+
+
+def main(argv=None) -> int:
+    """Parses the flags, runs the comparison, prints the table and writes the JSON; returns 0.
+
+    Raises:
+      RuntimeError: parameter counts of the two implementations differ by more than 3 % and
+        not by exactly PyTorch's second LSTM bias.
+      SystemExit: bad flags, or ``--device cuda`` without a GPU visible to torch.
+    """
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="s002,quickstart", help="comma-separated: s002,quickstart")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--passes", type=int, default=1, help="passes over the batches per round")
+    p.add_argument("--batches", type=int, default=4, help="distinct training batches")
+    p.add_argument("--override", action="append", default=[],
+                   help="KEY=VALUE config override for every model (repeatable)")
+    p.add_argument("--quick", action="store_true", help="2 rounds over 2 batches")
+    p.add_argument("--workdir", default="/tmp/mmer-train-compare-torch")
+    p.add_argument("--out", default=None)
+    p.add_argument("--dry-run", action="store_true",
+                   help="check flags, torch and the device; run nothing")
+    args = p.parse_args(argv)
+    args.frameworks = [f for f in args.frameworks.split(",") if f]
+    models = [m for m in args.models.split(",") if m]
+    bad = [x for x in models if x not in MODELS] + [f for f in args.frameworks
+                                                     if f not in FRAMEWORKS]
+    if bad:
+        p.error(f"unknown model or framework {bad[0]!r}")
+    if args.quick:
+        args.rounds, args.batches = min(args.rounds, 2), min(args.batches, 2)
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: torch {torch.__version__} sees no GPU")
+    if args.dry_run:
+        print(f"would compare {models} with {args.frameworks} on torch {torch.__version__} "
+              f"{args.device}, jax {jax.__version__} {jax.default_backend()}")
+        return 0
+    load_before = os.getloadavg()
+    t0 = time.time()
+    sections = [compare(m, args) for m in models]
+    date = datetime.date.today().isoformat()
+    dev = jax.devices()[0]
+    git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    record = {
+        "what": "train-compare-torch",
+        "git": git,
+        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+        "jax_device": getattr(dev, "device_kind", dev.platform),
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "date": date,
+        "dtype": "float32",
+        "method": (
+            "Each framework trains on the same first --batches training batches of the config's "
+            "own pipeline (real data), every shape compiled/warmed first; rounds interleave the "
+            "frameworks (A B C A B C ...), one round = --passes passes over the batches, timed "
+            "with perf_counter around the steps and ended by a device sync (block_until_ready "
+            "/ loss.item()). Rates: real units (dialogues or clips; rows with weight > 0) and "
+            "real utterances per second; median and IQR over rounds. mmer_jax runs the real "
+            "jitted VariantTrainer.train_step; PyTorch models are benchmarks/torch_models.py "
+            "with packed sequences (padding skipped)."),
+        "rounds": args.rounds, "passes": args.passes,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "wall_s": time.time() - t0,
+        "notes": ("Shared 2-core CPU machine: other jobs ran beside this one (load averages "
+                  "above); ratios from interleaved rounds are more trustworthy than absolute "
+                  "rates." if args.device == "cpu" else ""),
+        "models": sections,
+    }
+    out = args.out or os.path.join(REPO, "benchmarks", "results",
+                                   f"train-compare-torch-{args.device.split(':')[0]}-{date}.json")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    print_table(sections)
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
