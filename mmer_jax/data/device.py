@@ -33,7 +33,7 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     ``audio`` [B, T', F] ``dtype`` features (log-mel: F = ``n_mels``; MFCC: F = ``n_mfcc``;
     T' = 1 + T // ``hop`` frames) with ``audio_mask`` [B, T'] bool; ``frames`` / ``face``
     [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv]; ``tokens`` [B, L] int32 with
-    ``tokens_mask`` [B, L]; ``label`` and ``weight`` pass through.
+    ``tokens_mask`` [B, L]; ``label``, ``weight`` and ``score`` (when present) pass through.
 
     Dialogue batches (``utt_mask`` present) carry a leading utterance axis [B, U, ...]: the signal
     keys are folded to [B*U, ...] for the feature computation and unfolded again; ``utt_mask`` and
@@ -52,6 +52,8 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     if "utt_mask" in batch:
         return _prepare_dialogue(batch, data, dtype)
     out = {"label": batch["label"], "weight": batch["weight"]}
+    if "score" in batch:  # the regression target passes through
+        out["score"] = batch["score"]
     if "audio_pcm" in batch:
         wave = features.pcm16_to_float(batch["audio_pcm"])
         kind = data.frontend
@@ -112,6 +114,10 @@ def _prepare_dialogue(batch: dict, data: DataConfig, dtype) -> dict:
     if "tokens" in batch:
         out["tokens"] = batch["tokens"]
         out["tokens_mask"] = batch["tokens"] > 0
+    if "tokens_packed" in batch:
+        out["tokens_packed"] = batch["tokens_packed"]
+        out["tokens_packed_mask"] = batch["tokens_packed"] > 0
+        out["packed_slot"] = batch["packed_slot"]
     return out
 
 

@@ -17,6 +17,8 @@ Host batch (numpy), with U padded to a multiple of ``data.utterance_bucket`` cap
 | ``speaker`` | [B, U] | int32: 0 for the dialogue's first speaker, 1 for the next, ... |
 | ``label`` | [B, U] | int32 |
 | ``weight`` | [B, U] | float32, 0 on padded utterances |
+| ``tokens_packed`` | [N, L] | int32: instead of ``tokens`` when ``data.pack_utterances`` > 0 |
+| ``packed_slot`` | [N] | int32: each packed row's flat slot ``b * U + u`` (``B * U``: padding) |
 | ``audio_pcm`` / ``audio_len`` | [B, U, T] int16 / [B, U] int32 | when ``audio`` is a modality |
 | ``frames_u8`` / ``frames_len`` (``face_*``) | [B, U, Tv, H, W, 3] uint8 / [B, U] | when present |
 
@@ -159,6 +161,20 @@ class DialoguePipeline(UnitPipeline):
         conv-emotion's PyTorch loaders."""
         return self.config.drop_remainder
 
+    def batches(self, split: str, global_batch: int, **kwargs):
+        """:meth:`UnitPipeline.batches <mmer_jax.data.base.UnitPipeline.batches>`, refusing
+        packed utterances across hosts.
+
+        Raises:
+          UsageError: ``data.pack_utterances`` is set and ``process_count`` > 1 (packed rows
+            index the host's own batch); and as the base method.
+          RunError: as the base method.
+        """
+        if self.config.pack_utterances and kwargs.get("process_count", 1) > 1:
+            raise UsageError("config key 'data.pack_utterances' works on one host only; set it "
+                             "to 0 for a multi-host run")
+        return super().batches(split, global_batch, **kwargs)
+
     # -- units -----------------------------------------------------------------------------
     def load_unit(self, split, index, train, rng) -> dict:
         """Dialogue unit ``index``: ``{"utts": [host example per utterance, in turn order],
@@ -245,7 +261,12 @@ class DialoguePipeline(UnitPipeline):
             for r, u in enumerate(units):
                 for j, it in enumerate(u["utts"]):
                     tok[r, j, : len(it["tokens"])] = it["tokens"]
-            batch["tokens"] = tok
+            if c.pack_utterances:
+                batch["tokens_packed"], batch["packed_slot"] = _pack_rows(
+                    tok, batch["utt_mask"], c.pack_utterances
+                )
+            else:
+                batch["tokens"] = tok
         if "audio" in self.modalities:
             width = _fits(widths["audio"], [len(it["audio_pcm"]) for it in flat], "audio samples")
             pcm = np.zeros((b, width_u, width), np.int16)
@@ -275,6 +296,22 @@ def _loaded_lengths(unit: dict) -> dict:
         if unit["utts"] and field in unit["utts"][0]:
             out[key] = max(len(it[field]) for it in unit["utts"])
     return out
+
+
+def _pack_rows(tokens: np.ndarray, utt_mask: np.ndarray, step: int):
+    """The real utterances of tokens [B, U, L], packed: (``tokens_packed`` [N, L] int32,
+    ``packed_slot`` [N] int32, the flat index ``b * U + u`` of each row's utterance, ``B * U``
+    on padding rows). N is the real count rounded up to a multiple of ``step`` and of B (so the
+    rows split evenly over the devices of a data-parallel mesh)."""
+    b, u, width = tokens.shape
+    slots = np.flatnonzero(utt_mask.reshape(-1)).astype(np.int32)
+    multiple = step * b // math.gcd(step, b)
+    n = max(multiple, -(-len(slots) // multiple) * multiple)
+    packed = np.zeros((n, width), np.int32)
+    packed[: len(slots)] = tokens.reshape(b * u, width)[slots]
+    slot = np.full((n,), b * u, np.int32)
+    slot[: len(slots)] = slots
+    return packed, slot
 
 
 def _fits(width: int, lens, what: str) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 from typing import Iterable
 
@@ -60,7 +61,8 @@ class Tokenizer:
         return np.asarray(ids, dtype=np.int32)
 
     def save(self, path: str) -> None:
-        """Writes ``{"vocab": [...]}`` as JSON to ``path`` (its directory must exist)."""
+        """Writes ``{"vocab": [...]}`` as JSON to ``path``, creating its directory."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump({"vocab": self.vocab}, f)
 

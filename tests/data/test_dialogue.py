@@ -162,3 +162,41 @@ def test_utterance_corpus_without_dialogue_fields_is_a_usage_error(tiny_generate
     if src_fields is None:
         pytest.skip("generated_emotion stores dialogue fields")
     assert "dialogue_id" in src_fields
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
+def test_packed_utterances_give_the_same_model_outputs(corpus, kind):
+    """data.pack_utterances feeds the word encoder the real utterances only; the model's outputs
+    (eval mode) equal those of the unpacked [B, U, L] batch."""
+    import jax
+
+    from mmer_jax.config import base_config
+    from mmer_jax.data import device
+    from mmer_jax.errors import UsageError
+    from mmer_jax.models import build_model
+
+    data_cfg, _, _ = corpus
+    packed_cfg = ml_collections.ConfigDict(data_cfg.to_dict())
+    packed_cfg.pack_utterances = 4
+    plain = next(iter(DialoguePipeline(data_cfg, ["text"], seed=0).batches("test", 4)))
+    pipe = DialoguePipeline(packed_cfg, ["text"], seed=0)
+    packed = next(iter(pipe.batches("test", 4)))
+    assert "tokens" not in packed
+    real = int(plain["utt_mask"].sum())
+    n = packed["tokens_packed"].shape[0]
+    assert n % 4 == 0 and real <= n < real + 4
+    slots = packed["packed_slot"][:real]
+    np.testing.assert_array_equal(packed["tokens_packed"][:real],
+                                  plain["tokens"].reshape(-1, plain["tokens"].shape[-1])[slots])
+    assert (packed["packed_slot"][real:] == plain["utt_mask"].size).all()
+    assert not packed["tokens_packed"][real:].any()
+
+    section = base_config("s002").model
+    section.text.kind = kind
+    model = build_model(section, num_classes=6, vocab_size=pipe.vocab_size, modalities=["text"])
+    a, b = device.prepare(plain, data_cfg), device.prepare(packed, packed_cfg)
+    params = model.init(jax.random.PRNGKey(0), a, train=False)
+    out_a, out_b = model.apply(params, a, train=False)[0], model.apply(params, b, train=False)[0]
+    np.testing.assert_allclose(np.asarray(out_a), np.asarray(out_b), rtol=1e-5, atol=1e-5)
+    with pytest.raises(UsageError, match="pack_utterances"):
+        pipe.batches("train", 4, train=True, process_index=0, process_count=2)

@@ -6,6 +6,20 @@ image), ``cnn_lstm`` (frames), ``bilstm`` (tokens) for the quickstart; ``resnet_
 ``utterance`` is S002's utterance encoder over dialogue batches. The building blocks they are made
 of (``resnet.py``, ``mobileface.py``, ``conv1d_audio.py``, ``text_cnn.py``, ``bilstm_attn.py``,
 ``conv3d.py``) each come with a frozen config dataclass that a ``model`` sub-section maps onto.
+``cnn_lstm_speech`` (S004's speech CNN-LSTM with recurrent dropout) and ``crnn_ma`` (the survey's
+CRNN-MA) are speech encoders in files of their own; ``inception_resnet_v2`` (S004's face
+network, per frame, with its feature taps) too; so is ``speech_cnn`` (the speech recipe's small
+GroupNorm CNN with statistics pooling).
 """
 
-from mmer_jax.models.encoders import audio, streams, text, utterance, vision  # noqa: F401
+from mmer_jax.models.encoders import (  # noqa: F401
+    audio,
+    cnn_lstm_speech,
+    crnn_ma,
+    inception_resnet_v2,
+    speech_cnn,
+    streams,
+    text,
+    utterance,
+    vision,
+)

@@ -5,8 +5,11 @@ through a 4-layer Bi-LSTM + linear layers + attention pooling, video through a 3
 per-modality utterance features are concatenated.
 
 Dialogue batches carry a leading utterance axis (``tokens`` [B, U, L], ``audio`` [B, U, Ta, F],
-``frames`` [B, U, Tv, H, W, 3], ``utt_mask`` [B, U]). :class:`DialogueEncoder` folds the
-utterance axis into the batch, runs one encoder per modality and returns per-utterance features.
+``frames`` [B, U, Tv, H, W, 3], ``utt_mask`` [B, U]); text may instead come packed
+(``tokens_packed`` [N, L] of the real utterances only, ``packed_slot`` [N]: each row's flat
+``b * U + u``; ``data.pack_utterances``), so the word encoder skips padded utterances.
+:class:`DialogueEncoder` folds the utterance axis into the batch, runs one encoder per modality
+and returns per-utterance features.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ def _inner_mask(batch: Dict[str, jnp.ndarray], modality: str) -> jnp.ndarray:
     return mask & batch["utt_mask"][..., None]
 
 
+def _unpack(packed: jnp.ndarray, slot: jnp.ndarray, b: int, u: int) -> jnp.ndarray:
+    """Features of packed utterances [N, D] back to their dialogue slots [B, U, D] (zeros where
+    no utterance was packed; rows with slot ``B * U`` are padding and dropped)."""
+    out = jnp.zeros((b * u + 1, packed.shape[-1]), packed.dtype).at[slot].set(packed)
+    return out[: b * u].reshape(b, u, -1)
+
+
 @ENCODERS.register("utterance")
 class DialogueEncoder(nn.Module):
     """Per-utterance features of the configured modalities, concatenated.
@@ -59,15 +69,21 @@ class DialogueEncoder(nn.Module):
         flat = lambda a: a.reshape((b * u,) + a.shape[2:])  # noqa: E731  [B, U, ...] -> [BU, ...]
         per_mod = {}
         for m in self.modalities:
-            x, mask = flat(batch[_DATA_KEY[m]]), flat(_inner_mask(batch, m))
             if m == "text":
                 if self.text.vocab_size < 1:
                     raise ValueError("modality 'text' needs TextCNNConfig.vocab_size >= 1")
-                f = TextCNN(self.text, name="text")(x, mask, train)
+                text = TextCNN(self.text, name="text")
+                if "tokens_packed" in batch:  # the real utterances only (data.pack_utterances)
+                    f = _unpack(text(batch["tokens_packed"], batch["tokens_packed_mask"], train),
+                                batch["packed_slot"], b, u)
+                else:
+                    f = text(flat(batch["tokens"]), flat(_inner_mask(batch, m)), train)
             elif m == "audio":
-                f = BiLSTMAttnEncoder(self.audio, name="audio")(x, mask, train)
+                f = BiLSTMAttnEncoder(self.audio, name="audio")(
+                    flat(batch["audio"]), flat(_inner_mask(batch, m)), train)
             else:
-                f = Conv3DEncoder(self.visual, name=m)(x, mask, train)
+                f = Conv3DEncoder(self.visual, name=m)(
+                    flat(batch[_DATA_KEY[m]]), flat(_inner_mask(batch, m)), train)
             per_mod[m] = f.reshape(b, u, -1)  # [B, U, D_m]
         feats = jnp.concatenate([per_mod[m] for m in self.modalities], axis=-1)
         return jnp.where(utt[..., None], feats, 0.0), utt, per_mod
