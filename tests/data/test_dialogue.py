@@ -164,7 +164,7 @@ def test_utterance_corpus_without_dialogue_fields_is_a_usage_error(tiny_generate
     assert "dialogue_id" in src_fields
 
 
-@pytest.mark.parametrize("kind", ["bilstm", "cnn"])
+@pytest.mark.parametrize("kind", ["bilstm", pytest.param("cnn", marks=pytest.mark.slow)])
 def test_packed_utterances_give_the_same_model_outputs(corpus, kind):
     """data.pack_utterances feeds the word encoder the real utterances only; the model's outputs
     (eval mode) equal those of the unpacked [B, U, L] batch."""

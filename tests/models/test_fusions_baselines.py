@@ -119,7 +119,8 @@ def test_lmf_at_full_rank_computes_tfn(dims):
     assert not np.allclose(np.asarray(lo), np.asarray(out_t), atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["tfn", "lmf", "mult", "late"])
+@pytest.mark.parametrize("name", ["tfn", "lmf", pytest.param("mult", marks=pytest.mark.slow),
+                                  "late"])
 def test_forward_and_backward_on_a_four_device_mesh(name):
     if jax.device_count() < 4:
         pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=4")
@@ -147,7 +148,8 @@ def test_forward_and_backward_on_a_four_device_mesh(name):
     assert sum(float(jnp.abs(g).sum()) for g in fusion_grads) > 0
 
 
-@pytest.mark.parametrize("name", ["tfn", "lmf", "mult", "late"])
+@pytest.mark.parametrize("name", ["tfn", "lmf", pytest.param("mult", marks=pytest.mark.slow),
+                                  "late"])
 def test_overfits_eight_examples(name):
     """Random labels on random features: only a fusion that passes information through can fit."""
     model = Classifier(name, tuple(SMALL[name].items()))

@@ -62,6 +62,7 @@ def _ignores_padding(predict, variables, x, logits):
     np.testing.assert_allclose(predict(variables, longer)[0], logits, atol=1e-5)
 
 
+@pytest.mark.slow  # long for the default run; `pytest -m slow` runs it
 def test_crnn_ma_attention_before_the_lstm_ignores_padding():
     model = build("crnn_ma_before")
     x = batch(3)

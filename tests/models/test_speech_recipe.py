@@ -47,7 +47,8 @@ def test_registered_and_system_builds():
     assert np.all(np.isfinite(np.asarray(logits)))
 
 
-@pytest.mark.parametrize("norm", ["group", "layer", "batch", "none"])
+@pytest.mark.parametrize("norm", [pytest.param("group", marks=pytest.mark.slow), "layer", "batch",
+                                  "none"])
 @pytest.mark.parametrize("pooling", ["stats", "attentive"])
 def test_forward_backward_finite(norm, pooling):
     cfg = SpeechRecipeConfig(audio=dataclasses.replace(SMALL, norm=norm, pooling=pooling))
@@ -65,7 +66,7 @@ def test_forward_backward_finite(norm, pooling):
     assert np.isfinite(float(value)) and all(np.isfinite(norms)) and max(norms) > 0
 
 
-@pytest.mark.parametrize("norm", ["group", "layer", "batch"])
+@pytest.mark.parametrize("norm", [pytest.param("group", marks=pytest.mark.slow), "layer", "batch"])
 @pytest.mark.parametrize("pooling", ["stats", "attentive", "mean"])
 def test_padding_does_not_change_the_output(norm, pooling):
     cfg = dataclasses.replace(SMALL, norm=norm, pooling=pooling)

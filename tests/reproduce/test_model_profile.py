@@ -1,9 +1,12 @@
 """The report's FLOP count does not depend on how S003's depthwise convs are computed."""
 
+import pytest
+
 from mmer_jax import config as config_lib
 from mmer_jax.reproduce.model_profile import profile_config
 
 
+@pytest.mark.slow  # long for the default run; `pytest -m slow` runs it
 def test_s003_flops_same_for_shifted_and_grouped_depthwise(tiny_generated):
     def profile(impl):
         cfg = config_lib.load(

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from mmer_jax import bench
 
 
+@pytest.mark.slow  # long for the default run; `pytest -m slow` runs it
 def test_bench_pipeline_writes_rows(tmp_path, tiny_generated):
     out = tmp_path / "bench.json"
     code = bench.run("pipeline", quick=True, out=str(out), workdir=str(tmp_path / "w"),
@@ -20,6 +23,7 @@ def test_bench_pipeline_writes_rows(tmp_path, tiny_generated):
     assert record["jax"] and record["device"]
 
 
+@pytest.mark.slow  # long for the default run; `pytest -m slow` runs it
 def test_bench_compare_times_each_value_interleaved(tmp_path, tiny_generated):
     out = tmp_path / "cmp.json"
     code = bench.run("train", quick=True, out=str(out), workdir=str(tmp_path / "w"),
