@@ -140,15 +140,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--launcher", default="inline", choices=("inline", "local", "slurm"),
                    help="how seed (× fold) runs are launched: inline, one after another in this "
                    "process; local, each run its own process via submitit; slurm, each run a "
-                   "SLURM job (array) via submitit. Every run is resumable: the same command "
+                   "SLURM job (array) via submitit (local and slurm need the launch extra: "
+                   "pip install -e \".[launch]\"). Every run is resumable: the same command "
                    "again resumes unfinished runs and reads back finished ones")
-    r.add_argument("--jobs", type=int, default=0, help="local: runs at once; slurm: the job "
-                   "array's parallelism (0: no cap)")
-    r.add_argument("--partition", default="", help="slurm partition (default: the cluster's)")
+    r.add_argument("--jobs", type=int, default=0, help="local: runs at once (0: all at once); "
+                   "slurm: the job array's parallelism (0: no cap)")
+    r.add_argument("--partition", default="", help="slurm partition (empty: the cluster's "
+                   "default)")
     r.add_argument("--gpus-per-job", dest="gpus_per_job", type=int, default=0,
-                   help="slurm: GPUs of one run")
+                   help="slurm: GPUs of one run (0: none requested, so set it for GPU runs)")
     r.add_argument("--cpus-per-job", dest="cpus_per_job", type=int, default=0,
-                   help="slurm: CPUs of one run")
+                   help="slurm: CPUs of one run (0: the cluster's default)")
     r.add_argument("--timeout-min", dest="timeout_min", type=int, default=240,
                    help="local/slurm: wall-clock limit of one run, minutes (a run cut by it "
                    "resumes from its checkpoints on the next call)")

@@ -48,6 +48,27 @@ __all__ = ["Interrupted", "VariantTrainer"]
 Hook = Callable[[int, TrainState], None]
 
 
+def check_batch_layout(train: TrainConfig, data: DataConfig, n_dev: int) -> None:
+    """Checks that a global batch splits over ``n_dev`` devices and ``train.grad_accum_steps``
+    micro-batches (run before anything is written, and by every trainer).
+
+    Raises:
+      UsageError: ``train.batch_size`` is not a multiple of ``n_dev`` x ``grad_accum_steps``, or
+        micro-batches are asked for together with ``data.pack_utterances``.
+    """
+    batch, k = train.batch_size, train.grad_accum_steps
+    if batch % n_dev:
+        raise UsageError(f"train.batch_size={batch} must be a multiple of the {n_dev} devices")
+    if k > 1 and data.pack_utterances:
+        raise UsageError("config key 'train.grad_accum_steps': micro-batches cannot split "
+                         "the packed utterances of data.pack_utterances; set one of them off")
+    if batch % (n_dev * k):
+        raise UsageError(
+            f"config key 'train.grad_accum_steps': {k} micro-batches per device need "
+            f"train.batch_size={batch} to be a multiple of {n_dev * k} ({n_dev} devices x {k})"
+        )
+
+
 def _fresh_meta() -> dict[str, Any]:
     return {"epoch": 0, "best": None, "best_epoch": None, "best_step": None}
 
@@ -126,20 +147,7 @@ class VariantTrainer:
                                  num_classes=1 if self.regression else pipeline.num_classes,
                                  vocab_size=pipeline.vocab_size, modalities=self.modalities)
         self.global_batch = train.batch_size
-        n_dev = self.mesh.devices.size
-        if self.global_batch % n_dev:
-            raise UsageError(
-                f"train.batch_size={self.global_batch} must be a multiple of the {n_dev} devices"
-            )
-        if train.grad_accum_steps > 1 and self.data_cfg.pack_utterances:
-            raise UsageError("config key 'train.grad_accum_steps': micro-batches cannot split "
-                             "the packed utterances of data.pack_utterances; set one of them off")
-        if self.global_batch % (n_dev * train.grad_accum_steps):
-            raise UsageError(
-                f"config key 'train.grad_accum_steps': {train.grad_accum_steps} micro-batches "
-                f"per device need train.batch_size={self.global_batch} to be a multiple of "
-                f"{n_dev * train.grad_accum_steps} ({n_dev} devices x {train.grad_accum_steps})"
-            )
+        check_batch_layout(train, self.data_cfg, self.mesh.devices.size)
         self.steps_per_epoch = pipeline.steps_per_epoch(self.global_batch)
         if self.steps_per_epoch == 0:
             raise RunError(

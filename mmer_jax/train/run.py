@@ -353,7 +353,8 @@ def run(
     """
     from mmer_jax import config as config_lib
     from mmer_jax.models import build_model
-    from mmer_jax.train.loop import VariantTrainer
+    from mmer_jax.train import sharding as sh
+    from mmer_jax.train.loop import VariantTrainer, check_batch_layout
 
     t0 = time.time()
     config_lib.validate(cfg)
@@ -383,9 +384,14 @@ def run(
         try:
             pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
             for name, modalities in variants.items():  # a model the system rejects fails here
-                build_model(config_for_variant(cfg, name).model,
+                variant_cfg = config_for_variant(cfg, name)
+                build_model(variant_cfg.model,
                             num_classes=pipeline.num_classes, vocab_size=pipeline.vocab_size,
                             modalities=modalities)
+                # ... and so does a batch the mesh or the micro-batches cannot split.
+                v_data, v_train, _ = sections(variant_cfg)
+                mesh = sh.make_mesh(v_train.num_devices or None, fsdp=v_train.fsdp)
+                check_batch_layout(v_train, v_data, mesh.devices.size)
             if jax.process_index() == 0:
                 atomic_write_json(os.path.join(workdir, CONFIG_FILE),
                                   json.loads(cfg.to_json_best_effort()))

@@ -152,3 +152,18 @@ def test_bad_values_are_one_line_naming_the_key(override, key, capsys):
                      f"--config.{override}"]) != 0
     err = capsys.readouterr().err.strip()
     assert f"config key '{key}'" in err and "\n" not in err, err
+
+
+@pytest.mark.parametrize("override, key", [("train.grad_accum_steps=3", "train.grad_accum_steps"),
+                                           ("train.fsdp=3", "train.fsdp")])
+def test_a_batch_the_mesh_cannot_split_fails_before_anything_is_written(
+        tmp_path, tiny_generated, override, key):
+    """Checked with the models, before config.json: the corrected command then starts afresh in
+    the same --workdir instead of meeting 'a run of a different config'."""
+    from mmer_jax.train.run import run
+
+    cfg = tiny_config(tiny_generated, **dict([override.split("=")]))
+    workdir = tmp_path / "run"
+    with pytest.raises(UsageError, match=key.replace(".", r"\.")):
+        run(cfg, str(workdir))
+    assert not workdir.exists()
