@@ -13,7 +13,8 @@ import dataclasses
 import flax.linen as nn
 
 from mmer_jax.models.encoders.crnn_ma import CRNNMAConfig
-from mmer_jax.registry import ENCODERS, check_names, register_system
+from mmer_jax.models.systems.speech_only import check_speech_config, encode_and_classify
+from mmer_jax.registry import register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,9 +27,7 @@ class CRNNMASystemConfig:
     encoder: str = "crnn_ma"  # an ENCODERS name built as (audio)
 
     def __post_init__(self):
-        if tuple(self.modalities) != ("audio",):
-            raise ValueError(f"modalities={self.modalities} must be ('audio',): a speech model")
-        check_names(encoder=(ENCODERS, self.encoder))
+        check_speech_config(self)
 
 
 class CRNNMASystem(nn.Module):
@@ -40,11 +39,8 @@ class CRNNMASystem(nn.Module):
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
-        c = self.cfg
-        feat = ENCODERS[c.encoder](c.audio, name="enc_audio")(
-            batch["audio"], batch["audio_mask"], train=train
-        )
-        return nn.Dense(self.num_classes, name="head_out")(feat), {"feat_audio": feat}
+        return encode_and_classify(self.cfg, batch["audio"], batch["audio_mask"],
+                                   self.num_classes, train)
 
 
 @register_system("crnn_ma", CRNNMASystemConfig)

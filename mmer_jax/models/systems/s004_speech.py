@@ -16,7 +16,8 @@ import dataclasses
 import flax.linen as nn
 
 from mmer_jax.models.encoders.cnn_lstm_speech import CNNLSTMSpeechConfig
-from mmer_jax.registry import ENCODERS, check_names, register_system
+from mmer_jax.models.systems.speech_only import check_speech_config, encode_and_classify
+from mmer_jax.registry import register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,11 +31,7 @@ class S004SpeechConfig:
     dropout: float = 0.0  # before the output layer (the paper names none there)
 
     def __post_init__(self):
-        if tuple(self.modalities) != ("audio",):
-            raise ValueError(f"modalities={self.modalities} must be ('audio',): a speech model")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-        check_names(encoder=(ENCODERS, self.encoder))
+        check_speech_config(self)
 
 
 class S004Speech(nn.Module):
@@ -46,12 +43,8 @@ class S004Speech(nn.Module):
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
-        c = self.cfg
-        feat = ENCODERS[c.encoder](c.audio, name="enc_audio")(
-            batch["audio"], batch["audio_mask"], train=train
-        )
-        z = nn.Dropout(c.dropout)(feat, deterministic=not train)
-        return nn.Dense(self.num_classes, name="head_out")(z), {"feat_audio": feat}
+        return encode_and_classify(self.cfg, batch["audio"], batch["audio_mask"],
+                                   self.num_classes, train)
 
 
 @register_system("s004_speech", S004SpeechConfig)

@@ -17,7 +17,8 @@ import dataclasses
 import flax.linen as nn
 
 from mmer_jax.models.encoders.speech_cnn import SpecAugmentConfig, SpeechCNNConfig, spec_augment
-from mmer_jax.registry import ENCODERS, check_names, register_system
+from mmer_jax.models.systems.speech_only import check_speech_config, encode_and_classify
+from mmer_jax.registry import register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,11 +33,7 @@ class SpeechRecipeConfig:
     dropout: float = 0.3  # on the utterance vector, before the head
 
     def __post_init__(self):
-        if tuple(self.modalities) != ("audio",):
-            raise ValueError(f"modalities={self.modalities} must be ('audio',): a speech model")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
-        check_names(encoder=(ENCODERS, self.encoder))
+        check_speech_config(self)
 
 
 class SpeechRecipe(nn.Module):
@@ -53,9 +50,7 @@ class SpeechRecipe(nn.Module):
         x, mask = batch["audio"], batch["audio_mask"]
         if train and c.spec_augment.enabled:
             x = spec_augment(self.make_rng("dropout"), x, mask, c.spec_augment)
-        feat = ENCODERS[c.encoder](c.audio, name="enc_audio")(x, mask, train=train)
-        z = nn.Dropout(c.dropout)(feat, deterministic=not train)
-        return nn.Dense(self.num_classes, name="head_out")(z), {"feat_audio": feat}
+        return encode_and_classify(c, x, mask, self.num_classes, train)
 
 
 @register_system("speech_recipe", SpeechRecipeConfig)
