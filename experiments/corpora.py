@@ -49,6 +49,18 @@ def emodb_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return cfg
 
 
+def turev_db_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """TurEV-DB speech only (the ``folder`` builder's ``turev_db`` layout): single words, so
+    clips are read up to 2 s."""
+    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
+    cfg.primary_variant = "audio"
+    cfg.data.corpus = "folder"
+    cfg.data.config = "turev_db"
+    cfg.data.manual_dir = manual_dir("turev_db", "MMER_TUREV_DB")
+    cfg.data.max_audio_s = 2.0  # single words
+    return cfg
+
+
 def iemocap_text_dialogues(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """IEMOCAP transcripts (6 classes) as whole dialogues, COSMIC's lists: 108/12 train/validation
     dialogues of sessions 1-4, 31 test dialogues of session 5; text only."""

@@ -16,13 +16,7 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = base_config("crnn_ma")
-    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
-    cfg.primary_variant = "audio"
-    cfg.data.corpus = "folder"
-    cfg.data.config = "turev_db"
-    cfg.data.manual_dir = corpora.manual_dir("turev_db", "MMER_TUREV_DB")
-    cfg.data.max_audio_s = 2.0  # single words
+    cfg = corpora.turev_db_speech(base_config("crnn_ma"))
     cfg.train.epochs = 20
     cfg.train.batch_size = 16
     cfg.train.weight_decay = 1e-3

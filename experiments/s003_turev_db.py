@@ -17,13 +17,7 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = base_config("s003")
-    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
-    cfg.primary_variant = "audio"
-    cfg.data.corpus = "folder"
-    cfg.data.config = "turev_db"
-    cfg.data.manual_dir = corpora.manual_dir("turev_db", "MMER_TUREV_DB")
-    cfg.data.max_audio_s = 2.0  # single words
+    cfg = corpora.turev_db_speech(base_config("s003"))
     cfg.data.offline_augment = recipes.PITCH_SHIFT_COPIES
     cfg.model.modalities = ["audio"]
     cfg.model.lstm_hidden = 64

@@ -19,12 +19,8 @@ from experiments import corpora, speech_recipe_emodb
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = speech_recipe_emodb.get_config()
-    cfg.data.corpus = "folder"
-    cfg.data.config = "turev_db"
-    cfg.data.manual_dir = corpora.manual_dir("turev_db", "MMER_TUREV_DB")
+    cfg = corpora.turev_db_speech(speech_recipe_emodb.get_config())
     cfg.data.fold_protocol = "loso"
-    cfg.data.max_audio_s = 2.0  # single words
     cfg.train.epochs = 15
     cfg.train.batch_size = 32
     return cfg
