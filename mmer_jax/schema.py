@@ -75,6 +75,12 @@ class DataConfig:
     n_fft: int = 400
     hop: int = 160
     feature_norm: bool = True  # per-utterance mean/variance normalisation of the features
+    # Per-speaker normalisation of the features (mmer_jax.data.speaker_norm), with statistics over
+    # every clip of the speaker, labels unused: "mean" subtracts the speaker's mean per feature,
+    # "mean_var" also divides by its standard deviation. Needs feature_norm=False (per-utterance
+    # normalisation removes the level and spectral shape that speaker normalisation keeps) and
+    # utterance units whose records store a speaker.
+    speaker_norm: str = _choices("none", "none", "mean", "mean_var")
     max_frames: int = 16
     max_tokens: int = 48
     token_bucket: int = 8
@@ -109,6 +115,11 @@ class DataConfig:
                              "core)")
         if self.fold < 0:
             raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
+        if self.speaker_norm != "none" and self.feature_norm:
+            raise ValueError(f"speaker_norm={self.speaker_norm!r} needs feature_norm=False "
+                             "(per-utterance normalisation would remove what it keeps)")
+        if self.speaker_norm != "none" and self.unit != "utterance":
+            raise ValueError(f"speaker_norm={self.speaker_norm!r} needs unit='utterance'")
         if self.pack_utterances < 0:
             raise ValueError(f"pack_utterances={self.pack_utterances} must be >= 0 (0: off)")
 
@@ -129,6 +140,9 @@ class TrainConfig:
     # > 0: mixup of training batches in feature space, lam ~ Beta(alpha, alpha) per step
     # (mmer_jax.train.mixup); utterance classification only. 0: off.
     mixup_alpha: float = 0.0
+    # > 0: keep an exponential moving average of the parameters (decay per step, ramped as
+    # min(decay, (1 + step) / (10 + step))); validation, selection, test and prediction use it.
+    ema_decay: float = 0.0
     aux_loss_weight: float = 0.0  # > 0: add the model's aux_logits loss (deep supervision)
     dtype: str = _choices("float32", "float32", "bfloat16")  # bfloat16: float32 master weights
     select_metric: str = _choices("weighted_f1", *SELECT_METRICS)  # on validation only
@@ -161,6 +175,8 @@ class TrainConfig:
                      "fsdp_min_size"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay={self.ema_decay} must be in [0, 1) (0: off)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         profile_window(self.profile_steps)  # raises on a malformed window

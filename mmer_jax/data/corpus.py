@@ -6,7 +6,8 @@ rows and collate them.
 
 A host example (one utterance, unpadded numpy) has ``label`` int32, ``weight`` float32 and, per
 modality: ``audio_pcm`` [N] int16 (N <= ``max_audio_s * sample_rate``), ``frames_u8`` /
-``face_u8`` [T <= max_frames, H, W, 3] uint8, ``tokens`` [L <= max_tokens] int32.
+``face_u8`` [T <= max_frames, H, W, 3] uint8, ``tokens`` [L <= max_tokens] int32; with
+``data.speaker_norm`` also ``audio_norm`` [2, F] float32 (the speaker's feature shift and scale).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mmer_jax.data import augment, sources
+from mmer_jax.data import augment, sources, speaker_norm
 from mmer_jax.data.text import Tokenizer
 from mmer_jax.errors import UsageError
 from mmer_jax.schema import DataConfig
@@ -71,6 +72,15 @@ class Corpus:
         self._split_speakers: dict[str, list[str]] | None | bool = False
         self._augment = _online_augment(data)
         self.tokenizer = self._tokenizer(workdir) if "text" in self.modalities else None
+        # {speaker: [2, F] (shift, scale)}: from the stored clips of every split, before the
+        # offline copies (a pitch-shifted copy is not how its speaker sounds).
+        self.speaker_norm: dict[str, np.ndarray] | None = None
+        if data.speaker_norm != "none" and "audio" in self.modalities:
+            records = (r for split in sources.SPLITS for r in sources.iterate(self.sources[split]))
+            stats = speaker_norm.speaker_statistics(records, data)
+            if workdir:
+                speaker_norm.save_statistics(stats, workdir)
+            self.speaker_norm = speaker_norm.norm_table(stats, data.speaker_norm)
         # After the tokenizer, so copies do not change word counts.
         if data.offline_augment and "audio" in self.modalities:
             ops = augment.parse_ops(data.offline_augment)
@@ -158,6 +168,8 @@ class Corpus:
                 )
                 pcm = pcm[start : start + max_len]
             out["audio_pcm"] = pcm
+            if self.speaker_norm is not None:  # [2, F] float32: the speaker's shift and scale
+                out["audio_norm"] = self.speaker_norm[sources.as_str(ex["speaker"])]
         for key in ("frames", "face"):
             if key in self.modalities:
                 fr = np.asarray(ex[key], dtype=np.uint8)

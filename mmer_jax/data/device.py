@@ -26,14 +26,53 @@ def _frames_to_model(u8: jnp.ndarray, lengths: jnp.ndarray, dtype) -> tuple:
     return jnp.where(mask[:, :, None, None, None], x, 0.0), mask
 
 
+def audio_features(pcm: jnp.ndarray, lengths: jnp.ndarray, data: DataConfig) -> tuple:
+    """The audio features of a run, before any per-speaker normalisation.
+
+    Args:
+      pcm: [B, N] int16 PCM at ``data.sample_rate``.
+      lengths: [B] int valid samples per row.
+      data: the data section (``frontend``, ``n_mels``/``n_mfcc``, ``n_fft``, ``hop``,
+        ``feature_norm``).
+
+    Returns:
+      (features [B, T', F] float32, mask [B, T'] bool), T' = 1 + N // ``hop``; with
+      ``feature_norm`` every row is normalised to zero mean and unit variance per feature over
+      its valid frames, and padded frames are 0.
+
+    Raises:
+      ValueError: ``data.frontend`` is neither "logmel" nor "mfcc".
+    """
+    wave = features.pcm16_to_float(pcm)
+    kw = dict(sr=data.sample_rate, n_fft=data.n_fft, hop=data.hop)
+    if data.frontend == "logmel":
+        feats, mask = features.logmel_jax(wave, lengths, n_mels=data.n_mels, **kw)
+    elif data.frontend == "mfcc":
+        feats, mask = features.mfcc_jax(wave, lengths, n_mfcc=data.n_mfcc, n_mels=data.n_mels,
+                                        **kw)
+    else:
+        raise ValueError(f"data.frontend={data.frontend!r} must be 'logmel' or 'mfcc'")
+    if data.feature_norm:
+        # Per-utterance mean/variance normalisation over valid frames: removes channel and
+        # loudness offsets that otherwise dominate small models.
+        m = mask[..., None].astype(feats.dtype)
+        n = jnp.maximum(m.sum(1, keepdims=True), 1.0)
+        mu = (feats * m).sum(1, keepdims=True) / n
+        var = (((feats - mu) * m) ** 2).sum(1, keepdims=True) / n
+        feats = jnp.where(mask[..., None], (feats - mu) / jnp.sqrt(var + 1e-5), 0.0)
+    return feats, mask
+
+
 def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     """Host batch -> model batch; the implementation of :func:`make_feature_step`.
 
     Keys absent from the host batch are absent from the result. Utterance batches give
     ``audio`` [B, T', F] ``dtype`` features (log-mel: F = ``n_mels``; MFCC: F = ``n_mfcc``;
-    T' = 1 + T // ``hop`` frames) with ``audio_mask`` [B, T'] bool; ``frames`` / ``face``
-    [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv]; ``tokens`` [B, L] int32 with
-    ``tokens_mask`` [B, L]; ``label``, ``weight`` and ``score`` (when present) pass through.
+    T' = 1 + T // ``hop`` frames; with ``audio_norm`` [B, 2, F] in the host batch, normalised
+    as ``(features - audio_norm[:, 0]) * audio_norm[:, 1]``) with ``audio_mask`` [B, T'] bool;
+    ``frames`` / ``face`` [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv];
+    ``tokens`` [B, L] int32 with ``tokens_mask`` [B, L]; ``label``, ``weight`` and ``score`` (when
+    present) pass through.
 
     Dialogue batches (``utt_mask`` present) carry a leading utterance axis [B, U, ...]: the signal
     keys are folded to [B*U, ...] for the feature computation and unfolded again; ``utt_mask`` and
@@ -55,29 +94,10 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     if "score" in batch:  # the regression target passes through
         out["score"] = batch["score"]
     if "audio_pcm" in batch:
-        wave = features.pcm16_to_float(batch["audio_pcm"])
-        kind = data.frontend
-        kw = dict(sr=data.sample_rate, n_fft=data.n_fft, hop=data.hop)
-        if kind == "logmel":
-            feats, mask = features.logmel_jax(wave, batch["audio_len"], n_mels=data.n_mels, **kw)
-        elif kind == "mfcc":
-            feats, mask = features.mfcc_jax(
-                wave,
-                batch["audio_len"],
-                n_mfcc=data.n_mfcc,
-                n_mels=data.n_mels,
-                **kw,
-            )
-        else:
-            raise ValueError(f"data.frontend={kind!r} must be 'logmel' or 'mfcc'")
-        if data.feature_norm:
-            # Per-utterance mean/variance normalisation over valid frames: removes channel and
-            # loudness offsets that otherwise dominate small models.
-            m = mask[..., None].astype(feats.dtype)
-            n = jnp.maximum(m.sum(1, keepdims=True), 1.0)
-            mu = (feats * m).sum(1, keepdims=True) / n
-            var = (((feats - mu) * m) ** 2).sum(1, keepdims=True) / n
-            feats = jnp.where(mask[..., None], (feats - mu) / jnp.sqrt(var + 1e-5), 0.0)
+        feats, mask = audio_features(batch["audio_pcm"], batch["audio_len"], data)
+        if "audio_norm" in batch:  # per-speaker statistics (data.speaker_norm)
+            shift, scale = batch["audio_norm"][:, 0], batch["audio_norm"][:, 1]
+            feats = jnp.where(mask[..., None], (feats - shift[:, None]) * scale[:, None], 0.0)
         out["audio"], out["audio_mask"] = feats.astype(dtype), mask
     for key in ("frames", "face"):
         if key + "_u8" in batch:

@@ -8,6 +8,7 @@ seconds capped by ``max_audio_s``, and L to a multiple of ``token_bucket`` cappe
 | ``label`` / ``weight`` | [B] | int32 / float32 (0 on padding rows) |
 | ``score`` | [B] | float32, where the corpus stores one or ``data.class_scores`` is set |
 | ``audio_pcm`` / ``audio_len`` | [B, T] / [B] | int16 PCM / int32 samples |
+| ``audio_norm`` | [B, 2, F] | float32 speaker shift and scale (``data.speaker_norm`` only) |
 | ``frames_u8`` / ``frames_len`` (``face_*``) | [B, max_frames, H, W, 3] / [B] | uint8 / int32 |
 | ``tokens`` | [B, L] | int32 (0 = padding) |
 
@@ -83,6 +84,8 @@ class Pipeline(UnitPipeline):
             for i, it in enumerate(items):
                 pcm[i, : lens[i]] = it["audio_pcm"]
             batch["audio_pcm"], batch["audio_len"] = pcm, lens
+            if "audio_norm" in items[0]:
+                batch["audio_norm"] = np.stack([it["audio_norm"] for it in items])
         for key in ("frames_u8", "face_u8"):
             if key in items[0]:
                 lens = np.array([len(it[key]) for it in items], np.int32)

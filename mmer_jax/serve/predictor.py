@@ -101,8 +101,8 @@ class Predictor:
       settings: the :class:`~mmer_jax.serve.inputs.MediaSettings` decoding uses.
 
     Raises:
-      UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, or a
-        variant without a best checkpoint.
+      UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, a run with
+        per-speaker feature normalisation, or a variant without a best checkpoint.
     """
 
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
@@ -120,6 +120,12 @@ class Predictor:
         if self.data.unit != "utterance":
             raise UsageError(
                 f"prediction reads single utterances; this run's data.unit is {self.data.unit!r}"
+            )
+        if self.data.speaker_norm != "none" and "audio" in variants[self.variant]:
+            raise UsageError(
+                f"--workdir {workdir!r}: the run normalises audio features per speaker "
+                f"(data.speaker_norm={self.data.speaker_norm!r}); prediction on single clips "
+                "has no speaker statistics (not supported yet)"
             )
         self.modalities = list(variants[self.variant])
         self.results = self._read_json("results.json")
@@ -161,7 +167,8 @@ class Predictor:
         rep = sh.replicated(self.mesh)
         import jax
 
-        self.params = jax.device_put(state["params"], rep)
+        # A run that keeps a moving average of its weights was selected and tested with it.
+        self.params = jax.device_put(state.get("ema_params") or state["params"], rep)
         self.batch_stats = jax.device_put(state.get("batch_stats") or {}, rep)
         self.features = make_feature_step(self.data, self.train_cfg.dtype)
         self.eval_step = steps_lib.make_eval_step(self.model, self.features,
