@@ -12,6 +12,7 @@ from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.schema import SPLITS, DataConfig, from_section
 from mmer_jax.train.run import CONFIG_FILE, WorkdirLock, config_for_variant, variants_of
+from mmer_jax.train.state import eval_params
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -69,7 +70,7 @@ def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
         best, meta = trainer.restore("best")
         out[name] = {
             "epoch": meta.get("best_epoch"),
-            split: trainer.evaluate(best.params, best.batch_stats, split),
+            split: trainer.evaluate(eval_params(best), best.batch_stats, split),
         }
         trainer.ckpt.close()
     atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)

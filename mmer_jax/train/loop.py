@@ -213,7 +213,7 @@ class VariantTrainer:
         """The step-0 state's shapes and dtypes (``jax.eval_shape``; nothing is computed)."""
         return jax.eval_shape(
             lambda b: state_lib.init_state(self.model, self.optimizer, self.features(b),
-                                           self.seed),
+                                           self.seed, ema=self.train_cfg.ema_decay > 0),
             self._first_batch(),
         )
 
@@ -224,7 +224,8 @@ class VariantTrainer:
         """
         inputs = self.features(self._first_batch())
         init = jax.jit(
-            lambda: state_lib.init_state(self.model, self.optimizer, inputs, self.seed),
+            lambda: state_lib.init_state(self.model, self.optimizer, inputs, self.seed,
+                                         ema=self.train_cfg.ema_decay > 0),
             out_shardings=self.state_sharding,
         )
         return init()
@@ -408,7 +409,7 @@ class VariantTrainer:
           The validation metrics (as :meth:`evaluate`).
         """
         select = self.train_cfg.select_metric
-        val = self.evaluate(state.params, state.batch_stats, "validation")
+        val = self.evaluate(state_lib.eval_params(state), state.batch_stats, "validation")
         step = int(state.step)
         self.metrics_log.append("validation", step, epoch + 1, loss=val["loss"],
                                 **regression.logged_scores(val))
@@ -433,8 +434,9 @@ class VariantTrainer:
         """
         best, meta = self.restore("best", like)
         return {
-            "validation": self.evaluate(best.params, best.batch_stats, "validation"),
-            "test": self.evaluate(best.params, best.batch_stats, "test"),
+            "validation": self.evaluate(state_lib.eval_params(best), best.batch_stats,
+                                        "validation"),
+            "test": self.evaluate(state_lib.eval_params(best), best.batch_stats, "test"),
             "best_epoch": meta["best_epoch"],
             "num_params": _count(best.params),
         }

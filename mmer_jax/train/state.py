@@ -22,12 +22,41 @@ class TrainState:
       params: the model's float32 parameters (master weights, also under bfloat16 compute).
       batch_stats: BatchNorm running statistics; ``{}`` when the model has no BatchNorm.
       opt_state: the optimizer's state (same tree as :func:`make_optimizer` builds).
+      ema_params: the exponential moving average of ``params`` (``train.ema_decay > 0``), which
+        evaluation uses (:func:`eval_params`); None (no leaves) when off.
     """
 
     step: jnp.ndarray
     params: Any
     batch_stats: Any
     opt_state: Any
+    ema_params: Any = None
+
+
+def eval_params(state: TrainState) -> Any:
+    """The parameters evaluation, selection and prediction use: the moving average when the run
+    keeps one, else the trained parameters."""
+    return state.params if state.ema_params is None else state.ema_params
+
+
+def ema_update(ema: Any, params: Any, step: jnp.ndarray, decay: float) -> Any:
+    """One moving-average step after optimizer step ``step`` (0-based), float32 trees.
+
+    The decay is ramped, ``min(decay, (1 + step) / (10 + step))``, so the average forgets the
+    random initialisation within the first few dozen steps instead of ~1 / (1 - decay) steps.
+
+    Args:
+      ema: the average so far (same tree as ``params``).
+      params: the parameters after the step.
+      step: int scalar, the number of steps taken before this one.
+      decay: ``train.ema_decay`` in (0, 1).
+
+    Returns:
+      ``d * ema + (1 - d) * params`` per leaf.
+    """
+    t = step.astype(jnp.float32)
+    d = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+    return jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
 
 
 def make_schedule(train: TrainConfig, total_steps: int) -> optax.Schedule | float:
@@ -93,7 +122,8 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> optax.GradientTransf
 
 
 def init_state(
-    model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int
+    model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int,
+    ema: bool = False,
 ) -> TrainState:
     """A step-0 train state with parameters initialised from ``seed``.
 
@@ -103,6 +133,7 @@ def init_state(
       example_inputs: one model batch (the output of the feature step); only its shapes and
         dtypes matter to the parameters.
       seed: the run's seed; the parameter key is ``PRNGKey(seed)``.
+      ema: keep a moving average of the parameters (it starts as a copy of them).
 
     Returns:
       The :class:`TrainState` at step 0.
@@ -118,5 +149,6 @@ def init_state(
         params=params,
         batch_stats=batch_stats,
         opt_state=optimizer.init(params),
+        ema_params=jax.tree.map(jnp.copy, params) if ema else None,
     )
 

@@ -17,7 +17,7 @@ import optax
 from mmer_jax.schema import ProtocolConfig, TrainConfig
 from mmer_jax.train import mixup, regression
 from mmer_jax.train import sharding as sh
-from mmer_jax.train.state import TrainState
+from mmer_jax.train.state import TrainState, ema_update
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -186,9 +186,12 @@ def make_train_step(
             grads = jax.lax.with_sharding_constraint(grads, state_sharding.params)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
+        ema = state.ema_params
+        if ema is not None:
+            ema = ema_update(ema, params, state.step, train.ema_decay)
         new_state = TrainState(
             step=state.step + 1, params=params, opt_state=opt_state,
-            batch_stats=_like(batch_stats, state.batch_stats),
+            batch_stats=_like(batch_stats, state.batch_stats), ema_params=ema,
         )
         return new_state, {"loss": loss, "accuracy": acc, "grad_norm": optax.global_norm(grads)}
 
