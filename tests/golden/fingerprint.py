@@ -5,7 +5,8 @@ The quickstart's tiny config (fused variant, generated ``tiny`` corpus) and S002
 values are those of the recorded run) are trained end to end through the public ``run``;
 the fingerprint is a SHA-256 per parameter leaf of the final and best checkpoints plus the
 validation and test metrics. A refactor that claims "same behaviour" must reproduce them bit for
-bit on the same jax version (XLA's numerics change between versions, so the test skips there).
+bit on the same jax version and CPU kind (XLA's numerics change between versions and between
+CPUs' vector extensions, so the test skips there).
 
     python -m tests.golden.fingerprint record   # rewrites golden.json: only for an intended change
 """
@@ -61,6 +62,27 @@ def dialogue_overrides(data_dir: str, manual_dir: str) -> list[str]:
             "train.progress=False", "train.log_every=1", "model.text.embed_dim=16",
             "model.text.filters=8", "model.text.out=16", "model.context_hidden=8",
             "model.head_hidden=16", "model.text.bigram_buckets=64"]
+
+
+def cpu_id() -> str:
+    """The CPU model and its vector extensions: XLA's CPU code (and so the last bits of every
+    float) depends on them, so fingerprints are compared only on the CPU kind they came from."""
+    model, flags = "unknown", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() in ("flags", "Features") and not flags:
+                    flags = " ".join(sorted(x for x in value.split()
+                                            if x.startswith(("avx", "fma", "sse4", "amx",
+                                                             "f16c", "asimd", "sve"))))
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    return f"{model} [{flags}]"
 
 
 def _digest(tree) -> dict[str, str]:
@@ -149,6 +171,7 @@ def main(argv: list[str]) -> int:
         out = run_all(pathlib.Path(tmp))
     out["jax"] = jax.__version__
     out["device_count"] = jax.device_count()
+    out["cpu"] = cpu_id()
     if argv[:1] == ["record"]:
         GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
         print(f"written {GOLDEN}")
