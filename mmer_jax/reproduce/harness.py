@@ -25,6 +25,8 @@ from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import papers
 from mmer_jax.reproduce.class_views import views_of_report
+from mmer_jax.reproduce.curves import markdown as curves_markdown
+from mmer_jax.reproduce.curves import plot_validation_curves, validation_curves
 from mmer_jax.reproduce.launch import LaunchOptions, read_results, run_jobs
 from mmer_jax.schema import DataConfig, from_section
 
@@ -340,7 +342,9 @@ def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
     """The paper's reported table for (system, corpus) and, when there is none, why."""
     entry = papers.reported(system, corpus)
     if entry is None:
-        return None, f"paper numbers unavailable (papers.reported has no {system}/{corpus})"
+        note = f"paper numbers unavailable (papers.reported has no {system}/{corpus})"
+        elsewhere = papers.OTHER_CORPUS_NOTES.get(system)  # reported, but on another corpus
+        return None, note + (f"; {elsewhere}" if elsewhere else "")
     return entry, ""
 
 
@@ -408,7 +412,7 @@ def build_report(
 ) -> dict:
     """The report dict of ``runs`` (seeds, or folds × seeds with ``folds`` from
     :func:`fold_summary`); ``stem`` names its files (default ``corpus``)."""
-    from mmer_jax.train.run import primary_variant, variants_of
+    from mmer_jax.train.run import feature_normalisation, primary_variant, variants_of
 
     stem = stem or corpus
 
@@ -479,9 +483,13 @@ def build_report(
             "fold": proto.get("fold"),
             "speaker_independent": declared.get("speaker_independent"),
             "speaker_independent_measured": proto.get("speaker_independent"),
-            "selection_rule": f"best validation {cfg.train.select_metric} "
+            "selection_rule": proto.get("selection_rule")
+            or f"best validation {cfg.train.select_metric} "
             "epoch per seed; test scored once at that checkpoint",
             "unit": proto.get("unit", "utterance"),
+            "feature_normalisation": proto.get("feature_normalisation") or (
+                feature_normalisation(from_section(DataConfig, cfg.data, "data"))
+                if "audio" in (head.get("modalities") or []) else None),
             "examples": proto.get("examples"),
             "utterances": proto.get("utterances"),
             "seeds": len(runs),
@@ -529,6 +537,9 @@ def build_report(
         name: {"variants": by_variant, "png": f"{stem}_view_{name}.png"}
         for name, by_variant in views_of_report(views, classes, confusions).items()
     }
+    curves = validation_curves(report["runs"], main)
+    if curves is not None:
+        report["validation_curves"] = {**curves, "png": f"{stem}_validation_curves.png"}
     if stem != corpus:
         report["stem"] = stem
     if folds is not None:
@@ -594,6 +605,11 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             f"{plural(len(report['runs']), 'seed')}",
         )
     paths.update(_confusion_figures(report, d))
+    curves = report.get("validation_curves")
+    if curves:
+        paths["curves_png"] = plot_validation_curves(
+            curves, os.path.join(d, curves["png"]),
+            f"{report['system']} · {report['corpus']} · validation, {len(report['runs'])} run(s)")
     stem = report.get("stem", report["corpus"])
     paths["json"] = atomic_write_json(os.path.join(d, f"{stem}.json"), report)
     md = render_markdown(report)
@@ -601,6 +617,8 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
         from mmer_jax.reproduce.model_profile import markdown as profile_markdown
 
         md = md.rstrip() + "\n\n" + profile_markdown(report["model_profile"])
+    if curves:
+        md = md.rstrip() + "\n\n" + curves_markdown(curves, curves["png"])
     paths["md"] = atomic_write_text(os.path.join(d, f"{stem}.md"), md)
     return paths
 
@@ -699,14 +717,16 @@ def reproduce(
             runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds, launch)
             report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
                                   overrides)
+        from mmer_jax.registry import SYSTEMS
         from mmer_jax.reproduce.model_profile import profile_config
 
-        profiled = cfg
-        if folds:  # a build read only through fold views has no split of its own: use fold 1
-            profiled = copy.deepcopy(cfg)
-            profiled.data.fold = plan["folds"][0]
-            profiled.data.fold_protocol = plan["protocol"]
-        report["model_profile"] = profile_config(profiled)
+        if SYSTEMS[cfg.model.name].trainer == "gradient":  # others have no network to profile
+            profiled = cfg
+            if folds:  # a build read only through fold views has no split of its own: fold 1
+                profiled = copy.deepcopy(cfg)
+                profiled.data.fold = plan["folds"][0]
+                profiled.data.fold_protocol = plan["protocol"]
+            report["model_profile"] = profile_config(profiled)
         done[name] = write_outputs(report, out_dir)
         t = report["ours"]["test"]
         over = plural(len(runs), "seed")

@@ -12,7 +12,9 @@ checks it). Tables:
 - ``quickstart``: ``reproductions/quickstart/results.json``, the ``results.json`` of the
   reference ``mmer train --config experiments/quickstart.py`` run;
 - ``reproductions``: every ``reproductions/<system>/<corpus>.json`` of ``mmer reproduce``;
-- ``unimodal_fused``: the variants of the reproductions on the generated corpus.
+- ``unimodal_fused``: the variants of the reproductions on the generated corpus;
+- ``ablation_fusion``: ``reproductions/ablation_fusion/fusion.json`` of ``mmer reproduce
+  --ablation fusion``.
 """
 
 from __future__ import annotations
@@ -112,13 +114,14 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
         rows.append([
             r["system"], corpus_label(r), runs_label(r),
             _pm(test["accuracy"]), _pm(test["weighted_f1"]),
+            _pm(test["uar"]) if "uar" in test else MISSING,
             MISSING if p_acc is None else f"{_pct(p_acc)} / {_pct(p_wf1)}",
             MISSING if rate is None else f"{rate:.0f} {unit}/s",
             f"[md]({md})",
         ])
-    header = ["system", "corpus", "seeds", "test accuracy", "test weighted F1",
+    header = ["system", "corpus", "seeds", "test accuracy", "test weighted F1", "test UAR",
               "paper (acc / wF1)", "train throughput", "report"]
-    return _table(header, "llrrrrrl", rows)
+    return _table(header, "llrrrrrrl", rows)
 
 
 def unimodal_fused_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
@@ -174,10 +177,27 @@ def quickstart_block(ref_dir: str = REFERENCE_DIR) -> list[str]:
     return lines
 
 
+def ablation_fusion_block(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    """The fusion ablation's main table (``reproductions/ablation_fusion/fusion.json``)."""
+    from mmer_jax.reproduce.ablation import score_table
+
+    path = os.path.join(ref_dir, "ablation_fusion", "fusion.json")
+    if not os.path.exists(path):
+        return [f"_No committed fusion ablation yet ({os.path.relpath(path, REPO)})._"]
+    rep = _load(path)
+    md = os.path.relpath(path, REPO)[:-len(".json")] + ".md"
+    env = rep["environment"]
+    return [f"From [`{md}`]({md}) ({env.get('device_kind') or env.get('device')}, jax "
+            f"{env.get('jax')}, seeds {', '.join(map(str, rep['seeds']))}): test weighted F1 "
+            "(accuracy), mean ± std over seeds; bold: a column's best; costs in the report.", "",
+            *score_table(rep)]
+
+
 BLOCKS = {
     "quickstart": quickstart_block,
     "reproductions": reproductions_table,
     "unimodal_fused": unimodal_fused_table,
+    "ablation_fusion": ablation_fusion_block,
 }
 _BLOCK = re.compile(r"(<!-- BEGIN table:(\w+) -->\n)(.*?)(<!-- END table:\2 -->)", re.S)
 

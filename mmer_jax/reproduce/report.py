@@ -84,6 +84,8 @@ def render_markdown(r: dict) -> str:
                 else ""
             ),
         ],
+        *([["Audio features normalised", p["feature_normalisation"]]]
+          if p.get("feature_normalisation") else []),
         ["Model selection", cell(p.get("selection_rule"))],
         *([["Folds", cell(p.get("fold"))]] if folds else []),
         ["Selected epochs", cell(r["ours"].get("selection"))],

@@ -242,6 +242,19 @@ def environment() -> dict[str, Any]:
     }
 
 
+def feature_normalisation(data) -> str:
+    """How a run normalises its audio features, in words for the protocol (per speaker: the
+    held-out speakers' statistics come from their own unlabelled clips)."""
+    if data.speaker_norm != "none":
+        what = "mean" if data.speaker_norm == "mean" else "mean and variance"
+        return (f"per speaker ({what} of each speaker's features over all of that speaker's "
+                "clips in every split, labels unused: the held-out speakers' statistics come "
+                "from their own unlabelled clips)")
+    if data.feature_norm:
+        return "per utterance (mean and variance over the clip's frames)"
+    return "none"
+
+
 def protocol(
     cfg: ml_collections.ConfigDict, pipeline: UnitPipeline, selection: str
 ) -> dict[str, Any]:
@@ -261,7 +274,8 @@ def protocol(
 
     Returns:
       ``{"classes", "split", "fold", "speaker_independent", "selection", "seed",
-      "corpus_config", "examples"}`` and, for dialogue units, ``"unit"`` and ``"utterances"``.
+      "corpus_config", "examples"}``, ``"feature_normalisation"`` when the run reads audio and,
+      for dialogue units, ``"unit"`` and ``"utterances"``.
 
     Raises:
       UsageError: an unknown or ill-typed ``data`` or ``protocol`` key.
@@ -289,6 +303,8 @@ def protocol(
         "selection": selection,
         "seed": cfg.seed,
         "corpus_config": data.config,
+        **({"feature_normalisation": feature_normalisation(data)} if "audio" in
+           pipeline.modalities else {}),
         "examples": {s: pipeline.num_examples(s) for s in SPLITS},
         **(
             {"unit": "dialogue", "utterances": {s: pipeline.num_utterances(s) for s in SPLITS}}
@@ -354,7 +370,7 @@ def run(
     from mmer_jax import config as config_lib
     from mmer_jax.models import build_model
     from mmer_jax.train import sharding as sh
-    from mmer_jax.train.loop import VariantTrainer, check_batch_layout
+    from mmer_jax.train.loop import check_batch_layout
 
     t0 = time.time()
     config_lib.validate(cfg)
@@ -402,7 +418,28 @@ def run(
                     os.remove(os.path.join(workdir, LOCK_FILE))
                     os.rmdir(workdir)
             raise
-        return _train_variants(cfg, workdir, pipeline, variants, t0, VariantTrainer)
+        return _train_variants(cfg, workdir, pipeline, variants, t0, trainer_class(cfg))
+
+
+def trainer_class(cfg: ml_collections.ConfigDict) -> type:
+    """The class that fits ``cfg``'s system: :class:`~mmer_jax.train.loop.VariantTrainer` for a
+    system trained by gradient, else the non-gradient trainer its registry entry names.
+
+    Raises:
+      UsageError: the system names a trainer that does not exist.
+    """
+    from mmer_jax.registry import SYSTEMS
+
+    kind = SYSTEMS[cfg.model.name].trainer
+    if kind == "gradient":
+        from mmer_jax.train.loop import VariantTrainer
+
+        return VariantTrainer
+    if kind == "survey_text":
+        from mmer_jax.train.survey_text import SurveyTextTrainer
+
+        return SurveyTextTrainer
+    raise UsageError(f"system {cfg.model.name!r} names an unknown trainer {kind!r}")
 
 
 def _finished_results(workdir: str, variants) -> dict[str, Any] | None:
@@ -455,7 +492,10 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
         "corpus": cfg.data.corpus,
         "variant": main,
         "modalities": head["modalities"],
-        "protocol": protocol(cfg, pipeline, head["selection"]),
+        "protocol": {**protocol(cfg, pipeline, head["selection"]),
+                     # a non-gradient trainer says how it selects (no epochs, no checkpoints)
+                     **({"selection_rule": head["selection_rule"]}
+                        if head.get("selection_rule") else {})},
         "test": head["test"],
         "validation": head["validation"],
         "environment": environment(),
