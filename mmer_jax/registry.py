@@ -30,12 +30,15 @@ class System:
 
     ``config_class`` is the frozen dataclass of the ``model`` section: its defaults are the
     system's defaults, and the section is built with ``schema.from_section`` (unknown keys are
-    errors).
+    errors). ``trainer`` names how a run fits it: "gradient" (the jitted train loop,
+    ``train.loop.VariantTrainer``) or a non-gradient fitter that ``train.run`` knows by name
+    (``"survey_text"``).
     """
 
     name: str
     config_class: type
     build: Callable[..., Any]
+    trainer: str = "gradient"
 
 
 def check_names(**names: tuple[Registry, str]) -> None:
@@ -55,12 +58,13 @@ def check_names(**names: tuple[Registry, str]) -> None:
                 raise ValueError(f"{field}={name!r}: {exc}") from None
 
 
-def register_system(name: str, config_class: type) -> Callable[[Callable], Callable]:
+def register_system(name: str, config_class: type,
+                    trainer: str = "gradient") -> Callable[[Callable], Callable]:
     """Decorator: ``@register_system("s001", S001Config)`` on ``build(cfg, num_classes,
-    vocab_size)``."""
+    vocab_size)``; ``trainer`` as for :class:`System`."""
 
     def wrap(build: Callable) -> Callable:
-        SYSTEMS.register(name, System(name, config_class, build))
+        SYSTEMS.register(name, System(name, config_class, build, trainer))
         return build
 
     return wrap

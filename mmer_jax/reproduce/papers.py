@@ -256,7 +256,65 @@ OTHER_RESULTS += (
     ),
 )
 
-RESULTS: Tuple[Result, ...] = S001_RESULTS + S002_RESULTS + OTHER_RESULTS
+# ---------------------------------------------------------------------------------- S000
+S000_RESULTS = (
+    Result(
+        "survey_text",
+        "ISEAR (class set not stated)",
+        "split and model selection not stated",
+        {"acc": 80.25, "precision": 99.50, "recall": 79.99, "f1": 88.86},
+        "S000 (papers/S000_survey_multimodal_emotion_recognition.txt), §2.1, Table 1",
+        "the survey's summary of Goyal et al.'s Word2Vec + K-means + TF-IDF system; precision, "
+        "recall and F1 read as binary (negative-emotion) scores",
+    ),
+)
+
+# Systems whose paper reports only a corpus we do not run: the report says so beside "paper
+# numbers unavailable", so the other corpus's figure is read as context, not as a target.
+OTHER_CORPUS_NOTES: Dict[str, str] = {
+    "survey_text": "S000 §2.1 (Table 1) reports accuracy 80.25 on ISEAR, a different corpus "
+    "(class set, split and selection not stated): not comparable with IEMOCAP",
+}
+
+# ------------------------------------------------------------------ face systems (S000, S004)
+_S000_FILE = "S000 (papers/S000_survey_multimodal_emotion_recognition.txt)"
+_S004_FILE = "S004 (papers/S004_cnnlstm_irv2_chi2_svm_mosi_meld.txt)"
+# Table 2: accuracy of the features read from each layer of Inception-ResNet-v2, by our tap name
+# (mmer_jax.models.encoders.inception_resnet_v2.TAPS).
+S004_TABLE2 = {"conv": 66.09, "avgpool": 63.84, "dropout": 79.18, "fc": 85.75}
+FACE_RESULTS = (
+    Result(
+        "vgg16_face",
+        "own humanoid-robot camera face images (facial emotion)",
+        "Dwijayanti et al. (S000 ref. [6]); classes, split and selection not stated in the survey",
+        {"acc": 73.0},
+        f"{_S000_FILE}, §2.2",
+        "VGG16 is 'Model B'; Model C 67 %; not a public corpus, so no like-for-like comparison",
+    ),
+) + tuple(
+    Result(
+        "s004_face",
+        f"CMU-MOSI / MELD video faces ({tap} features; which corpus is not stated)",
+        "features of one Inception-ResNet-v2 layer classified; split and classifier not stated",
+        {"acc": acc},
+        f"{_S004_FILE}, Table 2",
+        "S004 keeps the fully connected layer's features" if tap == "fc" else "",
+    )
+    for tap, acc in S004_TABLE2.items()
+)
+
+OTHER_CORPUS_NOTES["vgg16_face"] = (
+    "S000 §2.2 reports 73 % facial-emotion accuracy for VGG16 on its cited authors' own "
+    "robot-camera images (classes, split and selection not stated): not comparable"
+)
+OTHER_CORPUS_NOTES["s004_face"] = (
+    "S004 Table 2 reports 85.75 % from the fully connected layer's features (convolution 66.09, "
+    "average pool 63.84, dropout 79.18) on CMU-MOSI / MELD faces: not comparable"
+)
+
+RESULTS: Tuple[Result, ...] = (
+    S001_RESULTS + S002_RESULTS + S000_RESULTS + OTHER_RESULTS + FACE_RESULTS
+)
 
 # Floors a reproduction report lists beside its results: experiment corpus key -> (system in
 # RESULTS, name shown in the report). The values live in RESULTS only (percent); the report
