@@ -56,6 +56,7 @@ class _RunCorpus(Corpus):
         self.sources = {}
         self._augment = None  # evaluation never augments
         self.tokenizer = tokenizer
+        self.speaker_norm = None  # Predictor refuses speaker-normalised runs (no statistics)
 
 
 class _RunPipeline(Pipeline):

@@ -304,7 +304,7 @@ def protocol(
         "seed": cfg.seed,
         "corpus_config": data.config,
         **({"feature_normalisation": feature_normalisation(data)} if "audio" in
-           pipeline.modalities else {}),
+           getattr(pipeline, "modalities", ()) else {}),
         "examples": {s: pipeline.num_examples(s) for s in SPLITS},
         **(
             {"unit": "dialogue", "utterances": {s: pipeline.num_utterances(s) for s in SPLITS}}
