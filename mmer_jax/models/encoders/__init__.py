@@ -9,7 +9,8 @@ of (``resnet.py``, ``mobileface.py``, ``conv1d_audio.py``, ``text_cnn.py``, ``bi
 ``cnn_lstm_speech`` (S004's speech CNN-LSTM with recurrent dropout) and ``crnn_ma`` (the survey's
 CRNN-MA) are speech encoders in files of their own; ``inception_resnet_v2`` (S004's face
 network, per frame, with its feature taps) too; so is ``speech_cnn`` (the speech recipe's small
-GroupNorm CNN with statistics pooling).
+GroupNorm CNN with statistics pooling). ``vgg16`` (the survey's face network, VGG16 per frame,
+mean over valid frames) is in ``vgg16.py``.
 """
 
 from mmer_jax.models.encoders import (  # noqa: F401
@@ -21,5 +22,6 @@ from mmer_jax.models.encoders import (  # noqa: F401
     streams,
     text,
     utterance,
+    vgg16,
     vision,
 )

@@ -10,6 +10,9 @@
 | ``s004_speech`` | ``s004_speech.py`` | S004's speech CNN-LSTM (recurrent dropout) + dense output |
 | ``crnn_ma`` | ``crnn_ma.py`` | survey CRNN-MA: CNN + self-attention, LSTM + multi-dim attention |
 | ``speech_recipe`` | ``speech_recipe.py`` | speech from scratch: SpecAugment + ``speech_cnn`` |
+| ``survey_text`` | ``survey_text.py`` | survey §2.1: Word2Vec, K-means, TF-IDF cluster scores, LR |
+| ``vgg16_face`` | ``vgg16_face.py`` | survey §2.2: VGG16 per face crop, mean over frames |
+| ``s004_face`` | ``s004_face.py`` | S004's Inception-ResNet-v2 face branch, its feature taps |
 """
 
 from mmer_jax.models.systems import (  # noqa: F401
@@ -19,6 +22,9 @@ from mmer_jax.models.systems import (  # noqa: F401
     s001,
     s002,
     s003,
+    s004_face,
     s004_speech,
     speech_recipe,
+    survey_text,
+    vgg16_face,
 )
