@@ -34,6 +34,16 @@ def generated(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return cfg
 
 
+def generated_faces(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The generated corpus's video stream only (its frames are face crops already): the single
+    ``video`` variant of a face system."""
+    cfg = generated(cfg)
+    cfg.variants = ml_collections.ConfigDict(dict(video=["frames"]))
+    cfg.primary_variant = "video"
+    cfg.model.modalities = ["frames"]
+    return cfg
+
+
 def emodb_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """EmoDB speech only, speaker-independent fixed split (6/2/2 speakers)."""
     cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))

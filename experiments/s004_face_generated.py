@@ -24,10 +24,7 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = corpora.generated(base_config("s004_face"))
-    cfg.variants = ml_collections.ConfigDict(dict(video=["frames"]))
-    cfg.primary_variant = "video"
-    cfg.model.modalities = ["frames"]
+    cfg = corpora.generated_faces(base_config("s004_face"))
     cfg.model.face.width = 0.125
     cfg.model.face.blocks = [1, 1, 1]
     cfg.model.face.padding = "SAME"

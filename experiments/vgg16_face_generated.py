@@ -23,10 +23,7 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = corpora.generated(base_config("vgg16_face"))
-    cfg.variants = ml_collections.ConfigDict(dict(video=["frames"]))
-    cfg.primary_variant = "video"
-    cfg.model.modalities = ["frames"]
+    cfg = corpora.generated_faces(base_config("vgg16_face"))
     cfg.model.face.width = 0.125
     cfg.model.face.fc_dims = [256, 256]
     cfg.model.face.batch_norm = True
