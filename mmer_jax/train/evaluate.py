@@ -43,12 +43,20 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
       a variant without a best checkpoint yet (no finished epoch).
 
     Raises:
-      UsageError: an unknown ``split``, ``workdir`` holds no run, or another mmer process (a
-        training run) holds the workdir.
+      UsageError: an unknown ``split``, ``workdir`` holds no run, a run of a system fitted
+        without checkpoints (``survey_text``), or another mmer process (a training run) holds
+        the workdir.
     """
     if split not in SPLITS:
         raise UsageError(f"--split {split!r} must be train, validation or test")
     cfg = load_run_config(workdir)
+    from mmer_jax.registry import SYSTEMS
+
+    system = cfg.model.name
+    if system in SYSTEMS and SYSTEMS[system].trainer != "gradient":
+        raise UsageError(
+            f"--workdir {workdir!r}: {system} is fitted without checkpoints (trainer "
+            f"{SYSTEMS[system].trainer!r}); its one test evaluation is in results.json")
     with WorkdirLock(workdir):
         return _evaluate(workdir, split, cfg)
 

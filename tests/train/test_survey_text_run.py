@@ -5,8 +5,11 @@ import json
 import os
 
 import ml_collections
+import pytest
 
 from mmer_jax.config import base_config
+from mmer_jax.errors import UsageError
+from mmer_jax.train.evaluate import evaluate_run
 from mmer_jax.train.run import run, trainer_class
 from mmer_jax.train.survey_text import SurveyTextTrainer
 
@@ -46,3 +49,6 @@ def test_run_fits_selects_on_validation_and_reports(tiny_generated, tmp_path):
     assert len(sel["grid"]) == 2 and len(sel["word2vec_loss_per_epoch"]) == 2
     assert os.path.exists(os.path.join(tmp_path, "results.json"))
     assert os.path.exists(os.path.join(tmp_path, "report.md"))
+    # `mmer eval` has no checkpoint to restore: it says where the one test evaluation is.
+    with pytest.raises(UsageError, match="results.json"):
+        evaluate_run(str(tmp_path), "test")
