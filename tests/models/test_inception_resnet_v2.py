@@ -110,3 +110,16 @@ def test_overfits_eight_examples():
     y = enc.apply({"params": params["enc"], "batch_stats": stats}, x, mask, train=False)
     acc = float(np.mean(np.argmax(np.asarray(y @ params["head"]), -1) == labels))
     assert acc == 1.0, f"train accuracy {acc} (final loss {float(loss):.3f})"
+
+
+def test_valid_padding_names_the_smallest_input():
+    """75 x 75 is the smallest input VALID padding leaves a map for; smaller inputs get an error
+    that says so (not a reduction over an empty array deep inside the network)."""
+    from mmer_jax.models.encoders.inception_resnet_v2 import MIN_VALID_SIZE, InceptionResNetV2
+
+    net = InceptionResNetV2(InceptionResNetV2Config(width=1 / 16, blocks=(1, 1, 1)))
+    init = lambda s: jax.eval_shape(  # noqa: E731
+        lambda: net.init(key(0), jnp.zeros((1, s, s, 3)), train=False))
+    init(MIN_VALID_SIZE)
+    with pytest.raises(ValueError, match="at least 75 x 75, got 74 x 74.*SAME"):
+        init(MIN_VALID_SIZE - 1)

@@ -43,6 +43,9 @@ from mmer_jax.registry import ENCODERS
 TAPS = ("conv", "avgpool", "dropout", "fc")
 
 
+MIN_VALID_SIZE = 75  # the smallest input the VALID stem and reductions leave a map for
+
+
 @dataclasses.dataclass(frozen=True)
 class InceptionResNetV2Config:
     """Sizes of :class:`InceptionResNetV2` (defaults: the paper's network at full width)."""
@@ -101,6 +104,10 @@ class InceptionResNetV2(nn.Module):
     def __call__(self, x: jnp.ndarray, valid: jnp.ndarray | None = None, *, train: bool) -> dict:
         c, ch = self.cfg, self._ch
         pad = c.padding
+        if pad == "VALID" and min(x.shape[-3:-1]) < MIN_VALID_SIZE:
+            raise ValueError(f"padding='VALID' needs images of at least {MIN_VALID_SIZE} x "
+                             f"{MIN_VALID_SIZE}, got {x.shape[-3]} x {x.shape[-2]}: use "
+                             "padding='SAME' for small crops")
         if valid is None:
             valid = jnp.ones(x.shape[:1], bool)
         n = [0]
