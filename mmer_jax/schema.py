@@ -116,8 +116,8 @@ class DataConfig:
         if self.fold < 0:
             raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
         if self.speaker_norm != "none" and self.feature_norm:
-            raise ValueError(f"speaker_norm={self.speaker_norm!r} needs feature_norm=False "
-                             "(per-utterance normalisation would remove what it keeps)")
+            raise ValueError(f"feature_norm=True (per-utterance normalisation) removes what "
+                             f"speaker_norm={self.speaker_norm!r} keeps: set feature_norm=False")
         if self.speaker_norm != "none" and self.unit != "utterance":
             raise ValueError(f"speaker_norm={self.speaker_norm!r} needs unit='utterance'")
         if self.pack_utterances < 0:

@@ -40,8 +40,9 @@ def run_curve(workdir: str, variant: str, metric: str) -> list[tuple[int, float]
 
 
 def largest_jump(values: list[float], settle: int = SETTLE_EPOCHS) -> float | None:
-    """The largest |v[e] - v[e-1]| over epochs e > ``settle`` (fractions), None when too short."""
-    tail = values[settle:] if len(values) > settle + 1 else values
+    """The largest |v[e] - v[e-1]| between consecutive epochs after epoch ``settle``
+    (fractions); None when the run has fewer than two epochs after it."""
+    tail = values[settle:]
     if len(tail) < 2:
         return None
     return max(abs(b - a) for a, b in zip(tail, tail[1:], strict=False))
@@ -102,6 +103,9 @@ def plot_validation_curves(curves: dict, path: str, title: str) -> str:
         if p["selected_epoch"] in p["epochs"]:
             k = p["epochs"].index(p["selected_epoch"])
             ax.plot([p["selected_epoch"]], [100 * p["values"][k]], "o", color=color)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {curves['metric']} (%)")
     ax.set_title(title, fontsize=9)

@@ -80,7 +80,7 @@ def test_statistics_need_a_speaker_field():
         speaker_norm.speaker_statistics([{"audio": np.zeros(1600, np.int16)}], data)
 
 
-@pytest.mark.parametrize("extra, match", [({"feature_norm": True}, "feature_norm=False"),
+@pytest.mark.parametrize("extra, match", [({"feature_norm": True}, "data.feature_norm.*set feature_norm=False"),
                                           ({"feature_norm": False, "unit": "dialogue"},
                                            "unit='utterance'")])
 def test_config_errors_name_the_key(extra, match):

@@ -42,3 +42,8 @@ def test_no_curves_without_logged_metric(tmp_path):
     runs = [{"seed": 0, "workdir": str(tmp_path), "selection": "last epoch"}]
     assert curves.validation_curves(runs, "audio") is None
     assert curves.selection_metric("best validation weighted_f1 @ epoch 3") == "weighted_f1"
+
+
+def test_a_run_shorter_than_the_settling_epochs_has_no_jump():
+    assert curves.largest_jump([0.3, 0.5, 0.52]) is None  # 3 epochs: nothing after epoch 5
+    assert curves.largest_jump([0.3] * 5 + [0.4, 0.7]) == pytest.approx(0.3)
