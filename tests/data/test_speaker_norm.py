@@ -80,9 +80,10 @@ def test_statistics_need_a_speaker_field():
         speaker_norm.speaker_statistics([{"audio": np.zeros(1600, np.int16)}], data)
 
 
-@pytest.mark.parametrize("extra, match", [({"feature_norm": True}, "data.feature_norm.*set feature_norm=False"),
-                                          ({"feature_norm": False, "unit": "dialogue"},
-                                           "unit='utterance'")])
+@pytest.mark.parametrize("extra, match", [
+    ({"feature_norm": True}, "data.feature_norm.*set feature_norm=False"),
+    ({"feature_norm": False, "unit": "dialogue"}, "unit='utterance'"),
+])
 def test_config_errors_name_the_key(extra, match):
     with pytest.raises(UsageError, match=match):
         from_section(DataConfig, {"speaker_norm": "mean", **extra}, "data")
