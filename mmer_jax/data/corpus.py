@@ -160,27 +160,16 @@ class Corpus:
         elif "score" in ex:  # the stored sentiment score (cmu_mosi / cmu_mosei)
             out["score"] = np.float32(ex["score"])
         if "audio" in self.modalities:
-            pcm = np.asarray(ex["audio"], dtype=np.int16)
-            max_len = int(c.max_audio_s * c.sample_rate)
-            if len(pcm) > max_len:  # random window while training, the centre at evaluation
-                start = (
-                    rng.integers(0, len(pcm) - max_len + 1) if train else (len(pcm) - max_len) // 2
-                )
-                pcm = pcm[start : start + max_len]
-            out["audio_pcm"] = pcm
+            # A random window of a long clip while training, the centre one at evaluation.
+            out["audio_pcm"] = sources.window(np.asarray(ex["audio"], dtype=np.int16),
+                                              int(c.max_audio_s * c.sample_rate),
+                                              rng if train else None)
             if self.speaker_norm is not None:  # [2, F] float32: the speaker's shift and scale
                 out["audio_norm"] = self.speaker_norm[sources.as_str(ex["speaker"])]
         for key in ("frames", "face"):
             if key in self.modalities:
-                fr = np.asarray(ex[key], dtype=np.uint8)
-                if len(fr) > c.max_frames:
-                    start = (
-                        rng.integers(0, len(fr) - c.max_frames + 1)
-                        if train
-                        else ((len(fr) - c.max_frames) // 2)
-                    )
-                    fr = fr[start : start + c.max_frames]
-                out[key + "_u8"] = fr
+                out[key + "_u8"] = sources.window(np.asarray(ex[key], dtype=np.uint8),
+                                                  c.max_frames, rng if train else None)
         if "text" in self.modalities:
             out["tokens"] = self.tokenizer.encode(sources.as_str(ex["text"]), c.max_tokens)
         return out

@@ -179,6 +179,15 @@ def iterate(source) -> Iterator[Any]:
         yield source[i]
 
 
+def window(x, width: int, rng=None):
+    """At most ``width`` items of ``x`` along its first axis: all of a shorter ``x``, else a window
+    at a random start drawn from ``rng`` (a numpy Generator; training) or the centre one (None)."""
+    if len(x) <= width:
+        return x
+    start = rng.integers(0, len(x) - width + 1) if rng is not None else (len(x) - width) // 2
+    return x[start : start + width]
+
+
 def as_str(x) -> str:
     """A stored text field (bytes in TFDS records, or str) as str; bad UTF-8 is replaced."""
     return x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x)

@@ -24,20 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from mmer_jax.data.sources import as_str
+from mmer_jax.data.sources import as_str, window
 from mmer_jax.errors import RunError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.schema import DataConfig
 
 STATS_FILE = "speaker_norm.json"  # in the run directory: what the run normalised with
 _CHUNK = 32  # clips per feature call (one padded shape per chunk length bucket)
-
-
-def _centre(pcm: np.ndarray, max_len: int) -> np.ndarray:
-    if len(pcm) <= max_len:
-        return pcm
-    start = (len(pcm) - max_len) // 2
-    return pcm[start : start + max_len]
 
 
 def speaker_statistics(
@@ -89,8 +82,8 @@ def speaker_statistics(
         if "speaker" not in rec:
             raise RunError("data.speaker_norm needs a 'speaker' field in every record; this "
                            "corpus stores none (set data.speaker_norm='none')")
-        chunk.append((as_str(rec["speaker"]), _centre(np.asarray(rec["audio"], np.int16),
-                                                       max_len)))
+        chunk.append((as_str(rec["speaker"]), window(np.asarray(rec["audio"], np.int16),
+                                                      max_len)))
         if len(chunk) == _CHUNK:
             flush(chunk)
             chunk = []

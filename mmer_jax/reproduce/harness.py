@@ -487,9 +487,9 @@ def build_report(
             or f"best validation {cfg.train.select_metric} "
             "epoch per seed; test scored once at that checkpoint",
             "unit": proto.get("unit", "utterance"),
-            "feature_normalisation": proto.get("feature_normalisation") or (
-                feature_normalisation(from_section(DataConfig, cfg.data, "data"))
-                if "audio" in (head.get("modalities") or []) else None),
+            "feature_normalisation": feature_normalisation(
+                from_section(DataConfig, cfg.data, "data"))
+            if "audio" in (head.get("modalities") or []) else None,
             "examples": proto.get("examples"),
             "utterances": proto.get("utterances"),
             "seeds": len(runs),
