@@ -52,13 +52,26 @@ def weighted_xent(logits, labels, weight, label_smoothing: float = 0.0):
     return jnp.sum(per * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
 
+def model_loss_terms(aux: dict) -> jnp.ndarray:
+    """The sum of the model's own training losses, ``aux["loss_terms"]`` (0 when absent).
+
+    A model that trains with objectives beside the task loss (a reconstruction, a KL term)
+    returns them there as a dict of float32 scalars, each already weighted and already averaged
+    over the real examples only (``batch["weight"] > 0``); they are summed in float32.
+    """
+    terms = aux.get("loss_terms") or {}
+    return sum((jnp.asarray(v, jnp.float32) for v in terms.values()), jnp.float32(0.0))
+
+
 def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig,
                  protocol: ProtocolConfig | None = None):
     """The training loss of ``model`` on a host batch, with train-mode dropout and BatchNorm.
 
     Args:
       model: a Flax module returning ``(logits, aux)``; ``aux["aux_logits"]`` is used when
-        ``train.aux_loss_weight > 0``.
+        ``train.aux_loss_weight > 0``; ``aux["loss_terms"]`` (a dict of float32 scalars, each
+        already weighted by the model's own config, e.g. TSRA's similarity/difference/
+        reconstruction losses or MGMNet's information bottleneck) is added to the loss as is.
       feature_step: host batch -> model batch (features in ``train.dtype``).
       train: the ``train`` section (``dtype``, ``label_smoothing``, ``aux_loss_weight``,
         ``mixup_alpha``: :mod:`mmer_jax.train.mixup`).
@@ -94,7 +107,7 @@ def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig,
         if regress:
             loss, acc = regression.train_objective(logits, aux, inputs, protocol.regression_loss,
                                                    aux_weight)
-            return loss, (updates.get("batch_stats", batch_stats), acc)
+            return loss + model_loss_terms(aux), (updates.get("batch_stats", batch_stats), acc)
         if mix is None:
             loss = weighted_xent(logits, inputs["label"], inputs["weight"], smoothing)
         else:
@@ -105,6 +118,7 @@ def make_loss_fn(model, feature_step: FeatureStep, train: TrainConfig,
             loss = loss + aux_weight * weighted_xent(
                 aux["aux_logits"], inputs["label"], inputs["weight"], smoothing
             )
+        loss = loss + model_loss_terms(aux)
         correct = (jnp.argmax(logits, -1) == inputs["label"]) * inputs["weight"]
         acc = jnp.sum(correct) / jnp.maximum(jnp.sum(inputs["weight"]), 1.0)
         return loss, (updates.get("batch_stats", batch_stats), acc)

@@ -37,3 +37,36 @@ def test_aux_weight_adds_the_aux_loss():
     aux = float(steps_lib.weighted_xent(-logits, batch["label"], batch["weight"]))
     np.testing.assert_allclose(losses[0.0], main, rtol=1e-6)
     np.testing.assert_allclose(losses[0.5], main + 0.5 * aux, rtol=1e-6)
+
+
+class _WithLossTerms:
+    """A stand-in model that returns its own weighted loss terms in aux["loss_terms"]."""
+
+    def apply(self, variables, inputs, train, rngs=None, mutable=()):
+        w = variables["params"]["w"]
+        logits = inputs["tokens"].astype(jnp.float32) @ w
+        terms = {"recon": 0.25 * jnp.sum(w ** 2), "kl": jnp.float32(0.125)}
+        out = (logits, {"loss_terms": terms})
+        return (out, {}) if mutable is not None else out
+
+
+def test_model_loss_terms_are_added_to_the_loss_and_the_gradient():
+    features = make_feature_step(ml_collections.ConfigDict(dict(sample_rate=16000)))
+    batch = {
+        "tokens": jnp.array([[1, 2], [3, 1]], jnp.int32),
+        "label": jnp.array([0, 1]),
+        "weight": jnp.ones(2),
+    }
+    params = {"w": jnp.array([[0.5, -0.2], [0.1, 0.3]])}
+    fn = steps_lib.make_loss_fn(_WithLossTerms(), features, TrainConfig())
+    loss = float(fn(params, {}, batch, jax.random.PRNGKey(0))[0])
+    logits = batch["tokens"].astype(jnp.float32) @ params["w"]
+    main = float(steps_lib.weighted_xent(logits, batch["label"], batch["weight"]))
+    extra = 0.25 * float(jnp.sum(params["w"] ** 2)) + 0.125
+    np.testing.assert_allclose(loss, main + extra, rtol=1e-6)
+    # The recon term's gradient (0.5 w) reaches the parameters.
+    g = jax.grad(lambda p: fn(p, {}, batch, jax.random.PRNGKey(0))[0])(params)["w"]
+    g_main = jax.grad(lambda w: steps_lib.weighted_xent(
+        batch["tokens"].astype(jnp.float32) @ w, batch["label"], batch["weight"]))(params["w"])
+    np.testing.assert_allclose(g, g_main + 0.5 * params["w"], rtol=1e-5, atol=1e-7)
+    assert float(steps_lib.model_loss_terms({})) == 0.0
