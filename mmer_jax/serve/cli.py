@@ -87,13 +87,13 @@ def dispatch(args) -> int | None:
     """
     if args.command == "predict":
         from mmer_jax.serve.inputs import InputError
-        from mmer_jax.serve.predictor import Predictor
+        from mmer_jax.serve.text_predictor import open_predictor
 
         if args.hop is not None and args.window is None:
             from mmer_jax.errors import UsageError
 
             raise UsageError("--hop needs --window")
-        predictor = Predictor(args.workdir, args.variant)
+        predictor = open_predictor(args.workdir, args.variant)
         results, failed = [], 0
         for path in args.files:
             try:
@@ -117,9 +117,9 @@ def dispatch(args) -> int | None:
         return 0
     if args.command == "serve":
         from mmer_jax.serve.app import serve
-        from mmer_jax.serve.predictor import Predictor
+        from mmer_jax.serve.text_predictor import open_predictor
 
-        predictor = Predictor(args.workdir, args.variant)
+        predictor = open_predictor(args.workdir, args.variant)
         n = len(predictor.bucket_shapes())
         print(f"compiling {n} input shapes ...", file=sys.stderr)
         took = predictor.warmup()

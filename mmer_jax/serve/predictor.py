@@ -15,7 +15,6 @@ from training.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model
 from mmer_jax.schema import DataConfig, TrainConfig, from_section
 from mmer_jax.serve import inputs
+from mmer_jax.serve.prediction import FilePrediction
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
@@ -85,7 +85,7 @@ def _corpus_shapes(data: DataConfig, keys: Sequence[str]) -> dict[str, tuple]:
         ) from exc
 
 
-class Predictor:
+class Predictor(FilePrediction):
     """A run's variant at its best-by-validation checkpoint, ready to predict.
 
     Args:
@@ -103,7 +103,9 @@ class Predictor:
 
     Raises:
       UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, a run with
-        per-speaker feature normalisation, or a variant without a best checkpoint.
+        per-speaker feature normalisation, a ``survey_text`` run (see
+        :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`), or a variant without a
+        best checkpoint.
     """
 
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
@@ -114,6 +116,11 @@ class Predictor:
         if self.variant not in variants:
             raise UsageError(
                 f"--variant {self.variant!r}: the run has {', '.join(variants)}"
+            )
+        if cfg.model.get("name") == "survey_text":
+            raise UsageError(
+                f"--workdir {workdir!r} is a survey_text run: its classifier is numpy, not a JAX "
+                "model; `mmer predict` and `mmer serve` load it, `mmer export` does not apply"
             )
         self.cfg = config_for_variant(cfg, self.variant)
         self.data = from_section(DataConfig, self.cfg.data, "data")
@@ -175,29 +182,6 @@ class Predictor:
         self.eval_step = steps_lib.make_eval_step(self.model, self.features,
                                                   self.train_cfg.dtype, self.mesh)
         self.warm_shapes: list[dict] = []
-
-    # -- run metadata -----------------------------------------------------------------------------
-    def _read_json(self, name: str) -> dict | None:
-        path = os.path.join(self.workdir, name)
-        if not os.path.exists(path):
-            return None
-        with open(path) as f:
-            return json.load(f)
-
-    def _class_names(self) -> list[str]:
-        if self.results and self.results.get("protocol", {}).get("classes"):
-            return list(self.results["protocol"]["classes"])
-        from data_prep import build as build_lib
-
-        try:
-            builder = build_lib.get_builder(self.data.corpus, self.data.config or None,
-                                            os.path.expanduser(self.data.data_dir))
-            return list(builder.info.features["label"].names)
-        except Exception as exc:  # noqa: BLE001
-            raise UsageError(
-                f"--workdir {self.workdir!r}: no results.json and corpus {self.data.corpus!r} "
-                f"cannot be opened for its class names ({exc})"
-            ) from exc
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /model`` answers: system, variant, classes, modalities, protocol, test
@@ -284,49 +268,3 @@ class Predictor:
             self.predict_records([self.dummy_record(shape)])
             self.warm_shapes.append(shape)
         return time.perf_counter() - t0
-
-    # -- files ------------------------------------------------------------------------------------
-    def decode(self, path: str, text: str | None = None,
-               shown_name: str | None = None) -> inputs.Decoded:
-        """``path`` decoded for this model (see :func:`mmer_jax.serve.inputs.decode`)."""
-        return inputs.decode(path, self.settings, text=text, shown_name=shown_name)
-
-    def predict_decoded(self, decoded: inputs.Decoded, window_s: float | None = None,
-                        hop_s: float | None = None, name: str = "") -> dict[str, Any]:
-        """The prediction for a decoded input: the mean over its windows, plus the timeline.
-
-        Returns:
-          ``{"file", "label", "probabilities": {class: p}, "modalities": {"used", "missing"},
-          "duration_s", "windows": [{"start", "end", "label", "probabilities"}]}``.
-        """
-        spans = inputs.records(decoded, self.settings, window_s, hop_s)
-        probs = self.predict_records([r for _, _, r in spans])
-        mean = probs.mean(0)
-        return {
-            "file": name,
-            "label": self.classes[int(mean.argmax())],
-            "probabilities": self._named(mean),
-            "modalities": {
-                "used": [m for m in self.modalities if m not in decoded.missing],
-                "missing": dict(decoded.missing),
-            },
-            "duration_s": round(decoded.duration_s, 3),
-            "windows": [
-                {"start": round(s, 3), "end": round(e, 3),
-                 "label": self.classes[int(p.argmax())], "probabilities": self._named(p)}
-                for (s, e, _), p in zip(spans, probs, strict=True)
-            ],
-        }
-
-    def predict_file(self, path: str, text: str | None = None, window_s: float | None = None,
-                     hop_s: float | None = None) -> dict[str, Any]:
-        """Decodes ``path`` and predicts it (see :meth:`predict_decoded`).
-
-        Raises:
-          InputError: an unsupported, undecodable or unusable file (the message says why).
-        """
-        decoded = self.decode(path, text)
-        return self.predict_decoded(decoded, window_s, hop_s, name=os.path.basename(path))
-
-    def _named(self, p: np.ndarray) -> dict[str, float]:
-        return {c: float(v) for c, v in zip(self.classes, p, strict=True)}

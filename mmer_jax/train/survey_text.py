@@ -7,7 +7,9 @@ and labels of each split from the run's pipeline, trains the JAX skip-gram
 (:mod:`mmer_jax.models.word2vec`) on the training transcripts, then fits and selects the K-means /
 TF-IDF / logistic-regression half (:mod:`mmer_jax.classic.survey_text`) on the validation split and
 scores the test split once. The grid it tried, with each setting's validation score, and the
-skip-gram's loss per epoch are written to ``<run_dir>/variants/<variant>/selection.json``.
+skip-gram's loss per epoch are written to ``<run_dir>/variants/<variant>/selection.json``; the
+selected classifier, as arrays (no pickle: :mod:`mmer_jax.classic.survey_text_saved`), to
+``classifier.npz`` / ``classifier.json`` beside it, which ``mmer predict`` and ``mmer serve`` load.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import ml_collections
 import numpy as np
 
 from mmer_jax.classic import survey_text as classic
+from mmer_jax.classic.survey_text_saved import SavedSurveyText
 from mmer_jax.data.base import UnitPipeline
 from mmer_jax.data.sources import as_str, iterate
 from mmer_jax.data.text import split_words
@@ -127,6 +130,9 @@ class SurveyTextTrainer:
         num_params = (2 * out["vocab_size"] * m.word2vec.dim
                       + clf.features.weights_.size + clf.lr_.coef_.size + clf.lr_.intercept_.size)
         selection = f"best validation {self.train_cfg.select_metric}: {setting.describe()}"
+        # What `mmer predict` loads: plain arrays and JSON, never a pickle.
+        SavedSurveyText.from_classifier(clf, self.pipeline.num_classes,
+                                        setting.describe()).save(self.dir)
         atomic_write_json(os.path.join(self.dir, "selection.json"), {
             "selected": setting.describe(),
             "select_metric": self.train_cfg.select_metric,

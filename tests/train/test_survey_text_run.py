@@ -5,6 +5,7 @@ import json
 import os
 
 import ml_collections
+import numpy as np
 import pytest
 
 from mmer_jax.config import base_config
@@ -52,3 +53,36 @@ def test_run_fits_selects_on_validation_and_reports(tiny_generated, tmp_path):
     # `mmer eval` has no checkpoint to restore: it says where the one test evaluation is.
     with pytest.raises(UsageError, match="results.json"):
         evaluate_run(str(tmp_path), "test")
+
+
+def test_a_finished_run_predicts_text_files_as_its_test_evaluation_did(tiny_generated, tmp_path,
+                                                                        capsys):
+    from mmer_jax.cli import main
+    from mmer_jax.data.pipeline import make_pipeline
+    from mmer_jax.data.sources import as_str, iterate
+    from mmer_jax.serve.predictor import Predictor
+    from mmer_jax.serve.text_predictor import SurveyTextPredictor, open_predictor
+
+    workdir = str(tmp_path / "run")
+    res = run(_cfg(tiny_generated), workdir)
+    predictor = open_predictor(workdir)
+    assert isinstance(predictor, SurveyTextPredictor) and predictor.warmup() == 0.0
+    # The saved classifier reproduces the run's own test predictions (its accuracy).
+    cfg = _cfg(tiny_generated)
+    pipe = make_pipeline(cfg.data, ["text"], seed=0, workdir=str(tmp_path / "pipe"))
+    records = list(iterate(pipe.sources["test"]))
+    probs = predictor.predict_records(records)
+    labels = [int(r["label"]) for r in records]
+    acc = float((probs.argmax(1) == labels).mean())
+    assert abs(acc - res["test"]["accuracy"]) < 1e-6
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    # `mmer predict` on a transcript file answers with the class table; `mmer export` refuses.
+    text = as_str(records[0]["text"])
+    path = tmp_path / "utt.txt"
+    path.write_text(text)
+    assert main(["predict", "--workdir", workdir, str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["results"][0]
+    assert out["label"] == predictor.classes[int(probs[0].argmax())]
+    assert out["modalities"]["used"] == ["text"]
+    with pytest.raises(UsageError, match="survey_text run"):
+        Predictor(workdir)
