@@ -137,7 +137,9 @@ def summary(val: dict) -> str:
     """A short text of the validation scores for the per-epoch progress line."""
     if "mae" in val:
         return f"Acc-2 {val['acc2_non0']:.3f} MAE {val['mae']:.3f} Corr {val['corr']:.3f}"
-    return f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f}"
+    # UAR too: speech corpora are judged by it, and it moves where accuracy hides a class.
+    uar = f" UAR {val['uar']:.3f}" if "uar" in val else ""
+    return f"acc {val['accuracy']:.3f} wF1 {val['weighted_f1']:.3f}{uar}"
 
 
 # -- the jitted side (jnp) ---------------------------------------------------------------------

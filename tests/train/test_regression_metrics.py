@@ -108,3 +108,12 @@ def test_config_accepts_regression():
     cfg = config_lib.load("experiments/quickstart.py", [
         "protocol.task=regression", "train.select_metric=mae", "data.class_scores=[-3, -1, 1, 3]"])
     assert cfg.protocol.task == "regression"
+
+
+def test_the_epoch_line_names_the_field_s_metrics():
+    from mmer_jax.train.regression import summary
+
+    line = summary({"accuracy": 0.5, "weighted_f1": 0.25, "uar": 0.375})
+    assert line == "acc 0.500 wF1 0.250 UAR 0.375"
+    assert summary({"acc2_non0": 0.75, "mae": 0.5, "corr": 0.125}) == (
+        "Acc-2 0.750 MAE 0.500 Corr 0.125")
