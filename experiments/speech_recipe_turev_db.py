@@ -14,17 +14,17 @@ ingredients, chosen on EmoDB's validation folds); fewer epochs because each fold
 clips instead of ~320.
 
 What TurEV-DB's validation speakers said about the ingredients (6 folds, 1 seed, mean validation
-UAR; fold 6 validates on speaker 1157, whose two classes make its UAR jump, so the mean without
-it is given too): this config 63.3 (59.2 without fold 6); speaker mean and variance 60.2;
-SpecAugment + label smoothing 0.1 65.0 (59.7), within noise of this config and 6 points worse on
-EmoDB, so not kept; pitch-shift copies 57.1. Later (same protocol): learning rate 5e-4 for 20 epochs 62.4;
+UAR; fold 6 validates on speaker 1157, whose two classes make its UAR jump, so the mean without it
+is given too): this config 63.3 (59.2 without fold 6); speaker mean and variance 60.2; SpecAugment
++ label smoothing 0.1 65.0 (59.7), within noise of this config and 6 points worse on EmoDB, so not
+kept; pitch-shift copies 57.1. Later (same protocol): learning rate 5e-4 for 20 epochs 62.4;
 channels 32-32-64-64 with weight decay 5e-2 60.1; 20 MFCCs instead of 64 log-mel bins 63.6 (test
 50.3, so the validation lead is fold 6's noise); 32 mel bins 62.8. None clearly beats this config.
 Nor does training on more speakers help the classical floor: refitting its logistic regression on
 train + validation (5 speakers) at the C chosen on validation gives test UAR 55.6 +- 8.0 against
-56.8 +- 8.0 (mean and variance normalised statistics), so a refit stage was not built. Validation UAR peaks within the first few epochs
-and stays flat while the training loss keeps falling: the network fits these single words' speakers
-rather than generalising across them.
+56.8 +- 8.0 (mean and variance normalised statistics), so a refit stage was not built.
+Validation UAR peaks within the first few epochs and stays flat while the training loss keeps
+falling: the network fits these single words' speakers rather than generalising across them.
 
 Result (``reproductions/speech_recipe/turev_db_loso_folds.md``, 3 seeds x 6 folds, this 2-core
 CPU): test UAR 55.1 +- 10.2 over folds, above the classical floor of ANCHORS.md (53.1 +- 13.6) but
