@@ -230,6 +230,13 @@ def _train(args, overrides: list[str]) -> int:
         print(f"mmer: {exc}; run the same command to resume", file=sys.stderr)
         return 3
     t = results["test"]
+    if "mae" in t:  # a regression run (protocol.task) has MMSA's scores, not accuracy
+        from mmer_jax.train.evaluate import summary_line
+
+        for name, v in (results.get("variants") or {results["variant"]: results}).items():
+            print(summary_line(name, "test", {"test": v["test"], "epoch": v.get("best_epoch")}))
+        print(f"-> {os.path.join(args.workdir, 'results.json')}")
+        return 0
     print(
         f"test accuracy {_pct(t['accuracy'])}  weighted F1 {_pct(t['weighted_f1'])}  "
         f"UAR {_pct(t['uar'])} (%, best epoch {results.get('best_epoch')})  -> "
@@ -251,19 +258,11 @@ def _dispatch(args, overrides: list[str]) -> int:
     if (rc := serve_cli.dispatch(args)) is not None:
         return rc
     if args.command == "eval":
-        from mmer_jax.train.evaluate import evaluate_run
+        from mmer_jax.train.evaluate import evaluate_run, summary_line
 
         out = evaluate_run(args.workdir, args.split)
-        for name, res in out.items():
-            m = res.get(args.split)
-            if m is None:
-                print(f"{name}: {res.get('error')}")
-            else:
-                print(
-                    f"{name}: {args.split} accuracy {_pct(m['accuracy'])}  weighted F1 "
-                    f"{_pct(m['weighted_f1'])}  UAR {_pct(m['uar'])} (%, best epoch "
-                    f"{res['epoch']})"
-                )
+        for name, res in out.items():  # classification or regression metrics, as the run's task
+            print(summary_line(name, args.split, res))
         return 0
     if args.command == "data":
         from data_prep import CORPORA

@@ -5,7 +5,8 @@ A model whose validation score jumps by tens of points between epochs is selecte
 report shows the curves it selected from and the largest epoch-to-epoch change of each run.
 Values come from each run's ``metrics.jsonl`` (``split == "validation"`` records of the reported
 variant, one per epoch) and are stored in the report, so the figure can be redrawn without the run
-directories.
+directories. Fractions (accuracy, F1, ...) are shown in percent and their changes in points; a
+regression run's MAE (score units) and Corr (Pearson r) are shown as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ import re
 from mmer_jax.train.report import read_jsonl
 
 SETTLE_EPOCHS = 5  # jumps are counted after this many epochs (the first epochs move fast)
+# Selection metrics that are not fractions, so not shown in percent.
+SCORE_UNITS = ("mae", "corr")
+
+
+def scale(metric: str) -> tuple[float, str, int]:
+    """How ``metric`` is shown: (factor, unit text, decimals): (100, " (%)", 1) for a fraction,
+    (1, "", 3) for MAE (score units) and Corr."""
+    return (1.0, "", 3) if metric in SCORE_UNITS else (100.0, " (%)", 1)
 
 
 def selection_metric(selection: str | None) -> str | None:
@@ -86,8 +95,8 @@ def _run_label(p: dict) -> str:
 
 
 def plot_validation_curves(curves: dict, path: str, title: str) -> str:
-    """One line per run (validation metric in percent against epoch), a dot at the selected
-    epoch; returns ``path``.
+    """One line per run (validation metric in percent, or MAE / Corr as they are, against
+    epoch), a dot at the selected epoch; returns ``path``.
 
     Raises:
       ImportError: matplotlib is not installed.
@@ -96,35 +105,41 @@ def plot_validation_curves(curves: dict, path: str, title: str) -> str:
 
     fig = new_figure(7.5, 4.2)
     ax = fig.subplots()
+    factor, unit, _ = scale(curves["metric"])
     for i, p in enumerate(curves["per_run"]):
         color = f"C{i % 10}"
-        ax.plot(p["epochs"], [100 * v for v in p["values"]], color=color, linewidth=1.2,
+        ax.plot(p["epochs"], [factor * v for v in p["values"]], color=color, linewidth=1.2,
                 label=_run_label(p))
         if p["selected_epoch"] in p["epochs"]:
             k = p["epochs"].index(p["selected_epoch"])
-            ax.plot([p["selected_epoch"]], [100 * p["values"][k]], "o", color=color)
+            ax.plot([p["selected_epoch"]], [factor * p["values"][k]], "o", color=color)
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation {curves['metric']} (%)")
+    ax.set_ylabel(f"validation {curves['metric']}{unit}")
     ax.set_title(title, fontsize=9)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    # MAE falls as a model learns: its curves end low, so the legend goes to the upper right.
+    ax.legend(fontsize=7, loc="upper right" if curves["metric"] == "mae" else "lower right")
     return save_png(fig, path)
 
 
 def markdown(curves: dict, png: str) -> str:
     """The report section: the figure and each run's largest epoch-to-epoch change."""
     m, settle = curves["metric"], curves["settle_epochs"]
+    factor, _, digits = scale(m)
     rows = [f"| {_run_label(p)} | {p['selected_epoch']} | "
-            f"{100 * p['values'][p['epochs'].index(p['selected_epoch'])]:.1f} | "
-            + ("—" if p["largest_jump"] is None else f"{100 * p['largest_jump']:.1f}") + " |"
+            f"{factor * p['values'][p['epochs'].index(p['selected_epoch'])]:.{digits}f} | "
+            + ("—" if p["largest_jump"] is None else f"{factor * p['largest_jump']:.{digits}f}")
+            + " |"
             for p in curves["per_run"] if p["selected_epoch"] in p["epochs"]]
     big = curves["largest_jump"]
+    points = " points" if factor == 100.0 else ""
     summary = ("" if big["max"] is None else
                f" Largest change between consecutive epochs after epoch {settle}: "
-               f"{100 * big['max']:.1f} points (median over runs {100 * big['median']:.1f}).")
+               f"{factor * big['max']:.{digits}f}{points} (median over runs "
+               f"{factor * big['median']:.{digits}f}).")
     return "\n".join([
         "## Validation curves", "",
         f"Validation {m} per epoch of every run (dot: the selected epoch).{summary}", "",

@@ -7,6 +7,11 @@ one resumes from its checkpoints), then ``<out_dir>/<system>/<corpus>.json`` and
 written with the paper's table beside ours (mean ± std over seeds), the protocol, environment,
 timing, same-harness baselines and a confusion matrix summed over seeds
 (``<corpus>_confusion.png``). Every number in those files comes from the seed runs listed in them.
+
+A regression config (``protocol.task = "regression"``, CMU-MOSI/MOSEI style) is reported with
+MMSA's scores instead (:data:`REGRESSION_METRICS`: Acc-2 and F1 has-0 / non-0, Acc-3/5/7, MAE,
+Corr), the paper's beside them on the same scale, and a predicted-vs-true scatter of every
+seed's saved test predictions (``<corpus>_scatter.png``) in place of the confusion matrix.
 """
 
 from __future__ import annotations
@@ -28,10 +33,27 @@ from mmer_jax.reproduce.class_views import views_of_report
 from mmer_jax.reproduce.curves import markdown as curves_markdown
 from mmer_jax.reproduce.curves import plot_validation_curves, validation_curves
 from mmer_jax.reproduce.launch import LaunchOptions, read_results, run_jobs
-from mmer_jax.schema import DataConfig, from_section
+from mmer_jax.schema import LOWER_IS_BETTER, DataConfig, from_section
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+# A regression run's scores (mmer_jax.train.regression), in report order.
+REGRESSION_METRICS = ("acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc3", "acc5", "acc7",
+                      "mae", "corr")
+# Scores that are not fractions: kept in their own units (MAE: score units; Corr: [-1, 1]).
+SCORE_UNITS = ("mae", "corr")
+
+
+def metrics_of(task: str) -> tuple[str, ...]:
+    """The scalar scores a report summarises for ``task``: :data:`METRICS` for
+    "classification", :data:`REGRESSION_METRICS` for "regression"."""
+    return REGRESSION_METRICS if task == "regression" else METRICS
+
+
+def _task(runs: list[dict]) -> str:
+    from mmer_jax.train.run import task_of
+
+    return task_of(runs[0]) if runs else "classification"
 
 # The committed reference reports (README tables are generated from them).
 REFERENCE_DIR = os.path.join(REPO, "reproductions")
@@ -271,7 +293,9 @@ def run_folds(cfg, workdir: str, seeds: int, plan: dict,
 
 def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
     """The ``folds`` block of a k-fold report: per fold the mean (± std over seeds) of each
-    metric, and mean ± std over the folds of those per-fold means."""
+    metric, and mean ± std over the folds of those per-fold means (the task's scores:
+    :func:`metrics_of`)."""
+    metrics = metrics_of(_task(runs))
     per_fold = []
     for k in plan["folds"]:
         rs = [r for r in runs if r.get("_fold") == k]
@@ -282,8 +306,8 @@ def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
             "examples": rs[0]["protocol"].get("examples") if rs else None,
             "seeds": [r["protocol"].get("seed") for r in rs],
             "workdirs": [r["_workdir"] for r in rs],
-            "test": {m: _stats(r["test"].get(m) for r in rs) for m in METRICS},
-            "validation": {m: _stats(r["validation"].get(m) for r in rs) for m in METRICS},
+            "test": {m: _stats(r["test"].get(m) for r in rs) for m in metrics},
+            "validation": {m: _stats(r["validation"].get(m) for r in rs) for m in metrics},
         })
     return {
         "protocol": plan["protocol"],
@@ -293,9 +317,9 @@ def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
         "folds": plan["folds"],
         "seeds": seeds,
         "per_fold": per_fold,
-        "test_over_folds": {m: _stats(f["test"][m]["mean"] for f in per_fold) for m in METRICS},
+        "test_over_folds": {m: _stats(f["test"][m]["mean"] for f in per_fold) for m in metrics},
         "validation_over_folds": {
-            m: _stats(f["validation"][m]["mean"] for f in per_fold) for m in METRICS
+            m: _stats(f["validation"][m]["mean"] for f in per_fold) for m in metrics
         },
     }
 
@@ -323,8 +347,12 @@ def _stats(values: Iterable[float]) -> dict:
     }
 
 
-def summarize(metric_dicts: list[dict], class_names: list[str]) -> dict:
-    """Mean ± std over seeds of the scalar metrics and per-class recall / F1 / precision."""
+def summarize(metric_dicts: list[dict], class_names: list[str],
+              task: str = "classification") -> dict:
+    """Mean ± std over seeds of the scalar metrics and per-class recall / F1 / precision; of a
+    regression run's :data:`REGRESSION_METRICS` only (no classes, no confusion)."""
+    if task == "regression":
+        return {m: _stats(d.get(m) for d in metric_dicts) for m in REGRESSION_METRICS}
     out = {m: _stats(d.get(m) for d in metric_dicts) for m in METRICS}
     out["per_class"] = {
         c: {
@@ -354,11 +382,22 @@ def _frac(x):
 
 
 def paper_scores(entry: dict | None) -> dict:
-    """Normalises a paper entry to {metric: fraction, per_class: {c: {recall, f1}}, baselines}."""
+    """Normalises a paper entry to {metric: fraction, per_class: {c: {recall, f1}}, baselines}.
+
+    A regression entry (``papers.reported`` on a regression corpus) gives its
+    :data:`REGRESSION_METRICS` the way ours are stored: accuracies and F1 as fractions, MAE
+    and Corr as they come (``papers`` has converted them to score units already), plus
+    ``scale``, ``acc2_variant`` and ``source`` (the entry's notes on them).
+    """
     if not entry:
         return {}
     src = entry.get("metrics", entry)
     out = {m: _frac(src.get(m)) for m in METRICS if src.get(m) is not None}
+    if entry.get("task") == "regression":
+        out.update({m: (float(src[m]) if m in SCORE_UNITS else _frac(src[m]))
+                    for m in REGRESSION_METRICS if src.get(m) is not None})
+        out.update(scale=entry.get("scale", ""), acc2_variant=entry.get("acc2_variant", ""),
+                   source=entry.get("source", ""))
     per = src.get("per_class") or entry.get("per_class") or {}
     out["per_class"] = {}
     for c, v in per.items():
@@ -411,19 +450,27 @@ def build_report(
     stem: str | None = None,
 ) -> dict:
     """The report dict of ``runs`` (seeds, or folds × seeds with ``folds`` from
-    :func:`fold_summary`); ``stem`` names its files (default ``corpus``)."""
+    :func:`fold_summary`); ``stem`` names its files (default ``corpus``).
+
+    ``task`` is the runs' (``results.json``'s, "classification" for results without one); a
+    regression report summarises :data:`REGRESSION_METRICS`, has no confusion matrix, class
+    views, baselines or floors, and has a ``scatter`` entry instead (the PNG of every run's
+    saved test predictions, see :func:`scatter_groups`)."""
     from mmer_jax.train.run import feature_normalisation, primary_variant, variants_of
 
     stem = stem or corpus
 
     head = runs[0]
+    task = _task(runs)
+    metrics = metrics_of(task)
+    regression = task == "regression"
     classes = head["protocol"]["classes"]
     main = head.get("variant") or primary_variant(cfg)
     ours = {
         "variant": main,
         "modalities": head.get("modalities"),
-        "test": summarize([r["test"] for r in runs], classes),
-        "validation": summarize([r["validation"] for r in runs], classes),
+        "test": summarize([r["test"] for r in runs], classes, task),
+        "validation": summarize([r["validation"] for r in runs], classes, task),
         "selection": [r["protocol"].get("selection") for r in runs],
     }
     variants = {}
@@ -433,12 +480,12 @@ def build_report(
             if tests:
                 variants[name] = {
                     "modalities": runs[0]["variants"][name]["modalities"],
-                    "test": summarize(tests, classes),
+                    "test": summarize(tests, classes, task),
                 }
     entry, note = _paper_entry(system, corpus)
     paper = paper_scores(entry)
     comparison = []
-    for m in METRICS:
+    for m in metrics:
         ours_m = ours["test"][m]
         p = paper.get(m)
         comparison.append(
@@ -454,6 +501,10 @@ def build_report(
         )
     proto = head["protocol"]
     declared = cfg.get("protocol", {})
+    select = cfg.train.select_metric
+    # "mae (lower is better)": a reader of "best validation mae" would otherwise assume the
+    # highest was kept.
+    select_text = f"{select} (lower is better)" if select in LOWER_IS_BETTER else select
     examples_per_s = _stats(r["timing"].get("train_examples_per_s") for r in runs)
     timing = {
         "seed_wall_s": [r["timing"].get("wall_s") for r in runs],
@@ -470,6 +521,7 @@ def build_report(
     report = {
         "system": system,
         "corpus": corpus,
+        "task": task,
         "config": os.path.relpath(config_path, REPO)
         if config_path.startswith(REPO)
         else config_path,
@@ -484,8 +536,10 @@ def build_report(
             "speaker_independent": declared.get("speaker_independent"),
             "speaker_independent_measured": proto.get("speaker_independent"),
             "selection_rule": proto.get("selection_rule")
-            or f"best validation {cfg.train.select_metric} "
+            or f"best validation {select_text} "
             "epoch per seed; test scored once at that checkpoint",
+            **({"regression_loss": head.get("regression_loss")
+                or proto.get("regression_loss")} if regression else {}),
             "unit": proto.get("unit", "utterance"),
             "feature_normalisation": feature_normalisation(
                 from_section(DataConfig, cfg.data, "data"))
@@ -499,8 +553,9 @@ def build_report(
         "paper": paper or None,
         "paper_note": note,
         "comparison": comparison,
-        "baselines_same_harness": _baseline_rows(system, corpus, out_dir),
-        "floors": floors(corpus),
+        # Both are classification scores (accuracy, weighted F1).
+        "baselines_same_harness": {} if regression else _baseline_rows(system, corpus, out_dir),
+        "floors": [] if regression else floors(corpus),
         "environment": {
             "device": env.get("device"),
             "device_kind": env.get("device_kind"),
@@ -510,7 +565,7 @@ def build_report(
             "python": env.get("python"),
         },
         "timing": timing,
-        "confusion": {
+        "confusion": None if regression else {
             "summed_over_seeds": ours["test"]["confusion_sum"],
             "png": f"{stem}_confusion.png",
         },
@@ -520,23 +575,33 @@ def build_report(
                 **({"fold": r["_fold"]} if "_fold" in r else {}),
                 "workdir": r["_workdir"],
                 "selection": r["protocol"].get("selection"),
-                "test": {m: r["test"].get(m) for m in METRICS},
-                "validation": {m: r["validation"].get(m) for m in METRICS},
+                "test": {m: r["test"].get(m) for m in metrics},
+                "validation": {m: r["validation"].get(m) for m in metrics},
                 "num_params": r.get("num_params"),
             }
             for r in runs
         ],
     }
-    confusions = {n: v["test"]["confusion_sum"] for n, v in variants.items()} or {
-        main: ours["test"]["confusion_sum"]
-    }
-    if len(variants) > 1:
-        report["confusion"]["variants_png"] = f"{stem}_confusion_variants.png"
-    views = {k: list(v) for k, v in (cfg.get("class_views") or {}).items()}
-    report["class_views"] = {
-        name: {"variants": by_variant, "png": f"{stem}_view_{name}.png"}
-        for name, by_variant in views_of_report(views, classes, confusions).items()
-    }
+    if regression:
+        groups = scatter_groups(report["runs"], main)
+        report["scatter"] = {
+            "png": f"{stem}_scatter.png" if groups else None,
+            "variant": main,
+            "runs_with_predictions": len(groups),
+            "points": sum(len(t) for _, t, _ in groups),
+        }
+        report["class_views"] = {}
+    else:
+        confusions = {n: v["test"]["confusion_sum"] for n, v in variants.items()} or {
+            main: ours["test"]["confusion_sum"]
+        }
+        if len(variants) > 1:
+            report["confusion"]["variants_png"] = f"{stem}_confusion_variants.png"
+        views = {k: list(v) for k, v in (cfg.get("class_views") or {}).items()}
+        report["class_views"] = {
+            name: {"variants": by_variant, "png": f"{stem}_view_{name}.png"}
+            for name, by_variant in views_of_report(views, classes, confusions).items()
+        }
     curves = validation_curves(report["runs"], main)
     if curves is not None:
         report["validation_curves"] = {**curves, "png": f"{stem}_validation_curves.png"}
@@ -558,6 +623,22 @@ def build_report(
     return report
 
 
+def scatter_groups(runs: list[dict], variant: str) -> list[tuple[str, list, list]]:
+    """``[(run label, true scores, predicted scores)]`` of every run entry (``workdir``,
+    ``seed``, optional ``fold``) whose ``variants/<variant>/predictions_test.json`` exists;
+    runs without saved predictions (written before runs saved them) are left out."""
+    from mmer_jax.train.report import read_predictions
+
+    groups = []
+    for r in runs:
+        saved = read_predictions(os.path.join(r["workdir"], "variants", variant))
+        if saved is None:
+            continue
+        label = (f"fold {r['fold']} · " if r.get("fold") is not None else "") + f"seed {r['seed']}"
+        groups.append((label, saved["true"], saved["pred"]))
+    return groups
+
+
 def _confusion_figures(report: dict, d: str) -> dict[str, str]:
     """Per-variant confusion panels (S001's Figs. 5-7 show audio, video and fused) and one
     figure per class view, each with a panel per variant."""
@@ -567,7 +648,7 @@ def _confusion_figures(report: dict, d: str) -> dict[str, str]:
     classes = report["protocol"]["classes"]
     where = f"{report['system']} · {report['corpus']} · test, {len(report['runs'])} seed(s)"
     variants = report.get("variants") or {}
-    name = report["confusion"].get("variants_png")
+    name = (report.get("confusion") or {}).get("variants_png")
     if name:
         panels = [
             (v, s["test"]["confusion_sum"], classes, classes)
@@ -587,13 +668,29 @@ def _confusion_figures(report: dict, d: str) -> dict[str, str]:
 
 
 def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
+    """Writes ``<out_dir>/<system>/<stem>.json`` and ``.md`` and the report's figures.
+
+    Returns:
+      ``{"json", "md"}`` paths, ``"png"`` (the summed confusion matrix, or a regression
+      report's predicted-vs-true scatter) and the other figures written (``variants_png``,
+      ``view_<name>_png``, ``curves_png``).
+    """
     from mmer_jax.io_utils import atomic_write_text
     from mmer_jax.reproduce.report import render_markdown
 
     d = os.path.join(out_dir, report["system"])
     os.makedirs(d, exist_ok=True)
     paths = {}
-    cm = report["confusion"]["summed_over_seeds"]
+    scatter = report.get("scatter") or {}
+    if scatter.get("png"):
+        from mmer_jax.train.report import plot_scatter
+
+        paths["png"] = plot_scatter(
+            scatter_groups(report["runs"], scatter["variant"]),
+            os.path.join(d, scatter["png"]),
+            title=f"{report['system']} · {report['corpus']} · test predictions of "
+            f"{plural(scatter['runs_with_predictions'], 'run')}")
+    cm = (report.get("confusion") or {}).get("summed_over_seeds")
     if cm is not None:
         from mmer_jax.train.report_common import plot_confusion
 
@@ -621,6 +718,18 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
         md = md.rstrip() + "\n\n" + curves_markdown(curves, curves["png"])
     paths["md"] = atomic_write_text(os.path.join(d, f"{stem}.md"), md)
     return paths
+
+
+def _headline(t: dict, task: str) -> str:
+    """The test scores the harness logs per corpus (mean ± std)."""
+    def pm(m: str, scale: float = 100.0, digits: int = 1) -> str:
+        return (f"{scale * t[m]['mean']:.{digits}f} ± {scale * (t[m]['std'] or 0):.{digits}f}"
+                if t[m]["mean"] is not None else "—")
+
+    if task == "regression":
+        return (f"test Acc-2 (non-0) {pm('acc2_non0')}, MAE {pm('mae', 1.0, 3)}, "
+                f"Corr {pm('corr', 1.0, 3)}")
+    return f"test accuracy {pm('accuracy')}, weighted F1 {pm('weighted_f1')}"
 
 
 # ------------------------------------------------------------------------------------ entry
@@ -659,8 +768,10 @@ def reproduce(
         one after another in this process by default; submitit local processes or SLURM jobs.
 
     Returns:
-      {corpus: {"json": path, "md": path, "png": path}} for the corpora reported and
-      {corpus: {"skipped": reason}} for those whose data is unavailable.
+      {corpus: {"json": path, "md": path, "png": path}} for the corpora reported ("png": the
+      confusion matrix, or a regression report's predicted-vs-true scatter; absent when a
+      regression report has no saved predictions) and {corpus: {"skipped": reason}} for those
+      whose data is unavailable.
 
     Raises:
       UsageError: ``seeds`` < 1; no such system or corpus config; an explicitly named corpus
@@ -733,10 +844,5 @@ def reproduce(
         if folds:
             t = report["folds"]["test_over_folds"]
             over = f"{plural(len(report['folds']['folds']), 'fold')} ({plural(seeds, 'seed')} each)"
-        _log(
-            f"{system}/{name}: test accuracy {100 * t['accuracy']['mean']:.1f} ± "
-            f"{100 * (t['accuracy']['std'] or 0):.1f}, weighted F1 "
-            f"{100 * t['weighted_f1']['mean']:.1f} ± {100 * (t['weighted_f1']['std'] or 0):.1f} "
-            f"over {over} -> {done[name]['md']}"
-        )
+        _log(f"{system}/{name}: {_headline(t, report['task'])} over {over} -> {done[name]['md']}")
     return done

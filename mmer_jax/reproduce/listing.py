@@ -107,15 +107,20 @@ def compare(paths: list[str]) -> str:
     """A markdown table: one row per run and variant, test scores in percent, the selected epoch,
     seed, corpus config and train throughput; ``mmer compare RUN...``.
 
+    When a run is a regression run (``results.json``'s ``task``), the table gains its test
+    Acc-2 (non-0) in percent, MAE and Corr; classification runs show "—" there, and regression
+    runs "—" under accuracy, weighted F1 and UAR.
+
     Raises:
       UsageError: a path holds no results.json.
     """
-    from mmer_jax.train.report_common import markdown_table, pct
-    from mmer_jax.train.run import best_epoch
+    from mmer_jax.train.report_common import markdown_table, num, pct
+    from mmer_jax.train.run import best_epoch, task_of
 
+    loaded = [(path, _load_results(path)) for path in paths]
+    regression = any(task_of(r) == "regression" for _, r in loaded)
     rows = []
-    for path in paths:
-        r = _load_results(path)
+    for path, r in loaded:
         variants = r.get("variants") or {r.get("variant", "main"): {
             "test": r["test"], "best_epoch": r.get("best_epoch"),
             "selection": r.get("protocol", {}).get("selection", ""),
@@ -132,7 +137,13 @@ def compare(paths: list[str]) -> str:
                 pct(t.get("accuracy")), pct(t.get("weighted_f1")), pct(t.get("uar")),
                 str(best_epoch(v) or ""), f"{rate:.0f}" if rate else "",
             ])
+            if regression:
+                rows[-1][7:7] = [pct(t.get("acc2_non0")), num(t.get("mae")), num(t.get("corr"))]
     head = ["run", "variant", "corpus", "seed", "test acc", "test wF1", "test UAR", "epoch",
             "train ex/s"]
-    table = markdown_table(head, rows, "lllrrrrrr")
-    return "\n".join(table).rstrip() + "\n\n(* the run's primary variant; scores in percent)"
+    if regression:
+        head[7:7] = ["test Acc-2 (non-0)", "test MAE", "test Corr"]
+    table = markdown_table(head, rows, "lllrrrrrr" + ("rrr" if regression else ""))
+    note = "; MAE in score units, Corr as a number" if regression else ""
+    return ("\n".join(table).rstrip()
+            + f"\n\n(* the run's primary variant; scores in percent{note})")

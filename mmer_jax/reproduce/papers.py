@@ -465,6 +465,57 @@ def _s002_recall() -> Dict[str, float]:
     return {c: cm[f"{c}_recall"] for c in IEMOCAP_CLASSES}
 
 
+# Regression corpora of the S000 §3 entries: experiment corpus key (matched by prefix) -> how
+# the entry's ``corpus`` text begins.
+REGRESSION_CORPORA = {"cmu_mosei": "CMU-MOSEI", "gmsa": "GMSA"}
+# A paper's regression metric -> the harness's names. An Acc-2 or F1 printed without saying
+# whether true scores of 0 count as non-negative (has-0) or are dropped (non-0) stands beside
+# both of ours, and the entry's ``acc2_variant`` says so.
+_REGRESSION_NAMES = {
+    "acc2": ("acc2_has0", "acc2_non0"),
+    "f1": ("f1_has0", "f1_non0"),
+    "acc3": ("acc3",),
+    "acc5": ("acc5",),
+    "acc7": ("acc7",),
+    "mae": ("mae",),
+    "corr": ("corr",),
+}
+# Stored as printed (x100, like the percentages); ours are in score units and in [-1, 1].
+_PRINTED_X100 = ("mae", "corr")
+REGRESSION_SCALE = (
+    "Acc-2, F1 and Acc-3/5/7 in percent; MAE in score units and Corr (Pearson r) in [-1, 1], "
+    "the paper's printed x100 values divided by 100 (56.8 -> 0.568)"
+)
+
+
+def _regression_entry(system: str, corpus: str) -> Optional[Dict]:
+    """The S000 §3 regression entry of ``system`` on a regression corpus key, in the harness's
+    metric names (see :func:`reported`); None when there is none."""
+    prefix = next((v for k, v in REGRESSION_CORPORA.items() if corpus.startswith(k)), None)
+    found = [r for r in S000_FUSION_RESULTS
+             if prefix and r.system == system and r.corpus.startswith(prefix)]
+    if len(found) != 1:
+        return None
+    (r,) = found
+    metrics: Dict[str, float] = {}
+    for name, value in r.metrics.items():
+        for ours in _REGRESSION_NAMES.get(name, ()):
+            # round: 71.2 / 100 is 0.7120000000000001 in binary floating point
+            metrics[ours] = round(value / 100.0, 10) if name in _PRINTED_X100 else value
+    return {
+        "system": system,
+        "corpus": r.corpus,
+        "protocol": r.protocol,
+        "source": r.source,
+        "note": r.note,
+        "task": "regression",
+        "scale": REGRESSION_SCALE,
+        "acc2_variant": "not stated by the paper: its Acc-2 and F1 stand beside both has-0 and "
+                        "non-0" if {"acc2", "f1"} & set(r.metrics) else "",
+        "metrics": metrics,
+    }
+
+
 def reported(system: str, corpus: str) -> Optional[Dict]:
     """The headline entry for a (registry system, corpus builder) pair, for the report harness.
 
@@ -472,11 +523,22 @@ def reported(system: str, corpus: str) -> Optional[Dict]:
     percent; ``per_class`` gives recall (from the paper's confusion matrix), precision and F1;
     ``variants`` and ``baselines`` hold the paper's other rows. None when the paper has no number.
 
+    A regression corpus key (:data:`REGRESSION_CORPORA`: "cmu_mosei", "gmsa") gives the S000 §3
+    entry of ``system`` ("mi", "tsra") with ``"task": "regression"``, metrics named as the
+    harness's regression metrics ("acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc3",
+    "acc5", "acc7", "mae", "corr"; accuracies and F1 in percent, ``mae`` in score units and
+    ``corr`` in [-1, 1], converted from the x100 the survey prints: MI's MAE 56.8 -> 0.568),
+    ``scale`` (that convention in words) and ``acc2_variant`` (why a paper's Acc-2 stands
+    beside both of ours).
+
     Args:
       system: registry name, e.g. "s002" or "cmn".
       corpus: corpus key of the experiment, e.g. "iemocap_text" or "ravdess_av" (matched by prefix).
     """
     corpus = corpus.lower()
+    regression = _regression_entry(system, corpus)
+    if regression is not None:
+        return regression
     if corpus.startswith("iemocap") and system in S002_TABLE2:
         (r,) = [x for x in S002_RESULTS if x.system == system]
         entry = {

@@ -11,7 +11,11 @@ checks it). Tables:
 
 - ``quickstart``: ``reproductions/quickstart/results.json``, the ``results.json`` of the
   reference ``mmer train --config experiments/quickstart.py`` run;
-- ``reproductions``: every ``reproductions/<system>/<corpus>.json`` of ``mmer reproduce``;
+- ``reproductions``: every classification ``reproductions/<system>/<corpus>.json`` of
+  ``mmer reproduce`` (a regression report has no accuracy or weighted F1: it is left out of
+  this table, with a line naming it, and listed in ``regression``);
+- ``regression``: the regression (CMU-MOSI/MOSEI style) reports: Acc-2 (non-0), F1 (non-0),
+  MAE and Corr, the paper's beside them;
 - ``unimodal_fused``: the variants of the reproductions on the generated corpus;
 - ``ablation_fusion``: ``reproductions/ablation_fusion/fusion.json`` of ``mmer reproduce
   --ablation fusion``.
@@ -100,9 +104,21 @@ def runs_label(report: dict) -> str:
     return str(len(report.get("seeds") or report.get("runs", [])))
 
 
+def is_regression(report: dict) -> bool:
+    """Whether a reproduction report is of a regression task (its scores are MAE, Corr, Acc-2
+    ...; reports written before reports recorded their task are classification)."""
+    return report.get("task") == "regression"
+
+
 def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
-    rows = []
+    """The classification reproductions: test accuracy, weighted F1 and UAR (mean ± std), the
+    paper's accuracy / weighted F1, throughput; a line after the table names the regression
+    reports left out (they are in :func:`regression_table`)."""
+    rows, left_out = [], []
     for r in reports(ref_dir):
+        if is_regression(r):
+            left_out.append(f"{r['system']}/{corpus_label(r)}")
+            continue
         test, paper = r["ours"]["test"], r.get("paper") or {}
         if r.get("folds"):  # mean ± std over the folds (each fold: its mean over seeds)
             test = r["folds"]["test_over_folds"]
@@ -121,13 +137,56 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
         ])
     header = ["system", "corpus", "seeds", "test accuracy", "test weighted F1", "test UAR",
               "paper (acc / wF1)", "train throughput", "report"]
+    table = _table(header, "llrrrrrrl", rows)
+    if left_out:
+        table += ["", f"Regression reports ({', '.join(left_out)}) score MAE, Corr and Acc-2 "
+                  "instead: see the regression table."]
+    return table
+
+
+def _score(stat: dict, metric: str) -> str:
+    """Mean ± std of a regression score: percent, or three decimals for MAE and Corr."""
+    if metric not in ("mae", "corr"):
+        return _pm(stat)
+    if stat.get("mean") is None:
+        return MISSING
+    return f"{stat['mean']:.3f}" + ("" if stat.get("std") is None else f" ± {stat['std']:.3f}")
+
+
+def regression_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    """The regression reproductions: test Acc-2 (non-0), F1 (non-0) in percent, MAE and Corr
+    (mean ± std over the runs) and the paper's Acc-2 / MAE / Corr on the same scale; a line
+    saying so when there is none yet."""
+    rows = []
+    for r in reports(ref_dir):
+        if not is_regression(r):
+            continue
+        test, paper = r["ours"]["test"], r.get("paper") or {}
+        if r.get("folds"):
+            test = r["folds"]["test_over_folds"]
+        p = [paper.get("acc2_non0"), paper.get("mae"), paper.get("corr")]
+        md = r["_path"][:-len(".json")] + ".md"
+        rows.append([
+            r["system"], corpus_label(r), runs_label(r),
+            *(_score(test[m], m) for m in ("acc2_non0", "f1_non0", "mae", "corr")),
+            MISSING if all(x is None for x in p) else
+            f"{_pct(p[0])} / {MISSING if p[1] is None else f'{p[1]:.3f}'} / "
+            f"{MISSING if p[2] is None else f'{p[2]:.3f}'}",
+            f"[md]({md})",
+        ])
+    if not rows:
+        return ["_No regression reproduction committed yet._"]
+    header = ["system", "corpus", "seeds", "test Acc-2 (non-0)", "test F1 (non-0)", "test MAE",
+              "test Corr", "paper (Acc-2 / MAE / Corr)", "report"]
     return _table(header, "llrrrrrrl", rows)
 
 
 def unimodal_fused_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
+    """Test accuracy of each variant of the classification reproductions on the generated
+    corpus."""
     rows = []
     for r in reports(ref_dir):
-        if r["corpus"] != "generated" or not r.get("variants"):
+        if r["corpus"] != "generated" or not r.get("variants") or is_regression(r):
             continue
         v = r["variants"]
         rows.append([SYSTEM_LABELS.get(r["system"], r["system"])] + [
@@ -197,6 +256,7 @@ BLOCKS = {
     "quickstart": quickstart_block,
     "reproductions": reproductions_table,
     "unimodal_fused": unimodal_fused_table,
+    "regression": regression_table,
     "ablation_fusion": ablation_fusion_block,
 }
 _BLOCK = re.compile(r"(<!-- BEGIN table:(\w+) -->\n)(.*?)(<!-- END table:\2 -->)", re.S)

@@ -1,4 +1,9 @@
-"""Markdown for ``reproductions/<system>/<corpus>.md`` from the harness's report dict."""
+"""Markdown for ``reproductions/<system>/<corpus>.md`` from the harness's report dict.
+
+A regression report (``task == "regression"``) shows MMSA's scores: Acc-2, F1 and Acc-3/5/7 in
+percent, MAE in score units and Corr (Pearson r) as a number, the paper's on the same scale;
+a predicted-vs-true scatter takes the place of the confusion matrix.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +14,52 @@ _NAMES = {
     "weighted_f1": "Weighted F1",
     "macro_f1": "Macro F1",
     "uar": "UAR",
+    "acc2_has0": "Acc-2 (has-0)",
+    "acc2_non0": "Acc-2 (non-0)",
+    "f1_has0": "F1 (has-0)",
+    "f1_non0": "F1 (non-0)",
+    "acc3": "Acc-3",
+    "acc5": "Acc-5",
+    "acc7": "Acc-7",
+    "mae": "MAE",
+    "corr": "Corr",
 }
+# Scores shown as numbers (three decimals), not percent: MAE in score units, Corr in [-1, 1].
+_SCORE_UNITS = ("mae", "corr")
 
 
-def _pm(stat: dict | None) -> str:
-    """'61.7 ± 0.8' (percent) from a {mean, std} dict."""
+def _value(x, metric: str = "") -> str:
+    """A score as shown: percent with one decimal, or a number with three for MAE and Corr."""
+    return num(x, 3) if metric in _SCORE_UNITS else pct(x)
+
+
+def _pm(stat: dict | None, metric: str = "") -> str:
+    """'61.7 ± 0.8' (percent; '0.812 ± 0.014' for MAE and Corr) from a {mean, std} dict."""
     if not stat or stat.get("mean") is None:
         return MISSING
     if stat.get("std") is None:  # one seed: no spread to show
-        return pct(stat["mean"])
-    return f"{pct(stat['mean'])} ± {pct(stat['std'])}"
+        return _value(stat["mean"], metric)
+    return f"{_value(stat['mean'], metric)} ± {_value(stat['std'], metric)}"
 
 
-def _delta(x) -> str:
-    return MISSING if x is None else f"{100 * x:+.1f}"
+def _delta(x, metric: str = "") -> str:
+    if x is None:
+        return MISSING
+    return f"{x:+.3f}" if metric in _SCORE_UNITS else f"{100 * x:+.1f}"
 
 
 def render_markdown(r: dict) -> str:
+    """The report's Markdown (protocol, paper vs ours, per class or scatter, runs, timing).
+
+    Args:
+      r: the harness's report dict (:func:`mmer_jax.reproduce.harness.build_report`).
+    """
     p = r["protocol"]
     seeds = len(r["runs"])
     folds = r.get("folds")
+    regression = r.get("task") == "regression"
+    units = ("Acc-2, F1 and Acc-3/5/7 in percent, MAE in score units, Corr (Pearson r) as a "
+             "number" if regression else "in percent")
     if folds:
         n_seeds = folds["seeds"]
         lines = [
@@ -40,7 +71,7 @@ def render_markdown(r: dict) -> str:
             f"{n_seeds} seed{'' if n_seeds == 1 else 's'} per fold, all read from one build. "
             "*Folds* gives each fold and mean ± standard deviation over the folds (ddof 1) of "
             "the per-fold means; the other tables pool every fold × seed run (mean ± std over "
-            f"those {seeds} runs), on the test split, in percent. Every number of ours below "
+            f"those {seeds} runs), on the test split, {units}. Every number of ours below "
             "comes from the runs listed under *Runs*.",
             "",
         ]
@@ -50,7 +81,7 @@ def render_markdown(r: dict) -> str:
             "",
             f"Config `{r['config']}`, {seeds} seed{'' if seeds == 1 else 's'} "
             f"({', '.join(map(str, r['seeds']))}); "
-            "ours = mean ± standard deviation over seeds (ddof 1) on the test split, in percent. "
+            f"ours = mean ± standard deviation over seeds (ddof 1) on the test split, {units}. "
             "Every number of ours below comes from the runs listed under *Runs*.",
             "",
         ]
@@ -61,6 +92,8 @@ def render_markdown(r: dict) -> str:
     sizes = "/".join(str(ex.get(s, MISSING)) for s in ("train", "validation", "test"))
     rows = [
         ["Corpus", f"{cell(p['corpus'])} (config {cell(p.get('corpus_config'))})"],
+        *([["Task", f"regression on the sentiment score (loss {cell(p.get('regression_loss'))})"
+            ]] if regression else []),
         ["Classes", f"{cell(p['classes'])} ({len(p['classes'])})"],
         ["Split", cell(p.get("split"))],
         [
@@ -105,19 +138,26 @@ def render_markdown(r: dict) -> str:
     if folds:
         lines += _fold_lines(folds)
 
-    lines += ["## Paper vs ours (test, %)", ""]
+    lines += ["## Paper vs ours (test" + ("" if regression else ", %") + ")", ""]
     if r.get("paper_note"):
         lines += [f"_{r['paper_note']}_", ""]
+    paper = r.get("paper") or {}
+    if regression and paper:
+        lines += [f"_Paper: {paper.get('source') or MISSING}. Scale: {paper.get('scale')}."
+                  + (f" Acc-2 variant {paper['acc2_variant']}." if paper.get("acc2_variant")
+                     else "") + "_", ""]
     rows = [
         [
             _NAMES[c["metric"]],
-            pct(c["paper"]),
-            _pm({"mean": c["ours_mean"], "std": c["ours_std"]}),
-            _delta(c["delta"]),
+            _value(c["paper"], c["metric"]),
+            _pm({"mean": c["ours_mean"], "std": c["ours_std"]}, c["metric"]),
+            _delta(c["delta"], c["metric"]),
         ]
         for c in r["comparison"]
     ]
     lines += markdown_table(["Metric", "Paper", "Ours", "Ours − paper"], rows)
+    if regression:
+        return _regression_tail(r, lines, folds)
 
     classes = p["classes"]
     paper_pc = (r.get("paper") or {}).get("per_class") or {}
@@ -231,6 +271,12 @@ def render_markdown(r: dict) -> str:
         "lllrrrr",
     )
 
+    lines += _environment_lines(r)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _environment_lines(r: dict) -> list[str]:
+    """The "Environment and timing" table."""
     env, t = r["environment"], r["timing"]
     unit = t.get("example_unit", "utterance")
     rows = [
@@ -246,7 +292,43 @@ def render_markdown(r: dict) -> str:
     ]
     if t.get("train_utterances_per_s") is not None:
         rows.append(["Train utterances/s (mean)", num(t["train_utterances_per_s"], 1)])
-    lines += ["## Environment and timing", ""] + markdown_table(["", "Value"], rows, "ll")
+    return ["## Environment and timing", ""] + markdown_table(["", "Value"], rows, "ll")
+
+
+# The scores of a regression report's variant and per-run tables (the comparison has them all).
+_REGRESSION_SHOWN = ("acc2_non0", "f1_non0", "mae", "corr")
+
+
+def _regression_tail(r: dict, lines: list[str], folds: dict | None) -> str:
+    """The rest of a regression report after *Paper vs ours*: variants, the predicted-vs-true
+    scatter, the runs, environment and timing."""
+    if r.get("variants"):
+        lines += ["## Unimodal vs fused (test)", ""]
+        rows = [[name, cell(v["modalities"])] + [_pm(v["test"][m], m) for m in _REGRESSION_SHOWN]
+                for name, v in r["variants"].items()]
+        lines += markdown_table(["Variant", "Modalities"]
+                                + [_NAMES[m] for m in _REGRESSION_SHOWN], rows)
+    scatter = r.get("scatter") or {}
+    lines += ["## Predicted vs true score (test, every run)", ""]
+    if scatter.get("png"):
+        lines += [f"{scatter['points']} test predictions of {scatter['runs_with_predictions']} "
+                  f"of {len(r['runs'])} runs ({cell(scatter.get('variant'))}); dashed: y = x.",
+                  "", f"![predicted vs true]({scatter['png']})", ""]
+    else:
+        lines += ["_No run saved its test predictions (predictions_test.json), so there is no "
+                  "scatter plot._", ""]
+    lines += ["## Runs", ""]
+    rows = [
+        [f"{x['fold']} / {x['seed']}" if "fold" in x else str(x["seed"]), f"`{x['workdir']}`",
+         cell(x["selection"]), _value(x["validation"].get("mae"), "mae")]
+        + [_value(x["test"].get(m), m) for m in _REGRESSION_SHOWN] + [cell(x.get("num_params"))]
+        for x in r["runs"]
+    ]
+    lines += markdown_table(
+        ["Fold / seed" if folds else "Seed", "Run dir", "Selection", "Val MAE"]
+        + [f"Test {_NAMES[m]}" for m in _REGRESSION_SHOWN] + ["Params"],
+        rows, "lll" + "r" * (len(_REGRESSION_SHOWN) + 2))
+    lines += _environment_lines(r)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -281,8 +363,13 @@ def _class_view_lines(r: dict) -> list[str]:
 
 
 def _fold_lines(folds: dict) -> list[str]:
-    """Per-fold test scores (mean ± std over seeds) and mean ± std over the folds."""
-    lines = [f"## Folds (test, %; protocol `{folds['protocol']}`)", ""]
+    """Per-fold test scores (mean ± std over seeds) and mean ± std over the folds: accuracy,
+    weighted F1 and UAR, or Acc-2 (non-0), MAE and Corr of a regression report."""
+    shown = ("accuracy", "weighted_f1", "uar")
+    if "mae" in folds["test_over_folds"]:
+        shown = ("acc2_non0", "mae", "corr")
+    pct_note = "" if "mae" in shown else "%; "
+    lines = [f"## Folds (test, {pct_note}protocol `{folds['protocol']}`)", ""]
     rows = []
     for f in folds["per_fold"]:
         test_spk = (f.get("speakers") or {}).get("test")
@@ -290,16 +377,14 @@ def _fold_lines(folds: dict) -> list[str]:
             str(f["fold"]),
             cell(" ".join(map(str, test_spk))) if test_spk else MISSING,
             str((f.get("examples") or {}).get("test", MISSING)),
-            _pm(f["test"]["accuracy"]),
-            _pm(f["test"]["weighted_f1"]),
-            _pm(f["test"]["uar"]),
+            *(_pm(f["test"][m], m) for m in shown),
         ])
     over = folds["test_over_folds"]
     rows.append([
         f"**mean ± std over {len(folds['per_fold'])} folds**", "", "",
-        _pm(over["accuracy"]), _pm(over["weighted_f1"]), _pm(over["uar"]),
+        *(_pm(over[m], m) for m in shown),
     ])
     lines += markdown_table(
-        ["Fold", "Test speakers", "Test examples", "Accuracy", "Weighted F1", "UAR"], rows,
+        ["Fold", "Test speakers", "Test examples", *(_NAMES[m] for m in shown)], rows,
         "llrrrr")
     return lines

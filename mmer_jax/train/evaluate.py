@@ -83,3 +83,31 @@ def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
         trainer.ckpt.close()
     atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)
     return out
+
+
+def summary_line(name: str, split: str, result: dict) -> str:
+    """The line ``mmer eval`` prints for one variant of :func:`evaluate_run`'s output.
+
+    A classification variant shows accuracy, weighted F1 and UAR; a regression variant (its
+    metrics have ``mae``) Acc-2 and F1 (has-0 and non-0), Acc-7, MAE and Corr. Fractions are
+    printed as percent, MAE in score units and Corr as a number in [-1, 1].
+
+    Args:
+      name: the variant.
+      split: the evaluated split.
+      result: ``{"epoch", split: metrics}`` or ``{"error": text}``.
+    """
+    m = result.get(split)
+    if m is None:
+        return f"{name}: {result.get('error')}"
+
+    def pct(key: str) -> str:
+        return "-" if m.get(key) is None else f"{100 * float(m[key]):.1f}"
+
+    epoch = f"(%, best epoch {result.get('epoch')})"
+    if "mae" in m:
+        return (f"{name}: {split} Acc-2 has0 {pct('acc2_has0')} non0 {pct('acc2_non0')}  "
+                f"F1 has0 {pct('f1_has0')} non0 {pct('f1_non0')}  Acc-7 {pct('acc7')}  "
+                f"MAE {float(m['mae']):.3f}  Corr {float(m['corr']):.3f} {epoch}")
+    return (f"{name}: {split} accuracy {pct('accuracy')}  weighted F1 {pct('weighted_f1')}  "
+            f"UAR {pct('uar')} {epoch}")

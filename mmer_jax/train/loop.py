@@ -389,6 +389,9 @@ class VariantTrainer:
             weights.append(sh.to_host(out["weight"]).reshape(-1))
             loss_sum += float(out["loss_sum"])
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
+        # The latest per-example outputs of each split: run.py saves the test split's (a
+        # regression report draws predicted against true scores from them).
+        self.outputs = {**getattr(self, "outputs", {}), split: (y, p, w)}
         if self.regression:  # sentiment scores: MMSA's metrics (no classes, no speakers)
             return {**regression.regression_metrics(y, p, weight=w),
                     "loss": loss_sum / max(float(w.sum()), 1.0)}

@@ -1,4 +1,5 @@
-"""Human-readable run report: confusion-matrix and training-curve PNGs plus ``report.md``.
+"""Human-readable run report: confusion-matrix (or, for a regression run, predicted-vs-true
+scatter) and training-curve PNGs plus ``report.md``.
 
 ``write_report`` turns a ``results.json``-shaped dict (what :func:`mmer_jax.train.run.run`
 returns) into Markdown next to the run's other outputs. Formatting and the confusion figures are
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+
+import numpy as np
 
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
 from mmer_jax.train.report_common import (
@@ -34,7 +37,9 @@ __all__ = [
     "plot_confusion",
     "plot_confusion_panels",
     "plot_curves",
+    "plot_scatter",
     "read_jsonl",
+    "read_predictions",
     "write_report",
 ]
 
@@ -179,6 +184,65 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
     return save_png(fig, path)
 
 
+def read_predictions(variant_dir: str | os.PathLike) -> dict | None:
+    """A variant's per-example test outputs (``predictions_test.json`` written by
+    :func:`mmer_jax.train.run.write_predictions`), or None when the run saved none (a run
+    written before runs saved them, or a trainer without per-example outputs).
+
+    Raises:
+      OSError, json.JSONDecodeError: the file exists but cannot be read.
+    """
+    path = os.path.join(os.fspath(variant_dir), "predictions_test.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def plot_scatter(groups: list[tuple[str, list, list]], path: str | os.PathLike,
+                 title: str = "") -> str:
+    """Predicted against true score, one colour per group (a seed, a variant), with the y = x
+    line; the regression counterpart of a confusion matrix.
+
+    Args:
+      groups: ``[(label, true scores, predicted scores)]``, each pair of equal length (score
+        units, e.g. [-3, 3] on CMU-MOSI/MOSEI); an empty group is skipped.
+      path: destination PNG (written atomically).
+      title: figure title.
+
+    Returns:
+      ``path`` as a string.
+
+    Raises:
+      ImportError: matplotlib is not installed.
+      ValueError: a group's true and predicted scores differ in length.
+    """
+    fig = new_figure(5.2, 5.0)
+    ax = fig.subplots()
+    lo, hi = np.inf, -np.inf
+    for i, (label, true, pred) in enumerate(groups):
+        t, p = np.asarray(true, np.float64), np.asarray(pred, np.float64)
+        if t.shape != p.shape:
+            raise ValueError(f"group {label!r}: {t.shape=} and {p.shape=} must match")
+        if t.size == 0:
+            continue
+        # Many test clips share a true score: transparency shows where predictions pile up.
+        ax.scatter(t, p, s=9, alpha=0.45, color=f"C{i % 10}", label=f"{label} (n={t.size})",
+                   edgecolors="none")
+        lo, hi = min(lo, t.min(), p.min()), max(hi, t.max(), p.max())
+    if np.isfinite(lo):
+        ax.plot([lo, hi], [lo, hi], color="gray", linewidth=1, linestyle="--", label="y = x")
+        ax.legend(fontsize=7, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no predictions", ha="center", va="center", transform=ax.transAxes,
+                color="gray")
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    return save_png(fig, path)
+
+
 # ---------------------------------------------------------------------------------------- markdown
 
 
@@ -192,9 +256,13 @@ def _protocol_rows(results: dict) -> list[list[str]]:
         device += f" × {env['device_count']}"
     if env.get("hosts") is not None:
         device += f", {env['hosts']} host(s)"
+    task = results.get("task") or protocol.get("task")
+    task_rows = [["Task", f"regression (loss {cell(results.get('regression_loss'))} on the "
+                  "score)"]] if task == "regression" else []
     return [
         ["Corpus", cell(results.get("corpus"))],
         ["Modalities", cell(results.get("modalities"))],
+        *task_rows,
         ["Classes", classes_text],
         ["Split", cell(protocol.get("split"))],
         ["Fold", cell(protocol.get("fold"))],
@@ -271,6 +339,19 @@ def _write_figures(workdir: str, results: dict, title: str) -> tuple[list[tuple[
                     f"{name} — test",
                 )
             )
+    if (results.get("task") or (results.get("protocol") or {}).get("task")) == "regression":
+        names = list(results.get("variants") or {}) or [results.get("variant")]
+        for name in names:
+            saved = read_predictions(os.path.join(workdir, "variants", str(name)))
+            if saved is None:
+                continue
+            primary = name == results.get("variant")
+            jobs.append((
+                "Predicted vs true score (test)" if primary else
+                f"Predicted vs true score ({name}, test)",
+                "scatter_test.png" if primary else f"scatter_test_{slug(name)}.png",
+                plot_scatter, ([(str(name), saved["true"], saved["pred"])],),
+                f"{title} — {name}, test"))
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     if os.path.exists(metrics_path):
         jobs.append(("Training curves", "curves.png", plot_curves, (metrics_path,), None))
@@ -317,9 +398,11 @@ def _per_speaker_lines(results: dict) -> list[str]:
 def write_report(workdir: str | os.PathLike, results: dict) -> str:
     """Writes ``report.md`` (and its figures) into ``workdir`` from a results.json-shaped dict.
 
-    Figures written alongside: ``confusion_test.png``, ``confusion_test_<variant>.png`` per variant,
-    and ``curves.png`` when ``workdir/metrics.jsonl`` exists. Every file is written atomically.
-    Scores are fractions in ``results`` and shown as percent with one decimal.
+    Figures written alongside: ``confusion_test.png``, ``confusion_test_<variant>.png`` per variant
+    (a regression run: ``scatter_test.png`` and ``scatter_test_<variant>.png`` from the saved
+    test predictions), and ``curves.png`` when ``workdir/metrics.jsonl`` exists. Every file is
+    written atomically. Scores are fractions in ``results`` and shown as percent with one decimal
+    (MAE and Corr as numbers).
 
     Args:
       workdir: run directory (created if missing).

@@ -85,7 +85,46 @@ LOCK_FILE = ".lock"
 WALL_FILE = "wall_time.json"  # seconds spent by every call of the job, resumes included
 RUN_FILES = (CONFIG_FILE, "results.json", "report.md", "metrics.jsonl", "vocab.json", "curves.png",
              "variants", "augmented", "tensorboard", WALL_FILE)
-RUN_GLOBS = ("confusion_test*.png", "eval_*.json")
+RUN_GLOBS = ("confusion_test*.png", "scatter_test*.png", "eval_*.json")
+# A variant's per-example test outputs, in ``variants/<name>/`` (see :func:`write_predictions`).
+PREDICTIONS_FILE = "predictions_test.json"
+TASKS = ("classification", "regression")
+
+
+def task_of(results: dict) -> str:
+    """The task of a results.json-shaped dict (or a reproduction report's run entry):
+    ``results["task"]``, else ``results["protocol"]["task"]``; results written before runs
+    recorded their task read as "classification"."""
+    task = results.get("task") or (results.get("protocol") or {}).get("task")
+    return task if task in TASKS else "classification"
+
+
+def write_predictions(variant_dir: str, outputs, task: str, classes) -> str | None:
+    """Writes a variant's per-example test outputs to ``<variant_dir>/predictions_test.json``.
+
+    Args:
+      variant_dir: ``<workdir>/variants/<name>``.
+      outputs: ``(true, pred, weight)`` arrays of the test split as the trainer evaluated them
+        (``VariantTrainer.outputs["test"]``), or None for a trainer that keeps none.
+      task: "classification" (class indices) or "regression" (scores).
+      classes: the class names (indices of a classification run refer to them).
+
+    Returns:
+      The path written: ``{"split": "test", "task", "classes", "true": [...], "pred": [...]}``
+      with the padding rows (weight 0) dropped, floats for a regression run and int class
+      indices for a classification one; None when ``outputs`` is None or on a process other
+      than 0.
+    """
+    if outputs is None or jax.process_index() != 0:
+        return None
+    import numpy as np
+
+    y, p, w = (np.asarray(a) for a in outputs)
+    keep = w > 0
+    cast = float if task == "regression" else int
+    return atomic_write_json(os.path.join(variant_dir, PREDICTIONS_FILE), {
+        "split": "test", "task": task, "classes": list(classes or []),
+        "true": [cast(v) for v in y[keep]], "pred": [cast(v) for v in p[keep]]})
 
 
 def check_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> bool:
@@ -273,9 +312,10 @@ def protocol(
         epoch 3".
 
     Returns:
-      ``{"classes", "split", "fold", "speaker_independent", "selection", "seed",
-      "corpus_config", "examples"}``, ``"feature_normalisation"`` when the run reads audio and,
-      for dialogue units, ``"unit"`` and ``"utterances"``.
+      ``{"task", "classes", "split", "fold", "speaker_independent", "selection", "seed",
+      "corpus_config", "examples"}``, ``"regression_loss"`` ("l1" or "mse") of a regression
+      run, ``"feature_normalisation"`` when the run reads audio and, for dialogue units,
+      ``"unit"`` and ``"utterances"``.
 
     Raises:
       UsageError: an unknown or ill-typed ``data`` or ``protocol`` key.
@@ -296,6 +336,9 @@ def protocol(
     elif view is not None or not split:
         split = pipeline.split_description
     return {
+        "task": declared.task,
+        **({"regression_loss": declared.regression_loss} if declared.task == "regression"
+           else {}),
         "classes": pipeline.class_names,
         "split": split,
         "fold": fold,
@@ -355,7 +398,8 @@ def run(
       force: delete the run ``workdir`` holds (its files only) and start afresh.
 
     Returns:
-      The results dict also written to ``results.json``: ``system``, ``corpus``, ``variant``,
+      The results dict also written to ``results.json``: ``system``, ``corpus``, ``task``
+      ("classification" or "regression", with ``regression_loss`` for the latter), ``variant``,
       ``modalities``, ``protocol``, ``test``, ``validation``, ``environment``, ``timing``,
       ``num_params``, ``best_epoch`` and, with several variants, ``variants``.
 
@@ -480,16 +524,24 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
                     results_by_variant[name] = json.load(f)
                 continue
             vcfg = config_for_variant(cfg, name)
-            result = trainer_cls(vcfg, pipeline, name, modalities, workdir).run()
+            trainer = trainer_cls(vcfg, pipeline, name, modalities, workdir)
+            result = trainer.run()
+            # Before result.json: a finished variant always has its predictions beside it.
+            write_predictions(os.path.dirname(done), getattr(trainer, "outputs", {}).get("test"),
+                              sections(vcfg)[2].task, pipeline.class_names)
             atomic_write_json(done, result)
             results_by_variant[name] = result
     finally:
         wall_s = _add_wall_time(workdir, time.time() - t0)
     main = primary_variant(cfg)
     head = results_by_variant[main]
+    declared = sections(cfg)[2]
     results = {
         "system": cfg.system,
         "corpus": cfg.data.corpus,
+        "task": declared.task,
+        **({"regression_loss": declared.regression_loss} if declared.task == "regression"
+           else {}),
         "variant": main,
         "modalities": head["modalities"],
         "protocol": {**protocol(cfg, pipeline, head["selection"]),
