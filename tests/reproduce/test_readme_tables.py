@@ -25,7 +25,11 @@ def test_readme_tables_agree_with_the_committed_results():
 
 def test_every_committed_report_is_a_row():
     table = "\n".join(readme.reproductions_table())
+    regression = "\n".join(readme.regression_table())
     for r in readme.reports():
+        if readme.is_regression(r):  # MMSA's metrics: a row of the regression block instead
+            assert f"[md]({r['_path'][:-5]}.md)" in regression
+            continue
         assert f"| {r['system']} | {readme.corpus_label(r)} | {readme.runs_label(r)} |" in table
         assert f"[md]({r['_path'][:-5]}.md)" in table
 
