@@ -19,12 +19,16 @@ from mmer_jax.classic.fuzzy import (
     measure_of_top_sets,
     sugeno,
 )
+from mmer_jax.classic.hybrid import S004Hybrid, SplitFeatures, join_channels
 from mmer_jax.classic.svm import ChannelSVM
 
 __all__ = [
     "ChannelSVM",
     "Chi2Selector",
     "FuzzyIntegralFusion",
+    "S004Hybrid",
+    "SplitFeatures",
+    "join_channels",
     "choquet",
     "lambda_measure",
     "measure_of_top_sets",
