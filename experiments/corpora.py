@@ -2,8 +2,9 @@
 
 Corpora that cannot be generated are read from ``data.manual_dir``: set it on the command line
 (``--config.data.manual_dir=/path/to/emodb``), or set ``MMER_DATA_ROOT`` to a folder holding one
-sub-folder per corpus (``emodb/``, ``iemocap_text/``, ``ravdess/``, ``crema_d/``, ``meld/``), or the
-corpus's own variable (``MMER_EMODB``, ``MMER_IEMOCAP_TEXT``, ...), which wins.
+sub-folder per corpus (``emodb/``, ``iemocap_text/``, ``ravdess/``, ``crema_d/``, ``meld/``,
+``cmu_mosi/``, ``cmu_mosei/``), or the corpus's own variable (``MMER_EMODB``,
+``MMER_IEMOCAP_TEXT``, ``MMER_CMU_MOSI``, ...), which wins.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import os
 
 import ml_collections
+
+from mmer_jax.data.batching import FEATURE_STREAMS  # the MOSI/MOSEI feature-stream modalities
 
 
 def manual_dir(folder: str, env_var: str) -> str:
@@ -99,4 +102,85 @@ def face_video(cfg: ml_collections.ConfigDict, corpus: str, env_var: str):
     cfg.data.config = "av"
     cfg.data.manual_dir = manual_dir(corpus, env_var)
     cfg.data.max_frames = 16
+    return cfg
+
+
+def _sentiment_streams(cfg: ml_collections.ConfigDict, corpus: str, env_var: str):
+    """The shared protocol of CMU-MOSI and CMU-MOSEI (MMSA's): the word-aligned release (T = 50),
+    the standard train/valid/test folds stored by the builder, the sentiment score in [-3, 3] as a
+    regression target with L1 loss, model selection on validation MAE, the three feature
+    streams."""
+    cfg.data.corpus = corpus
+    cfg.data.config = "aligned"
+    cfg.data.manual_dir = manual_dir(corpus, env_var)
+    cfg.data.max_feat_steps = 64  # aligned sequences have 50 steps: read whole
+    cfg.data.read_threads = 0  # small float records, decoded once and cached
+    cfg.model.modalities = list(FEATURE_STREAMS)
+    cfg.variants = ml_collections.ConfigDict(dict(fused=list(FEATURE_STREAMS)))
+    cfg.primary_variant = "fused"
+    cfg.protocol.task = "regression"
+    cfg.protocol.regression_loss = "l1"
+    cfg.train.select_metric = "mae"
+    # No protocol.split: the run describes the splits it reads (examples per split); the pickles
+    # store no speaker ids, so speaker independence cannot be measured.
+    return cfg
+
+
+def cmu_mosi(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """CMU-MOSI, aligned feature pickles (MulT ``mosi_data.pkl`` or MMSA ``aligned_50.pkl``),
+    standard folds (52/10/31 videos, 1,284/229/686 segments), sentiment regression."""
+    cfg = _sentiment_streams(cfg, "cmu_mosi", "MMER_CMU_MOSI")
+    cfg.train.epochs = 30
+    cfg.train.batch_size = 32
+    return cfg
+
+
+def cmu_mosei(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """CMU-MOSEI, aligned feature pickles (MulT ``mosei_senti_data.pkl`` or MMSA
+    ``aligned_50.pkl``), standard folds (2,249/300/678 videos), sentiment regression."""
+    cfg = _sentiment_streams(cfg, "cmu_mosei", "MMER_CMU_MOSEI")
+    cfg.train.epochs = 15
+    cfg.train.batch_size = 64
+    return cfg
+
+
+def meld_dialogues(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """MELD transcripts (7 emotions, the ``text`` builder config) as whole dialogues, the official
+    train/dev/test split; text only. The Friends cast speaks in every split, so the split is not
+    speaker-independent (the run measures the overlap)."""
+    cfg.variants = ml_collections.ConfigDict(dict(text=["text"]))
+    cfg.primary_variant = "text"
+    cfg.data.corpus = "meld"
+    cfg.data.config = "text"
+    cfg.data.manual_dir = manual_dir("meld", "MMER_MELD")
+    cfg.data.unit = "dialogue"
+    cfg.data.max_utterances = 40  # a longer dialogue is split into chunks
+    cfg.data.utterance_bucket = 8
+    cfg.data.token_bucket = 16
+    cfg.data.read_threads = 0  # ~1,400 small dialogues; decoded once and cached
+    cfg.model.modalities = ["text"]
+    cfg.protocol.split = "MELD official train/dev/test dialogues (1,039/114/280)"
+    cfg.protocol.speaker_independent = False
+    return cfg
+
+
+# A sentiment score per emotion class of the generated corpus (CMU-MOSI's scale, [-3, 3]): the
+# classes' valence, so each modality's confused pair (neutral/sad, happy/surprised,
+# angry/fearful; frames/text pair others) is also a pair of nearby or distant scores.
+GENERATED_SENTIMENT = {"neutral": 0.0, "happy": 2.0, "sad": -2.0, "angry": -2.5,
+                       "fearful": -1.5, "surprised": 1.0}
+
+
+def generated_sentiment(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A generated-corpus config (:func:`generated` already applied, e.g. a system's
+    ``<system>_generated`` config) turned into a sentiment-regression one: MMSA's protocol on
+    synthetic scores (``GENERATED_SENTIMENT`` per class, L1 loss, selection on validation MAE),
+    all three modalities fused; the budget and model are the config's."""
+    cfg.protocol.task = "regression"
+    cfg.protocol.regression_loss = "l1"
+    cfg.train.select_metric = "mae"
+    cfg.data.class_scores = list(GENERATED_SENTIMENT.values())  # in the corpus's class order
+    cfg.variants = ml_collections.ConfigDict(dict(fused=["frames", "audio", "text"]))
+    cfg.primary_variant = "fused"
+    cfg.model.modalities = ["frames", "audio", "text"]
     return cfg

@@ -85,6 +85,10 @@ class DataConfig:
     max_tokens: int = 48
     token_bucket: int = 8
     min_count: int = 1  # words seen fewer times in the training split map to <unk>
+    # Feature-stream modalities (text_feat, audio_feat, vision_feat of cmu_mosi / cmu_mosei):
+    # longer sequences are cut to a window of this many steps (random in training, the centre
+    # otherwise); batches pad the step axis to a multiple of ceil(max_feat_steps / 4).
+    max_feat_steps: int = 64
     max_utterances: int = 128  # dialogue units: longer dialogues are split into chunks
     utterance_bucket: int = 8  # dialogue units: the utterance axis is padded to a multiple
     drop_remainder: bool = False  # dialogue units: drop the last partial training batch
@@ -106,7 +110,8 @@ class DataConfig:
 
     def __post_init__(self):
         _positive(self, "sample_rate", "n_fft", "hop", "max_frames", "max_tokens", "token_bucket",
-                  "max_utterances", "utterance_bucket", "n_mels", "n_mfcc", "min_count")
+                  "max_utterances", "utterance_bucket", "n_mels", "n_mfcc", "min_count",
+                  "max_feat_steps")
         _positive(self, "max_audio_s", "audio_bucket_s")
         if self.read_threads < 0:
             raise ValueError(f"read_threads={self.read_threads} must be >= 0")

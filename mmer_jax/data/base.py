@@ -35,7 +35,8 @@ class UnitPipeline:
 
     Args:
       data: the run's data section (a ``DataConfig``, or a ConfigDict / mapping of it).
-      modalities: which of "audio", "frames", "face", "text" batches carry.
+      modalities: which of "audio", "frames", "face", "text" and the pre-extracted streams
+        "text_feat", "audio_feat", "vision_feat" (``batching.FEATURE_STREAMS``) batches carry.
       seed: the run's seed; with the epoch it fixes the order and every example's rng.
       workdir: the run directory (vocabulary, augmented-copy cache fallback).
       builder: an already opened TFDS builder; opened from ``data`` when None.

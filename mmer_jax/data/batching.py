@@ -12,6 +12,10 @@ step compiles a handful of shapes, not one per batch. With more than one host th
 a batch come from the lengths of *every* unit of the global batch (``batch_widths``), which each
 host can look up from the shared order, so all hosts build the same global shapes; with one host the
 global batch is the host batch and the widths come from the loaded units themselves.
+
+Also the names of the feature-stream modalities (:data:`FEATURE_STREAMS`) and how their step axis
+is bucketed and padded (:func:`feature_bucket`, :func:`pad_steps`): the corpus, the collate
+functions and the device step all read them from here (this module imports no other data module).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import numpy as np
 from mmer_jax.errors import RunError, UsageError
 
 PAD = -1  # index of a padding entry in an order
+# Modalities that are stored feature sequences [T, D] float32 (cmu_mosi / cmu_mosei): the record
+# field, the host-example key and the model-batch key all carry the modality's name.
+FEATURE_STREAMS = ("text_feat", "audio_feat", "vision_feat")
 
 
 def bucket(n: int, step: int, cap: int) -> int:
@@ -36,6 +43,31 @@ def bucket(n: int, step: int, cap: int) -> int:
       cap: the largest length returned (applied after rounding).
     """
     return int(min(max(step, math.ceil(n / step) * step), cap))
+
+
+def feature_bucket(max_feat_steps: int) -> tuple[int, int]:
+    """``(step, cap)`` of the feature-stream step axis: a quarter of ``max_feat_steps`` rounded
+    up, and ``max_feat_steps`` rounded up to that step, so a stream pads to one of four widths."""
+    step = max(1, math.ceil(max_feat_steps / 4))
+    return step, math.ceil(max_feat_steps / step) * step
+
+
+def pad_steps(seqs: list[np.ndarray], width: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences [T_i, ``dim``] -> (float32 [len(seqs), width, dim] zero-padded after each
+    sequence, int32 [len(seqs)] lengths T_i).
+
+    Raises:
+      RunError: a sequence has more than ``width`` steps, or not ``dim`` features.
+    """
+    out = np.zeros((len(seqs), width, dim), np.float32)
+    lens = np.zeros((len(seqs),), np.int32)
+    for i, x in enumerate(seqs):
+        if x.ndim != 2 or x.shape[1] != dim or len(x) > width:
+            raise RunError(f"a feature sequence of shape {list(x.shape)} does not fit the "
+                           f"batch's padded shape [{width}, {dim}]")
+        out[i, : len(x)] = x
+        lens[i] = len(x)
+    return out, lens
 
 
 def global_order(

@@ -8,6 +8,10 @@ A host example (one utterance, unpadded numpy) has ``label`` int32, ``weight`` f
 modality: ``audio_pcm`` [N] int16 (N <= ``max_audio_s * sample_rate``), ``frames_u8`` /
 ``face_u8`` [T <= max_frames, H, W, 3] uint8, ``tokens`` [L <= max_tokens] int32; with
 ``data.speaker_norm`` also ``audio_norm`` [2, F] float32 (the speaker's feature shift and scale).
+The feature-stream modalities (:data:`~mmer_jax.data.batching.FEATURE_STREAMS`, the
+pre-extracted sequences that ``cmu_mosi`` / ``cmu_mosei`` store) give ``text_feat`` /
+``audio_feat`` / ``vision_feat`` [T <= max_feat_steps, D] float32 under their own names; D is fixed
+per stream for the corpus.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from mmer_jax.data import augment, sources, speaker_norm
+from mmer_jax.data.batching import FEATURE_STREAMS
 from mmer_jax.data.text import Tokenizer
-from mmer_jax.errors import UsageError
+from mmer_jax.errors import RunError, UsageError
 from mmer_jax.schema import DataConfig
 
 
@@ -39,7 +44,8 @@ class Corpus:
 
     Args:
       data: the run's data section.
-      modalities: which of "audio", "frames", "face", "text" examples carry.
+      modalities: which of "audio", "frames", "face", "text" and the feature streams
+        (:data:`~mmer_jax.data.batching.FEATURE_STREAMS`) examples carry.
       workdir: the run directory; ``vocab.json`` is read from (or written to) it, and offline
         copies are cached there when the dataset directory is read-only.
       builder: an already opened TFDS builder (tests, benchmarks); opened from ``data`` when None.
@@ -49,11 +55,15 @@ class Corpus:
       class_names: label names, index = label id.
       sources: ``{split: source}``; the training source includes the offline copies.
       tokenizer: the :class:`~mmer_jax.data.text.Tokenizer` when "text" is a modality, else None.
+      feature_dims: ``{stream: D}`` of every feature-stream modality, read from the first
+        training record; every example must agree.
 
     Raises:
-      UsageError: the corpus cannot be opened, or ``data.augment`` / ``data.offline_augment``
-        names an unknown op or gives it bad parameters.
-      RunError: a split is missing or empty.
+      UsageError: the corpus cannot be opened, ``data.augment`` / ``data.offline_augment``
+        names an unknown op or gives it bad parameters, or a feature-stream modality is a field
+        the corpus does not store or is asked of dialogue units.
+      RunError: a split is missing or empty, or the first training record's feature stream is
+        not a [T, D] matrix.
     """
 
     def __init__(
@@ -72,6 +82,7 @@ class Corpus:
         self._split_speakers: dict[str, list[str]] | None | bool = False
         self._augment = _online_augment(data)
         self.tokenizer = self._tokenizer(workdir) if "text" in self.modalities else None
+        self.feature_dims = self._feature_dims()
         # {speaker: [2, F] (shift, scale)}: from the stored clips of every split, before the
         # offline copies (a pitch-shifted copy is not how its speaker sounds).
         self.speaker_norm: dict[str, np.ndarray] | None = None
@@ -137,18 +148,48 @@ class Corpus:
             tokenizer.save(vocab_path)
         return tokenizer
 
+    def _feature_dims(self) -> dict[str, int]:
+        streams = [m for m in self.modalities if m in FEATURE_STREAMS]
+        if not streams:
+            return {}
+        if self.data.unit != "utterance":  # the dialogue collate pads no feature stream
+            raise UsageError(f"config key 'data.unit': the feature-stream modalities {streams} "
+                             f"need data.unit='utterance', got {self.data.unit!r}")
+        stored = set(self.builder.info.features.keys())
+        missing = [m for m in streams if m not in stored]
+        if missing:
+            raise UsageError(
+                f"model modalities name {missing[0]!r}, a field corpus {self.data.corpus!r} does "
+                f"not store (its fields: {', '.join(sorted(stored))})"
+            )
+        first = self.sources["train"][0]
+        return {m: _stream_dim(first, m, None) for m in streams}
+
+    def feature_stream(self, record: dict[str, Any], key: str) -> np.ndarray:
+        """Stream ``key`` of ``record`` as float32 [T, D], checked against :attr:`feature_dims`.
+
+        Raises:
+          RunError: the stream is not [T, D] with the corpus's D (names the record id and key).
+        """
+        x = np.asarray(record[key], dtype=np.float32)
+        _stream_dim(record, key, self.feature_dims[key], x)
+        return x
+
     def example(self, record: dict[str, Any], train: bool, rng: np.random.Generator) -> dict:
         """One stored record -> one host example (see the module docstring for keys and shapes).
 
         Training applies ``data.augment`` and takes a random window of clips longer than
-        ``max_audio_s`` (or ``max_frames``); evaluation takes the centre window and never draws
-        from ``rng``.
+        ``max_audio_s`` (or ``max_frames``, or feature streams longer than ``max_feat_steps``);
+        evaluation takes the centre window and never draws from ``rng``.
 
         Args:
           record: a source record (``label``, ``audio`` int16, ``frames``/``face`` uint8,
-            ``text`` bytes).
+            ``text`` bytes, feature streams float32 [T, D]).
           train: whether the example is for a training step.
           rng: this example's generator (see :mod:`mmer_jax.data.batching`).
+
+        Raises:
+          RunError: a feature stream's D differs from the corpus's (names the record id and key).
         """
         c = self.data
         ex = record
@@ -172,4 +213,19 @@ class Corpus:
                                                   c.max_frames, rng if train else None)
         if "text" in self.modalities:
             out["tokens"] = self.tokenizer.encode(sources.as_str(ex["text"]), c.max_tokens)
+        for key in self.feature_dims:
+            out[key] = sources.window(self.feature_stream(ex, key), c.max_feat_steps,
+                                      rng if train else None)
         return out
+
+
+def _stream_dim(record: dict[str, Any], key: str, want: int | None, x=None) -> int:
+    """D of ``record[key]`` ([T, D]); raises RunError unless it is a matrix with D == ``want``
+    (any D when ``want`` is None)."""
+    shape = np.shape(record[key] if x is None else x)
+    if len(shape) != 2 or (want is not None and shape[1] != want):
+        rid = sources.as_str(record["id"]) if "id" in record else "?"
+        expected = "[T, D]" if want is None else f"[T, {want}] as in the first training record"
+        raise RunError(f"record {rid!r}: feature stream {key!r} has shape {list(shape)}, "
+                       f"expected {expected}")
+    return int(shape[1])

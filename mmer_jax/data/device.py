@@ -12,6 +12,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from mmer_jax.data import features
+from mmer_jax.data.batching import FEATURE_STREAMS
 from mmer_jax.schema import DataConfig, from_section
 
 
@@ -71,12 +72,14 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     T' = 1 + T // ``hop`` frames; with ``audio_norm`` [B, 2, F] in the host batch, normalised
     as ``(features - audio_norm[:, 0]) * audio_norm[:, 1]``) with ``audio_mask`` [B, T'] bool;
     ``frames`` / ``face`` [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv];
-    ``tokens`` [B, L] int32 with ``tokens_mask`` [B, L]; ``label``, ``weight`` and ``score`` (when
-    present) pass through.
+    ``tokens`` [B, L] int32 with ``tokens_mask`` [B, L]; the feature streams ``text_feat`` /
+    ``audio_feat`` / ``vision_feat`` [B, S, D] ``dtype`` (0 past each row's ``<key>_len``) with
+    ``<key>_mask`` [B, S] bool; ``label``, ``weight`` and ``score`` (when present) pass through.
 
     Dialogue batches (``utt_mask`` present) carry a leading utterance axis [B, U, ...]: the signal
-    keys are folded to [B*U, ...] for the feature computation and unfolded again; ``utt_mask`` and
-    ``speaker`` pass through.
+    keys are folded to [B*U, ...] for the feature computation and unfolded again (a feature stream
+    [B, U, S, D] with ``<key>_len`` [B, U] gives ``<key>`` and ``<key>_mask`` [B, U, S]);
+    ``utt_mask`` and ``speaker`` pass through.
 
     Args:
       batch: a host batch (:mod:`mmer_jax.data.utterance` / :mod:`mmer_jax.data.dialogue`).
@@ -107,10 +110,16 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
     if "tokens" in batch:
         out["tokens"] = batch["tokens"]
         out["tokens_mask"] = batch["tokens"] > 0
+    for key in FEATURE_STREAMS:
+        if key in batch:
+            mask = length_mask(batch[key + "_len"], batch[key].shape[1])
+            out[key] = jnp.where(mask[..., None], batch[key], 0.0).astype(dtype)
+            out[key + "_mask"] = mask
     return out
 
 
-_SIGNALS = ("audio_pcm", "audio_len", "frames_u8", "frames_len", "face_u8", "face_len")
+_SIGNALS = ("audio_pcm", "audio_len", "frames_u8", "frames_len", "face_u8", "face_len",
+            *(k + s for k in FEATURE_STREAMS for s in ("", "_len")))
 
 
 def _prepare_dialogue(batch: dict, data: DataConfig, dtype) -> dict:

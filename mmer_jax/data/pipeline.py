@@ -40,7 +40,8 @@ def make_pipeline(
     Args:
       data: the run's data section: a :class:`~mmer_jax.schema.DataConfig`, or a ConfigDict /
         mapping of it (converted strictly).
-      modalities: which of "audio", "frames", "face", "text" batches carry.
+      modalities: which of "audio", "frames", "face", "text" and the pre-extracted streams
+        "text_feat", "audio_feat", "vision_feat" (``batching.FEATURE_STREAMS``) batches carry.
       seed: the run's seed.
       workdir: the run directory (vocabulary, augmented-copy cache fallback).
       builder: an already opened TFDS builder; opened from ``data`` when None.

@@ -1,7 +1,9 @@
 """Utterance-level pipeline: one batch row per stored example (``data.unit = "utterance"``).
 
 Host batch (numpy; B = global batch // hosts), with T padded to a multiple of ``audio_bucket_s``
-seconds capped by ``max_audio_s``, and L to a multiple of ``token_bucket`` capped by ``max_tokens``:
+seconds capped by ``max_audio_s``, L to a multiple of ``token_bucket`` capped by ``max_tokens``,
+and a feature stream's S to a multiple of ``ceil(max_feat_steps / 4)`` capped by ``max_feat_steps``
+(rounded up to that multiple; :func:`~mmer_jax.data.batching.feature_bucket`):
 
 | key | shape | dtype |
 |---|---|---|
@@ -11,6 +13,8 @@ seconds capped by ``max_audio_s``, and L to a multiple of ``token_bucket`` cappe
 | ``audio_norm`` | [B, 2, F] | float32 speaker shift and scale (``data.speaker_norm`` only) |
 | ``frames_u8`` / ``frames_len`` (``face_*``) | [B, max_frames, H, W, 3] / [B] | uint8 / int32 |
 | ``tokens`` | [B, L] | int32 (0 = padding) |
+| ``text_feat`` / ``audio_feat`` / ``vision_feat`` | [B, S, D] | float32, 0 after each length |
+| ``text_feat_len`` / ``audio_feat_len`` / ``vision_feat_len`` | [B] | int32 valid steps |
 
 Training batches always drop the last partial batch; evaluation pads it with weight-0 copies of
 example 0. Features are computed on the device (:func:`mmer_jax.data.device.make_feature_step`).
@@ -21,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmer_jax.data.base import UnitPipeline
-from mmer_jax.data.batching import bucket
+from mmer_jax.data.batching import FEATURE_STREAMS, bucket, feature_bucket, pad_steps
 from mmer_jax.errors import RunError
 
 
@@ -44,11 +48,17 @@ class Pipeline(UnitPipeline):
         return ex
 
     def unit_lengths(self, split, index) -> dict:
-        """Example ``index``'s (``-1``: the padding copy of example 0) audio/token lengths."""
-        return self.record_lengths(self.sources[split][max(int(index), 0)])
+        """Example ``index``'s (``-1``: the padding copy of example 0) audio/token lengths and
+        feature-stream steps (at most ``max_feat_steps``)."""
+        record = self.sources[split][max(int(index), 0)]
+        out = self.record_lengths(record)
+        for key in self.corpus.feature_dims:
+            out[key] = min(len(record[key]), self.config.max_feat_steps)
+        return out
 
     def widths(self, lengths: list[dict]) -> dict:
-        """``audio`` samples and ``tokens`` of a batch whose examples have ``lengths``."""
+        """``audio`` samples, ``tokens`` and feature-stream steps of a batch whose examples have
+        ``lengths``."""
         c = self.config
         out: dict = {}
         if "audio" in lengths[0]:
@@ -58,6 +68,10 @@ class Pipeline(UnitPipeline):
         if "tokens" in lengths[0]:
             longest = max(max(x["tokens"] for x in lengths), 1)
             out["tokens"] = bucket(longest, c.token_bucket, c.max_tokens)
+        step, cap = feature_bucket(c.max_feat_steps)
+        for key in FEATURE_STREAMS:
+            if key in lengths[0]:
+                out[key] = bucket(max(x[key] for x in lengths), step, cap)
         return out
 
     def collate(self, items: list[dict], widths: dict | None = None) -> dict[str, np.ndarray]:
@@ -67,7 +81,8 @@ class Pipeline(UnitPipeline):
         b = len(items)
         if widths is None:
             widths = self.widths([
-                {k: len(it[key]) for k, key in (("audio", "audio_pcm"), ("tokens", "tokens"))
+                {k: len(it[key]) for k, key in (("audio", "audio_pcm"), ("tokens", "tokens"),
+                                                *((m, m) for m in FEATURE_STREAMS))
                  if key in it}
                 for it in items
             ])
@@ -101,6 +116,11 @@ class Pipeline(UnitPipeline):
             for i, it in enumerate(items):
                 tok[i, : lens[i]] = it["tokens"]
             batch["tokens"] = tok
+        for key in FEATURE_STREAMS:
+            if key in items[0]:
+                seqs = [it[key] for it in items]
+                width = _fits(widths[key], [len(x) for x in seqs], f"{key} steps")
+                batch[key], batch[key + "_len"] = pad_steps(seqs, width, seqs[0].shape[1])
         return batch
 
 

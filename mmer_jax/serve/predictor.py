@@ -57,6 +57,7 @@ class _RunCorpus(Corpus):
         self._augment = None  # evaluation never augments
         self.tokenizer = tokenizer
         self.speaker_norm = None  # Predictor refuses speaker-normalised runs (no statistics)
+        self.feature_dims = {}  # pre-extracted feature streams are not read from raw files
 
 
 class _RunPipeline(Pipeline):

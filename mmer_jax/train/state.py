@@ -76,7 +76,9 @@ def make_schedule(train: TrainConfig, total_steps: int) -> optax.Schedule | floa
     lr, warmup = train.lr, train.warmup_steps
     if train.schedule == "cosine":
         return optax.warmup_cosine_decay_schedule(
-            0.0 if warmup else lr, lr, max(warmup, 1), max(total_steps, warmup + 1), lr * 0.01
+            # optax needs decay_steps > warmup_steps, also for a run of a single step.
+            0.0 if warmup else lr, lr, max(warmup, 1), max(total_steps, max(warmup, 1) + 1),
+            lr * 0.01
         )
     if train.schedule == "constant":
         if not warmup:

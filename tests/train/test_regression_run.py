@@ -69,3 +69,13 @@ def test_pipeline_carries_the_score(tiny_generated):
     scores = np.array(json.loads(SCORES), np.float32)
     assert batch["score"].dtype == np.float32
     np.testing.assert_array_equal(batch["score"], scores[batch["label"]])
+
+
+def test_generated_sentiment_scores_follow_the_corpus_class_order():
+    from data_prep.generated.design import CLASSES
+    from experiments import corpora, mi_generated_sentiment
+
+    assert tuple(corpora.GENERATED_SENTIMENT) == CLASSES
+    cfg = mi_generated_sentiment.get_config()
+    assert list(cfg.data.class_scores) == [corpora.GENERATED_SENTIMENT[c] for c in CLASSES]
+    assert cfg.protocol.task == "regression" and cfg.train.select_metric == "mae"

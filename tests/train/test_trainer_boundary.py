@@ -67,3 +67,11 @@ def test_mmer_bench_calls_bench_run_with_its_flags(monkeypatch):
                      "--compare", "model.dropout=0.1,0.2", "--config.train.lr=0.01"]) == 0
     assert calls == [("train", dict(config=None, overrides=["train.lr=0.01"], out="o.json",
                                     quick=True, workdir="w", compare="model.dropout=0.1,0.2"))]
+
+
+@pytest.mark.parametrize("warmup", [0, 1, 3])
+def test_a_run_of_one_step_has_a_schedule(warmup):
+    # optax rejects decay_steps <= warmup_steps; a 1-step (smoke) run must still get a schedule.
+    train = from_section(TrainConfig, {"warmup_steps": warmup}, "train")
+    schedule = make_schedule(train, total_steps=1)
+    assert float(schedule(0)) == pytest.approx(0.0 if warmup else train.lr)

@@ -10,13 +10,16 @@ of (``resnet.py``, ``mobileface.py``, ``conv1d_audio.py``, ``text_cnn.py``, ``bi
 CRNN-MA) are speech encoders in files of their own; ``inception_resnet_v2`` (S004's face
 network, per frame, with its feature taps) too; so is ``speech_cnn`` (the speech recipe's small
 GroupNorm CNN with statistics pooling). ``vgg16`` (the survey's face network, VGG16 per frame,
-mean over valid frames) is in ``vgg16.py``.
+mean over valid frames) is in ``vgg16.py``. ``feature_lstm`` (``feature_stream.py``) encodes the
+pre-extracted feature sequences of CMU-MOSI / CMU-MOSEI (``text_feat``, ``audio_feat``,
+``vision_feat``).
 """
 
 from mmer_jax.models.encoders import (  # noqa: F401
     audio,
     cnn_lstm_speech,
     crnn_ma,
+    feature_stream,
     inception_resnet_v2,
     speech_cnn,
     streams,

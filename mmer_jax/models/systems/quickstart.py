@@ -1,5 +1,9 @@
 """The quickstart system: one registered encoder per modality, a registered fusion and head.
 
+Modalities: "audio", "frames", "face", "text", and the pre-extracted feature streams
+"text_feat", "audio_feat", "vision_feat" of CMU-MOSI / CMU-MOSEI (with the ``feature_lstm``
+encoders of :data:`FEATURE_STREAM_ENCODERS`).
+
 Also the template for assembling a new system from registered parts: every name in its
 ``model`` section (``encoders.<modality>.name``, ``fusion``, ``head``) is a registry entry, so a
 new encoder or fusion is one file plus one name in a config.
@@ -14,10 +18,20 @@ import flax.linen as nn
 
 from mmer_jax.registry import ENCODERS, FUSIONS, HEADS, check_names, register_system
 
-# Model-batch keys of each modality's input and mask (see docs/contracts.md).
-INPUT_KEY = {"audio": "audio", "frames": "frames", "face": "face", "text": "tokens"}
+# Model-batch keys of each modality's input and mask (see docs/contracts.md). The feature streams
+# of CMU-MOSI / CMU-MOSEI ([B, T, D] float, e.g. read by ``feature_lstm``) are keyed by their name.
+FEATURE_STREAMS = ("text_feat", "audio_feat", "vision_feat")
+INPUT_KEY = {"audio": "audio", "frames": "frames", "face": "face", "text": "tokens",
+             **{m: m for m in FEATURE_STREAMS}}
 MASK_KEY = {"audio": "audio_mask", "frames": "frames_mask", "face": "face_mask",
-            "text": "tokens_mask"}
+            "text": "tokens_mask", **{m: f"{m}_mask" for m in FEATURE_STREAMS}}
+
+# The encoders of the feature-stream quickstart (experiments/quickstart_cmu_mosi.py): one small
+# BiLSTM per stream.
+FEATURE_STREAM_ENCODERS = {
+    m: {"name": "feature_lstm", "hidden": 32, "proj": 32, "dropout": 0.1}
+    for m in FEATURE_STREAMS
+}
 
 
 # Small enough for a laptop CPU: a two-stage ResNet over log-mel, a per-frame CNN + LSTM, a BiLSTM.
