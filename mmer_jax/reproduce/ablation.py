@@ -70,7 +70,7 @@ ABLATIONS = {
     "fusion": Ablation(
         "fusion",
         "model.fusion",
-        ("concat", "dynconv_gate", "tfn", "lmf", "mult", "late"),
+        ("concat", "dynconv_gate", "tfn", "lmf", "mult", "late", "bridge", "bilinear"),
         (
             ("concat", "concatenation of the modality vectors (S001/S003's own fusion)"),
             ("dynconv_gate", "dynamic convolution across modalities + residual gate (S000 MI)"),
@@ -78,6 +78,10 @@ ABLATIONS = {
             ("lmf", "low-rank fusion, rank 4 modality factors (Liu et al. 2018)"),
             ("mult", "crossmodal transformers, vectors as length-1 sequences (Tsai et al. 2019)"),
             ("late", "per-modality scorers, softmax-weighted sum (decision-level fusion)"),
+            ("bridge", "the text modality (else the first by name) queries the others by "
+                       "cross-attention (MGMNet's Bridge Transformer, S000 §3.3)"),
+            ("bilinear", "low-rank bilinear shift vectors added to the bridge vector with a "
+                         "bounded scale (MGMNet, S000 §3.3)"),
         ),
     ),
 }

@@ -31,13 +31,15 @@ def tiny(tiny_generated):
 
 def _fake_runs(calls):
     """A stand-in for the harness's ``run_seeds``: scores that depend on (fusion, seed)."""
-    rows = ("concat", "dynconv_gate", "tfn", "lmf", "mult", "late")
+    from mmer_jax.reproduce.ablation import ABLATIONS
+
+    rows = ABLATIONS["fusion"].rows
 
     def run_seeds(cfg, workdir, seeds):
         out = []
         for k in range(seeds):
             calls.append((cfg.model.fusion, k, workdir))
-            acc = 0.3 + 0.1 * rows.index(cfg.model.fusion) + 0.02 * k
+            acc = 0.3 + 0.08 * rows.index(cfg.model.fusion) + 0.02 * k
             out.append({
                 "system": "s003", "modalities": ["frames", "audio"], "best_epoch": 1,
                 "num_params": 1000,
@@ -62,7 +64,7 @@ def test_table_is_mean_and_std_of_each_rows_seed_runs(tiny, tmp_path, monkeypatc
     work, out = str(tmp_path / "runs"), str(tmp_path / "out")
     res = ablation_lib.ablation("fusion", corpus="generated", seeds=3, workdir=work,
                                 out_dir=out, overrides=tiny, measure=False)
-    rows = ["concat", "dynconv_gate", "tfn", "lmf", "mult", "late"]
+    rows = ["concat", "dynconv_gate", "tfn", "lmf", "mult", "late", "bridge", "bilinear"]
     # Every row trained with its own fusion, seeds 0..2, in its own directory.
     assert [(f, k) for f, k, _ in calls] == [(r, k) for r in rows for k in range(3)]
     assert {w for r, _, w in calls if r == "tfn"} == {
@@ -71,13 +73,14 @@ def test_table_is_mean_and_std_of_each_rows_seed_runs(tiny, tmp_path, monkeypatc
     assert res["json"] == os.path.join(out, "ablation_fusion", "fusion.json")
     assert rep["rows"] == rows and rep["corpora"] == ["generated"] and rep["seeds"] == [0, 1, 2]
     lmf = rep["results"]["generated"]["lmf"]["test"]["accuracy"]
-    assert lmf["values"] == pytest.approx([0.6, 0.62, 0.64])
-    assert lmf["mean"] == pytest.approx(0.62) and lmf["std"] == pytest.approx(0.02)
-    assert rep["best"] == {"generated": "late"}
+    assert lmf["values"] == pytest.approx([0.54, 0.56, 0.58])
+    assert lmf["mean"] == pytest.approx(0.56) and lmf["std"] == pytest.approx(0.02)
+    assert rep["best"] == {"generated": "bilinear"}
     assert rep["protocol"]["generated"]["config"] == "experiments/ablation_fusion_generated.py"
     md = open(res["md"]).read()
-    assert "| `lmf` | 57.0 ± 2.0 (62.0 ± 2.0) |" in md
-    assert "| `late` | **77.0 ± 2.0 (82.0 ± 2.0)** |" in md
+    assert "| `lmf` | 51.0 ± 2.0 (56.0 ± 2.0) |" in md
+    assert "| `late` | 67.0 ± 2.0 (72.0 ± 2.0) |" in md
+    assert "| `bilinear` | **83.0 ± 2.0 (88.0 ± 2.0)** |" in md
     assert "generated (frames, audio)" in md and "## Cost on" not in md
     assert "mmer reproduce --ablation fusion --corpus generated --seeds 3" in md
 
@@ -156,8 +159,8 @@ def test_ablation_refuses_bad_requests(tiny, tmp_path):
         ablation("fusoin", **kw)
     with pytest.raises(UsageError, match="sets model.fusion itself"):
         ablation("fusion", **{**kw, "overrides": tiny + ["model.fusion=tfn"]})
-    with pytest.raises(UsageError, match="'bridge' is not one of"):
-        ablation("fusion", **kw, rows=["bridge"])
+    with pytest.raises(UsageError, match="'brdige' is not one of"):
+        ablation("fusion", **kw, rows=["brdige"])
     with pytest.raises(UsageError, match="--seeds must be >= 1"):
         ablation("fusion", **{**kw, "seeds": 0})
     with pytest.raises(UsageError, match="refuses --config"):

@@ -13,11 +13,16 @@
 | ``survey_text`` | ``survey_text.py`` | survey §2.1: Word2Vec, K-means, TF-IDF cluster scores, LR |
 | ``vgg16_face`` | ``vgg16_face.py`` | survey §2.2: VGG16 per face crop, mean over frames |
 | ``s004_face`` | ``s004_face.py`` | S004's Inception-ResNet-v2 face branch, its feature taps |
+| ``mi`` | ``mi.py`` | survey §3.1: cross-modal dynamic convolution + residual gating |
+| ``tsra`` | ``tsra.py`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
+| ``mgmnet`` | ``mgmnet.py`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
 """
 
 from mmer_jax.models.systems import (  # noqa: F401
     baselines,
     crnn_ma,
+    mgmnet,
+    mi,
     quickstart,
     s001,
     s002,
@@ -26,5 +31,6 @@ from mmer_jax.models.systems import (  # noqa: F401
     s004_speech,
     speech_recipe,
     survey_text,
+    tsra,
     vgg16_face,
 )
