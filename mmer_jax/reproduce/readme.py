@@ -47,6 +47,9 @@ SYSTEM_LABELS = {
     "s001": "S001 (ResNet-18 MFCC + ResNet-34/LSTM frames)",
     "s002": "S002 (Bi-LSTM audio, 3-D CNN video, CNN text; context + MHA)",
     "s003": "S003 (1-D CNN audio, MobileFaceNet/LSTM frames; augmented)",
+    "mi": "MI (conv + BiLSTM streams; cross-modal dynamic conv, residual gates)",
+    "tsra": "TSRA (2-layer LSTMs; shared/private/fused spaces, 4 losses)",
+    "mgmnet": "MGMNet (text-bridged attention, bilinear shift, bottleneck)",
 }
 VARIANT_COLUMNS = [("audio", "audio"), ("video", "video"), ("text", "text"), ("fused", "fused"),
                    ("fused_dropout05", "fused, dropout 0.5")]

@@ -267,6 +267,10 @@ def _protocol_rows(results: dict) -> list[list[str]]:
         ["Split", cell(protocol.get("split"))],
         ["Fold", cell(protocol.get("fold"))],
         ["Speaker independent", cell(protocol.get("speaker_independent"))],
+        # How audio features were normalised changes what a score means (per utterance, per
+        # speaker with the held-out speakers' own statistics, or not at all): say it.
+        *([["Audio features normalised", protocol["feature_normalisation"]]]
+          if protocol.get("feature_normalisation") else []),
         ["Selection", cell(protocol.get("selection"))],
         ["Seed", cell(protocol.get("seed"))],
         ["Device", device],

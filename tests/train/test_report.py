@@ -114,6 +114,7 @@ def test_write_report_with_variants(tmp_path):
     assert "| fused | 70.5 |" in md
     assert "| Speaker independent | yes |" in md
     assert "| Fold | — |" in md
+    assert "Audio features normalised" not in md  # the run recorded none
     assert "| Device | cpu × 2, 1 host(s) |" in md
     assert "| Classes | ang, hap, neu, sad (4) |" in md
     assert "1h 02m 03s (3723.4 s)" in md and "812.3" in md
@@ -141,6 +142,14 @@ def test_write_report_minimal_and_regression(tmp_path):
     assert "| Test | 80.1 | 80.0 | 82.1 | 82.0 | — | — | 45.1 | 0.723 | 0.789 |" in md
     assert "png" not in md  # nothing to plot
     assert "| Seed | — |" in md
+
+
+def test_report_states_the_audio_feature_normalisation(tmp_path):
+    results = _results(variants=False)
+    results["protocol"]["feature_normalisation"] = "per speaker (mean of each speaker's features)"
+    md = open(write_report(tmp_path, results)).read()
+    assert ("| Audio features normalised | per speaker (mean of each speaker's features) |"
+            in md)
 
 
 def test_write_report_without_matplotlib(tmp_path, monkeypatch):
