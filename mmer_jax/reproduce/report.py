@@ -90,6 +90,11 @@ def render_markdown(r: dict) -> str:
     ex = p.get("examples") or {}
     utt = p.get("utterances") or {}
     sizes = "/".join(str(ex.get(s, MISSING)) for s in ("train", "validation", "test"))
+    if not ex and (r.get("folds") or {}).get("per_fold"):  # sizes differ per fold: list them
+        sizes = "; ".join(
+            f"fold {f['fold']}: " + "/".join(str((f.get("examples") or {}).get(s, MISSING))
+                                             for s in ("train", "validation", "test"))
+            for f in r["folds"]["per_fold"])
     rows = [
         ["Corpus", f"{cell(p['corpus'])} (config {cell(p.get('corpus_config'))})"],
         *([["Task", f"regression on the sentiment score (loss {cell(p.get('regression_loss'))})"

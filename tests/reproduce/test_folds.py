@@ -181,3 +181,16 @@ def test_all_folds_really_trained(folded, tmp_path, monkeypatch):
         assert res["protocol"]["fold"] == f"loso {k}/4"
         accs.append(res["test"]["accuracy"])
     assert rep["folds"]["test_over_folds"]["accuracy"]["values"] == accs
+
+
+def test_a_fold_report_lists_each_fold_s_split_sizes():
+    from mmer_jax.reproduce.report import render_markdown
+
+    path = os.path.join(REPO, "reproductions", "speech_recipe", "turev_db_loso_folds.json")
+    rep = json.load(open(path))
+    row = [line for line in render_markdown(rep).splitlines()
+           if line.startswith("| Train/validation/test |")][0]
+    sizes = [f["examples"] for f in rep["folds"]["per_fold"]]
+    for k, s in enumerate(sizes, 1):
+        assert f"fold {k}: {s['train']}/{s['validation']}/{s['test']}" in row
+    assert "—/—/—" not in row
