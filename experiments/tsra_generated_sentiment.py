@@ -14,4 +14,8 @@ from experiments import corpora, tsra_generated
 
 
 def get_config() -> ml_collections.ConfigDict:
-    return corpora.generated_sentiment(tsra_generated.get_config())
+    cfg = corpora.generated_sentiment(tsra_generated.get_config())
+    # The budget its committed report ran with (selected epochs 3, 8 and 7 of 8); the
+    # classification config's later choice of 20 epochs was not rerun here.
+    cfg.train.epochs = 8
+    return cfg
