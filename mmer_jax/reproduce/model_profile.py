@@ -17,6 +17,7 @@ def profile_config(cfg) -> dict:
     from mmer_jax.data.pipeline import make_pipeline
     from mmer_jax.models import build_model, profile
     from mmer_jax.schema import DataConfig, from_section
+    from mmer_jax.train.regression import head_size
     from mmer_jax.train.run import primary_variant, variants_of
 
     data = from_section(DataConfig, cfg.data, "data")
@@ -28,7 +29,8 @@ def profile_config(cfg) -> dict:
     batch = make_feature_step(data, "float32")(host)
 
     def build(model_cfg):
-        return build_model(model_cfg, num_classes=pipeline.num_classes,
+        # A regression run's model has one output: profile that model, not a classifier.
+        return build_model(model_cfg, num_classes=head_size(cfg, pipeline.num_classes),
                            vocab_size=pipeline.vocab_size, modalities=modalities)
 
     model = build(cfg.model)

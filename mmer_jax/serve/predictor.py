@@ -32,6 +32,7 @@ from mmer_jax.models import build_model
 from mmer_jax.schema import DataConfig, TrainConfig, from_section
 from mmer_jax.serve import inputs
 from mmer_jax.serve.prediction import FilePrediction
+from mmer_jax.train import regression
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
@@ -105,8 +106,8 @@ class Predictor(FilePrediction):
     Raises:
       UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, a run with
         per-speaker feature normalisation, a ``survey_text`` run (see
-        :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`), or a variant without a
-        best checkpoint.
+        :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`), a regression run (no
+        class probabilities to serve), or a variant without a best checkpoint.
     """
 
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
@@ -122,6 +123,12 @@ class Predictor(FilePrediction):
             raise UsageError(
                 f"--workdir {workdir!r} is a survey_text run: its classifier is numpy, not a JAX "
                 "model; `mmer predict` and `mmer serve` load it, `mmer export` does not apply"
+            )
+        if regression.is_regression(cfg):
+            raise UsageError(
+                f"--workdir {workdir!r} is a regression run (protocol.task='regression'): "
+                "predict, serve and export give class probabilities and do not serve "
+                "sentiment scores yet; `mmer eval` scores it"
             )
         self.cfg = config_for_variant(cfg, self.variant)
         self.data = from_section(DataConfig, self.cfg.data, "data")

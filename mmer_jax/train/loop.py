@@ -144,7 +144,7 @@ class VariantTrainer:
         self.mesh = mesh if mesh is not None else sh.make_mesh(train.num_devices or None,
                                                                fsdp=train.fsdp)
         self.model = build_model(cfg.model,
-                                 num_classes=1 if self.regression else pipeline.num_classes,
+                                 num_classes=regression.head_size(cfg, pipeline.num_classes),
                                  vocab_size=pipeline.vocab_size, modalities=self.modalities)
         self.global_batch = train.batch_size
         check_batch_layout(train, self.data_cfg, self.mesh.devices.size)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from mmer_jax.schema import LOWER_IS_BETTER
+from mmer_jax.schema import LOWER_IS_BETTER, ProtocolConfig, from_section
 
 # Keys of :func:`regression_metrics` (besides ``n``), in report order.
 REGRESSION_KEYS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5", "acc7", "mae",
@@ -131,6 +131,20 @@ def logged_scores(val: dict) -> dict:
     ``f1_non0``, ``acc7``, ``mae``, ``corr`` of a regression run (python floats)."""
     task = "regression" if "mae" in val else "classification"
     return {k: val[k] for k in _LOGGED[task]}
+
+
+def is_regression(cfg) -> bool:
+    """Whether a run config (a ConfigDict or mapping with an optional ``protocol`` section)
+    trains a regression model (``protocol.task = "regression"``)."""
+    protocol = from_section(ProtocolConfig, cfg.get("protocol"), "protocol")
+    return protocol.task == "regression"
+
+
+def head_size(cfg, num_classes: int) -> int:
+    """The model's number of outputs for a run config: 1 for a regression run, else
+    ``num_classes``. Everything that builds a run's model (trainer, config check, profile,
+    predictor) asks here, so a restored checkpoint's head always matches."""
+    return 1 if is_regression(cfg) else int(num_classes)
 
 
 def summary(val: dict) -> str:

@@ -413,6 +413,7 @@ def run(
     """
     from mmer_jax import config as config_lib
     from mmer_jax.models import build_model
+    from mmer_jax.train import regression
     from mmer_jax.train import sharding as sh
     from mmer_jax.train.loop import check_batch_layout
 
@@ -446,8 +447,8 @@ def run(
             for name, modalities in variants.items():  # a model the system rejects fails here
                 variant_cfg = config_for_variant(cfg, name)
                 build_model(variant_cfg.model,
-                            num_classes=pipeline.num_classes, vocab_size=pipeline.vocab_size,
-                            modalities=modalities)
+                            num_classes=regression.head_size(cfg, pipeline.num_classes),
+                            vocab_size=pipeline.vocab_size, modalities=modalities)
                 # ... and so does a batch the mesh or the micro-batches cannot split.
                 v_data, v_train, _ = sections(variant_cfg)
                 mesh = sh.make_mesh(v_train.num_devices or None, fsdp=v_train.fsdp)

@@ -52,6 +52,17 @@ def test_regression_run_writes_mmsa_metrics(tiny_generated, tmp_path):
     md = open(os.path.join(work, "report.md")).read()
     assert "| Acc-2 (has0) |" in md and "MAE" in md and "Acc-3" in md
 
+    # Everything that rebuilds the model sizes its head as the trainer did: 1 output.
+    from mmer_jax.reproduce.model_profile import profile_config
+    from mmer_jax.serve.predictor import Predictor
+    from mmer_jax.train.evaluate import load_run_config
+
+    cfg = load_run_config(work)
+    assert profile_config(cfg)["params"] == stored["num_params"]
+    # predict / serve / export refuse it in one line instead of failing on the head's shape.
+    with pytest.raises(UsageError, match="regression run"):
+        Predictor(work)
+
 
 def test_class_scores_must_cover_every_class(tiny_generated, tmp_path):
     from mmer_jax.train.run import run
