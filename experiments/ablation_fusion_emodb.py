@@ -3,8 +3,9 @@
 
 EmoDB is speech only and S003 reads one audio stream, so every fusion here sees a single
 modality: concat is the identity, TFN a ReLU MLP on [h; 1], LMF a weighted sum of r linear maps
-of [h; 1] (one linear layer), MulT a self-attention block over one step and late fusion one
-linear scorer. The column measures
+of [h; 1] (one linear layer), MulT a self-attention block over one step, late fusion one
+linear scorer, bridge a self-attention block (no other modality to query) and bilinear the
+bridge vector with no shift to add. The column measures
 what each fusion layer adds as a head on one stream (and its cost), not cross-modal fusion.
 No pitch-shift copies (unlike ``s003_emodb.py``): the same budget for every row, affordably.
 """

@@ -1,7 +1,8 @@
 """The fusion ablation on the generated corpus: S003's encoders (MobileFaceNet-like CNN per frame
 + LSTM, 1-D CNN + LSTM over log-mel audio), the fused frames+audio model only; ``mmer reproduce
 --ablation fusion`` trains it once per fusion (``model.fusion`` = concat, dynconv_gate, tfn, lmf,
-mult, late) with everything else equal: encoders, head, budget, seeds.
+mult, late, bridge, bilinear) with everything else equal: encoders, head, budget, seeds. Without
+text, ``bridge`` and ``bilinear`` take audio as the bridge (the first modality by name).
 
     mmer reproduce --ablation fusion --corpus generated --seeds 3
 
