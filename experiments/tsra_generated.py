@@ -10,11 +10,15 @@ Widths are CPU-sized (32-64); audio frames are averaged in pairs before the LSTM
 recurrence instead of 150). A single-modality variant has one shared vector, so its similarity
 term is absent (it needs two modalities).
 
-What the committed report shows: within 8 epochs the frame stream (per-frame CNN -> 2-layer LSTM
--> last state -> spaces -> stacked LSTM) does not leave chance, and the fused model separates
-only the audio pairs. In short probes the registered ``cnn_lstm`` encoder (1-layer LSTM plus the
-temporal mean of the frame features) learned the frames faster than this 2-layer last-state
-encoder; it is not the survey's design, so it is not used here.
+Budget, chosen on validation (seed 0, fused model): at 8 epochs the model had barely left
+chance (validation weighted F1 35.9 at its best epoch; the first committed report, 8 epochs and
+four variants, gave test accuracy audio 51.8, video 20.5, text 40.8, fused 53.5 over 3 seeds);
+with the three extra losses switched off it reached 50.3 by epoch 7, still rising; at 20 epochs
+with the losses on, 87.0 (best epoch 20). So the survey's losses slow the start rather than
+cap the result, and this config trains the fused model for 20 epochs. The single-modality
+variants are not trained here, to keep 3 seeds within this CPU's budget (about 8 minutes a
+seed); in the 8-epoch probes the frame stream (per-frame CNN -> 2-layer LSTM -> last state)
+was the slowest to learn.
 """
 
 import ml_collections
@@ -25,9 +29,8 @@ from mmer_jax.config import base_config
 
 def get_config() -> ml_collections.ConfigDict:
     cfg = corpora.generated(base_config("tsra"))
-    cfg.variants = ml_collections.ConfigDict(
-        dict(audio=["audio"], video=["frames"], text=["text"], fused=["frames", "audio", "text"])
-    )
+    cfg.variants = ml_collections.ConfigDict(dict(fused=["frames", "audio", "text"]))
+    cfg.primary_variant = "fused"
     m = cfg.model
     m.modalities = ["frames", "audio", "text"]
     m.hidden = 48
@@ -40,5 +43,5 @@ def get_config() -> ml_collections.ConfigDict:
     m.recognizer_hidden = 48
     m.head_hidden = 48
     m.dropout = 0.2
-    cfg.train.epochs = 8
+    cfg.train.epochs = 20
     return cfg
