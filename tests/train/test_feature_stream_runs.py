@@ -148,7 +148,8 @@ def test_mgmnet_meld_config_trains_on_the_release_layout(tmp_path, monkeypatch):
 
     write_meld(tmp_path / "MELD.Raw")
     items = {"train.epochs": 1, "train.batch_size": 2, "train.num_devices": 2,
-             "train.progress": False, "model.width": 8, "model.num_heads": 2, "model.embed_dim": 8, "model.rank": 2,
+             "train.progress": False, "model.width": 8, "model.num_heads": 2,
+             "model.embed_dim": 8, "model.rank": 2,
              "model.ib_dim": 4, "model.context_hidden": 4, "model.head_hidden": 8,
              "data.data_dir": tmp_path / "tfds", "data.manual_dir": tmp_path}
     cfg = config_lib.load("experiments/mgmnet_meld.py", [f"{k}={v}" for k, v in items.items()])
