@@ -205,10 +205,6 @@ def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
-
-
 def _train(args, overrides: list[str]) -> int:
     from mmer_jax import config as config_lib
 
@@ -229,24 +225,12 @@ def _train(args, overrides: list[str]) -> int:
     except Interrupted as exc:
         print(f"mmer: {exc}; run the same command to resume", file=sys.stderr)
         return 3
-    t = results["test"]
-    if "mae" in t:  # a regression run (protocol.task) has MMSA's scores, not accuracy
-        from mmer_jax.train.evaluate import summary_line
+    from mmer_jax.train.evaluate import summary_line
 
-        for name, v in (results.get("variants") or {results["variant"]: results}).items():
-            print(summary_line(name, "test", {"test": v["test"], "epoch": v.get("best_epoch")}))
-        print(f"-> {os.path.join(args.workdir, 'results.json')}")
-        return 0
-    print(
-        f"test accuracy {_pct(t['accuracy'])}  weighted F1 {_pct(t['weighted_f1'])}  "
-        f"UAR {_pct(t['uar'])} (%, best epoch {results.get('best_epoch')})  -> "
-        f"{os.path.join(args.workdir, 'results.json')}"
-    )
-    for name, v in results.get("variants", {}).items():
-        print(
-            f"  {name:>8}: accuracy {_pct(v['test']['accuracy'])}  "
-            f"weighted F1 {_pct(v['test']['weighted_f1'])}  (epoch {v.get('best_epoch')})"
-        )
+    # One line per variant, classification or regression, as `mmer eval` prints them.
+    for name, v in (results.get("variants") or {results["variant"]: results}).items():
+        print(summary_line(name, "test", {"test": v["test"], "epoch": v.get("best_epoch")}))
+    print(f"-> {os.path.join(args.workdir, 'results.json')}")
     return 0
 
 

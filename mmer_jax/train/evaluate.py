@@ -104,10 +104,12 @@ def summary_line(name: str, split: str, result: dict) -> str:
     def pct(key: str) -> str:
         return "-" if m.get(key) is None else f"{100 * float(m[key]):.1f}"
 
-    epoch = f"(%, best epoch {result.get('epoch')})"
-    if "mae" in m:
+    epoch = result.get("epoch")
+    # A non-gradient system (survey_text) has no epochs: say so instead of "epoch None".
+    chosen = f"best epoch {epoch}" if epoch is not None else "no epochs: fitted, not trained"
+    if "mae" in m:  # percent for the accuracies and F1 only: MAE is in score units
         return (f"{name}: {split} Acc-2 has0 {pct('acc2_has0')} non0 {pct('acc2_non0')}  "
-                f"F1 has0 {pct('f1_has0')} non0 {pct('f1_non0')}  Acc-7 {pct('acc7')}  "
-                f"MAE {float(m['mae']):.3f}  Corr {float(m['corr']):.3f} {epoch}")
+                f"F1 has0 {pct('f1_has0')} non0 {pct('f1_non0')}  Acc-7 {pct('acc7')} (%)  "
+                f"MAE {float(m['mae']):.3f}  Corr {float(m['corr']):.3f} ({chosen})")
     return (f"{name}: {split} accuracy {pct('accuracy')}  weighted F1 {pct('weighted_f1')}  "
-            f"UAR {pct('uar')} {epoch}")
+            f"UAR {pct('uar')} (%, {chosen})")

@@ -117,3 +117,17 @@ def test_the_epoch_line_names_the_field_s_metrics():
     assert line == "acc 0.500 wF1 0.250 UAR 0.375"
     assert summary({"acc2_non0": 0.75, "mae": 0.5, "corr": 0.125}) == (
         "Acc-2 0.750 MAE 0.500 Corr 0.125")
+
+
+def test_eval_lines_mark_percent_only_where_it_is_percent():
+    from mmer_jax.train.evaluate import summary_line
+
+    cls = {"test": {"accuracy": 0.5, "weighted_f1": 0.25, "uar": 0.375}, "epoch": 3}
+    assert summary_line("audio", "test", cls) == (
+        "audio: test accuracy 50.0  weighted F1 25.0  UAR 37.5 (%, best epoch 3)")
+    fitted = dict(cls, epoch=None)  # survey_text: selected without epochs
+    assert summary_line("text", "test", fitted).endswith("(%, no epochs: fitted, not trained)")
+    reg = {"test": {"acc2_has0": 0.5, "acc2_non0": 0.75, "f1_has0": 0.5, "f1_non0": 0.75,
+                    "acc7": 0.25, "mae": 0.5, "corr": 0.125}, "epoch": 2}
+    line = summary_line("fused", "test", reg)
+    assert "Acc-7 25.0 (%)  MAE 0.500  Corr 0.125 (best epoch 2)" in line
