@@ -427,7 +427,11 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
 
     split_rows = [(name, m) for name, m in (("Test", test), ("Validation", validation)) if m]
     if split_rows:
-        lines += ["## Results (%)", ""] + _score_tables(split_rows, "Split")
+        regression = any("mae" in m for _, m in split_rows)
+        # MAE and Corr are not percentages: the heading says which columns are.
+        title = "## Results (Acc and F1 in %; MAE, Corr as numbers)" if regression else \
+            "## Results (%)"
+        lines += [title, ""] + _score_tables(split_rows, "Split")
 
     if variants:
         rows = [(cell(name), (v or {}).get("test") or {}) for name, v in variants.items()]
