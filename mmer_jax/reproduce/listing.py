@@ -104,8 +104,9 @@ def _load_results(path: str) -> dict:
 
 
 def compare(paths: list[str]) -> str:
-    """A markdown table: one row per run and variant, test scores in percent, the selected epoch,
-    seed, corpus config and train throughput; ``mmer compare RUN...``.
+    """A markdown table: one row per run and variant, its system (and fusion, when it has one),
+    test scores in percent, the selected epoch, seed, corpus config and train throughput;
+    ``mmer compare RUN...``.
 
     When a run is a regression run (``results.json``'s ``task``), the table gains its test
     Acc-2 (non-0) in percent, MAE and Corr; classification runs show "—" there, and regression
@@ -130,20 +131,21 @@ def compare(paths: list[str]) -> str:
         for name, v in variants.items():
             t = v["test"]
             rate = v.get("train_examples_per_s")
+            system = str(r.get("system", "")) + (f" ({r['fusion']})" if r.get("fusion") else "")
             rows.append([
-                path, f"{name}{' *' if name == r.get('variant') else ''}",
+                path, system, f"{name}{' *' if name == r.get('variant') else ''}",
                 f"{r.get('corpus')}/{proto.get('corpus_config', '')}",
                 str(proto.get("seed", "")),
                 pct(t.get("accuracy")), pct(t.get("weighted_f1")), pct(t.get("uar")),
                 str(best_epoch(v) or ""), f"{rate:.0f}" if rate else "",
             ])
             if regression:
-                rows[-1][7:7] = [pct(t.get("acc2_non0")), num(t.get("mae")), num(t.get("corr"))]
-    head = ["run", "variant", "corpus", "seed", "test acc", "test wF1", "test UAR", "epoch",
-            "train ex/s"]
+                rows[-1][8:8] = [pct(t.get("acc2_non0")), num(t.get("mae")), num(t.get("corr"))]
+    head = ["run", "system", "variant", "corpus", "seed", "test acc", "test wF1", "test UAR",
+            "epoch", "train ex/s"]
     if regression:
-        head[7:7] = ["test Acc-2 (non-0)", "test MAE", "test Corr"]
-    table = markdown_table(head, rows, "lllrrrrrr" + ("rrr" if regression else ""))
+        head[8:8] = ["test Acc-2 (non-0)", "test MAE", "test Corr"]
+    table = markdown_table(head, rows, "llllrrrrrr" + ("rrr" if regression else ""))
     note = "; MAE in score units, Corr as a number" if regression else ""
     return ("\n".join(table).rstrip()
             + f"\n\n(* the run's primary variant; scores in percent{note})")

@@ -259,7 +259,11 @@ def _protocol_rows(results: dict) -> list[list[str]]:
     task = results.get("task") or protocol.get("task")
     task_rows = [["Task", f"regression (loss {cell(results.get('regression_loss'))} on the "
                   "score)"]] if task == "regression" else []
+    system = cell(results.get("system"))
+    if results.get("fusion"):
+        system += f" (fusion {results['fusion']})"
     return [
+        ["System", system],
         ["Corpus", cell(results.get("corpus"))],
         ["Modalities", cell(results.get("modalities"))],
         *task_rows,

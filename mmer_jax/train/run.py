@@ -539,6 +539,8 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
     declared = sections(cfg)[2]
     results = {
         "system": cfg.system,
+        # The fusion layer, when the system has one: runs of one system differ by it.
+        **({"fusion": cfg.model.fusion} if cfg.model.get("fusion") else {}),
         "corpus": cfg.data.corpus,
         "task": declared.task,
         **({"regression_loss": declared.regression_loss} if declared.task == "regression"

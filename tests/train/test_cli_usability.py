@@ -291,6 +291,7 @@ def test_compare_prints_runs_side_by_side(tmp_path, capsys):
         d.mkdir()
         (d / "results.json").write_text(json.dumps({
             "system": "quickstart", "corpus": "generated_emotion", "variant": "fused",
+            **({"fusion": "bridge"} if name == "b" else {}),
             "modalities": ["audio"], "test": {"accuracy": acc, "weighted_f1": acc, "uar": acc},
             "protocol": {"seed": 0, "corpus_config": "tiny",
                          "selection": "best validation weighted_f1 @ epoch 2"},
@@ -298,7 +299,8 @@ def test_compare_prints_runs_side_by_side(tmp_path, capsys):
         }))
     assert cli.main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
-    assert f"| {tmp_path / 'b'} | fused * | generated_emotion/tiny | 0 | 75.0 | 75.0 | 75.0 | 2 |" \
-        in out
+    assert (f"| {tmp_path / 'b'} | quickstart (bridge) | fused * | generated_emotion/tiny | 0 | "
+            "75.0 | 75.0 | 75.0 | 2 |") in out
+    assert f"| {tmp_path / 'a'} | quickstart | fused * |" in out
     assert cli.main(["compare", str(tmp_path)]) == 2
     assert "holds no results.json" in capsys.readouterr().err

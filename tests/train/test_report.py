@@ -141,6 +141,10 @@ def test_write_report_minimal_and_regression(tmp_path):
     md = open(write_report(tmp_path / "new_dir", results)).read()
     assert "| Test | 80.1 | 80.0 | 82.1 | 82.0 | — | — | 45.1 | 0.723 | 0.789 |" in md
     assert "## Results (Acc and F1 in %; MAE, Corr as numbers)" in md
+    assert "| System | s005 |" in md
+    results["fusion"] = "bridge"
+    md = open(write_report(tmp_path / "fused", results)).read()
+    assert "| System | s005 (fusion bridge) |" in md
     assert "png" not in md  # nothing to plot
     assert "| Seed | — |" in md
 
