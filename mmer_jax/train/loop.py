@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -334,6 +335,7 @@ class VariantTrainer:
         step = epoch * self.steps_per_epoch + skip_batches
         host_batches = self.batches("train", epoch=epoch, train=True, skip_batches=skip_batches)
         profiler = next((h for h in hooks if isinstance(h, ProfileSteps)), None)
+        t_first = time.perf_counter()
         for batch in sh.prefetch_to_mesh(host_batches, self.mesh, size=2):
             if profiler is not None and profiler.in_window(step):  # the trace's step markers
                 with jax.profiler.StepTraceAnnotation("train", step_num=step + 1):
@@ -341,6 +343,8 @@ class VariantTrainer:
             else:
                 state, metrics = self.train_step(state, batch)
             step += 1
+            if not getattr(self, "_first_step_reported", False):
+                self._report_first_step(metrics, t_first, bar)
             self.throughput.step(state, self.global_batch)
             if step % self.train_cfg.log_every == 0 or step % self.steps_per_epoch == 0:
                 self._log_train(step, epoch, fetch_metrics(metrics), bar)
@@ -350,6 +354,17 @@ class VariantTrainer:
                 hook(step, state)
         self.throughput.end_epoch(state)
         return state
+
+    def _report_first_step(self, metrics, t0: float, bar) -> None:
+        """Without a progress bar (a log file, a batch job), says when the first step is done:
+        compiling it can take minutes, and a silent log looks hung."""
+        self._first_step_reported = True
+        if bar is not None and not getattr(bar, "disable", True):
+            return
+        jax.block_until_ready(metrics)  # once per trainer: the wait is the compile itself
+        print(f"[{self.variant}] first train step compiled and ran in "
+              f"{time.perf_counter() - t0:.1f} s; {self.steps_per_epoch} steps per epoch",
+              file=sys.stderr, flush=True)
 
     def _log_train(self, step: int, epoch: int, metrics: dict, bar) -> None:
         loss = float(metrics["loss"])

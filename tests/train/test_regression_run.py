@@ -26,11 +26,13 @@ def _cfg(data_dir, **extra):
     return cfg
 
 
-def test_regression_run_writes_mmsa_metrics(tiny_generated, tmp_path):
+def test_regression_run_writes_mmsa_metrics(tiny_generated, tmp_path, capsys):
     from mmer_jax.train.run import run
 
     work = str(tmp_path / "run")
     results = run(_cfg(tiny_generated), work)
+    # No progress bar (not a terminal): the log says when the first step has compiled.
+    assert "[text] first train step compiled and ran in " in capsys.readouterr().err
     stored = json.load(open(os.path.join(work, "results.json")))
     assert stored == json.loads(json.dumps(results))
     for split in ("test", "validation"):
