@@ -25,8 +25,9 @@ def add_commands(sub) -> None:
         epilog="examples:\n  mmer predict --workdir runs/quickstart clip.wav --text 'so happy'\n"
         "  mmer predict --workdir runs/quickstart talk.mp4 --window 2 --hop 1 --json")
     p.add_argument("--workdir", required=True, help="a finished `mmer train` run")
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="wav/flac/mp3 audio, mp4/avi/webm video, or a .txt transcript")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="wav/flac/mp3 audio, mp4/avi/webm video, or a .txt transcript; none "
+                   "with --text: predict the transcript alone")
     p.add_argument("--variant", default=None, help="default: the run's primary variant")
     p.add_argument("--text", default=None, help="transcript for models that use text")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -64,8 +65,10 @@ def add_commands(sub) -> None:
 def _table(result: dict) -> str:
     classes = list(result["probabilities"])
     width = max(len(c) for c in classes)
-    lines = [f"{result['file']}: {result['label']}  ({result['duration_s']:.2f} s; modalities "
-             f"used: {', '.join(result['modalities']['used']) or 'none'})"]
+    # A transcript has no duration: say only what was used.
+    length = f"{result['duration_s']:.2f} s; " if result["duration_s"] else ""
+    lines = [f"{result['file']}: {result['label']}  ({length}modalities used: "
+             f"{', '.join(result['modalities']['used']) or 'none'})"]
     for m, why in result["modalities"]["missing"].items():
         lines.append(f"  missing {m}: {why}")
     for c in classes:
@@ -93,14 +96,24 @@ def dispatch(args) -> int | None:
             from mmer_jax.errors import UsageError
 
             raise UsageError("--hop needs --window")
+        if not args.files and args.text is None:
+            from mmer_jax.errors import UsageError
+
+            raise UsageError("give FILE(s), or --text for a transcript alone")
         predictor = open_predictor(args.workdir, args.variant)
         results, failed = [], 0
-        for path in args.files:
+        for path in args.files or [None]:  # None: the --text transcript on its own
             try:
-                results.append(predictor.predict_file(path, args.text, args.window, args.hop))
+                if path is None:
+                    decoded = predictor.decode(None, args.text, shown_name="--text")
+                    results.append(predictor.predict_decoded(decoded, args.window, args.hop,
+                                                             name="--text"))
+                else:
+                    results.append(predictor.predict_file(path, args.text, args.window,
+                                                          args.hop))
             except InputError as exc:
                 failed += 1
-                results.append({"file": path, "error": str(exc)})
+                results.append({"file": path or "--text", "error": str(exc)})
         if args.json:
             print(json.dumps({"variant": predictor.variant, "classes": predictor.classes,
                               "results": results}, indent=1))

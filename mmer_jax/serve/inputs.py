@@ -105,12 +105,13 @@ def _clean(msg: str, path: str, shown: str) -> str:
     return msg.replace(path, shown)
 
 
-def decode(path: str, settings: MediaSettings, text: str | None = None,
+def decode(path: str | None, settings: MediaSettings, text: str | None = None,
            shown_name: str | None = None) -> Decoded:
     """Decodes ``path`` for a model of ``settings.modalities``.
 
     Args:
-      path: the file (its extension says what it is: :func:`kind_of`).
+      path: the file (its extension says what it is: :func:`kind_of`); None: no file, only
+        ``text`` (``mmer predict --text`` for a text model).
       settings: what to decode and at which sizes.
       text: a transcript for models that use text (a ``.txt`` file is read instead).
       shown_name: the name used in messages instead of ``path`` (uploads: never the temp path).
@@ -122,8 +123,8 @@ def decode(path: str, settings: MediaSettings, text: str | None = None,
     """
     from data_prep import decode as media
 
-    shown = shown_name or os.path.basename(path)
-    kind = kind_of(shown_name or path)
+    shown = shown_name or (os.path.basename(path) if path is not None else "--text")
+    kind = kind_of(shown_name or path) if path is not None else "transcript"
     mods = set(settings.modalities)
     out = Decoded()
     if kind == "text":
@@ -154,7 +155,7 @@ def decode(path: str, settings: MediaSettings, text: str | None = None,
             else:
                 out.audio = pcm
     elif "audio" in mods:
-        out.missing["audio"] = "no audio in a text file"
+        out.missing["audio"] = f"no audio in a {'text file' if kind == 'text' else kind}"
     visual = [m for m in ("frames", "face") if m in mods]
     if visual:
         if kind != "video":

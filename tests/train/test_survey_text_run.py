@@ -84,5 +84,11 @@ def test_a_finished_run_predicts_text_files_as_its_test_evaluation_did(tiny_gene
     out = json.loads(capsys.readouterr().out)["results"][0]
     assert out["label"] == predictor.classes[int(probs[0].argmax())]
     assert out["modalities"]["used"] == ["text"]
+    # A transcript on its own (no file) gives the same answer, and the table has no duration.
+    assert main(["predict", "--workdir", workdir, "--text", text]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith(f"--text: {out['label']}  (modalities used: text)")
+    assert main(["predict", "--workdir", workdir]) == 2
+    assert "give FILE(s), or --text" in capsys.readouterr().err
     with pytest.raises(UsageError, match="survey_text run"):
         Predictor(workdir)
