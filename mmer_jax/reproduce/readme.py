@@ -135,7 +135,9 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
             _pm(test["accuracy"]), _pm(test["weighted_f1"]),
             _pm(test["uar"]) if "uar" in test else MISSING,
             MISSING if p_acc is None else f"{_pct(p_acc)} / {_pct(p_wf1)}",
-            MISSING if rate is None else f"{rate:.0f} {unit}/s",
+            # Two significant digits below 10/s: a fitted system's 0.28/s is not "0".
+            MISSING if rate is None else f"{rate:.2g} {unit}/s" if rate < 10 else
+            f"{rate:.0f} {unit}/s",
             f"[md]({md})",
         ])
     header = ["system", "corpus", "seeds", "test accuracy", "test weighted F1", "test UAR",
