@@ -8,7 +8,8 @@ The generated corpus is built so that each modality alone confuses a different p
 any two resolve them: the fused variant is the one that tests the interactions. The survey's own
 figures are on CMU-MOSEI and IEMOCAP with pretrained features (not comparable). Widths are
 CPU-sized (d = 32); the budget is 12 epochs per variant (about 3 s of compute an epoch, plus
-compilation), so 3 seeds of 4 variants fit a loaded two-core CPU in about half an hour.
+compilation), so 3 seeds of 4 variants fit a loaded two-core CPU in about 40 minutes
+(the committed report: 40 min 31 s).
 
 The video-only variant learns late: its small per-frame CNN, trained from scratch, stays near
 chance for the first 8-12 epochs on the generated faces (22.8 +- 12.0 % test over 3 seeds at
