@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import math
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from mmer_jax.models.fusion.late import LateFusion
 from mmer_jax.models.fusion.lmf import LowRankFusion
@@ -20,7 +16,14 @@ from mmer_jax.models.fusion.mult import MulTFusion
 from mmer_jax.models.fusion.tfn import TensorFusion, fused_dim, tensor_product
 from mmer_jax.registry import FUSIONS
 
-C = 4
+from .fusion_checks import (
+    Classifier,
+    check_mesh_matches_one_device,
+    check_overfits_eight_examples,
+    random_feats,
+)
+from .fusion_checks import xent as _xent
+
 DIMS = {"audio": 6, "frames": 5, "face": 4}
 # Small knobs per fusion (each module's defaults are the paper-sized ones).
 SMALL = {
@@ -31,27 +34,8 @@ SMALL = {
 }
 
 
-class Classifier(nn.Module):
-    """A registered fusion + a linear head, as S001 assembles them."""
-
-    fusion: str
-    options: tuple = ()
-
-    @nn.compact
-    def __call__(self, feats, *, train: bool, masks=None):
-        kw = {} if masks is None else {"masks": masks}
-        h = FUSIONS[self.fusion](**dict(self.options), ordered=True, name="fusion")(
-            feats, train=train, **kw)
-        return nn.Dense(C, name="head")(h)
-
-
 def _feats(n: int, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    return {m: jnp.asarray(rng.normal(size=(n, d)), jnp.float32) for m, d in DIMS.items()}
-
-
-def _xent(logits, labels):
-    return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1).mean()
+    return random_feats(n, DIMS, seed)
 
 
 def test_baselines_are_registered_and_selectable_by_s001_s003():
@@ -122,54 +106,16 @@ def test_lmf_at_full_rank_computes_tfn(dims):
 @pytest.mark.parametrize("name", ["tfn", "lmf", pytest.param("mult", marks=pytest.mark.slow),
                                   "late"])
 def test_forward_and_backward_on_a_four_device_mesh(name):
-    if jax.device_count() < 4:
-        pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=4")
-    model = Classifier(name, tuple(SMALL[name].items()))
-    feats, labels = _feats(8), jnp.arange(8) % C
+    feats = _feats(8)
     if name == "mult":  # two modalities: 2 crossmodal transformers instead of 6 (compile time)
         feats.pop("face")
-    params = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
-
-    def loss(p, x, y):
-        return _xent(model.apply({"params": p}, x, train=False), y)
-
-    mesh = jax.make_mesh((4,), ("data",))
-    data, rep = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
-    fn = jax.jit(jax.value_and_grad(loss), in_shardings=(rep, data, data))
-    xs = jax.device_put(feats, data)
-    assert all(len(x.sharding.device_set) == 4 for x in xs.values())  # 2 examples per device
-    l4, g4 = fn(jax.device_put(params, rep), xs, jax.device_put(labels, data))
-    l1, g1 = jax.jit(jax.value_and_grad(loss))(params, feats, labels)
-    assert float(l4) == pytest.approx(float(l1), rel=1e-5)
-    for a, b in zip(jax.tree.leaves(g4), jax.tree.leaves(g1), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-    fusion_grads = jax.tree.leaves(g4["fusion"])
-    assert all(np.isfinite(np.asarray(g)).all() for g in fusion_grads)
-    assert sum(float(jnp.abs(g).sum()) for g in fusion_grads) > 0
+    check_mesh_matches_one_device(Classifier(name, tuple(SMALL[name].items())), feats)
 
 
 @pytest.mark.parametrize("name", ["tfn", "lmf", pytest.param("mult", marks=pytest.mark.slow),
                                   "late"])
 def test_overfits_eight_examples(name):
-    """Random labels on random features: only a fusion that passes information through can fit."""
-    model = Classifier(name, tuple(SMALL[name].items()))
-    feats = _feats(8, seed=5)
-    labels = jnp.asarray(np.random.default_rng(6).integers(0, C, 8))
-    params = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
-    tx = optax.adam(1e-2)
-
-    def step(carry, _):
-        p, s = carry
-        loss, g = jax.value_and_grad(
-            lambda q: _xent(model.apply({"params": q}, feats, train=False), labels))(p)
-        u, s = tx.update(g, s, p)
-        return (optax.apply_updates(p, u), s), loss
-
-    (params, _), losses = jax.jit(lambda p: jax.lax.scan(step, (p, tx.init(p)), None, 300))(
-        params)
-    logits = model.apply({"params": params}, feats, train=False)
-    assert float(losses[-1]) < 0.05 < float(losses[0])
-    assert (np.asarray(logits.argmax(-1)) == np.asarray(labels)).all()
+    check_overfits_eight_examples(Classifier(name, tuple(SMALL[name].items())), _feats(8, seed=5))
 
 
 def _sequences(seed=0, lengths=((5, 3), (4, 2))):
