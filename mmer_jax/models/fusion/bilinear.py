@@ -32,7 +32,8 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.fusion.bridge import as_sequences, pick_bridge
+from mmer_jax.models.fusion.bridge import pick_bridge
+from mmer_jax.models.fusion.mult import as_sequences
 from mmer_jax.models.fusion.tfn import modality_order
 from mmer_jax.models.layers import masked_mean
 from mmer_jax.registry import FUSIONS

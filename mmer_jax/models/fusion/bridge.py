@@ -39,7 +39,7 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.fusion.mult import CrossmodalBlock, sinusoidal_positions
+from mmer_jax.models.fusion.mult import CrossmodalBlock, as_sequences, sinusoidal_positions
 from mmer_jax.models.fusion.tfn import modality_order
 from mmer_jax.models.layers import masked_mean
 from mmer_jax.registry import FUSIONS
@@ -75,39 +75,6 @@ def pick_bridge(names: Sequence[str], bridge: str = "") -> str:
         if found:
             return found[0]
     return sorted(names)[0]
-
-
-def as_sequences(feats: dict, masks: Optional[dict], names: Sequence[str], fusion: str):
-    """Vectors [B, D] become length-1 sequences; masks default to all-valid.
-
-    Args:
-      feats: name -> [B, D_m] or [B, T_m, D_m].
-      masks: name -> [B, T_m] bool (or None / missing entries: all valid).
-      names: the names to convert, in order.
-      fusion: the calling fusion's name, for error messages.
-
-    Returns:
-      ({name: [B, T_m, D_m]}, {name: [B, T_m] bool}).
-
-    Raises:
-      ValueError: a feature that is neither [B, D] nor [B, T, D], or a mask whose shape is not
-        its sequence's [B, T].
-    """
-    masks = masks or {}
-    seqs, valid = {}, {}
-    for m in names:
-        x = feats[m]
-        if x.ndim == 2:
-            x = x[:, None, :]
-        if x.ndim != 3:
-            raise ValueError(f"{fusion} fusion takes [B, D] or [B, T, D] features, got {m}: "
-                             f"{feats[m].shape}")
-        mask = masks.get(m)
-        mask = jnp.ones(x.shape[:2], bool) if mask is None else jnp.asarray(mask, bool)
-        if mask.shape != x.shape[:2]:
-            raise ValueError(f"mask of {m} has shape {mask.shape}, its sequence {x.shape}")
-        seqs[m], valid[m] = x, mask
-    return seqs, valid
 
 
 @FUSIONS.register("bridge")

@@ -30,7 +30,7 @@ source, and the model is MulT's self-attention path alone (the modality attends 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -79,6 +79,39 @@ class CrossmodalBlock(nn.Module):
         return jnp.where(x_mask[..., None], x, 0.0)
 
 
+def as_sequences(feats: dict, masks: Optional[dict], names: Sequence[str], fusion: str):
+    """Vectors [B, D] become length-1 sequences; masks default to all-valid.
+
+    Args:
+      feats: name -> [B, D_m] or [B, T_m, D_m].
+      masks: name -> [B, T_m] bool (or None / missing entries: all valid).
+      names: the names to convert, in order.
+      fusion: the calling fusion's name, for error messages.
+
+    Returns:
+      ({name: [B, T_m, D_m]}, {name: [B, T_m] bool}).
+
+    Raises:
+      ValueError: a feature that is neither [B, D] nor [B, T, D], or a mask whose shape is not
+        its sequence's [B, T].
+    """
+    masks = masks or {}
+    seqs, valid = {}, {}
+    for m in names:
+        x = feats[m]
+        if x.ndim == 2:
+            x = x[:, None, :]
+        if x.ndim != 3:
+            raise ValueError(f"{fusion} fusion takes [B, D] or [B, T, D] features, got {m}: "
+                             f"{feats[m].shape}")
+        mask = masks.get(m)
+        mask = jnp.ones(x.shape[:2], bool) if mask is None else jnp.asarray(mask, bool)
+        if mask.shape != x.shape[:2]:
+            raise ValueError(f"mask of {m} has shape {mask.shape}, its sequence {x.shape}")
+        seqs[m], valid[m] = x, mask
+    return seqs, valid
+
+
 @FUSIONS.register("mult")
 class MulTFusion(nn.Module):
     """dict of [B, D_m] vectors or [B, T_m, D_m] sequences (+ ``masks``) -> [B, M (M-1) width]
@@ -112,23 +145,14 @@ class MulTFusion(nn.Module):
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
                  masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
         names = modality_order(feats, self.ordered)
-        masks = masks or {}
-        seqs, valid = {}, {}
+        raw, valid = as_sequences(feats, masks, names, "mult")  # a vector: a length-1 sequence
+        seqs = {}
         for m in names:
-            x = feats[m]
-            if x.ndim == 2:
-                x = x[:, None, :]  # a vector is a length-1 sequence
-            if x.ndim != 3:
-                raise ValueError(f"mult fusion takes [B, D] or [B, T, D] features, got {m}: "
-                                 f"{feats[m].shape}")
-            mask = masks.get(m)
-            mask = jnp.ones(x.shape[:2], bool) if mask is None else jnp.asarray(mask, bool)
-            if mask.shape != x.shape[:2]:
-                raise ValueError(f"mask of {m} has shape {mask.shape}, its sequence {x.shape}")
+            x, mask = raw[m], valid[m]
             z = nn.Dense(self.width, name=f"embed_{m}")(x)  # Conv1D with kernel 1
             z = z + jnp.asarray(sinusoidal_positions(x.shape[1], self.width), z.dtype)
             z = nn.Dropout(self.dropout)(z, deterministic=not train)
-            seqs[m], valid[m] = jnp.where(mask[..., None], z, 0.0), mask
+            seqs[m] = jnp.where(mask[..., None], z, 0.0)
         outs = []
         for a in names:
             sources = [b for b in names if b != a] or [a]
