@@ -14,6 +14,13 @@ import sys
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help, examples kept on their own lines."""
 
+    def _get_help_string(self, action):
+        # A required option has no default to show, and a help text that already says its
+        # default must not get "(default: None)" after it.
+        if action.required or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
 
 def add_commands(sub) -> None:
     """Adds ``predict``, ``serve`` and ``export`` to an argparse sub-parsers object."""
@@ -45,7 +52,7 @@ def add_commands(sub) -> None:
     s.add_argument("--workdir", required=True, help="a finished `mmer train` run")
     s.add_argument("--variant", default=None, help="default: the run's primary variant")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="port to listen on")
     s.add_argument("--max-upload-mb", type=float, default=32.0, help="larger uploads get 413")
     s.add_argument("--max-concurrency", type=int, default=2, help="predictions run at once")
     s.add_argument("--max-queue", type=int, default=8, help="waiting requests; more get 503")

@@ -304,3 +304,15 @@ def test_compare_prints_runs_side_by_side(tmp_path, capsys):
     assert f"| {tmp_path / 'a'} | quickstart | fused * |" in out
     assert cli.main(["compare", str(tmp_path)]) == 2
     assert "holds no results.json" in capsys.readouterr().err
+
+
+def test_serving_help_shows_each_default_once_and_none_for_required_options(capsys):
+    for command in ("predict", "serve"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        out = capsys.readouterr().out
+        workdir = next(line for line in out.splitlines() if "--workdir WORKDIR " in line)
+        assert "default" not in workdir  # required: nothing to default to
+        variant = next(line for line in out.splitlines() if "--variant VARIANT " in line)
+        assert variant.count("default") == 1
+    assert "--port PORT" in out and "(default: 8000)" in out
