@@ -59,6 +59,18 @@ def get_builder(name: str, config: str | None = None, data_dir: str | None = Non
     return cls(**kw)
 
 
+def manual_files(builder, dir_name: str = "--manual_dir") -> str:
+    """What ``builder``'s manual directory must hold, in one line (its
+    ``MANUAL_DOWNLOAD_INSTRUCTIONS`` with the line breaks folded); "" for a generated corpus.
+
+    For errors about a missing corpus: they name the files to fetch (e.g. MulT's
+    ``mosi_data.pkl``), not only the folder that lacks them. ``dir_name`` replaces the build
+    flag's name, so a config error can say ``data.manual_dir``.
+    """
+    text = getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None) or ""
+    return " ".join(text.split()).replace("--manual_dir", dir_name)
+
+
 def build(
     name: str,
     config: str | None = None,

@@ -423,7 +423,7 @@ def check_data(data: Any) -> str:
     manual = os.path.expanduser(data.manual_dir)
     env = manual_dir_env(data.corpus)
     how = (f"set --config.data.manual_dir=DIR, ${env}, or ${DATA_ROOT_ENV} to a folder holding "
-           f"{data.corpus}/")
+           f"{data.corpus}/ ({build_lib.manual_files(builder, 'data.manual_dir')})")
     if not manual:
         raise UsageError(
             f"config key 'data.manual_dir' is empty, and corpus {data.corpus!r} is not prepared "

@@ -29,6 +29,7 @@ import numpy as np
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import papers
+from mmer_jax.reproduce.class_names import align_class_names
 from mmer_jax.reproduce.class_views import views_of_report
 from mmer_jax.reproduce.curves import markdown as curves_markdown
 from mmer_jax.reproduce.curves import plot_validation_curves, validation_curves
@@ -165,7 +166,7 @@ def data_available(data_cfg) -> tuple[bool, str]:
     return False, (
         f"corpus {data_cfg.corpus!r} (config {data_cfg.config!r}) is not built "
         f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
-        f"copy of it"
+        f"copy of it ({build_lib.manual_files(builder, 'data.manual_dir')})"
     )
 
 
@@ -373,6 +374,11 @@ def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
         note = f"paper numbers unavailable (papers.reported has no {system}/{corpus})"
         elsewhere = papers.OTHER_CORPUS_NOTES.get(system)  # reported, but on another corpus
         return None, note + (f"; {elsewhere}" if elsewhere else "")
+    if entry.get("context_only"):
+        # Another protocol or modality set: the paper's figures stand beside ours as context
+        # and no difference is printed (papers.reported says why in the entry's note).
+        return entry, (f"context, not a target: {entry['note']} "
+                       f"(source: {entry.get('source', 'the paper')})")
     return entry, ""
 
 
@@ -437,6 +443,45 @@ def _baseline_rows(system: str, corpus: str, out_dir: str) -> dict:
     return rows
 
 
+def paper_section(system: str, corpus: str, classes: list[str], ours_test: dict,
+                  metrics: Iterable[str]) -> dict:
+    """A report's ``paper``, ``paper_note`` and ``comparison`` from :func:`papers.reported`.
+
+    The paper's per-class figures are re-keyed by ``classes`` (``class_names``: IEMOCAP's
+    ``hap`` is the paper's *happy*). A ``context_only`` entry (another protocol or modality
+    set) keeps its figures but gets no "ours - paper" difference.
+
+    Args:
+      ours_test: the report's ``ours["test"]`` (metric -> {"mean", "std", ...}).
+    """
+    entry, note = _paper_entry(system, corpus)
+    paper = paper_scores(entry)
+    if paper:
+        paper["per_class"] = align_class_names(paper["per_class"], classes)
+    like_for_like = not (entry or {}).get("context_only")
+    comparison = []
+    for m in metrics:
+        ours_m, p = ours_test[m], paper.get(m)
+        comparison.append({
+            "metric": m,
+            "paper": p,
+            "ours_mean": ours_m["mean"],
+            "ours_std": ours_m["std"],
+            "delta": (ours_m["mean"] - p)
+            if like_for_like and p is not None and ours_m["mean"] is not None else None,
+        })
+    return {"paper": paper or None, "paper_note": note, "comparison": comparison}
+
+
+def refresh_paper(report: dict) -> dict:
+    """``report`` with its paper part recomputed from today's :mod:`papers` (a corrected table
+    or class-name match reaches a committed report without retraining its runs)."""
+    metrics = [c["metric"] for c in report["comparison"]]
+    part = paper_section(report["system"], report["corpus"], report["protocol"]["classes"],
+                         report["ours"]["test"], metrics)
+    return {**report, **part}
+
+
 def build_report(
     system: str,
     corpus: str,
@@ -482,23 +527,7 @@ def build_report(
                     "modalities": runs[0]["variants"][name]["modalities"],
                     "test": summarize(tests, classes, task),
                 }
-    entry, note = _paper_entry(system, corpus)
-    paper = paper_scores(entry)
-    comparison = []
-    for m in metrics:
-        ours_m = ours["test"][m]
-        p = paper.get(m)
-        comparison.append(
-            {
-                "metric": m,
-                "paper": p,
-                "ours_mean": ours_m["mean"],
-                "ours_std": ours_m["std"],
-                "delta": (ours_m["mean"] - p)
-                if p is not None and ours_m["mean"] is not None
-                else None,
-            }
-        )
+    paper_part = paper_section(system, corpus, classes, ours["test"], metrics)
     proto = head["protocol"]
     declared = cfg.get("protocol", {})
     select = cfg.train.select_metric
@@ -550,9 +579,7 @@ def build_report(
         },
         "ours": ours,
         "variants": variants,
-        "paper": paper or None,
-        "paper_note": note,
-        "comparison": comparison,
+        **paper_part,
         # Both are classification scores (accuracy, weighted F1).
         "baselines_same_harness": {} if regression else _baseline_rows(system, corpus, out_dir),
         "floors": [] if regression else floors(corpus),
@@ -676,7 +703,6 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
       ``view_<name>_png``, ``curves_png``).
     """
     from mmer_jax.io_utils import atomic_write_text
-    from mmer_jax.reproduce.report import render_markdown
 
     d = os.path.join(out_dir, report["system"])
     os.makedirs(d, exist_ok=True)
@@ -709,15 +735,23 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             f"{report['system']} · {report['corpus']} · validation, {len(report['runs'])} run(s)")
     stem = report.get("stem", report["corpus"])
     paths["json"] = atomic_write_json(os.path.join(d, f"{stem}.json"), report)
+    paths["md"] = atomic_write_text(os.path.join(d, f"{stem}.md"), report_markdown(report))
+    return paths
+
+
+def report_markdown(report: dict) -> str:
+    """The ``.md`` text of a report dict (tables, model profile, validation curves' section)."""
+    from mmer_jax.reproduce.report import render_markdown
+
     md = render_markdown(report)
     if report.get("model_profile"):
         from mmer_jax.reproduce.model_profile import markdown as profile_markdown
 
         md = md.rstrip() + "\n\n" + profile_markdown(report["model_profile"])
+    curves = report.get("validation_curves")
     if curves:
         md = md.rstrip() + "\n\n" + curves_markdown(curves, curves["png"])
-    paths["md"] = atomic_write_text(os.path.join(d, f"{stem}.md"), md)
-    return paths
+    return md
 
 
 def _headline(t: dict, task: str) -> str:

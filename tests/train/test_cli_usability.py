@@ -63,7 +63,10 @@ def test_bad_data_paths_are_worded_for_train(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     how = ("set --config.data.manual_dir=DIR, $MMER_EMODB, or $MMER_DATA_ROOT to a folder "
-           "holding emodb/")
+           "holding emodb/ (Download EmoDB (http://emodb.bilderbar.info/download/, free for "
+           "research) and pass the folder containing `wav/` (or `wav/` itself) as "
+           "data.manual_dir. For the emobox_fold* configs, put EmoBox's "
+           "`emodb_{train,test}_fold_K.jsonl` files in `emobox_folds/` next to `wav/`.)")
     cases = [
         (str(tmp_path / "nope"),
          f"config key 'data.manual_dir': {str(tmp_path / 'nope')!r} is not a directory; {how}"),

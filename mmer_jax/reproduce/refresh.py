@@ -1,0 +1,54 @@
+"""Re-render committed reproduction reports after a change to the paper tables.
+
+    python -m mmer_jax.reproduce.refresh reproductions/s002/iemocap_text.json [...]
+
+Recomputes each report's paper part (``paper``, ``paper_note``, ``comparison``: the figures of
+:mod:`mmer_jax.reproduce.papers`, per-class names matched through
+:mod:`mmer_jax.reproduce.class_names`) and rewrites its ``.json`` and ``.md`` beside it. Our
+numbers, runs and figures are left as they are: nothing is retrained, and the run directories
+need not exist any more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from mmer_jax.io_utils import atomic_write_json, atomic_write_text
+from mmer_jax.reproduce.harness import refresh_paper, report_markdown
+
+
+def refresh_file(path: str) -> str:
+    """Refreshes the report ``path`` (a ``.json``) and its ``.md``; returns the ``.md`` path.
+
+    Raises:
+      ValueError: ``path`` is not a reproduction report (no ``system``/``comparison``); an
+        ablation table has no paper part.
+    """
+    with open(path) as f:
+        report = json.load(f)
+    if not isinstance(report, dict) or "comparison" not in report or "system" not in report:
+        raise ValueError(f"{path}: not a reproduction report (no 'system' and 'comparison')")
+    report = refresh_paper(report)
+    atomic_write_json(path, report)
+    md_path = os.path.splitext(path)[0] + ".md"
+    return atomic_write_text(md_path, report_markdown(report))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("reports", nargs="+", help="report .json files")
+    args = parser.parse_args(argv)
+    for path in args.reports:
+        try:
+            print(f"[refresh] {refresh_file(path)}")
+        except (OSError, ValueError) as e:
+            print(f"[refresh] {e}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
