@@ -320,7 +320,7 @@ S000_FUSION_RESULTS = (
 # numbers unavailable", so the other corpus's figure is read as context, not as a target.
 OTHER_CORPUS_NOTES: Dict[str, str] = {
     "survey_text": "S000 §2.1 (Table 1) reports accuracy 80.25 on ISEAR, a different corpus "
-    "(class set, split and selection not stated): not comparable with IEMOCAP",
+    "(class set, split and selection not stated): not comparable with a corpus run here",
 }
 
 # ------------------------------------------------------------------ face systems (S000, S004)
