@@ -453,12 +453,18 @@ def paper_section(system: str, corpus: str, classes: list[str], ours_test: dict,
 
     Args:
       ours_test: the report's ``ours["test"]`` (metric -> {"mean", "std", ...}).
+
+    Returns:
+      {"paper": scores or None (``context_only: True`` for a context entry), "paper_note",
+      "comparison": [{"metric", "paper", "ours_mean", "ours_std", "delta"}]}.
     """
     entry, note = _paper_entry(system, corpus)
     paper = paper_scores(entry)
+    like_for_like = not (entry or {}).get("context_only")
     if paper:
         paper["per_class"] = align_class_names(paper["per_class"], classes)
-    like_for_like = not (entry or {}).get("context_only")
+        if not like_for_like:
+            paper["context_only"] = True
     comparison = []
     for m in metrics:
         ours_m, p = ours_test[m], paper.get(m)

@@ -34,6 +34,15 @@ def test_every_committed_report_is_a_row():
         assert f"[md]({r['_path'][:-5]}.md)" in table
 
 
+def test_paper_figures_of_another_protocol_are_marked_as_context():
+    lines = readme.reproductions_table()
+    (mgmnet,) = [r for r in lines if r.startswith("| mgmnet | iemocap_text |")]
+    assert "| — / 72.3 † |" in mgmnet  # the survey's weighted F1, text + audio + video
+    (s002,) = [r for r in lines if r.startswith("| s002 | iemocap_text_paper |")]
+    assert "| 61.7 / 61.0 |" in s002  # like for like: no mark
+    assert any(r.startswith("† The paper's figure on another protocol") for r in lines)
+
+
 def test_render_rewrites_only_marked_blocks(tmp_path, monkeypatch):
     ref = tmp_path / "reproductions" / "s003"
     ref.mkdir(parents=True)
