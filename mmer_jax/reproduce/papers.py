@@ -259,6 +259,22 @@ OTHER_RESULTS += (
 # ---------------------------------------------------------------------------------- S000
 S000_RESULTS = (
     Result(
+        "crnn_ma",
+        "IEMOCAP speech, 4 classes (5,531 utterances)",
+        "session-independent 5-fold cross-validation",
+        {"uar": 60.2},
+        "S000 (papers/S000_survey_multimodal_emotion_recognition.txt), §2.3, Table 2",
+        "the table prints the method as 'CENN-MA' in this row; CRNN 59.0, ACNN 59.5",
+    ),
+    Result(
+        "crnn_ma",
+        "IEMOCAP speech, 4 classes (5,531 utterances)",
+        "last session held out as the test set",
+        {"uar": 60.6},
+        "S000 (papers/S000_survey_multimodal_emotion_recognition.txt), §2.3, Table 2",
+        "CRNN 59.2, STC 60.4",
+    ),
+    Result(
         "survey_text",
         "ISEAR (class set not stated)",
         "split and model selection not stated",
@@ -322,6 +338,12 @@ OTHER_CORPUS_NOTES: Dict[str, str] = {
     "survey_text": "S000 §2.1 (Table 1) reports accuracy 80.25 on ISEAR, a different corpus "
     "(class set, split and selection not stated): not comparable with a corpus run here",
 }
+
+OTHER_CORPUS_NOTES["crnn_ma"] = (
+    "S000 §2.3 (Table 2) reports unweighted accuracy 60.2 (5-fold CV) and 60.6 (last session "
+    "held out) on IEMOCAP speech, 4 classes: a corpus whose audio is not held here, not "
+    "comparable"
+)
 
 # ------------------------------------------------------------------ face systems (S000, S004)
 _S000_FILE = "S000 (papers/S000_survey_multimodal_emotion_recognition.txt)"
