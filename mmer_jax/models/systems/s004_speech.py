@@ -19,31 +19,47 @@ from mmer_jax.models.encoders.cnn_lstm_speech import CNNLSTMSpeechConfig
 from mmer_jax.models.systems.speech_only import check_speech_config, encode_and_classify
 from mmer_jax.registry import register_system
 
+# The input streams the network reads as a (time, feature) image: log-mels computed from the
+# clip ("audio"), or a stored feature-frame stream (CMU-MOSI / MOSEI's COVAREP "audio_feat").
+SPEECH_INPUTS = ("audio", "audio_feat")
+
 
 @dataclasses.dataclass(frozen=True)
 class S004SpeechConfig:
-    """``model`` section of ``s004_speech`` (every default of the system lives here)."""
+    """``model`` section of ``s004_speech`` (every default of the system lives here).
+
+    ``modalities`` is ``("audio",)`` (log-mels of the clip, the default) or ``("audio_feat",)``
+    (stored frames such as CMU-MOSI's COVAREP [T, 74], read the same way: time x feature).
+    """
 
     name: str = "s004_speech"
-    modalities: tuple[str, ...] = ("audio",)
+    modalities: tuple[str, ...] = ("audio",)  # one of SPEECH_INPUTS
     audio: CNNLSTMSpeechConfig = CNNLSTMSpeechConfig()
     encoder: str = "cnn_lstm_speech"  # an ENCODERS name built as (audio)
     dropout: float = 0.0  # before the output layer (the paper names none there)
 
     def __post_init__(self):
-        check_speech_config(self)
+        if tuple(self.modalities) not in [(m,) for m in SPEECH_INPUTS]:
+            raise ValueError(f"modalities={self.modalities} must be ('audio',) or "
+                             "('audio_feat',): a speech model")
+        if self.modalities[0] == "audio":
+            check_speech_config(self)
+        else:  # a stored frame stream is speech to the network: the same section read as "audio"
+            dataclasses.replace(self, modalities=("audio",))  # whose __post_init__ checks it
 
 
 class S004Speech(nn.Module):
-    """Utterance batch (``audio`` [B, T, F], ``audio_mask`` [B, T]) -> (logits [B, C],
-    ``{"feat_audio": [B, audio.hidden]}``)."""
+    """Utterance batch (``<m>`` [B, T, F] float, ``<m>_mask`` [B, T] bool, m = ``audio`` or
+    ``audio_feat``) -> (logits [B, C], ``{"feat_audio": [B, audio.hidden]}``). Frames whose mask
+    is False change no output."""
 
     cfg: S004SpeechConfig
     num_classes: int
 
     @nn.compact
     def __call__(self, batch, *, train: bool):
-        return encode_and_classify(self.cfg, batch["audio"], batch["audio_mask"],
+        (m,) = self.cfg.modalities
+        return encode_and_classify(self.cfg, batch[m], batch[f"{m}_mask"],
                                    self.num_classes, train)
 
 
