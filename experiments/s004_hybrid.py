@@ -2,18 +2,25 @@
 ``<out>/s004_hybrid/<corpus>.{md,json}``.
 
     python -m experiments.s004_hybrid --corpus generated --workdir runs/reproduce \\
-        [--speech-workdir DIR] [--face-workdir DIR] [--seeds 3] [--update-reference]
+        [--speech-workdir DIR] [--face-workdir DIR] [--seeds 3] [--context none|within|...]
+        [--update-reference]
 
 Per seed k: the best checkpoints of ``<workdir>/s004_speech/<corpus>/seed<k>`` and
 ``<workdir>/s004_face/<corpus>/seed<k>`` are exported once (``<features>/<system>/seed<k>/``,
-reused when their manifest matches the run's best epoch), then
+reused when their manifest matches the run's best epoch and has the ``order`` field), then
 
 - Table 2: each face tap alone -> min-max scaling (-> chi-square) -> SVC;
 - the fused system: speech and face channels (ids aligned) -> per-channel SVC -> Sugeno and
-  Choquet fusion, and the concatenated channels -> one SVC; with and without chi-square.
+  Choquet fusion, and the concatenated channels -> one SVC; with and without chi-square; once
+  on the raw channels (context "none") and once after the config's ``context`` stage: S004's
+  LSTM within each modality over the utterances of a video (:mod:`mmer_jax.train.context_lstm`),
+  whose outputs replace the channels, and with "within+across" one more row, "across": each
+  modality's context features -> min-max (-> chi-square, fitted on train) -> spliced -> an LSTM
+  across the modalities -> SVC.
 
-C, gamma and the fuzzy densities are chosen on validation; the test split is scored once per
-classifier. Reports: mean ± std (ddof 1) over the seeds, per-seed numbers in the JSON.
+The LSTMs' epochs, C, gamma and the fuzzy densities are chosen on validation; the test split is
+scored once per classifier. Reports: mean ± std (ddof 1) over the seeds, per-seed numbers in the
+JSON.
 """
 
 from __future__ import annotations
@@ -27,9 +34,10 @@ import time
 
 import numpy as np
 
-from mmer_jax.classic.hybrid import S004Hybrid, SplitFeatures, join_channels
+from mmer_jax.classic.hybrid import ChannelFeatures, S004Hybrid, SplitFeatures, join_channels
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import harness, papers
+from mmer_jax.train.context_lstm import ContextConfig, GroupedSplit, contextual_features
 from mmer_jax.train.export_features import MANIFEST, SPLITS, export_features, load_split
 
 # S004's reported numbers (shared/papers/S004_*; ANCHORS.md §1), on CMU-MOSI / MELD, not here.
@@ -40,7 +48,9 @@ PAPER = {
     "chi2_gain_points": 3.0,
 }
 ROWS = {"speech": "speech SVC", "face": "face SVC", "sugeno": "fused Sugeno",
-        "choquet": "fused Choquet", "concat": "concatenated SVC"}
+        "choquet": "fused Choquet", "concat": "concatenated SVC",
+        "across": "across-modality LSTM -> SVC"}
+CONTEXTS = ("none", "within", "within+across")
 CHI2 = {"off": None}  # "on" is the config's chi2_keep
 
 
@@ -51,13 +61,14 @@ def run_dir(workdir: str, system: str, corpus: str, seed: int) -> str:
 
 def ensure_export(run: str, keys: list[str], out: str) -> dict:
     """The features ``keys`` of ``run`` in ``out``: exported unless a manifest of the same run,
-    best epoch and keys is there already. Returns the manifest."""
+    best epoch and keys, written with the ``order`` field, is there already. Returns the
+    manifest."""
     path = os.path.join(out, MANIFEST)
     best = json.load(open(os.path.join(run, "results.json"))).get("best_epoch")
     if os.path.exists(path):
         have = json.load(open(path))
         if (have["workdir"] == os.path.abspath(run) and have["best_epoch"] == best
-                and set(keys) <= set(have["keys"])):
+                and set(keys) <= set(have["keys"]) and "order" in have):
             return have
     return export_features(run, keys, out)
 
@@ -79,6 +90,62 @@ def fit_rows(splits: dict[str, SplitFeatures], keep, cfg, seed: int) -> dict:
             for row in test}
 
 
+def grouping(out: str, ids: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{split: (group [N], order [N])}`` of an export, rows put in ``ids[split]``'s order.
+
+    Raises:
+      ValueError: an id of ``ids`` is not in the export.
+    """
+    out_rows = {}
+    for s in SPLITS:
+        z = load_split(out, s)
+        pos = {v: i for i, v in enumerate(z["id"].astype(str))}
+        missing = [v for v in ids[s] if v not in pos]
+        if missing:
+            raise ValueError(f"{out} {s}: {len(missing)} ids missing, e.g. {missing[0]!r}")
+        index = np.array([pos[v] for v in ids[s]])
+        out_rows[s] = (z["group"][index], z["order"][index])
+    return out_rows
+
+
+def context_stage(cfg, splits: dict[str, SplitFeatures], groups, seed: int):
+    """S004's within-modality LSTMs: ``(splits with each channel replaced by its LSTM's hidden
+    states, {channel: the LSTM's info})``."""
+    lstm = ContextConfig(**cfg.context_lstm.to_dict())
+    out = {s: {} for s in SPLITS}
+    infos = {}
+    for name in splits["train"].channels:
+        grouped = {s: GroupedSplit(sp.channels[name], sp.labels, *groups[s])
+                   for s, sp in splits.items()}
+        feats, infos[name] = contextual_features(grouped, lstm, seed)
+        for s in SPLITS:
+            out[s][name] = feats[s]
+    return ({s: SplitFeatures(out[s], splits[s].labels, splits[s].ids) for s in SPLITS}, infos)
+
+
+def across_row(cfg, within: dict[str, SplitFeatures], groups, keep, seed: int):
+    """S004's across-modality LSTM: each channel's context features min-max scaled (and, with
+    ``keep``, chi-square selected), fitted on train, spliced, one LSTM over the videos, its
+    hidden states -> one SVC (min-max only: the selection happened before the splice).
+    Returns ``(row, the LSTM's info)``."""
+    y = within["train"].labels
+    prep = {n: ChannelFeatures(keep).fit(x, y) for n, x in within["train"].channels.items()}
+    spliced = {s: np.concatenate([prep[n].transform(x) for n, x in sp.channels.items()], axis=1)
+               for s, sp in within.items()}
+    grouped = {s: GroupedSplit(spliced[s], sp.labels, *groups[s]) for s, sp in within.items()}
+    feats, info = contextual_features(grouped, ContextConfig(**cfg.context_lstm.to_dict()), seed)
+    splits = {s: SplitFeatures({"across": feats[s]}, sp.labels, sp.ids)
+              for s, sp in within.items()}
+    return fit_rows(splits, None, cfg, seed)["across"], info
+
+
+def lstm_summary(info: dict) -> dict:
+    """What the report keeps of a context LSTM's ``info``."""
+    return {"best_epoch": info["best_epoch"],
+            "val_weighted_f1": round(max(info["val_weighted_f1"]), 4),
+            "max_group": info["max_group"], "groups": info["groups"]}
+
+
 def seed_results(cfg, speech_run: str, face_run: str, features: str, seed: int) -> dict:
     """Table 2 and the fused rows of one seed (speech seed k with face seed k)."""
     speech_out = os.path.join(features, cfg.speech.system, f"seed{seed}")
@@ -93,13 +160,29 @@ def seed_results(cfg, speech_run: str, face_run: str, features: str, seed: int) 
         table2[tap] = {k: fit_rows(splits, keep, cfg, seed)[tap] for k, keep in keeps.items()}
     speech, face = channel(speech_out, cfg.speech.key), channel(face_out, cfg.face.key)
     splits = {s: join_channels({"speech": speech[s], "face": face[s]}) for s in SPLITS}
-    fused = {k: fit_rows(splits, keep, cfg, seed) for k, keep in keeps.items()}
+    fused = {"none": {k: fit_rows(splits, keep, cfg, seed) for k, keep in keeps.items()}}
+    context = {}
+    if cfg.context != "none":
+        ids = {s: splits[s].ids for s in SPLITS}
+        groups = grouping(speech_out, ids)
+        face_groups = grouping(face_out, ids)
+        if any(not np.array_equal(groups[s][0], face_groups[s][0]) for s in SPLITS):
+            raise ValueError("speech and face exports disagree on the groups of the same ids")
+        within, infos = context_stage(cfg, splits, groups, seed)
+        context = {name: lstm_summary(i) for name, i in infos.items()}
+        fused[cfg.context] = {k: fit_rows(within, keep, cfg, seed) for k, keep in keeps.items()}
+        if cfg.context == "within+across":
+            for k, keep in keeps.items():
+                row, info = across_row(cfg, within, groups, keep, seed)
+                fused[cfg.context][k]["across"] = row
+                context[f"across_chi2_{k}"] = lstm_summary(info)
     networks = {}
     for name, run in (("speech", speech_run), ("face", face_run)):
         r = json.load(open(os.path.join(run, "results.json")))
         networks[name] = {"run": os.path.abspath(run), "best_epoch": r.get("best_epoch"),
                           "test": {m: r["test"][m] for m in ("accuracy", "weighted_f1")}}
-    return {"seed": seed, "table2": table2, "fused": fused, "networks": networks,
+    return {"seed": seed, "table2": table2, "fused": fused, "context": context,
+            "networks": networks,
             "identical_taps": identical_taps(face_out, list(cfg.face_taps)),
             "exports": {"speech": speech_m, "face": face_m}}
 
@@ -119,28 +202,44 @@ def _stat(values) -> dict:
 
 
 def summarise(per_seed: list[dict]) -> dict:
-    """Mean ± std (percent) over seeds of every Table 2 and fused row, and of the networks."""
+    """Mean ± std (percent) over seeds of every Table 2 row, of every fused row per context
+    setting (``fused[context][row][chi2]``), and of the networks."""
     def gather(get):
         return {m: _stat([get(r)[m] for r in per_seed]) for m in ("accuracy", "weighted_f1")}
 
     first = per_seed[0]
     table2 = {tap: {k: gather(lambda r, t=tap, k=k: r["table2"][t][k]["test"])
                     for k in first["table2"][tap]} for tap in first["table2"]}
-    fused = {row: {k: gather(lambda r, row=row, k=k: r["fused"][k][row]["test"])
-                   for k in first["fused"]} for row in first["fused"]["off"]}
+    fused = {ctx: {row: {k: gather(lambda r, c=ctx, row=row, k=k: r["fused"][c][k][row]["test"])
+                         for k in by} for row in by["off"]}
+             for ctx, by in first["fused"].items()}
     networks = {n: gather(lambda r, n=n: r["networks"][n]["test"]) for n in first["networks"]}
     return {"table2": table2, "fused": fused, "networks": networks}
 
 
-def claims(summary: dict) -> dict:
-    """S004's three claims, tested on accuracy means (the paper reports accuracy)."""
-    fused, t2 = summary["fused"], summary["table2"]
+def context_gain(summary: dict, context: str) -> dict:
+    """Accuracy of each row after the context stage minus without it (chi-square on, points);
+    rows only the context setting has (``across``) are compared with the concatenated SVC."""
+    fused = summary["fused"]
+    if context == "none":
+        return {}
+    base = fused["none"]
+    return {row: by["on"]["accuracy"]["mean"]
+            - base.get(row, base["concat"])["on"]["accuracy"]["mean"]
+            for row, by in fused[context].items()}
+
+
+def claims(summary: dict, context: str) -> dict:
+    """S004's three claims, tested on accuracy means (the paper reports accuracy), on the rows
+    of the configured ``context`` setting (Table 2 has no context stage)."""
+    fused, t2 = summary["fused"][context], summary["table2"]
 
     def acc(row, k):
         return fused[row][k]["accuracy"]
 
     single = max(acc("speech", "on")["mean"], acc("face", "on")["mean"])
-    best_fused = max(("sugeno", "choquet", "concat"), key=lambda r: acc(r, "on")["mean"])
+    best_fused = max((r for r in ("sugeno", "choquet", "concat", "across") if r in fused),
+                     key=lambda r: acc(r, "on")["mean"])
     per_seed_wins = sum(
         f > max(s, v) for f, s, v in zip(acc("choquet", "on")["per_seed"],
                                          acc("speech", "on")["per_seed"],
@@ -193,7 +292,7 @@ def _identical_note(rep: dict) -> str:
 def _notes(rep: dict) -> list[str]:
     """Observations computed from the numbers: rows that score the same in every seed, the
     size of the chi-square effect against the seed spread, feature- vs decision-level fusion."""
-    fused = rep["summary"]["fused"]
+    fused = rep["summary"]["fused"][rep["context"]]
     out = []
     for k, label in (("off", "without"), ("on", "with")):
         rows = list(fused)
@@ -212,15 +311,47 @@ def _notes(rep: dict) -> list[str]:
                f"{max(gains.values()):+.1f} points; the seed standard deviations reach "
                f"{spread:.1f}, so no row shows an effect of selection here.")
     cat, cho = fused["concat"]["on"]["accuracy"]["mean"], fused["choquet"]["on"]["accuracy"]["mean"]
-    out.append(f"- Feature-level fusion (one SVC on the concatenated channels, S004's "
-               f"across-modality variant) reaches {cat:.1f} %, {cat - cho:.1f} points above "
-               "decision-level Choquet fusion: the joint features carry class information "
-               "that the per-channel probabilities lose.")
+    out.append(f"- Feature-level fusion (one SVC on the concatenated channels) reaches "
+               f"{cat:.1f} %, {cat - cho:+.1f} points from decision-level Choquet fusion "
+               f"(context {rep['context']!r}).")
+    gain = rep.get("context_gain") or {}
+    if gain:
+        spread = max(by["on"]["accuracy"]["std"] or 0.0
+                     for c in rep["summary"]["fused"].values() for by in c.values())
+        out.append(f"- Context stage {rep['context']!r} minus none, accuracy with chi-square, "
+                   "points: " + ", ".join(f"{ROWS[r]} {g:+.1f}" for r, g in gain.items())
+                   + f" (the across row against the concatenated SVC without context); seed "
+                   f"standard deviations reach {spread:.1f}.")
     return out
 
 
 def _yes(flag: bool) -> str:
     return "holds" if flag else "does not hold"
+
+
+def _context_protocol(rep: dict) -> str:
+    """The protocol table's context cell: the setting, the LSTMs and what they saw."""
+    if rep["context"] == "none":
+        return "none: the channels go to chi-square and LIBSVM as exported"
+    lstm = rep["context_lstm"]
+    ctx = [r["context"] for r in rep["per_seed"]]
+    longest = max(i["max_group"] for c in ctx for i in c.values())
+    epochs = ", ".join(f"{name} {[c[name]['best_epoch'] for c in ctx]}" for name in ctx[0])
+    text = (f"`{rep['context']}`: a {lstm['hidden']}-unit LSTM "
+            f"({'bi' if lstm['bidirectional'] else 'uni'}directional) per modality over each "
+            "group's utterances in order, trained with a per-utterance softmax head (dropout "
+            f"{lstm['dropout']}, Adam {lstm['learning_rate']}, {lstm['batch_size']} groups per "
+            f"step, {lstm['epochs']} epochs, epoch by validation weighted F1); its hidden states "
+            "replace the channel")
+    if rep["context"] == "within+across":
+        text += ("; the across row: those features min-max scaled (and chi-square selected), "
+                 "spliced, one more such LSTM, its hidden states -> SVC")
+    text += f". Best epochs per seed: {epochs}. Longest group: {longest} utterance(s)"
+    if longest == 1:
+        text += (" — this corpus has no videos of several utterances (group = example id), so "
+                 "every sequence has length 1 and the LSTMs learn a per-utterance transform, not "
+                 "context")
+    return text
 
 
 def render(rep: dict) -> str:
@@ -248,8 +379,7 @@ def render(rep: dict) -> str:
         f"| Train/validation/test | {rep['examples']} |",
         "| Features | each run's best checkpoint (validation weighted F1), eval mode, exported "
         "by `python -m mmer_jax.train.export_features` |",
-        "| Context (S004's within-modality LSTM) | identity: the corpus has no multi-utterance "
-        "videos (group = example id) |",
+        f"| Context (S004's LSTMs over a video's utterances) | {_context_protocol(rep)} |",
         "| Preprocessing | min-max to [0, 1] fitted on train (chi-square needs non-negative "
         f"inputs); chi-square keeps ceil({rep['chi2_keep']} × D) features, scored on train |",
         f"| SVC | RBF LIBSVM (scikit-learn SVC); C in {rep['c_grid']}, gamma = "
@@ -280,15 +410,19 @@ def render(rep: dict) -> str:
         "",
         "## Fused system (test, %)",
         "",
-        "| Row | Acc, no chi² | wF1, no chi² | Acc, chi² 50 % | wF1, chi² 50 % |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"Rows without the context stage (context `none`) and after it (context "
+        f"`{rep['context']}`, the configured setting; the claims above use it).",
+        "",
+        "| Row | Context | Acc, no chi² | wF1, no chi² | Acc, chi² 50 % | wF1, chi² 50 % |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    for row, by in s["fused"].items():
-        lines.append(f"| {ROWS[row]} | {_pm(by['off']['accuracy'])} | "
-                     f"{_pm(by['off']['weighted_f1'])} | {_pm(by['on']['accuracy'])} | "
-                     f"{_pm(by['on']['weighted_f1'])} |")
+    for ctx, rows in s["fused"].items():
+        for row, by in rows.items():
+            lines.append(f"| {ROWS[row]} | {ctx} | {_pm(by['off']['accuracy'])} | "
+                         f"{_pm(by['off']['weighted_f1'])} | {_pm(by['on']['accuracy'])} | "
+                         f"{_pm(by['on']['weighted_f1'])} |")
     for name, by in s["networks"].items():
-        lines.append(f"| {name} network alone (softmax, end to end) | "
+        lines.append(f"| {name} network alone (softmax, end to end) | — | "
                      f"{_pm(by['accuracy'])} | {_pm(by['weighted_f1'])} | — | — |")
     lines += [
         "",
@@ -327,12 +461,19 @@ def main(argv=None) -> int:
     ap.add_argument("--features", default=None,
                     help="export folder (default: <workdir>/features)")
     ap.add_argument("--out", default=None, help="default: <workdir>/reports")
+    ap.add_argument("--context", choices=CONTEXTS, default=None,
+                    help="override the config's context stage (default: the config's)")
     ap.add_argument("--update-reference", action="store_true",
                     help="write reproductions/s004_hybrid/<corpus>.{md,json}")
     args = ap.parse_args(argv)
     t0 = time.time()
     config_path = f"experiments/s004_hybrid_{args.corpus}.py"
     cfg = importlib.import_module(f"experiments.s004_hybrid_{args.corpus}").get_hybrid_config()
+    if args.context is not None:
+        cfg.context = args.context
+    if cfg.get("context", "none") not in CONTEXTS:
+        ap.error(f"context={cfg.get('context')!r} must be one of {', '.join(CONTEXTS)}")
+    cfg.context = cfg.get("context", "none")
     speech_wd = args.speech_workdir or args.workdir
     face_wd = args.face_workdir or args.workdir
     features = args.features or os.path.join(args.workdir, "features")
@@ -353,11 +494,14 @@ def main(argv=None) -> int:
         "face_config": f"experiments/{cfg.face.system}_{args.corpus}.py",
         "speech_key": cfg.speech.key, "face_key": cfg.face.key,
         "chi2_keep": cfg.chi2_keep, "c_grid": list(cfg.c_grid),
-        "gamma_scales": list(cfg.gamma_scales),
+        "gamma_scales": list(cfg.gamma_scales), "context": cfg.context,
+        "context_lstm": cfg.context_lstm.to_dict() if "context_lstm" in cfg else None,
         "examples": "/".join(str(face_m["examples"][s]) for s in SPLITS),
         "dims": face_m["keys"], "paper_s004": PAPER, **paper_fields(args.corpus),
         "summary": summary,
-        "claims": claims(summary), "per_seed": per_seed, "wall_s": time.time() - t0,
+        "claims": claims(summary, cfg.context),
+        "context_gain": context_gain(summary, cfg.context), "per_seed": per_seed,
+        "wall_s": time.time() - t0,
     }
     os.makedirs(os.path.join(out, "s004_hybrid"), exist_ok=True)
     base = os.path.join(out, "s004_hybrid", args.corpus)

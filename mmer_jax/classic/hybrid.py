@@ -10,10 +10,12 @@ Input: each channel's features per split, as exported by
 :mod:`mmer_jax.train.export_features` (``feat_<modality>`` or a ``tap_<layer>``), with the
 examples' labels and ids. numpy/scikit-learn only.
 
-Within-modality context (S004's LSTM over the utterances of one video) is not computed here: this
-layer has no jax, so the hybrid takes each channel's features as given, context applied upstream
-or not at all. On a corpus without groups (no ``dialogue_id`` / video id, e.g. the generated
-corpus) every utterance is a sequence of one, and that context step is the identity.
+S004's context LSTMs (within each modality over the utterances of one video, and across the
+spliced modalities) are not computed here: this layer has no jax. They run upstream
+(:mod:`mmer_jax.train.context_lstm`, called by ``experiments/s004_hybrid.py``), and their hidden
+states come in as channels like any other features. On a corpus without groups (no
+``dialogue_id`` / video id, e.g. the generated corpus) every sequence has length 1, and those
+LSTMs learn a per-utterance transform rather than context.
 
 Preprocessing, fitted on the training split only: every channel is min-max scaled to [0, 1]
 (values of other splits clipped), which the chi-square test needs (non-negative inputs); with

@@ -11,14 +11,16 @@ the chosen ``aux`` entries (any ``feat_<modality>`` or ``tap_<layer>``) as plain
 Output (no pickle anywhere; ``np.load(path, allow_pickle=False)`` reads it):
 
 - ``<split>.npz``: one float32 array [N, D_key] per key, ``label`` [N] int32, ``id`` [N] and
-  ``group`` [N] fixed-width unicode;
+  ``group`` [N] fixed-width unicode, ``order`` [N] int64 (position within the group);
 - ``manifest.json``: the run, variant, best epoch, class names, each key's width and each
   split's N.
 
 Rows follow the split's stored order (evaluation batches keep index order), so ``id[i]`` is
 ``sources[split][i]["id"]``. ``group`` is the record's ``dialogue_id`` (or ``video_id``) when the
 corpus stores one, else the example's own id: S004's within-modality context runs over the
-utterances of one video, and an utterance without a video is a sequence of one.
+utterances of one video, and an utterance without a video is a sequence of one. ``order`` is
+the record's ``turn`` when it has one, else its position in the split, so sorting a group's rows
+by it gives the utterances in spoken order (:mod:`mmer_jax.train.context_lstm`).
 
 The export is this module's own layer (``mmer_jax.train``) because restoring a checkpoint needs
 jax; :mod:`mmer_jax.classic` stays numpy-only and reads the ``.npz`` files.
@@ -40,6 +42,7 @@ from mmer_jax.io_utils import atomic_write_json
 SPLITS = ("train", "validation", "test")
 MANIFEST = "manifest.json"
 GROUP_FIELDS = ("dialogue_id", "video_id")  # the first a record has is its group
+ORDER_FIELD = "turn"  # a record's position in its dialogue, where the corpus stores it
 EXPORTABLE_PREFIXES = ("feat_", "tap_")
 
 
@@ -53,6 +56,12 @@ def record_group(record) -> str:
         if field in record:
             return _text(record[field])
     return _text(record["id"])
+
+
+def record_order(record, position: int) -> int:
+    """A stored record's order within its group: its ``turn`` when present, else ``position``
+    (its index in the split)."""
+    return int(record[ORDER_FIELD]) if ORDER_FIELD in record else int(position)
 
 
 def exportable_keys(aux: dict) -> list[str]:
@@ -168,6 +177,8 @@ def export_features(
             arrays["label"] = np.concatenate(labels)
             arrays["id"] = np.array([_text(r["id"]) for r in records])
             arrays["group"] = np.array([record_group(r) for r in records])
+            arrays["order"] = np.array([record_order(r, i) for i, r in enumerate(records)],
+                                       np.int64)
             stored = np.array([int(r["label"]) for r in records])
             if not np.array_equal(stored, arrays["label"]):  # the order assumption, checked
                 raise MmerError(f"{split}: batch labels do not follow the stored order")
@@ -188,6 +199,7 @@ def export_features(
         "examples": counts,
         "groups": "dialogue_id/video_id" if any(
             f in pipeline.sources[splits[0]][0] for f in GROUP_FIELDS) else "id (no groups)",
+        "order": ORDER_FIELD if ORDER_FIELD in pipeline.sources[splits[0]][0] else "position",
     }
     atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
     return manifest

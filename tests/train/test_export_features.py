@@ -56,6 +56,7 @@ def test_export_round_trips_and_matches_a_direct_apply(tiny_run, tmp_path):
         source = pipeline.sources[split]
         ids = [ef.record_group({"id": source[i]["id"]}) for i in range(n)]
         assert list(z["id"]) == ids and list(z["group"]) == ids  # no groups: group = id
+        np.testing.assert_array_equal(z["order"], np.arange(n))  # no turn: the position
         np.testing.assert_array_equal(z["label"], [int(source[i]["label"]) for i in range(n)])
 
     # The first test batch through model.apply directly: the exported rows, to float tolerance.
