@@ -479,6 +479,16 @@ def main(argv=None) -> int:
     features = args.features or os.path.join(args.workdir, "features")
     out = "reproductions" if args.update_reference else (args.out or os.path.join(
         args.workdir, "reports"))
+    missing = [run for k in range(args.seeds) for run, system in (
+        (run_dir(speech_wd, cfg.speech.system, args.corpus, k), cfg.speech.system),
+        (run_dir(face_wd, cfg.face.system, args.corpus, k), cfg.face.system))
+        if not os.path.isfile(os.path.join(run, "results.json"))]
+    if missing:  # before any export: name every run to train, in one line
+        print(f"s004_hybrid: no finished encoder run in {', '.join(missing)}; train them with "
+              f"`mmer reproduce {cfg.speech.system} --corpus {args.corpus} --seeds {args.seeds}` "
+              f"and `mmer reproduce {cfg.face.system} --corpus {args.corpus} --seeds "
+              f"{args.seeds}` (--workdir, or --speech-workdir / --face-workdir)", file=sys.stderr)
+        return 2
     per_seed = []
     for k in range(args.seeds):
         print(f"[s004_hybrid] seed {k}", file=sys.stderr)
