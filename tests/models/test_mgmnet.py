@@ -80,6 +80,8 @@ def test_registered_and_config_checks():
         MGMNetConfig(implementation="nope")
 
 
+@pytest.mark.slow  # ~20 s of compilation; the trainer's 4-device path stays in the default run
+# (tests/train/test_parallel.py, and the fusions' mesh tests)
 def test_forward_and_backward_on_a_four_device_mesh():
     if jax.device_count() < 4:
         pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=4")

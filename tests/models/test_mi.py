@@ -145,6 +145,8 @@ def test_cross_modal_dynamic_conv_takes_kernels_from_the_source():
 
 
 # -- the whole system --------------------------------------------------------------------------
+@pytest.mark.slow  # ~20 s of compilation; the trainer's 4-device path stays in the default run
+# (tests/train/test_parallel.py, and the fusions' mesh tests)
 def test_forward_and_backward_on_a_four_device_mesh():
     """Text + frames (two of the three streams keep compilation short): the token embedding's
     gather and the per-frame CNN on a batch split over 4 devices, 2 examples each."""
