@@ -47,6 +47,15 @@ def generated_faces(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     return cfg
 
 
+def generated_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The generated corpus's audio only: the single ``audio`` variant of a speech system."""
+    cfg = generated(cfg)
+    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
+    cfg.primary_variant = "audio"
+    cfg.model.modalities = ["audio"]
+    return cfg
+
+
 def emodb_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """EmoDB speech only, speaker-independent fixed split (6/2/2 speakers)."""
     cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))

@@ -17,10 +17,7 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = corpora.generated(base_config("crnn_ma"))
-    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
-    cfg.primary_variant = "audio"
-    cfg.model.modalities = ["audio"]
+    cfg = corpora.generated_speech(base_config("crnn_ma"))
     cfg.train.epochs = 6
     cfg.train.select_metric = "uar"
     return cfg

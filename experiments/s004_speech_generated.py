@@ -20,9 +20,6 @@ from mmer_jax.config import base_config
 
 
 def get_config() -> ml_collections.ConfigDict:
-    cfg = corpora.generated(base_config("s004_speech"))
-    cfg.variants = ml_collections.ConfigDict(dict(audio=["audio"]))
-    cfg.primary_variant = "audio"
-    cfg.model.modalities = ["audio"]
+    cfg = corpora.generated_speech(base_config("s004_speech"))
     cfg.train.epochs = 6
     return cfg
