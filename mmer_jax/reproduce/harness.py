@@ -351,17 +351,24 @@ def _stats(values: Iterable[float]) -> dict:
 def summarize(metric_dicts: list[dict], class_names: list[str],
               task: str = "classification") -> dict:
     """Mean ± std over seeds of the scalar metrics and per-class recall / F1 / precision; of a
-    regression run's :data:`REGRESSION_METRICS` only (no classes, no confusion)."""
+    regression run's :data:`REGRESSION_METRICS` only (no classes, no confusion).
+
+    A class with no test example in a run (support 0: TurEV-DB's speaker 1157 has only angry
+    and sad clips, so its fold has no calm or happy) has no recall or F1 there; that run is left
+    out of the class's recall and F1 statistics instead of counting as 0 (``n`` says how many
+    runs each figure covers)."""
     if task == "regression":
         return {m: _stats(d.get(m) for d in metric_dicts) for m in REGRESSION_METRICS}
     out = {m: _stats(d.get(m) for d in metric_dicts) for m in METRICS}
-    out["per_class"] = {
-        c: {
-            k: _stats(d["per_class"][c][k] for d in metric_dicts if c in d.get("per_class", {}))
-            for k in ("recall", "f1", "precision")
-        }
-        for c in class_names
-    }
+
+    def values(c: str, k: str):
+        for d in metric_dicts:
+            pc = d.get("per_class", {}).get(c)
+            if pc is not None and (k == "precision" or pc.get("support", 1) > 0):
+                yield pc[k]
+
+    out["per_class"] = {c: {k: _stats(values(c, k)) for k in ("recall", "f1", "precision")}
+                        for c in class_names}
     cms = [np.asarray(d["confusion"]) for d in metric_dicts if d.get("confusion")]
     out["confusion_sum"] = np.sum(cms, axis=0).astype(int).tolist() if cms else None
     return out
@@ -731,7 +738,7 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             report["protocol"]["classes"],
             os.path.join(d, report["confusion"]["png"]),
             title=f"{report['system']} · {report['corpus']} · test, summed over "
-            f"{plural(len(report['runs']), 'seed')}",
+            f"{plural(len(report['runs']), 'fold run' if report.get('folds') else 'seed')}",
         )
     paths.update(_confusion_figures(report, d))
     curves = report.get("validation_curves")

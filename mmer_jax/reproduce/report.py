@@ -179,6 +179,12 @@ def render_markdown(r: dict) -> str:
         for c in classes
     ]
     lines += markdown_table(["Class", "Paper acc", "Ours acc", "Paper F1", "Ours F1"], rows)
+    runs = r["ours"]["test"]["accuracy"].get("n") or 0
+    partial = [f"{c} ({ours_pc[c]['recall']['n']} of {runs} runs)" for c in classes
+               if (ours_pc[c]["recall"].get("n") or 0) < runs]
+    if partial:
+        lines += [f"_Absent from some runs' test split, so those runs are left out of its "
+                  f"figures: {', '.join(partial)}._", ""]
 
     if r.get("variants"):
         pv = (r.get("paper") or {}).get("variants") or {}
@@ -241,7 +247,8 @@ def render_markdown(r: dict) -> str:
         )
 
     lines += [
-        "## Confusion matrix (test, summed over seeds)",
+        "## Confusion matrix (test, summed over "
+        + ("folds and seeds" if r.get("folds") else "seeds") + ")",
         "",
         f"![confusion]({r['confusion']['png']})",
         "",

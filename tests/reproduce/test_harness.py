@@ -216,3 +216,21 @@ def test_unavailable_data_is_skipped_or_refused(tmp_path):
         )
     with pytest.raises(UsageError, match="no config"):
         reproduce("s002", corpus="nosuchcorpus")
+
+
+def test_a_class_absent_from_a_runs_test_split_is_left_out_of_its_per_class_figures():
+    from mmer_jax.reproduce.harness import summarize
+
+    def run(calm_support, calm_recall):
+        return {"accuracy": 0.5, "per_class": {
+            "angry": {"recall": 0.6, "f1": 0.7, "precision": 0.8, "support": 10},
+            "calm": {"recall": calm_recall, "f1": calm_recall, "precision": 0.0,
+                     "support": calm_support}}}
+
+    # TurEV-DB's fold 1 (speaker 1157) has no calm clip: its 0 is no measurement.
+    out = summarize([run(0, 0.0), run(5, 0.4), run(5, 0.6)], ["angry", "calm"])
+    calm = out["per_class"]["calm"]
+    assert calm["recall"]["n"] == 2 and calm["recall"]["mean"] == pytest.approx(0.5)
+    assert calm["f1"]["values"] == [0.4, 0.6]
+    assert calm["precision"]["n"] == 3  # predictions of calm there are still wrong ones
+    assert out["per_class"]["angry"]["recall"]["n"] == 3
