@@ -23,3 +23,14 @@ def test_missing_encoder_runs_are_named_before_anything_is_written(tmp_path, cap
             assert str(tmp_path / system / "meld" / f"seed{k}") in err
     assert "mmer reproduce s004_speech --corpus meld --seeds 2" in err
     assert not (tmp_path / "reports").exists() and not (tmp_path / "features").exists()
+
+
+def test_an_unknown_corpus_or_no_seed_is_a_one_line_usage_error(capsys):
+    import pytest
+
+    for argv, message in ((["--corpus", "emodb"], "corpora: generated, meld"),
+                          (["--seeds", "0"], "--seeds 0: at least 1")):
+        with pytest.raises(SystemExit) as exc:
+            s004_hybrid.main(argv)
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err.strip().splitlines()[-1]
