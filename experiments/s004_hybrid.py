@@ -525,9 +525,9 @@ def main(argv=None) -> int:
         if not os.path.isfile(os.path.join(run, "results.json"))]
     if missing:  # before any export: name every run to train, in one line
         print(f"s004_hybrid: no finished encoder run in {', '.join(missing)}; train them with "
-              f"`mmer reproduce {cfg.speech.system} --corpus {args.corpus} --seeds {args.seeds}` "
-              f"and `mmer reproduce {cfg.face.system} --corpus {args.corpus} --seeds "
-              f"{args.seeds}` (--workdir, or --speech-workdir / --face-workdir)", file=sys.stderr)
+              f"`mmer reproduce {cfg.speech.system} --corpus {args.corpus} --seeds {args.seeds} "
+              f"--workdir {speech_wd}` and `mmer reproduce {cfg.face.system} --corpus "
+              f"{args.corpus} --seeds {args.seeds} --workdir {face_wd}`", file=sys.stderr)
         return 2
     per_seed = []
     for k in range(args.seeds):

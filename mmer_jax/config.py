@@ -311,6 +311,14 @@ DATA_ROOT_ENV = "MMER_DATA_ROOT"  # a folder holding each corpus as distributed:
 DEFAULT_DATA_DIR = schema.DataConfig.data_dir
 
 
+def manual_dir_hint(corpus: str, builder) -> str:
+    """How to point a run at ``corpus``'s files, and which files (one line, for errors)."""
+    from data_prep import build as build_lib
+
+    return (f"set --config.data.manual_dir=DIR, ${manual_dir_env(corpus)}, or ${DATA_ROOT_ENV} "
+            f"to a folder holding {corpus}/ ({build_lib.manual_files(builder, 'data.manual_dir')})")
+
+
 def manual_dir_env(corpus: str) -> str:
     """The variable naming a corpus's own folder as distributed: ``MMER_EMODB`` for ``emodb``."""
     return "MMER_" + corpus.upper()
@@ -421,9 +429,7 @@ def check_data(data: Any) -> str:
     if not getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
         return "generated at build time"
     manual = os.path.expanduser(data.manual_dir)
-    env = manual_dir_env(data.corpus)
-    how = (f"set --config.data.manual_dir=DIR, ${env}, or ${DATA_ROOT_ENV} to a folder holding "
-           f"{data.corpus}/ ({build_lib.manual_files(builder, 'data.manual_dir')})")
+    how = manual_dir_hint(data.corpus, builder)
     if not manual:
         raise UsageError(
             f"config key 'data.manual_dir' is empty, and corpus {data.corpus!r} is not prepared "

@@ -148,6 +148,7 @@ def data_available(data_cfg) -> tuple[bool, str]:
     """
     data_cfg = from_section(DataConfig, data_cfg, "data")
     from data_prep import build as build_lib
+    from mmer_jax.config import manual_dir_hint
 
     data_dir = os.path.expanduser(data_cfg.data_dir) if data_cfg.data_dir else None
     try:
@@ -166,7 +167,7 @@ def data_available(data_cfg) -> tuple[bool, str]:
     return False, (
         f"corpus {data_cfg.corpus!r} (config {data_cfg.config!r}) is not built "
         f"in {builder.data_dir} and data.manual_dir {manual or '(unset)'!r} holds no "
-        f"copy of it ({build_lib.manual_files(builder, 'data.manual_dir')})"
+        f"copy of it; {manual_dir_hint(data_cfg.corpus, builder)}"
     )
 
 

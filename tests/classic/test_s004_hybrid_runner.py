@@ -21,7 +21,7 @@ def test_missing_encoder_runs_are_named_before_anything_is_written(tmp_path, cap
     for system in ("s004_speech", "s004_face"):
         for k in (0, 1):
             assert str(tmp_path / system / "meld" / f"seed{k}") in err
-    assert "mmer reproduce s004_speech --corpus meld --seeds 2" in err
+    assert f"mmer reproduce s004_speech --corpus meld --seeds 2 --workdir {tmp_path}" in err
     assert not (tmp_path / "reports").exists() and not (tmp_path / "features").exists()
 
 
