@@ -135,6 +135,8 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
         timing = r.get("timing", {})
         rate = (timing.get("train_examples_per_s") or {}).get("mean")
         unit = UNITS.get(timing.get("example_unit", "utterance"), "examples")
+        if unit == "clips" and set(r["ours"].get("modalities") or ["audio"]) <= {"text"}:
+            unit = "utterances"  # transcripts: no audio or video clip is read
         md = r["_path"][:-len(".json")] + ".md"
         rows.append([
             r["system"], corpus_label(r), runs_label(r),

@@ -41,6 +41,8 @@ def test_paper_figures_of_another_protocol_are_marked_as_context():
     (s002,) = [r for r in lines if r.startswith("| s002 | iemocap_text_paper |")]
     assert "| 61.7 / 61.0 |" in s002  # like for like: no mark
     assert any(r.startswith("† The paper's figure on another protocol") for r in lines)
+    (mi,) = [r for r in lines if r.startswith("| mi | iemocap_text |")]
+    assert " utterances/s |" in mi  # transcripts, read one utterance at a time: not clips
 
 
 def test_render_rewrites_only_marked_blocks(tmp_path, monkeypatch):
