@@ -273,8 +273,7 @@ def paper_fields(corpus: str) -> dict:
     """The ``floors`` / ``paper`` / ``paper_note`` fields every committed report carries, as the
     harness fills them (tests/reproduce/test_harness.py checks them against the registry)."""
     entry = papers.reported("s004_hybrid", corpus)
-    note = "" if entry else (f"paper numbers unavailable (papers.reported has no "
-                             f"s004_hybrid/{corpus})")
+    note = "" if entry else f"no paper figure for s004_hybrid on {corpus}"
     elsewhere = papers.OTHER_CORPUS_NOTES.get("s004_hybrid")
     if note and elsewhere:
         note += f"; {elsewhere}"

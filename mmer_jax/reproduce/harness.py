@@ -379,7 +379,7 @@ def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
     """The paper's reported table for (system, corpus) and, when there is none, why."""
     entry = papers.reported(system, corpus)
     if entry is None:
-        note = f"paper numbers unavailable (papers.reported has no {system}/{corpus})"
+        note = f"no paper figure for {system} on {corpus}"
         elsewhere = papers.OTHER_CORPUS_NOTES.get(system)  # reported, but on another corpus
         return None, note + (f"; {elsewhere}" if elsewhere else "")
     if entry.get("context_only"):

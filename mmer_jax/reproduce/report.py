@@ -126,7 +126,7 @@ def render_markdown(r: dict) -> str:
           if p.get("feature_normalisation") else []),
         ["Model selection", cell(p.get("selection_rule"))],
         *([["Folds", cell(p.get("fold"))]] if folds else []),
-        ["Selected epochs", cell(r["ours"].get("selection"))],
+        ["Selected (epoch, or fitted settings)", cell(r["ours"].get("selection"))],
         ["Seeds", str(folds["seeds"] if folds else seeds)
          + (f" per fold ({seeds} runs)" if folds else "")],
         [
@@ -264,12 +264,16 @@ def render_markdown(r: dict) -> str:
     lines += _class_view_lines(r)
 
     lines += ["## Runs", ""]
+    # Runs selected on validation UAR show it beside weighted F1 (the figure they were kept by).
+    val_uar = "uar" in (r["protocol"].get("selection_rule") or "").split()[:3] and all(
+        "uar" in x["validation"] for x in r["runs"])
     rows = [
         [
             f"{x['fold']} / {x['seed']}" if "fold" in x else str(x["seed"]),
             f"`{x['workdir']}`",
             cell(x["selection"]),
             pct(x["validation"]["weighted_f1"]),
+            *([pct(x["validation"].get("uar"))] if val_uar else []),
             pct(x["test"]["accuracy"]),
             pct(x["test"]["weighted_f1"]),
             cell(x.get("num_params")),
@@ -277,10 +281,10 @@ def render_markdown(r: dict) -> str:
         for x in r["runs"]
     ]
     lines += markdown_table(
-        ["Fold / seed" if folds else "Seed", "Run dir", "Selection", "Val wF1", "Test acc",
-         "Test wF1", "Params"],
+        ["Fold / seed" if folds else "Seed", "Run dir", "Selection", "Val wF1",
+         *(["Val UAR"] if val_uar else []), "Test acc", "Test wF1", "Params"],
         rows,
-        "lllrrrr",
+        "lllrrrr" + ("r" if val_uar else ""),
     )
 
     lines += _environment_lines(r)

@@ -172,7 +172,7 @@ def test_reproduce_writes_json_md_png_with_seed_stats(corpus, tmp_path):
     ):
         assert text in md, text
     if rep["paper"] is None:
-        assert "paper numbers unavailable" in md
+        assert "no paper figure for s002 on iemocap_text" in md
 
     # Running again reads the finished seeds back instead of training them again.
     before = os.path.getmtime(os.path.join(work, "s002", "iemocap_text", "seed0", "results.json"))
