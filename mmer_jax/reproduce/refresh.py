@@ -20,8 +20,11 @@ from mmer_jax.io_utils import atomic_write_json, atomic_write_text
 from mmer_jax.reproduce.harness import refresh_paper, report_markdown
 
 
-def refresh_file(path: str) -> str:
-    """Refreshes the report ``path`` (a ``.json``) and its ``.md``; returns the ``.md`` path.
+def refresh_file(path: str) -> tuple[str, bool]:
+    """Refreshes the report ``path`` (a ``.json``) and its ``.md``.
+
+    Returns:
+      (the ``.md`` path, whether the JSON's paper part changed).
 
     Raises:
       ValueError: ``path`` is not a reproduction report (no ``system``/``comparison``); an
@@ -31,19 +34,25 @@ def refresh_file(path: str) -> str:
         report = json.load(f)
     if not isinstance(report, dict) or "comparison" not in report or "system" not in report:
         raise ValueError(f"{path}: not a reproduction report (no 'system' and 'comparison')")
-    report = refresh_paper(report)
-    atomic_write_json(path, report)
+    fresh = refresh_paper(report)
+    changed = json.dumps(fresh, sort_keys=True) != json.dumps(report, sort_keys=True)
+    atomic_write_json(path, fresh)
     md_path = os.path.splitext(path)[0] + ".md"
-    return atomic_write_text(md_path, report_markdown(report))
+    return atomic_write_text(md_path, report_markdown(fresh)), changed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("reports", nargs="+", help="report .json files")
+    parser = argparse.ArgumentParser(
+        prog="python -m mmer_jax.reproduce.refresh", description=__doc__.split("\n\n")[0],
+        epilog="example: python -m mmer_jax.reproduce.refresh reproductions/s002/*.json")
+    parser.add_argument("reports", nargs="+",
+                        help="per-system report .json files (not ablation or hybrid reports)")
     args = parser.parse_args(argv)
     for path in args.reports:
         try:
-            print(f"[refresh] {refresh_file(path)}")
+            md, changed = refresh_file(path)
+            print(f"[refresh] {md} ({'paper part updated' if changed else 'paper part unchanged'}"
+                  "; markdown re-rendered)")
         except (OSError, ValueError) as e:
             print(f"[refresh] {e}", file=sys.stderr)
             return 1

@@ -89,6 +89,7 @@ def test_refresh_rewrites_a_report_and_its_markdown(tmp_path):
     path = tmp_path / "iemocap_text.json"
     path.write_text(json.dumps(rep))
     assert refresh.main([str(path)]) == 0
+    assert refresh.refresh_file(str(path))[1] is False  # a second pass changes nothing
     again = json.loads(path.read_text())
     assert again["paper"]["weighted_f1"] == pytest.approx(0.7233)
     assert "| Weighted F1 | 72.3 |" in (tmp_path / "iemocap_text.md").read_text()
