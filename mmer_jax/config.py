@@ -63,7 +63,12 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
             f"config file {path!r} failed to load: {type(exc).__name__}: {exc}"
         ) from exc
     if not hasattr(module, "get_config"):
-        raise UsageError(f"config file {path!r} defines no get_config()")
+        # e.g. experiments/s004_hybrid_<corpus>.py: settings of a runner, not of a trained system
+        how = next((line.strip() for line in (module.__doc__ or "").splitlines()
+                    if line.strip().startswith("python -m ")), None)
+        raise UsageError(f"config file {path!r} defines no get_config(): it configures no "
+                         "trained system" + (f"; run it as its docstring says: `{how}`"
+                                             if how else ""))
     cfg = module.get_config()
     if not isinstance(cfg, ml_collections.ConfigDict):
         raise UsageError(f"config file {path!r}: get_config() must return a ConfigDict")

@@ -46,3 +46,7 @@ def test_missing_and_broken_config_files(tmp_path):
     empty.write_text("x = 1\n")
     with pytest.raises(UsageError, match="defines no get_config"):
         config_lib.load(str(empty))
+    # a runner's settings file points at its runner
+    with pytest.raises(UsageError, match=r"no trained system; run it as its docstring says: "
+                                         r"`python -m experiments.s004_hybrid --corpus meld"):
+        config_lib.load("experiments/s004_hybrid_meld.py")
