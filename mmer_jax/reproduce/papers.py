@@ -304,7 +304,8 @@ S000_FUSION_RESULTS = (
         "split and selection not stated",
         {"acc": 83.9},
         f"{_S000_SEC3}.1 (text below Table 3)",
-        "an accuracy this high matches the 4-class (binary per emotion) protocols, not 6 classes",
+        "an accuracy this high is typical of 4-class or per-emotion binary protocols, not of 6 "
+        "classes",
     ),
     Result(
         "tsra",
