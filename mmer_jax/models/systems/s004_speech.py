@@ -39,13 +39,7 @@ class S004SpeechConfig:
     dropout: float = 0.0  # before the output layer (the paper names none there)
 
     def __post_init__(self):
-        if tuple(self.modalities) not in [(m,) for m in SPEECH_INPUTS]:
-            raise ValueError(f"modalities={self.modalities} must be ('audio',) or "
-                             "('audio_feat',): a speech model")
-        if self.modalities[0] == "audio":
-            check_speech_config(self)
-        else:  # a stored frame stream is speech to the network: the same section read as "audio"
-            dataclasses.replace(self, modalities=("audio",))  # whose __post_init__ checks it
+        check_speech_config(self, SPEECH_INPUTS)
 
 
 class S004Speech(nn.Module):

@@ -9,15 +9,20 @@ import jax.numpy as jnp
 from mmer_jax.registry import ENCODERS, check_names
 
 
-def check_speech_config(cfg) -> None:
+def check_speech_config(cfg, inputs: tuple[str, ...] = ("audio",)) -> None:
     """Checks a speech system's ``model`` section (``modalities``, ``encoder``, ``dropout``).
 
+    Args:
+      inputs: the single streams the system accepts as its ``modalities`` (s004_speech also
+        reads a stored frame stream, ``audio_feat``).
+
     Raises:
-      ValueError: modalities other than ("audio",), a dropout outside [0, 1).
+      ValueError: modalities other than one of ``inputs``, a dropout outside [0, 1).
       UnknownName: ``encoder`` is not in ``ENCODERS``.
     """
-    if tuple(cfg.modalities) != ("audio",):
-        raise ValueError(f"modalities={cfg.modalities} must be ('audio',): a speech model")
+    if tuple(cfg.modalities) not in [(m,) for m in inputs]:
+        allowed = " or ".join(repr((m,)) for m in inputs)
+        raise ValueError(f"modalities={cfg.modalities} must be {allowed}: a speech model")
     dropout = getattr(cfg, "dropout", 0.0)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout={dropout} must be in [0, 1)")
