@@ -37,7 +37,7 @@ import numpy as np
 
 from mmer_jax.classic.hybrid import ChannelFeatures, S004Hybrid, SplitFeatures, join_channels
 from mmer_jax.io_utils import atomic_write_json
-from mmer_jax.reproduce import harness, papers
+from mmer_jax.reproduce import harness
 from mmer_jax.train.context_lstm import ContextConfig, GroupedSplit, contextual_features
 from mmer_jax.train.export_features import MANIFEST, SPLITS, export_features, load_split
 
@@ -272,11 +272,7 @@ def claims(summary: dict, context: str) -> dict:
 def paper_fields(corpus: str) -> dict:
     """The ``floors`` / ``paper`` / ``paper_note`` fields every committed report carries, as the
     harness fills them (tests/reproduce/test_harness.py checks them against the registry)."""
-    entry = papers.reported("s004_hybrid", corpus)
-    note = "" if entry else f"no paper figure for s004_hybrid on {corpus}"
-    elsewhere = papers.OTHER_CORPUS_NOTES.get("s004_hybrid")
-    if note and elsewhere:
-        note += f"; {elsewhere}"
+    entry, note = harness.paper_entry("s004_hybrid", corpus)
     return {"floors": harness.floors(corpus), "paper": harness.paper_scores(entry) or None,
             "paper_note": note}
 
@@ -336,10 +332,6 @@ def _notes(rep: dict) -> list[str]:
                    + f" (the across row against the concatenated SVC without context); seed "
                    f"standard deviations reach {spread:.1f}.")
     return out
-
-
-def _yes(flag: bool) -> str:
-    return "holds" if flag else "does not hold"
 
 
 def _verdict(claim: dict) -> str:
@@ -426,7 +418,7 @@ def render(rep: dict) -> str:
         + "). Accuracy with "
         "minus without chi-square, points: " + ", ".join(
             f"{ROWS[r]} {g:+.1f}" for r, g in c["chi2_gain"]["gain_points"].items()) + ".",
-        f"- **FC-layer features best (Table 2): {_yes(c['fc_best']['holds'])}.** Best tap: "
+        f"- **FC-layer features best (Table 2): {_verdict(c['fc_best'])}.** Best tap: "
         f"`{c['fc_best']['best_tap']}` (" + ", ".join(
             f"{t} {v:.1f}" for t, v in c["fc_best"]["means"].items()) + ", mean accuracy without "
         "chi-square; compare the differences with the seed standard deviations in the table). "

@@ -375,7 +375,7 @@ def summarize(metric_dicts: list[dict], class_names: list[str],
     return out
 
 
-def _paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
+def paper_entry(system: str, corpus: str) -> tuple[dict | None, str]:
     """The paper's reported table for (system, corpus) and, when there is none, why."""
     entry = papers.reported(system, corpus)
     if entry is None:
@@ -466,7 +466,7 @@ def paper_section(system: str, corpus: str, classes: list[str], ours_test: dict,
       {"paper": scores or None (``context_only: True`` for a context entry), "paper_note",
       "comparison": [{"metric", "paper", "ours_mean", "ours_std", "delta"}]}.
     """
-    entry, note = _paper_entry(system, corpus)
+    entry, note = paper_entry(system, corpus)
     paper = paper_scores(entry)
     like_for_like = not (entry or {}).get("context_only")
     if paper:

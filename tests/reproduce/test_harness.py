@@ -47,7 +47,7 @@ def test_paper_columns_and_floors_match_the_committed_reports(path):
         rep = json.load(f)
     assert harness.floors(rep["corpus"]) == rep["floors"]
     if "comparison" not in rep:  # S004's hybrid report: paper table of its own (paper_s004)
-        assert harness._paper_entry(rep["system"], rep["corpus"]) == (None, rep["paper_note"])
+        assert harness.paper_entry(rep["system"], rep["corpus"]) == (None, rep["paper_note"])
         return
     refreshed = harness.refresh_paper(rep)
     for key in ("paper", "paper_note", "comparison"):
