@@ -63,10 +63,6 @@ def _pct(x) -> str:
     return MISSING if x is None else f"{100 * x:.1f}"
 
 
-def _paper_pct(x) -> str:
-    return MISSING if x is None else _pct(x)
-
-
 def _pm(stat: dict) -> str:
     if stat.get("mean") is None:
         return MISSING
@@ -143,7 +139,7 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
             _pm(test["accuracy"]), _pm(test["weighted_f1"]),
             _pm(test["uar"]) if "uar" in test else MISSING,
             MISSING if p_acc is None and p_wf1 is None else
-            f"{_paper_pct(p_acc)} / {_paper_pct(p_wf1)}" + (CONTEXT_MARK if paper.get(
+            f"{_pct(p_acc)} / {_pct(p_wf1)}" + (CONTEXT_MARK if paper.get(
                 "context_only") else ""),
             # Two significant digits below 10/s: a fitted system's 0.28/s is not "0".
             MISSING if rate is None else f"{rate:.2g} {unit}/s" if rate < 10 else
