@@ -67,3 +67,32 @@ def test_embedding_init_std_is_configurable():
         params = TextCNN(cfg).init(jax.random.PRNGKey(0), tokens, tokens > 0, False)
         emb = params["params"]["embed"]["embedding"]
         assert abs(float(jnp.std(emb)) - std) < 0.05 * std
+
+
+def test_unk_id_is_the_tokenizers():
+    from mmer_jax.data.text import UNK, Tokenizer
+    from mmer_jax.models.encoders.text_cnn import UNK_ID
+
+    assert UNK_ID == UNK == Tokenizer(["<pad>", "<unk>", "a"]).index["<unk>"]
+
+
+def test_word_dropout_sends_real_words_to_unk_in_training_only():
+    # kind "bow" with embed_dim 1 and the embedding row of id i set to i: the mean-pooled feature
+    # then reads back the mean token id, so the share of words sent to <unk> (id 1) is visible.
+    n, length, p = 400, 12, 0.25
+    cfg = TextCNNConfig(vocab_size=50, embed_dim=1, out=1, dropout=0.0, kind="bow",
+                        word_dropout=p)
+    tokens = jnp.full((n, length), 41, jnp.int32).at[:, 9:].set(0)  # 9 real words, 3 padding
+    mask = tokens > 0
+    model = TextCNN(cfg)
+    params = model.init(jax.random.PRNGKey(0), tokens, mask, False)
+    params["params"]["embed"]["embedding"] = jnp.arange(50, dtype=jnp.float32)[:, None]
+    params["params"]["fc"] = {"kernel": jnp.array([[1.0], [0.0]]), "bias": jnp.zeros(1)}
+    mean_id = lambda train: model.apply(params, tokens, mask, train,  # noqa: E731
+                                        rngs={"dropout": jax.random.PRNGKey(1)})[:, 0]
+    np.testing.assert_allclose(mean_id(False), 41.0, atol=1e-5)  # evaluation: untouched
+    dropped = (41.0 - np.asarray(mean_id(True))) / 40.0  # per utterance, share sent to id 1
+    assert abs(dropped.mean() - p) < 0.02  # 3,600 words: std of the share ~0.007
+    assert dropped.min() >= 0.0  # padding never becomes a word
+    with pytest.raises(ValueError, match="word_dropout=1.0 must be in"):
+        TextCNNConfig(vocab_size=10, embed_dim=4, word_dropout=1.0)

@@ -12,12 +12,16 @@ import dataclasses
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from mmer_jax.models.layers import LSTM, masked_max, masked_mean
 from mmer_jax.schema import derived
 
 KINDS = ("cnn", "bow", "cnn+bow", "bilstm")
+# The tokenizer's <unk> id (mmer_jax.data.text.UNK; models may not import the data layer, so a
+# test pins the two equal).
+UNK_ID = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +52,15 @@ class TextCNNConfig:
     lstm_hidden: int = 128
     lstm_layers: int = 2
     init_scheme: str = "flax"
+    # Word dropout: in training, each real word becomes <unk> with this probability, so <unk>'s
+    # embedding is trained on words in context, as it is used at test time for unseen words.
+    word_dropout: float = 0.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind={self.kind!r} must be one of {', '.join(KINDS)}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout={self.word_dropout} must be in [0, 1)")
 
 
 class TextCNN(nn.Module):
@@ -63,6 +72,9 @@ class TextCNN(nn.Module):
     def __call__(self, tokens: jnp.ndarray, mask: jnp.ndarray, train: bool) -> jnp.ndarray:
         c = self.cfg
         tokens = jnp.where(mask, tokens, 0)  # out-of-range ids in padding would embed as NaN
+        if train and c.word_dropout > 0:
+            drop = jax.random.bernoulli(self.make_rng("dropout"), c.word_dropout, tokens.shape)
+            tokens = jnp.where(drop & mask, UNK_ID, tokens)
         e = nn.Embed(c.vocab_size, c.embed_dim, name="embed",
                      embedding_init=nn.initializers.normal(c.embed_init_std))(tokens)  # [N, L, E]
         e = jnp.where(mask[..., None], e, 0.0)
