@@ -11,8 +11,8 @@ utterances. The epoch is selected on validation weighted F1 only; the test split
 (The paper's 5,320 / 490 train/validation utterances are a different carve of sessions 1-4 that it
 does not list; its test set, session 5 with 1,623 utterances, is the same.)
 
-The paper trains with Adam, lr 3e-4, weight decay 5e-5, batch 32, 60 epochs, on 300-d
-pretrained word vectors. With embeddings trained from scratch that recipe sits on the class prior
+The paper trains with Adam, lr 3e-4, weight decay 5e-5, batch 32, 60 epochs, on 300-d word vectors
+from a pretrained RoBERTa. With embeddings trained from scratch that recipe sits on the class prior
 for many epochs (measured: validation weighted F1 0.11-0.14 for the first ~10 epochs at batch 4-8,
 lr 3e-4-1e-3; the IEMOCAP dialogues are often dominated by one emotion, so small dialogue batches
 pull the model from one majority class to another). The recipe used here, shared by S002 and its
@@ -23,9 +23,9 @@ initialised N(0, 0.3)); an auxiliary per-utterance classifier on the encoder out
 0.5, deep supervision) for the models that have one. The loss is the mean cross-entropy over the
 real utterances of the batch (padding has weight 0), as conv-emotion's masked NLL loss.
 
-Deviations: the paper feeds 300-d pretrained word vectors; here 300-d embeddings are trained from
-scratch (no download), over a vocabulary from the training split only. Layer sizes the paper omits
-are the model's defaults (see mmer_jax/models/systems/s002.py).
+Deviations: the paper feeds 300-d word vectors from a pretrained RoBERTa; here 300-d embeddings
+are trained from scratch (no download), over a vocabulary from the training split only. Layer
+sizes the paper omits are the model's defaults (see mmer_jax/models/systems/s002.py).
 """
 
 import ml_collections
