@@ -433,14 +433,43 @@ def paper_scores(entry: dict | None) -> dict:
     return out
 
 
-def _baseline_rows(system: str, corpus: str, out_dir: str) -> dict:
-    """Same-harness baselines from ``out_dir``, else from the committed reference reports."""
+def _corpus_keys(corpus: str) -> list[str]:
+    """``corpus`` then the keys it varies ("iemocap_text_paper" -> ..., "iemocap_text",
+    "iemocap"): another recipe on the same data, as :func:`papers.floors` reads it."""
+    parts = corpus.split("_")
+    return ["_".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
+def _baseline_report(b: str, corpus: str, out_dir: str, split: str | None) -> str | None:
+    """The path of baseline ``b``'s report for ``corpus`` (or the corpus key it varies) whose
+    protocol split is ``split`` (any, when None): ``out_dir`` first, then the committed ones."""
+    for key in _corpus_keys(corpus):
+        for root in (out_dir, REFERENCE_DIR):
+            path = os.path.join(root, b, f"{key}.json")
+            if not os.path.exists(path):
+                continue
+            if split is None:
+                return path
+            with open(path) as f:
+                if json.load(f).get("protocol", {}).get("split") == split:
+                    return path
+    return None
+
+
+def baseline_rows(system: str, corpus: str, out_dir: str, split: str | None = None) -> dict:
+    """Same-harness baselines of ``system`` on ``corpus``: each baseline's test scores from its
+    report in ``out_dir``, else the committed reference one, for ``corpus`` or the corpus key it
+    varies (S002's "iemocap_text_paper" reads the baselines' "iemocap_text"), and only a report
+    whose protocol split is ``split`` when one is given.
+
+    Returns:
+      ``{baseline: {metric: summary, "source": "<b>/<key>.json", "seeds": n}}``; a baseline
+      without such a report is left out.
+    """
     rows = {}
     for b in BASELINES.get(system, ()):
-        path = os.path.join(out_dir, b, f"{corpus}.json")
-        if not os.path.exists(path):
-            path = os.path.join(REFERENCE_DIR, b, f"{corpus}.json")
-        if not os.path.exists(path):
+        path = _baseline_report(b, corpus, out_dir, split)
+        if path is None:
             continue
         with open(path) as f:
             rep = json.load(f)
@@ -487,12 +516,17 @@ def paper_section(system: str, corpus: str, classes: list[str], ours_test: dict,
     return {"paper": paper or None, "paper_note": note, "comparison": comparison}
 
 
-def refresh_paper(report: dict) -> dict:
+def refresh_paper(report: dict, out_dir: str = REFERENCE_DIR) -> dict:
     """``report`` with its paper part recomputed from today's :mod:`papers` (a corrected table
-    or class-name match reaches a committed report without retraining its runs)."""
+    or class-name match reaches a committed report without retraining its runs) and its
+    same-harness baseline rows re-read from the baselines' reports in ``out_dir`` (a baseline
+    rerun reaches the reports that cite it)."""
     metrics = [c["metric"] for c in report["comparison"]]
     part = paper_section(report["system"], report["corpus"], report["protocol"]["classes"],
                          report["ours"]["test"], metrics)
+    if report.get("task", "classification") == "classification":
+        part["baselines_same_harness"] = baseline_rows(
+            report["system"], report["corpus"], out_dir, report["protocol"].get("split"))
     return {**report, **part}
 
 
@@ -595,7 +629,8 @@ def build_report(
         "variants": variants,
         **paper_part,
         # Both are classification scores (accuracy, weighted F1).
-        "baselines_same_harness": {} if regression else _baseline_rows(system, corpus, out_dir),
+        "baselines_same_harness": {} if regression else baseline_rows(
+            system, corpus, out_dir, proto.get("split") or declared.get("split")),
         "floors": [] if regression else floors(corpus),
         "environment": {
             "device": env.get("device"),

@@ -4,9 +4,10 @@
 
 Recomputes each report's paper part (``paper``, ``paper_note``, ``comparison``: the figures of
 :mod:`mmer_jax.reproduce.papers`, per-class names matched through
-:mod:`mmer_jax.reproduce.class_names`) and rewrites its ``.json`` and ``.md`` beside it. Our
-numbers, runs and figures are left as they are: nothing is retrained, and the run directories
-need not exist any more.
+:mod:`mmer_jax.reproduce.class_names`) and its same-harness baseline rows (re-read from the
+baselines' reports in the same reproductions folder, so S002's reports follow a rerun CMN), and
+rewrites its ``.json`` and ``.md`` beside it. Our numbers, runs and figures are left as they
+are: nothing is retrained, and the run directories need not exist any more.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def refresh_file(path: str) -> tuple[str, bool]:
     """Refreshes the report ``path`` (a ``.json``) and its ``.md``.
 
     Returns:
-      (the ``.md`` path, whether the JSON's paper part changed).
+      (the ``.md`` path, whether the JSON's paper part or baseline rows changed).
 
     Raises:
       ValueError: ``path`` is not a reproduction report (no ``system``/``comparison``); an
@@ -34,7 +35,8 @@ def refresh_file(path: str) -> tuple[str, bool]:
         report = json.load(f)
     if not isinstance(report, dict) or "comparison" not in report or "system" not in report:
         raise ValueError(f"{path}: not a reproduction report (no 'system' and 'comparison')")
-    fresh = refresh_paper(report)
+    # <root>/<system>/<corpus>.json: the baselines' reports are <root>/<baseline>/<key>.json.
+    fresh = refresh_paper(report, os.path.dirname(os.path.dirname(os.path.abspath(path))))
     changed = json.dumps(fresh, sort_keys=True) != json.dumps(report, sort_keys=True)
     atomic_write_json(path, fresh)
     md_path = os.path.splitext(path)[0] + ".md"
@@ -51,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.reports:
         try:
             md, changed = refresh_file(path)
-            print(f"[refresh] {md} ({'paper part updated' if changed else 'paper part unchanged'}"
-                  "; markdown re-rendered)")
+            what = "paper part or baselines updated" if changed else "nothing else changed"
+            print(f"[refresh] {md} ({what}; markdown re-rendered)")
         except (OSError, ValueError) as e:
             print(f"[refresh] {e}", file=sys.stderr)
             return 1

@@ -50,8 +50,33 @@ def test_paper_columns_and_floors_match_the_committed_reports(path):
         assert harness.paper_entry(rep["system"], rep["corpus"]) == (None, rep["paper_note"])
         return
     refreshed = harness.refresh_paper(rep)
-    for key in ("paper", "paper_note", "comparison"):
-        assert refreshed[key] == rep[key], key
+    # A baseline rerun must reach the reports that cite it (python -m mmer_jax.reproduce.refresh).
+    for key in ("paper", "paper_note", "comparison", "baselines_same_harness"):
+        assert refreshed.get(key) == rep.get(key), f"{key}: run mmer_jax.reproduce.refresh"
+
+
+def test_a_recipe_variant_reads_its_corpus_baselines_of_the_same_split_only(tmp_path):
+    from mmer_jax.reproduce import harness
+
+    split = _committed("cmn", "iemocap_text")["protocol"]["split"]
+    rows = harness.baseline_rows("s002", "iemocap_text_paper", str(tmp_path), split)
+    assert set(rows) == {"text_cnn", "bc_lstm", "cmn"}
+    assert rows["cmn"]["source"] == "cmn/iemocap_text.json"
+    assert rows["cmn"]["weighted_f1"] == _committed("cmn", "iemocap_text")["ours"]["test"][
+        "weighted_f1"]
+    # A report in the run's folder comes first, but not one of another split.
+    other = _committed("cmn", "iemocap_text")
+    other["protocol"]["split"] = "a different split"
+    other["ours"]["test"]["weighted_f1"]["mean"] = 0.99
+    (tmp_path / "cmn").mkdir()
+    (tmp_path / "cmn" / "iemocap_text.json").write_text(json.dumps(other))
+    rows = harness.baseline_rows("s002", "iemocap_text_paper", str(tmp_path), split)
+    assert rows["cmn"]["weighted_f1"]["mean"] != 0.99
+    same = dict(other, protocol=dict(other["protocol"], split=split))
+    (tmp_path / "cmn" / "iemocap_text.json").write_text(json.dumps(same))
+    rows = harness.baseline_rows("s002", "iemocap_text_paper", str(tmp_path), split)
+    assert rows["cmn"]["weighted_f1"]["mean"] == 0.99
+    assert harness.baseline_rows("s002", "emodb", str(tmp_path), split) == {}
 
 
 def test_paper_per_class_figures_reach_reports_under_the_builds_class_names():
