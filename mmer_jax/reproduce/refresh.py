@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.reports:
         try:
             md, changed = refresh_file(path)
-            what = "paper part or baselines updated" if changed else "nothing else changed"
+            what = ("paper part or baselines updated" if changed
+                    else "paper part and baselines as before")
             print(f"[refresh] {md} ({what}; markdown re-rendered)")
         except (OSError, ValueError) as e:
             print(f"[refresh] {e}", file=sys.stderr)
