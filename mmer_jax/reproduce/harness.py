@@ -433,26 +433,20 @@ def paper_scores(entry: dict | None) -> dict:
     return out
 
 
-def _corpus_keys(corpus: str) -> list[str]:
-    """``corpus`` then the keys it varies ("iemocap_text_paper" -> ..., "iemocap_text",
-    "iemocap"): another recipe on the same data, as :func:`papers.floors` reads it."""
-    parts = corpus.split("_")
-    return ["_".join(parts[:n]) for n in range(len(parts), 0, -1)]
-
-
-def _baseline_report(b: str, corpus: str, out_dir: str, split: str | None) -> str | None:
-    """The path of baseline ``b``'s report for ``corpus`` (or the corpus key it varies) whose
-    protocol split is ``split`` (any, when None): ``out_dir`` first, then the committed ones."""
-    for key in _corpus_keys(corpus):
+def _baseline_report(b: str, corpus: str, out_dir: str,
+                     split: str | None) -> tuple[str, dict] | None:
+    """Baseline ``b``'s report (path, contents) for ``corpus`` or a corpus key it varies
+    (:func:`papers.corpus_keys`) whose protocol split is ``split`` (any, when None):
+    ``out_dir`` first, then the committed ones."""
+    for key in papers.corpus_keys(corpus):
         for root in (out_dir, REFERENCE_DIR):
             path = os.path.join(root, b, f"{key}.json")
             if not os.path.exists(path):
                 continue
-            if split is None:
-                return path
             with open(path) as f:
-                if json.load(f).get("protocol", {}).get("split") == split:
-                    return path
+                rep = json.load(f)
+            if split is None or rep.get("protocol", {}).get("split") == split:
+                return path, rep
     return None
 
 
@@ -468,11 +462,10 @@ def baseline_rows(system: str, corpus: str, out_dir: str, split: str | None = No
     """
     rows = {}
     for b in BASELINES.get(system, ()):
-        path = _baseline_report(b, corpus, out_dir, split)
-        if path is None:
+        found = _baseline_report(b, corpus, out_dir, split)
+        if found is None:
             continue
-        with open(path) as f:
-            rep = json.load(f)
+        path, rep = found
         test = rep["ours"]["test"]
         rows[b] = {m: test[m] for m in METRICS if m in test}
         rows[b]["source"] = os.path.relpath(path, os.path.dirname(os.path.dirname(path)))

@@ -456,12 +456,20 @@ def confusion_metrics(
     return out
 
 
+def corpus_keys(corpus: str) -> List[str]:
+    """``corpus``, then the corpus keys it is a variant of, longest first: "iemocap_text_paper"
+    (another recipe on the same data and split) -> "iemocap_text_paper", "iemocap_text",
+    "iemocap". Floors and same-harness baselines are looked up in this order."""
+    parts = corpus.split("_")
+    return ["_".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
 def floors(corpus: str) -> List[Dict]:
     """The measured floors of an experiment's corpus, for the report harness.
 
     Args:
       corpus: corpus key of the experiment, e.g. "iemocap_text"; a variant of a corpus key
-        ("iemocap_text_paper": another recipe on the same data and split) shares its floors.
+        (:func:`corpus_keys`, e.g. "iemocap_text_paper") shares its floors.
 
     Returns:
       [{"name", "accuracy", "weighted_f1" (percent), "source"}] in ``FLOORS`` order; [] for a
@@ -471,7 +479,7 @@ def floors(corpus: str) -> List[Dict]:
       ValueError: a ``FLOORS`` system has no single entry with "acc" and "wf1" in RESULTS.
     """
     out = []
-    base = next((k for k in FLOORS if corpus == k or corpus.startswith(k + "_")), corpus)
+    base = next((k for k in corpus_keys(corpus) if k in FLOORS), corpus)
     for system, name in FLOORS.get(base, ()):
         found = [r for r in RESULTS if r.system == system and {"acc", "wf1"} <= set(r.metrics)]
         if len(found) != 1:
