@@ -87,6 +87,22 @@ class LSTM(nn.Module):
         return x
 
 
+def on_subsequence(fn, x: jnp.ndarray, sel: jnp.ndarray) -> jnp.ndarray:
+    """Runs a sequence layer over only the selected steps of each row, in order.
+
+    x [B, U, D], sel [B, U] bool; ``fn(xs, mask)`` maps [B, U, D] steps packed to the front and
+    their [B, U] bool mask to [B, U, H]. Returns [B, U, H]: the outputs at the selected positions,
+    zeros elsewhere. The selected steps are gathered to the front (stable sort), run, and scattered
+    back, so a speaker's context skips the other speakers' turns.
+    """
+    order = jnp.argsort(~sel, axis=1, stable=True)  # selected steps first, order kept
+    xs = jnp.take_along_axis(x, order[..., None], axis=1)
+    packed = jnp.arange(sel.shape[1])[None, :] < jnp.sum(sel, axis=1, keepdims=True)
+    ys = fn(xs, packed)
+    y = jnp.take_along_axis(ys, jnp.argsort(order, axis=1)[..., None], axis=1)
+    return jnp.where(sel[..., None], y, 0.0)
+
+
 class AttentionPool(nn.Module):
     """Additive attention pooling over valid steps: softmax(w·tanh(Wx)) weighted sum."""
 

@@ -8,6 +8,7 @@ import numpy as np
 import optax
 import pytest
 
+from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model, profile
 
 C = 4  # classes
@@ -38,17 +39,20 @@ TINY = {
         num_heads=2,
         head_hidden=16,
     ),
+    # A variant is "system:what differs".
+    "s002:speaker_context": dict(modalities=["text"], text=_TINY_TEXT, context_hidden=16,
+                                 num_heads=2, head_hidden=16, speaker_context=True),
     "text_cnn": dict(text=_TINY_TEXT),
     "bc_lstm": dict(text=_TINY_TEXT, context_hidden=16, head_hidden=16),
     "cmn": dict(text=_TINY_TEXT, memory_hidden=16, hops=2, window=3),
 }
-DIALOGUE = {"s002", "text_cnn", "bc_lstm", "cmn"}
+DIALOGUE = {"s002", "s002:speaker_context", "text_cnn", "bc_lstm", "cmn"}
 MAX_STEPS = 120
 
 
 def make_cfg(name: str, **over) -> dict:
     """The ``model`` section of a tiny ``name``."""
-    return {"name": name, "dropout": 0.1, **TINY[name], **over}
+    return {"name": name.split(":")[0], "dropout": 0.1, **TINY[name], **over}
 
 
 def build(cfg: dict):
@@ -248,3 +252,33 @@ def test_profile_functions_positive():
     xla_flops = profile.flops_per_example(model, variables, batch, method="xla")
     assert jaxpr_flops > 0 and xla_flops > 0
     assert profile.latency_ms(model, variables, batch, repeats=3) > 0
+
+
+def test_s002_speaker_context_reads_its_own_speakers_turns_only():
+    cfg = make_cfg("s002", modalities=["text"], dropout=0.0, speaker_context=True)
+    model = build(cfg)
+    batch = dict(dialogue_batch(5), speaker=np.array([[0, 1, 0, 1, 1], [1, 0, 0, 1, 0]], np.int32))
+    variables = init(model, batch)
+    _, aux = model.apply(variables, batch, train=False)
+    h = TINY["s002"]["context_hidden"]
+    assert aux["context"].shape == (2, 5, 4 * h)
+    # New words in every speaker-1 turn: the speaker contexts of speaker-0 turns stay as they
+    # were, those of speaker-1 turns and the dialogue context (which reads all turns) move.
+    other = dict(batch, tokens=batch["tokens"].copy())
+    one = (batch["speaker"] == 1) & batch["utt_mask"]
+    other["tokens"][one] = np.where(batch["tokens_mask"][one], 7, 0)
+    _, moved = model.apply(variables, other, train=False)
+    zero = (batch["speaker"] == 0) & batch["utt_mask"]
+    own, new = np.asarray(aux["context"]), np.asarray(moved["context"])
+    np.testing.assert_allclose(new[zero][:, 2 * h:], own[zero][:, 2 * h:], atol=1e-5)
+    assert not np.allclose(new[one][:, 2 * h:], own[one][:, 2 * h:])
+    assert not np.allclose(new[zero][:, : 2 * h], own[zero][:, : 2 * h])
+    # Padded turns stay zero whatever speaker id they carry.
+    assert np.all(own[~batch["utt_mask"]] == 0)
+
+
+def test_s002_speaker_context_config_errors():
+    with pytest.raises(UsageError, match="model.max_speakers': max_speakers=0 must be >= 1"):
+        build(make_cfg("s002", speaker_context=True, max_speakers=0))
+    with pytest.raises(UsageError, match="divide the context width 64"):
+        build(make_cfg("s002", speaker_context=True, num_heads=3))

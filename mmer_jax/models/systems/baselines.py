@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmer_jax.models.layers import LSTM
+from mmer_jax.models.layers import LSTM, lengths_from_mask, on_subsequence
 from mmer_jax.models.systems.dialogue import (
     DialogueSystemConfig,
     as_dialogue,
@@ -106,18 +106,9 @@ class BCLSTM(nn.Module):
                                                      "aux_logits": aux_logits}
 
 
-def _rnn_on_subsequence(rnn: nn.RNN, x: jnp.ndarray, sel: jnp.ndarray) -> jnp.ndarray:
-    """Runs ``rnn`` over only the selected steps of each row, in order.
-
-    x [B, U, D], sel [B, U] bool -> [B, U, H], outputs at the selected positions, zeros elsewhere.
-    The selected steps are gathered to the front (stable sort), run with their count as length,
-    and scattered back: a speaker's memory skips the other speakers' turns.
-    """
-    order = jnp.argsort(~sel, axis=1, stable=True)  # selected steps first, order kept
-    xs = jnp.take_along_axis(x, order[..., None], axis=1)
-    ys = rnn(xs, seq_lengths=jnp.sum(sel, axis=1))
-    y = jnp.take_along_axis(ys, jnp.argsort(order, axis=1)[..., None], axis=1)
-    return jnp.where(sel[..., None], y, 0.0)
+def _with_lengths(rnn: nn.RNN):
+    """``rnn`` as an :func:`on_subsequence` layer: (xs, mask) -> rnn(xs, lengths of mask)."""
+    return lambda xs, mask: rnn(xs, seq_lengths=lengths_from_mask(mask))
 
 
 class CMN(nn.Module):
@@ -152,8 +143,9 @@ class CMN(nn.Module):
         mem_in = q
         for r in range(cfg.hops):
             mem = sum(
-                _rnn_on_subsequence(
-                    nn.RNN(nn.GRUCell(cfg.memory_hidden), name=f"gru{r}_s{s}"), mem_in, sel
+                on_subsequence(
+                    _with_lengths(nn.RNN(nn.GRUCell(cfg.memory_hidden), name=f"gru{r}_s{s}")),
+                    mem_in, sel,
                 )
                 for s, sel in enumerate(sels)
             )  # [B, U, h]: each position holds its own speaker's memory cell

@@ -6,7 +6,8 @@ Per utterance, each present modality is encoded (text: text-CNN over trainable e
 4-layer Bi-LSTM + 4 linear layers + attention pooling; visual: 3-D CNN) and the features are
 concatenated. A Bi-LSTM runs over the utterances of the dialogue, the context fusion
 (``model.fusion``: ``H = Norm(F + MHA(F))`` in the paper) runs over its outputs F, and a small
-classifier labels every utterance.
+classifier labels every utterance. With ``model.speaker_context`` a second Bi-LSTM also runs over
+each speaker's own turns (the paper's per-speaker context sets, its Eq. 1) and F holds both.
 
 The paper feeds 300-d RoBERTa-derived word vectors and does not give layer sizes; here embeddings
 are trained from scratch and the sizes are the defaults of :class:`S002Config`.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
+import jax.numpy as jnp
 
-from mmer_jax.models.layers import LSTM
+from mmer_jax.models.layers import LSTM, on_subsequence
 from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
 from mmer_jax.models.systems.dialogue import (
     DialogueSystemConfig,
@@ -42,15 +44,24 @@ class S002Config(DialogueSystemConfig):
     init_scheme: str = "flax"  # "pytorch": the context LSTM initialised as PyTorch's nn.LSTM
     fusion: str = "attention_residual"  # a sequence fusion in FUSIONS
     implementation: str = "xla"  # of the attention op (mmer_jax.models.ops)
+    # True: a second Bi-LSTM (shared by the speakers) runs over each speaker's own turns, the
+    # paper's per-speaker context Y_lambda (its Eq. 1), and its outputs are concatenated to the
+    # dialogue context, so F is [B, U, 4 * context_hidden]. Needs the batch's ``speaker`` ids
+    # (dialogue batches carry them); without them every turn counts as one speaker's.
+    speaker_context: bool = False
+    max_speakers: int = 2  # speaker_context: ids >= this share the last speaker's context
 
     def __post_init__(self):
         super().__post_init__()
         lookup(ATTENTION_IMPLEMENTATIONS, self.implementation)
         check_names(fusion=(FUSIONS, self.fusion))
-        width = 2 * self.context_hidden  # the bidirectional context's features
+        if self.max_speakers < 1:
+            raise ValueError(f"max_speakers={self.max_speakers} must be >= 1")
+        # The bidirectional context's features (twice that with the per-speaker context).
+        width = (4 if self.speaker_context else 2) * self.context_hidden
         if self.num_heads < 1 or width % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must be >= 1 and divide the context "
-                             f"width 2 * context_hidden = {width}")
+                             f"width {width} (2 * context_hidden, 4 * with speaker_context)")
 
 
 class S002(nn.Module):
@@ -67,13 +78,17 @@ class S002(nn.Module):
         encoder = utterance_encoder(c, self.vocab_size, "encoder")
         u, utt, per_mod = encoder(batch, train)  # [B, U, D], [B, U]
         u = nn.Dropout(c.dropout)(u, deterministic=not train)
-        f = LSTM(c.context_hidden, bidirectional=True, num_layers=c.context_layers,
-                 init_scheme=c.init_scheme,
-                 name="context")(u, utt)  # [B, U, 2h]
+        context = lambda name: LSTM(  # noqa: E731
+            c.context_hidden, bidirectional=True, num_layers=c.context_layers,
+            init_scheme=c.init_scheme, name=name)
+        f = context("context")(u, utt)  # [B, U, 2h]
+        if c.speaker_context:
+            f = jnp.concatenate([f, _speaker_context(
+                context("speaker_context"), u, batch, c.max_speakers)], -1)  # [B, U, 4h]
         h = FUSIONS[c.fusion](
             c.num_heads, c.dropout, c.implementation, attention_dropout=c.attention_dropout,
             name="attn_residual",
-        )(f, utt, train=train)  # [B, U, 2h]
+        )(f, utt, train=train)  # shaped as f
         z = nn.relu(nn.Dense(c.head_hidden, name="head_hidden")(h)) if c.head_hidden else h
         z = nn.Dropout(c.dropout)(z, deterministic=not train)
         logits = nn.Dense(self.num_classes, name="head_out")(z)  # [B, U, C]
@@ -88,6 +103,16 @@ class S002(nn.Module):
             **{f"feat_{k}": v for k, v in per_mod.items()},
         }
         return finish_logits(logits, utt, squeeze), aux
+
+
+def _speaker_context(lstm: LSTM, u: jnp.ndarray, batch, max_speakers: int) -> jnp.ndarray:
+    """u [B, U, D] -> [B, U, 2h]: at each turn, ``lstm`` run over its own speaker's turns only
+    (speaker ids >= ``max_speakers`` count as the last speaker)."""
+    utt = batch["utt_mask"]
+    spk = jnp.minimum(batch.get("speaker", jnp.zeros(utt.shape, jnp.int32)), max_speakers - 1)
+    # A turn belongs to exactly one speaker, so the per-speaker outputs (zeros off that
+    # speaker's turns) add up without overlap.
+    return sum(on_subsequence(lstm, u, utt & (spk == s)) for s in range(max_speakers))
 
 
 @register_system("s002", S002Config)
