@@ -16,8 +16,9 @@ from a pretrained RoBERTa. With embeddings trained from scratch that recipe sits
 for many epochs (measured: validation weighted F1 0.11-0.14 for the first ~10 epochs at batch 4-8,
 lr 3e-4-1e-3; the IEMOCAP dialogues are often dominated by one emotion, so small dialogue batches
 pull the model from one majority class to another). That was measured with Flax's default
-initialisation: ``s002_iemocap_text_paper.py`` trains the paper's recipe with PyTorch's N(0, 1)
-embeddings, and ``s002_iemocap_text_paper_speakers.py``, adding the paper's per-speaker context,
+initialisation. ``s002_iemocap_text_paper.py`` later trained the paper's path with PyTorch's
+defaults (N(0, 1) embeddings), lr 3e-4 and batch 8 without that stall, and
+``s002_iemocap_text_paper_speakers.py``, adding our reading of the paper's per-speaker context,
 reaches the paper's weighted F1. The recipe used here, shared by S002 and its
 baselines so only the model differs: batch 16 dialogues (7 steps per epoch), Adam lr 2e-3 with 30
 warmup steps and cosine decay, weight decay 5e-5, gradient clipping at 1.0, 60 epochs; utterance

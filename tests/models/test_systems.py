@@ -10,6 +10,7 @@ import pytest
 
 from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model, profile
+from mmer_jax.models.layers import LSTM
 
 C = 4  # classes
 VOCAB = 50
@@ -273,8 +274,18 @@ def test_s002_speaker_context_reads_its_own_speakers_turns_only():
     np.testing.assert_allclose(new[zero][:, 2 * h:], own[zero][:, 2 * h:], atol=1e-5)
     assert not np.allclose(new[one][:, 2 * h:], own[one][:, 2 * h:])
     assert not np.allclose(new[zero][:, : 2 * h], own[zero][:, : 2 * h])
-    # Padded turns stay zero whatever speaker id they carry.
+    # Padded turns stay zero whatever speaker id they carry; every real turn has a context.
     assert np.all(own[~batch["utt_mask"]] == 0)
+    assert np.all(np.any(own[batch["utt_mask"]][:, 2 * h:] != 0, axis=-1))
+    # Each speaker's part equals the same Bi-LSTM run on that speaker's turns gathered by hand.
+    lstm = LSTM(h, bidirectional=True, num_layers=1)
+    lstm_params = {"params": variables["params"]["speaker_context"]}
+    u = np.asarray(aux["utterance"])
+    for r in range(2):
+        for s in (0, 1):
+            turns = np.flatnonzero((batch["speaker"][r] == s) & batch["utt_mask"][r])
+            alone = lstm.apply(lstm_params, u[r, turns][None], np.ones((1, len(turns)), bool))
+            np.testing.assert_allclose(own[r, turns, 2 * h:], np.asarray(alone)[0], atol=1e-5)
 
 
 def test_s002_speaker_context_config_errors():

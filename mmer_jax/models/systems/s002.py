@@ -7,7 +7,9 @@ Per utterance, each present modality is encoded (text: text-CNN over trainable e
 concatenated. A Bi-LSTM runs over the utterances of the dialogue, the context fusion
 (``model.fusion``: ``H = Norm(F + MHA(F))`` in the paper) runs over its outputs F, and a small
 classifier labels every utterance. With ``model.speaker_context`` a second Bi-LSTM also runs over
-each speaker's own turns (the paper's per-speaker context sets, its Eq. 1) and F holds both.
+each speaker's own turns and F holds both: our reading of the paper's per-speaker context sets
+(its Eq. 1, which takes a speaker's earlier turns within a window H that it does not give; here
+the speaker's whole turn sequence, both directions, and only the current speaker's context).
 
 The paper feeds 300-d RoBERTa-derived word vectors and does not give layer sizes; here embeddings
 are trained from scratch and the sizes are the defaults of :class:`S002Config`.
@@ -44,10 +46,11 @@ class S002Config(DialogueSystemConfig):
     init_scheme: str = "flax"  # "pytorch": the context LSTM initialised as PyTorch's nn.LSTM
     fusion: str = "attention_residual"  # a sequence fusion in FUSIONS
     implementation: str = "xla"  # of the attention op (mmer_jax.models.ops)
-    # True: a second Bi-LSTM (shared by the speakers) runs over each speaker's own turns, the
-    # paper's per-speaker context Y_lambda (its Eq. 1), and its outputs are concatenated to the
-    # dialogue context, so F is [B, U, 4 * context_hidden]. Needs the batch's ``speaker`` ids
-    # (dialogue batches carry them); without them every turn counts as one speaker's.
+    # True: a second Bi-LSTM (shared by the speakers) runs over each speaker's own turns (our
+    # reading of the paper's per-speaker context Y_lambda, its Eq. 1), and its outputs are
+    # concatenated to the dialogue context, so F is [B, U, 4 * context_hidden]. Reads the
+    # batch's ``speaker`` ids (dialogue batches carry them; a corpus without speakers gives all
+    # turns id 0, and then this is a second dialogue Bi-LSTM).
     speaker_context: bool = False
     max_speakers: int = 2  # speaker_context: ids >= this share the last speaker's context
 
@@ -107,9 +110,10 @@ class S002(nn.Module):
 
 def _speaker_context(lstm: LSTM, u: jnp.ndarray, batch, max_speakers: int) -> jnp.ndarray:
     """u [B, U, D] -> [B, U, 2h]: at each turn, ``lstm`` run over its own speaker's turns only
-    (speaker ids >= ``max_speakers`` count as the last speaker)."""
+    (speaker ids are clipped to 0..``max_speakers`` - 1: on a multi-party corpus the later
+    speakers share the last one's context)."""
     utt = batch["utt_mask"]
-    spk = jnp.minimum(batch.get("speaker", jnp.zeros(utt.shape, jnp.int32)), max_speakers - 1)
+    spk = jnp.clip(batch.get("speaker", jnp.zeros(utt.shape, jnp.int32)), 0, max_speakers - 1)
     # A turn belongs to exactly one speaker, so the per-speaker outputs (zeros off that
     # speaker's turns) add up without overlap.
     return sum(on_subsequence(lstm, u, utt & (spk == s)) for s in range(max_speakers))
