@@ -40,11 +40,11 @@ curves, lower peaks), ``min_count = 3`` 52.4 (test 60.1). The paper's own batch 
 stays at 8, the size at which an independent PyTorch implementation of this path was reported
 to reach 61.4. Nor does the JAX implementation hold this path back: a plain PyTorch model of
 the same path (``benchmarks/torch_models.py``: nn.Embedding, nn.LSTM with packed sequences,
-nn.MultiheadAttention, Adam with weight_decay),
-trained by a 60-line loop on the same batches of this pipeline (seed 0, 60 epochs, CPU, before
-the ``min_count`` change), tracks it epoch by epoch and reaches the same best validation
-weighted F1 (0.533 vs 0.531 here), yet scores 58.5 on test where ours scored 61.3. The spread
-comes from the 12-dialogue validation split choosing the epoch.
+nn.MultiheadAttention, Adam with weight_decay), trained by a 60-line loop on the same batches of
+this pipeline (seed 0, 60 epochs, CPU, before the ``min_count`` change), tracks it epoch by
+epoch and reaches the same best validation weighted F1 (0.533 vs 0.531 here), yet scores 58.5 on
+test where ours scored 61.3. The spread comes from the 12-dialogue validation split choosing the
+epoch.
 
 The paper's Eq. 1 also gives each speaker a context of that speaker's own turns; this config
 leaves it out, and ``s002_iemocap_text_paper_speakers.py`` adds our reading of it (test

@@ -23,6 +23,7 @@ from mmer_jax.models.systems.dialogue import (
     DialogueSystemConfig,
     as_dialogue,
     finish_logits,
+    speaker_turns,
     utterance_encoder,
 )
 from mmer_jax.registry import register_system
@@ -130,16 +131,12 @@ class CMN(nn.Module):
         encoder = utterance_encoder(cfg, self.vocab_size, "encoder")
         u, utt, _ = encoder(batch, train)
         u = nn.Dropout(cfg.dropout)(u, deterministic=not train)
-        b, n = utt.shape
+        n = utt.shape[1]
         q = jnp.tanh(nn.Dense(cfg.memory_hidden, name="query")(u))  # [B, U, h]
-        if "speaker" in batch:
-            spk, n_spk = jnp.clip(batch["speaker"], 0, cfg.num_speakers - 1), cfg.num_speakers
-        else:
-            spk, n_spk = jnp.zeros((b, n), jnp.int32), 1
+        sels = speaker_turns(batch, cfg.num_speakers)  # [B, U] per speaker
         pos = jnp.arange(n)
         lag = pos[:, None] - pos[None, :]  # [U_query, U_memory]
         history = (lag > 0) & (lag <= cfg.window)
-        sels = [utt & (spk == s) for s in range(n_spk)]  # [B, U] per speaker
         mem_in = q
         for r in range(cfg.hops):
             mem = sum(

@@ -63,6 +63,18 @@ def as_dialogue(batch: Dict[str, jnp.ndarray]) -> Tuple[Dict[str, jnp.ndarray], 
     return out, True
 
 
+def speaker_turns(batch: Dict[str, jnp.ndarray], max_speakers: int) -> list[jnp.ndarray]:
+    """Per-speaker [B, U] bool masks of a dialogue batch's real turns: one per speaker id
+    0..``max_speakers`` - 1 (ids clipped into that range, so later speakers of a multi-party
+    dialogue join the last one), or the single mask ``utt_mask`` when the batch has no
+    ``speaker`` ids. A real turn is in exactly one mask."""
+    utt = batch["utt_mask"]
+    if "speaker" not in batch:
+        return [utt]
+    spk = jnp.clip(batch["speaker"], 0, max_speakers - 1)
+    return [utt & (spk == s) for s in range(max_speakers)]
+
+
 def finish_logits(logits: jnp.ndarray, utt: jnp.ndarray, squeeze: bool) -> jnp.ndarray:
     """Zeros logits of padded utterances (they carry weight 0) and drops an added U axis."""
     logits = jnp.where(utt[..., None], logits, 0.0)  # [B, U, C]

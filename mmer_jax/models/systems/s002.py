@@ -28,6 +28,7 @@ from mmer_jax.models.systems.dialogue import (
     DialogueSystemConfig,
     as_dialogue,
     finish_logits,
+    speaker_turns,
     utterance_encoder,
 )
 from mmer_jax.registry import FUSIONS, check_names, register_system
@@ -110,13 +111,15 @@ class S002(nn.Module):
 
 def _speaker_context(lstm: LSTM, u: jnp.ndarray, batch, max_speakers: int) -> jnp.ndarray:
     """u [B, U, D] -> [B, U, 2h]: at each turn, ``lstm`` run over its own speaker's turns only
-    (speaker ids are clipped to 0..``max_speakers`` - 1: on a multi-party corpus the later
-    speakers share the last one's context)."""
-    utt = batch["utt_mask"]
-    spk = jnp.clip(batch.get("speaker", jnp.zeros(utt.shape, jnp.int32)), 0, max_speakers - 1)
-    # A turn belongs to exactly one speaker, so the per-speaker outputs (zeros off that
-    # speaker's turns) add up without overlap.
-    return sum(on_subsequence(lstm, u, utt & (spk == s)) for s in range(max_speakers))
+    (:func:`speaker_turns`: on a multi-party corpus the later speakers share the last one's
+    context)."""
+    sels = speaker_turns(batch, max_speakers)
+    n, b = len(sels), u.shape[0]
+    # The speakers' sequences are stacked on the batch axis so the LSTM scans U steps once, not
+    # once per speaker. A turn belongs to exactly one speaker, so the per-speaker outputs (zeros
+    # off that speaker's turns) add up without overlap.
+    y = on_subsequence(lstm, jnp.concatenate([u] * n), jnp.concatenate(sels))  # [n B, U, 2h]
+    return y.reshape(n, b, *y.shape[1:]).sum(0)
 
 
 @register_system("s002", S002Config)
