@@ -22,11 +22,11 @@ import json
 import os
 import sys
 import time
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
-from mmer_jax.errors import UsageError
+from mmer_jax.errors import RunError, UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.reproduce import papers
 from mmer_jax.reproduce.class_names import align_class_names
@@ -311,6 +311,15 @@ def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
             "test": {m: _stats(r["test"].get(m) for r in rs) for m in metrics},
             "validation": {m: _stats(r["validation"].get(m) for r in rs) for m in metrics},
         })
+        ensemble = seed_ensemble(rs)
+        if ensemble is not None:
+            per_fold[-1]["seed_ensemble"] = ensemble
+    ensembles = [f["seed_ensemble"] for f in per_fold if "seed_ensemble" in f]
+    extra = {}
+    if ensembles and len(ensembles) == len(per_fold):  # every fold, or no figure over folds
+        extra["seed_ensemble_over_folds"] = {
+            part: {m: _stats(e[part][m] for e in ensembles) for m in ENSEMBLE_METRICS}
+            for part in ("test", "validation")}
     return {
         "protocol": plan["protocol"],
         "description": plan["description"],
@@ -323,7 +332,50 @@ def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
         "validation_over_folds": {
             m: _stats(f["validation"][m]["mean"] for f in per_fold) for m in metrics
         },
+        **extra,
     }
+
+
+ENSEMBLE_METRICS = ("accuracy", "weighted_f1", "uar")
+
+
+def seed_ensemble(runs: list[dict]) -> dict | None:
+    """The seed ensemble of one fold's runs: per split, the softmax averaged over the seeds (each
+    at its own validation-chosen checkpoint), argmax, scored as a run is.
+
+    Nothing here is chosen on test: every seed enters with equal weight.
+
+    Args:
+      runs: the fold's run results (``_workdir`` and ``variant`` as :func:`run_folds` returns).
+
+    Returns:
+      ``{"seeds": n, "test": {metric: fraction}, "validation": {...}}`` over
+      :data:`ENSEMBLE_METRICS`; None for a regression fold, fewer than 2 runs, or a run that
+      saved no probabilities (runs written before runs saved them).
+
+    Raises:
+      RunError: the runs' saved labels differ (they read different examples or orders), naming
+        the first run that differs.
+    """
+    from mmer_jax.train.metrics import classification_metrics
+    from mmer_jax.train.report import read_predictions
+
+    if len(runs) < 2 or _task(runs) != "classification":
+        return None
+    out: dict[str, Any] = {"seeds": len(runs)}
+    for split in ("test", "validation"):
+        saved = [read_predictions(os.path.join(r["_workdir"], "variants", r.get("variant") or ""),
+                                  split) for r in runs]
+        if any(p is None or "probs" not in p for p in saved):
+            return None
+        for p, r in zip(saved[1:], runs[1:], strict=True):
+            if p["true"] != saved[0]["true"]:
+                raise RunError(f"{r['_workdir']}: its saved {split} labels differ from "
+                               f"{runs[0]['_workdir']}'s; a seed ensemble needs the same examples")
+        mean = np.mean([np.asarray(p["probs"], np.float64) for p in saved], axis=0)
+        m = classification_metrics(saved[0]["true"], mean.argmax(-1), saved[0]["classes"])
+        out[split] = {k: float(m[k]) for k in ENSEMBLE_METRICS}
+    return out
 
 
 def fold_stem(corpus: str, plan: dict) -> str:

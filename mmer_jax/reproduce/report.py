@@ -403,4 +403,27 @@ def _fold_lines(folds: dict) -> list[str]:
     lines += markdown_table(
         ["Fold", "Test speakers", "Test examples", *(_NAMES[m] for m in shown)], rows,
         "llrrrr")
+    return lines + _ensemble_lines(folds)
+
+
+def _ensemble_lines(folds: dict) -> list[str]:
+    """The seed ensemble of each fold (softmax averaged over its seeds), when every run saved
+    its probabilities (:func:`mmer_jax.reproduce.harness.seed_ensemble`)."""
+    over = folds.get("seed_ensemble_over_folds")
+    if not over:
+        return []
+    shown = ("accuracy", "weighted_f1", "uar")
+    seeds = folds["per_fold"][0]["seed_ensemble"]["seeds"]
+    lines = [f"## Seed ensemble (test and validation, %; protocol `{folds['protocol']}`)", "",
+             f"Per fold, the softmax outputs of its {seeds} seeds, each at its own "
+             "validation-chosen checkpoint, averaged with equal weights (nothing chosen on "
+             "test); mean ± std over the folds.", ""]
+    rows = [[str(f["fold"]),
+             *(_value(f["seed_ensemble"]["test"][m], m) for m in shown),
+             _value(f["seed_ensemble"]["validation"]["uar"], "uar")]
+            for f in folds["per_fold"]]
+    rows.append([f"**mean ± std over {len(folds['per_fold'])} folds**",
+                 *(_pm(over["test"][m], m) for m in shown), _pm(over["validation"]["uar"], "uar")])
+    lines += markdown_table(["Fold", *(_NAMES[m] for m in shown), "Validation UAR"], rows,
+                            "lrrrr")
     return lines

@@ -395,18 +395,22 @@ class VariantTrainer:
           :func:`~mmer_jax.train.regression.regression_metrics` plus ``loss`` (the weighted mean
           ``protocol.regression_loss``).
         """
-        preds, labels, weights, loss_sum = [], [], [], 0.0
+        preds, labels, weights, probs, loss_sum = [], [], [], [], 0.0
         for host in self.batches(split, train=False):
             out = self.eval_step(params, batch_stats, sh.to_global(host, self.mesh))
             # Flattened per batch: dialogue batches differ in their (bucketed) utterance axis.
             preds.append(sh.to_host(out["pred"]).reshape(-1))
             labels.append(sh.to_host(out["label"]).reshape(-1))
             weights.append(sh.to_host(out["weight"]).reshape(-1))
+            if not self.regression:  # [..., K] softmax, one row per example
+                probs.append(sh.to_host(out["probs"]).reshape(len(preds[-1]), -1))
             loss_sum += float(out["loss_sum"])
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
-        # The latest per-example outputs of each split: run.py saves the test split's (a
-        # regression report draws predicted against true scores from them).
+        # The latest per-example outputs of each split: run.py saves them (a regression report
+        # draws predicted against true scores; a reproduction averages seeds' probabilities).
         self.outputs = {**getattr(self, "outputs", {}), split: (y, p, w)}
+        self.probs = {**getattr(self, "probs", {}),
+                      split: np.concatenate(probs) if probs else None}
         if self.regression:  # sentiment scores: MMSA's metrics (no classes, no speakers)
             return {**regression.regression_metrics(y, p, weight=w),
                     "loss": loss_sum / max(float(w.sum()), 1.0)}

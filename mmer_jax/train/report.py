@@ -184,15 +184,15 @@ def plot_curves(metrics_jsonl_path: str | os.PathLike, path: str | os.PathLike) 
     return save_png(fig, path)
 
 
-def read_predictions(variant_dir: str | os.PathLike) -> dict | None:
-    """A variant's per-example test outputs (``predictions_test.json`` written by
+def read_predictions(variant_dir: str | os.PathLike, split: str = "test") -> dict | None:
+    """A variant's per-example outputs of ``split`` (``predictions_<split>.json`` written by
     :func:`mmer_jax.train.run.write_predictions`), or None when the run saved none (a run
     written before runs saved them, or a trainer without per-example outputs).
 
     Raises:
       OSError, json.JSONDecodeError: the file exists but cannot be read.
     """
-    path = os.path.join(os.fspath(variant_dir), "predictions_test.json")
+    path = os.path.join(os.fspath(variant_dir), f"predictions_{split}.json")
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:

@@ -99,21 +99,26 @@ def task_of(results: dict) -> str:
     return task if task in TASKS else "classification"
 
 
-def write_predictions(variant_dir: str, outputs, task: str, classes) -> str | None:
-    """Writes a variant's per-example test outputs to ``<variant_dir>/predictions_test.json``.
+def write_predictions(variant_dir: str, outputs, task: str, classes, probs=None,
+                      split: str = "test") -> str | None:
+    """Writes a variant's per-example outputs of ``split`` to
+    ``<variant_dir>/predictions_<split>.json`` (``predictions_test.json``: the test split).
 
     Args:
       variant_dir: ``<workdir>/variants/<name>``.
-      outputs: ``(true, pred, weight)`` arrays of the test split as the trainer evaluated them
-        (``VariantTrainer.outputs["test"]``), or None for a trainer that keeps none.
+      outputs: ``(true, pred, weight)`` arrays of the split as the trainer evaluated them at the
+        chosen checkpoint (``VariantTrainer.outputs[split]``), or None for a trainer that keeps
+        none.
       task: "classification" (class indices) or "regression" (scores).
       classes: the class names (indices of a classification run refer to them).
+      probs: [N, K] float softmax of the same rows (``VariantTrainer.probs[split]``), or None.
+      split: "test" or "validation".
 
     Returns:
-      The path written: ``{"split": "test", "task", "classes", "true": [...], "pred": [...]}``
-      with the padding rows (weight 0) dropped, floats for a regression run and int class
-      indices for a classification one; None when ``outputs`` is None or on a process other
-      than 0.
+      The path written: ``{"split", "task", "classes", "true": [...], "pred": [...]}`` (and
+      ``"probs"``: [N][K] floats rounded to 6 decimals, when given) with the padding rows
+      (weight 0) dropped, floats for a regression run and int class indices for a
+      classification one; None when ``outputs`` is None or on a process other than 0.
     """
     if outputs is None or jax.process_index() != 0:
         return None
@@ -122,9 +127,12 @@ def write_predictions(variant_dir: str, outputs, task: str, classes) -> str | No
     y, p, w = (np.asarray(a) for a in outputs)
     keep = w > 0
     cast = float if task == "regression" else int
-    return atomic_write_json(os.path.join(variant_dir, PREDICTIONS_FILE), {
-        "split": "test", "task": task, "classes": list(classes or []),
-        "true": [cast(v) for v in y[keep]], "pred": [cast(v) for v in p[keep]]})
+    saved = {"split": split, "task": task, "classes": list(classes or []),
+             "true": [cast(v) for v in y[keep]], "pred": [cast(v) for v in p[keep]]}
+    if probs is not None:
+        saved["probs"] = np.round(np.asarray(probs, np.float64)[keep], 6).tolist()
+    name = PREDICTIONS_FILE if split == "test" else f"predictions_{split}.json"
+    return atomic_write_json(os.path.join(variant_dir, name), saved)
 
 
 def check_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> bool:
@@ -528,8 +536,11 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
             trainer = trainer_cls(vcfg, pipeline, name, modalities, workdir)
             result = trainer.run()
             # Before result.json: a finished variant always has its predictions beside it.
-            write_predictions(os.path.dirname(done), getattr(trainer, "outputs", {}).get("test"),
-                              sections(vcfg)[2].task, pipeline.class_names)
+            for split in ("validation", "test"):
+                write_predictions(os.path.dirname(done),
+                                  getattr(trainer, "outputs", {}).get(split),
+                                  sections(vcfg)[2].task, pipeline.class_names,
+                                  getattr(trainer, "probs", {}).get(split), split)
             atomic_write_json(done, result)
             results_by_variant[name] = result
     finally:

@@ -9,6 +9,7 @@ import numpy as np
 from mmer_jax.train.checkpoint import Checkpoints
 from mmer_jax.train.evaluate import evaluate_run
 from mmer_jax.train.loop import Interrupted
+from mmer_jax.train.report import read_predictions
 from mmer_jax.train.run import run
 
 from .helpers import only_variant, tiny_config
@@ -41,6 +42,19 @@ def test_train_eval_report_and_resume(tiny_generated, tmp_path):
     on_disk = json.load(open(os.path.join(full, "results.json")))
     assert on_disk["test"]["confusion"] == results["test"]["confusion"]
     assert sum(map(sum, on_disk["test"]["confusion"])) == on_disk["protocol"]["examples"]["test"]
+    # Per-example outputs at the chosen checkpoint, both splits: the softmax whose argmax the
+    # scores count (seed ensembles average these).
+    for split in ("validation", "test"):
+        saved = read_predictions(os.path.join(full, "variants", "fused"), split)
+        probs = np.asarray(saved["probs"])
+        assert probs.shape == (on_disk["protocol"]["examples"][split], len(saved["classes"]))
+        np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+        # the predicted class has the largest probability (up to the 6 saved decimals)
+        chosen = probs[np.arange(len(probs)), saved["pred"]]
+        assert np.all(chosen >= probs.max(-1) - 1e-6)
+        cm = np.zeros((len(saved["classes"]),) * 2, int)
+        np.add.at(cm, (saved["true"], saved["pred"]), 1)
+        assert cm.tolist() == on_disk[split]["confusion"]
     assert on_disk["protocol"]["selection"].startswith("best validation weighted_f1 @ epoch")
     # The selected epoch as a number too (added beside `selection`, which stays).
     assert on_disk["protocol"]["selection"].endswith(f"@ epoch {on_disk['best_epoch']}")
