@@ -37,8 +37,9 @@ Where the ceiling is (``benchmarks/turev_probes.py``, the same network and folds
 3 seeds; ``benchmarks/results/turev-probes-cpu-2026-12-06.json``; mean over folds, validation /
 test UAR):
 
-- Test UAR averaged over the 18 runs is flat from the first epoch to the last (54-55 at every
-  epoch in the probe's first version): later epochs fit the four training speakers only.
+- Test UAR averaged over the 18 runs has no trend from the first epoch to the last (between 49
+  and 58, 54.6 after epoch 1 and 54.3 after epoch 15; read at every epoch by a draft of the probe
+  for this diagnosis only): later epochs fit the four training speakers only.
 - Normalisation inside the network, per speaker (the evaluated speaker's own unlabelled clips,
   as ``data.speaker_norm`` does for the input): adaptive BatchNorm 61.5 / 54.6, speaker-wise
   BatchNorm in training and evaluation 63.3 / 54.2, against 63.4 / 54.8 for the recipe's network.
