@@ -4,7 +4,7 @@ with a classical model, on the recipe's leave-one-speaker-out folds.
 
 How to run::
 
-    MMER_DATA_ROOT=/path/to/corpora python benchmarks/turev_probes.py            # ~25 min, 2 cores
+    MMER_DATA_ROOT=/path/to/corpora python benchmarks/turev_probes.py            # ~30 min, 2 cores
     python benchmarks/turev_probes.py --modes bn --seeds 1 --folds 1 --out /tmp/p.json  # smoke
 
 A probe, not a harness run: it trains ``speech_recipe_turev_db.py``'s network (the project's
@@ -15,7 +15,10 @@ not have can be tried in minutes. Folds as the build's ``loso`` protocol (speake
 = speaker k, validation = speaker k+1, train = the other four); the epoch is chosen on
 validation UAR and test is read there. Inputs: the centre 2 s of each clip at 16 kHz, 64 log-mel
 bins (``features.logmel_jax``), each speaker's mean log-mel vector subtracted (labels unused),
-as ``data.speaker_norm = "mean"``.
+as ``data.speaker_norm = "mean"``. Where the loop differs from the trainer: no gradient clipping
+(the trainer clips at global norm 1), the cosine decays to 0 (the trainer's to 1 % of the peak),
+and clips longer than 2 s always give their centre window (the trainer draws a random one in
+training).
 
 Modes (``--modes``):
 
@@ -31,7 +34,10 @@ Per mode the JSON holds each fold x seed's selected epoch, validation and test U
 ensemble per fold (softmax averaged over the seeds at their selected epochs); and late fusion of
 that ensemble with class-balanced logistic regression on utterance statistics (3 x 64 log-mel
 statistics as ``speaker_norm_floor.py`` + 10 pitch statistics; C in {0.01, 0.1, 1} chosen on
-validation UAR), the fusion weight chosen on the mean validation UAR over folds.
+validation UAR), the fusion weight chosen two ways: one weight for every fold on the mean
+validation UAR over folds (each fold's validation speaker is the next fold's test speaker, so this
+pooled choice sees every test speaker through another fold), and per fold on that fold's
+validation speaker alone.
 
 JSON: ``benchmarks/results/turev-probes-cpu-<date>.json`` (``--out``).
 """
@@ -103,10 +109,13 @@ def _pyin(clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def pitch_track(wav: np.ndarray, n: np.ndarray, frames: int) -> tuple[np.ndarray, np.ndarray]:
     """pYIN F0 (Hz, 0 where unvoiced) and voicing probability per 10 ms frame: [N, frames]
     (one process per core: pYIN takes ~0.1 s a clip)."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     f0s, probs = np.zeros((len(wav), frames), np.float32), np.zeros((len(wav), frames), np.float32)
-    with ProcessPoolExecutor(os.cpu_count()) as pool:
+    # spawn, not fork: JAX's threads are already running in this process
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(os.cpu_count(), mp_context=spawn) as pool:
         tracks = pool.map(_pyin, [w[:k] for w, k in zip(wav, n, strict=True)], chunksize=16)
         for i, (f0, p) in enumerate(tracks):
             m = min(frames, len(f0))
@@ -278,6 +287,26 @@ def classical_probs(feats, y, sid, fold: int) -> tuple[np.ndarray, np.ndarray, f
             clf.predict_proba(sc.transform(feats[sid == fold])), best[2])
 
 
+def per_fold_choice(fusion: dict, num_folds: int) -> dict:
+    """The fusion weight of each fold chosen on that fold's validation UAR alone (ties: the
+    smaller weight), and the test UAR at those weights.
+
+    Args:
+      fusion: ``{str(weight): {"validation": {"per_fold": [...]}, "test": {"per_fold": [...]}}}``
+        over :data:`FUSION_WEIGHTS` (percent).
+      num_folds: the folds in each ``per_fold`` list.
+
+    Returns:
+      ``{"weights": [per fold], "test": {"mean", "std", "per_fold"}}`` (percent).
+    """
+    weights, test = [], []
+    for k in range(num_folds):
+        w = max(FUSION_WEIGHTS, key=lambda w: fusion[str(w)]["validation"]["per_fold"][k])
+        weights.append(w)
+        test.append(fusion[str(w)]["test"]["per_fold"][k] / 100)
+    return {"weights": weights, "test": _mean_std(test)}
+
+
 def _mean_std(values) -> dict:
     v = np.asarray(values, float) * 100
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
@@ -348,6 +377,7 @@ def main(argv=None) -> dict:
                 "validation": _mean_std([uar(vy[k], val[k].argmax(1)) for k in folds]),
                 "test": _mean_std([uar(y[sid == k], test[k].argmax(1)) for k in folds])}
         chosen = max(FUSION_WEIGHTS, key=lambda w: fusion[str(w)]["validation"]["mean"])
+        per_fold = per_fold_choice(fusion, len(folds))
         out["modes"][mode] = {
             "runs": {str(k + 1): [{key: r[key] for key in ("epoch", "validation_uar", "test_uar")}
                                   for r in runs[k]] for k in folds},
@@ -357,7 +387,8 @@ def main(argv=None) -> dict:
                                           for k in folds])},
             "seed_ensemble": fusion["1.0"],
             "fusion_by_weight": fusion,
-            "fusion_chosen_on_validation": {"weight": chosen, **fusion[str(chosen)]}}
+            "fusion_chosen_on_validation": {"weight": chosen, **fusion[str(chosen)]},
+            "fusion_chosen_per_fold": per_fold}
         m = out["modes"][mode]
 
         def pm(d):

@@ -296,7 +296,13 @@ def run_folds(cfg, workdir: str, seeds: int, plan: dict,
 def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
     """The ``folds`` block of a k-fold report: per fold the mean (± std over seeds) of each
     metric, and mean ± std over the folds of those per-fold means (the task's scores:
-    :func:`metrics_of`)."""
+    :func:`metrics_of`). A fold whose runs saved probabilities also gets ``seed_ensemble``
+    (:func:`seed_ensemble`); when every fold has one, ``seed_ensemble_over_folds`` holds
+    ``{"test"|"validation": {metric: mean ± std over folds}}``.
+
+    Raises:
+      RunError: from :func:`seed_ensemble` (a fold's runs saved different labels).
+    """
     metrics = metrics_of(_task(runs))
     per_fold = []
     for k in plan["folds"]:

@@ -394,6 +394,10 @@ class VariantTrainer:
           with ``protocol.task = "regression"``,
           :func:`~mmer_jax.train.regression.regression_metrics` plus ``loss`` (the weighted mean
           ``protocol.regression_loss``).
+
+        Keeps the split's per-example outputs for :mod:`mmer_jax.train.run` to save:
+        ``self.outputs[split] = (true, pred, weight)`` and ``self.probs[split]`` ([N, K] float32
+        softmax, None for regression).
         """
         preds, labels, weights, probs, loss_sum = [], [], [], [], 0.0
         for host in self.batches(split, train=False):

@@ -16,15 +16,17 @@ CLASSES = ["angry", "calm", "happy"]
 TRUE = np.array([0, 1, 2, 2])
 
 
-def _run(tmp_path, name, probs, fold=1, true=TRUE):
-    """A finished run dir holding ``probs`` [4, 3] for validation and test (plus one weight-0
-    padding row that must not be saved)."""
+def _run(tmp_path, name, probs, fold=1, true=TRUE, val_true=None):
+    """A finished run dir holding ``probs`` [4, 3] for test and the same rows in reverse order
+    for validation (labels reversed too, or ``val_true``), each with one weight-0 padding row
+    that must not be saved."""
     d = tmp_path / name
     vdir = d / "variants" / "audio"
     os.makedirs(vdir)
-    pad = np.vstack([probs, [[1.0, 0.0, 0.0]]])
-    y, w = np.append(true, 0), np.array([1, 1, 1, 1, 0], np.float32)
-    for split in ("validation", "test"):
+    val_true = true[::-1] if val_true is None else val_true
+    for split, p, t in (("validation", probs[::-1], val_true), ("test", probs, true)):
+        pad = np.vstack([p, [[1.0, 0.0, 0.0]]])
+        y, w = np.append(t, 0), np.array([1, 1, 1, 1, 0], np.float32)
         write_predictions(str(vdir), (y, pad.argmax(-1), w), "classification", CLASSES,
                           probs=pad, split=split)
     acc = float(np.mean(probs.argmax(-1) == true))
@@ -43,12 +45,12 @@ SEEDS = [np.array([[.9, .05, .05], [.1, .8, .1], [.1, .1, .8], [.6, .1, .3]]),
 def test_write_predictions_saves_probabilities_per_split(tmp_path):
     run = _run(tmp_path, "seed0", SEEDS[0])
     vdir = os.path.join(run["_workdir"], "variants", "audio")
-    for split in ("validation", "test"):
+    for split, order in (("validation", slice(None, None, -1)), ("test", slice(None))):
         saved = read_predictions(vdir, split)
         assert saved["split"] == split and saved["classes"] == CLASSES
-        assert saved["true"] == TRUE.tolist()  # the weight-0 row is dropped
-        np.testing.assert_allclose(saved["probs"], SEEDS[0])
-        assert saved["pred"] == SEEDS[0].argmax(-1).tolist()
+        assert saved["true"] == TRUE[order].tolist()  # the weight-0 row is dropped
+        np.testing.assert_allclose(saved["probs"], SEEDS[0][order])
+        assert saved["pred"] == SEEDS[0][order].argmax(-1).tolist()
     assert os.path.exists(os.path.join(vdir, "predictions_test.json"))
 
 
@@ -63,12 +65,21 @@ def test_ensemble_averages_the_seeds_probabilities(tmp_path):
     pair = seed_ensemble(runs[1:])
     mean = (SEEDS[1] + SEEDS[2]) / 2
     assert pair["test"]["accuracy"] == pytest.approx(np.mean(mean.argmax(-1) == TRUE))
+    # Validation is read from its own file: other labels there give another score.
+    other = [_run(tmp_path, f"o{s}", p, val_true=np.array([2, 2, 1, 1])) for s, p in
+             enumerate(SEEDS)]
+    ens = seed_ensemble(other)
+    assert ens["test"]["uar"] == 1.0
+    assert ens["validation"]["accuracy"] == pytest.approx(0.75)  # predicted [2, 2, 1, 0]
 
 
 def test_no_ensemble_without_probabilities_or_with_one_seed(tmp_path):
     runs = [_run(tmp_path, f"seed{s}", p) for s, p in enumerate(SEEDS)]
     assert seed_ensemble(runs[:1]) is None
-    os.remove(os.path.join(runs[2]["_workdir"], "variants", "audio", "predictions_test.json"))
+    vdir = os.path.join(runs[2]["_workdir"], "variants", "audio")
+    os.remove(os.path.join(vdir, "predictions_validation.json"))
+    assert seed_ensemble(runs) is None
+    os.remove(os.path.join(vdir, "predictions_test.json"))
     assert seed_ensemble(runs) is None
     assert seed_ensemble([dict(r, task="regression") for r in runs[:2]]) is None
 
@@ -78,6 +89,9 @@ def test_runs_over_different_examples_are_refused(tmp_path):
     b = _run(tmp_path, "seed1", SEEDS[1], true=np.array([0, 1, 2, 0]))
     with pytest.raises(RunError, match="seed1: its saved test labels differ"):
         seed_ensemble([a, b])
+    c = _run(tmp_path, "seed2", SEEDS[2], val_true=np.array([0, 0, 0, 0]))
+    with pytest.raises(RunError, match="seed2: its saved validation labels differ"):
+        seed_ensemble([a, c])
 
 
 def test_fold_report_shows_the_ensemble_per_fold_and_over_folds(tmp_path):

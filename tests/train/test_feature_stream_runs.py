@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data_prep"))
@@ -158,6 +159,13 @@ def test_mgmnet_meld_config_trains_on_the_release_layout(tmp_path, monkeypatch):
     assert (cfg.data.corpus, cfg.data.unit, cfg.system) == ("meld", "dialogue", "mgmnet")
     res = run(cfg, str(tmp_path / "run"))
     assert len(res["protocol"]["classes"]) == 7 and 0.0 <= res["test"]["weighted_f1"] <= 1.0
+    # Dialogue batches ([B, U, K] softmax, padded turns weight 0): one saved row per real turn.
+    from mmer_jax.train.report import read_predictions
+
+    saved = read_predictions(tmp_path / "run" / "variants" / res["variant"], "test")
+    probs = np.asarray(saved["probs"])
+    assert probs.shape == (sum(map(sum, res["test"]["confusion"])), 7)  # turns, not dialogues
+    assert np.all(probs[np.arange(len(probs)), saved["pred"]] >= probs.max(-1) - 1e-6)
     # Without a copy the harness skips MELD, naming where it looked.
     monkeypatch.delenv("MMER_MELD", raising=False)
     monkeypatch.delenv("MMER_DATA_ROOT", raising=False)
