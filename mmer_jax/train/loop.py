@@ -380,13 +380,15 @@ class VariantTrainer:
                                 accuracy=float(metrics["accuracy"]), examples_per_s=rate)
 
     # -- evaluation -----------------------------------------------------------------------------
-    def evaluate(self, params, batch_stats, split: str) -> dict:
+    def evaluate(self, params, batch_stats, split: str, keep_probs: bool = False) -> dict:
         """Classification metrics of the model on every example of ``split``.
 
         Args:
           params: the model parameters (replicated on the mesh).
           batch_stats: the BatchNorm statistics (``{}`` without BatchNorm).
           split: "train", "validation" or "test".
+          keep_probs: also fetch the softmax to the host (the chosen checkpoint's evaluation
+            only: per-epoch validation passes need the predicted classes alone).
 
         Returns:
           :func:`~mmer_jax.train.metrics.classification_metrics` of the split (fractions in
@@ -396,8 +398,8 @@ class VariantTrainer:
           ``protocol.regression_loss``).
 
         Keeps the split's per-example outputs for :mod:`mmer_jax.train.run` to save:
-        ``self.outputs[split] = (true, pred, weight)`` and ``self.probs[split]`` ([N, K] float32
-        softmax, None for regression).
+        ``self.outputs[split] = (true, pred, weight)`` and, with ``keep_probs``,
+        ``self.probs[split]`` ([N, K] float32 softmax, None for regression).
         """
         preds, labels, weights, probs, loss_sum = [], [], [], [], 0.0
         for host in self.batches(split, train=False):
@@ -406,15 +408,16 @@ class VariantTrainer:
             preds.append(sh.to_host(out["pred"]).reshape(-1))
             labels.append(sh.to_host(out["label"]).reshape(-1))
             weights.append(sh.to_host(out["weight"]).reshape(-1))
-            if not self.regression:  # [..., K] softmax, one row per example
+            if keep_probs and not self.regression:  # [..., K] softmax, one row per example
                 probs.append(sh.to_host(out["probs"]).reshape(len(preds[-1]), -1))
             loss_sum += float(out["loss_sum"])
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
         # The latest per-example outputs of each split: run.py saves them (a regression report
         # draws predicted against true scores; a reproduction averages seeds' probabilities).
         self.outputs = {**getattr(self, "outputs", {}), split: (y, p, w)}
-        self.probs = {**getattr(self, "probs", {}),
-                      split: np.concatenate(probs) if probs else None}
+        if keep_probs:
+            self.probs = {**getattr(self, "probs", {}),
+                          split: np.concatenate(probs) if probs else None}
         if self.regression:  # sentiment scores: MMSA's metrics (no classes, no speakers)
             return {**regression.regression_metrics(y, p, weight=w),
                     "loss": loss_sum / max(float(w.sum()), 1.0)}
@@ -461,8 +464,9 @@ class VariantTrainer:
         best, meta = self.restore("best", like)
         return {
             "validation": self.evaluate(state_lib.eval_params(best), best.batch_stats,
-                                        "validation"),
-            "test": self.evaluate(state_lib.eval_params(best), best.batch_stats, "test"),
+                                        "validation", keep_probs=True),
+            "test": self.evaluate(state_lib.eval_params(best), best.batch_stats, "test",
+                                  keep_probs=True),
             "best_epoch": meta["best_epoch"],
             "num_params": _count(best.params),
         }
