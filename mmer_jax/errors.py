@@ -15,3 +15,8 @@ class UsageError(MmerError):
 
 class RunError(MmerError):
     exit_code = 1
+
+
+class CheckpointError(UsageError):
+    """A checkpoint that cannot be read, or does not fit the architecture it claims; the message
+    names the file and, where one is at fault, the tensor."""

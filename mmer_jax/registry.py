@@ -3,7 +3,10 @@
 - ``SYSTEMS`` (``model.name``): a :class:`System`, the model's config class + its build function;
 - ``ENCODERS`` (e.g. ``model.encoders.audio.name``): Flax modules ``(x, mask, *, train) -> [B, D]``;
 - ``FUSIONS`` (e.g. ``model.fusion``): Flax modules combining encoder features;
-- ``HEADS`` (e.g. ``model.head``): Flax modules ``(features, *, train) -> logits``.
+- ``HEADS`` (e.g. ``model.head``): Flax modules ``(features, *, train) -> logits``;
+- ``ARCHITECTURES``: the pretrained encoders' architectures (Whisper, wav2vec 2.0, HuBERT, WavLM,
+  BERT/RoBERTa, torchvision ResNets, Inception-ResNet-v2), each an :class:`Architecture` whose
+  module returns every layer's hidden states; ``mmer_jax.weights`` imports checkpoints into them.
 
 Corpora (``data_prep.CORPORA``), augmentations (``mmer_jax.data.augment``) and kernel
 implementations (``mmer_jax.models.ops``) are registries of the same :class:`mmer_registry.Registry`
@@ -22,6 +25,8 @@ SYSTEMS: Registry["System"] = Registry("system", loaders=("mmer_jax.models.syste
 ENCODERS: Registry[Any] = Registry("encoder", loaders=("mmer_jax.models.encoders",))
 FUSIONS: Registry[Any] = Registry("fusion", loaders=("mmer_jax.models.fusion",))
 HEADS: Registry[Any] = Registry("head", loaders=("mmer_jax.models.heads",))
+ARCHITECTURES: Registry["Architecture"] = Registry(
+    "pretrained architecture", loaders=("mmer_jax.models.pretrained",))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,29 @@ class System:
     config_class: type
     build: Callable[..., Any]
     trainer: str = "gradient"
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A pretrained encoder's architecture: its config class, module and input.
+
+    Attributes:
+      name: the registered name (``"whisper"``, ``"wav2vec2"``, ``"resnet"``, ...).
+      config_class: frozen dataclass of the architecture's shape (sizes, layer-norm order, ...);
+        ``config_class(**encoder_json["config"])`` rebuilds it from an imported encoder.
+      module: ``module(config) -> nn.Module`` whose ``__call__(x, mask=None, *, train=False)``
+        returns :class:`mmer_jax.models.pretrained.EncoderOutput`.
+      modality: ``"audio"``, ``"text"`` or ``"image"``.
+      dummy_input: ``dummy_input(config, batch) -> (x, mask)``, small zero inputs of the right
+        dtype and rank, for ``init`` / ``jax.eval_shape`` (the parameter tree does not depend on
+        their length).
+    """
+
+    name: str
+    config_class: type
+    module: Callable[[Any], Any]
+    modality: str
+    dummy_input: Callable[[Any, int], tuple]
 
 
 def check_names(**names: tuple[Registry, str]) -> None:

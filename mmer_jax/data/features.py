@@ -171,12 +171,13 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def mel_filterbank(
-    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None
+    sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None,
+    dtype=np.float32,
 ) -> np.ndarray:
     """Slaney mel filterbank with Slaney area normalisation (librosa's ``filters.mel`` defaults).
 
     Returns:
-      [n_fft // 2 + 1, n_mels] float32, laid out for ``power @ fb``. Cached; do not mutate.
+      [n_fft // 2 + 1, n_mels] of ``dtype``, laid out for ``power @ fb``. Cached; do not mutate.
     """
     fmax = sr / 2.0 if fmax is None else float(fmax)
     fft_hz = np.fft.rfftfreq(n_fft, 1.0 / sr)  # [K]
@@ -188,7 +189,7 @@ def mel_filterbank(
     falling = ramps[2:] / widths[1:, None]
     fb = np.maximum(0.0, np.minimum(rising, falling))  # [n_mels, K] triangles
     fb *= (2.0 / (edges[2:] - edges[:-2]))[:, None]  # equal area per band
-    return np.ascontiguousarray(fb.T, dtype=np.float32)
+    return np.ascontiguousarray(fb.T, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=16)
@@ -205,9 +206,9 @@ def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
     return d.astype(np.float32)
 
 
-def _hann_periodic(n: int) -> np.ndarray:
+def _hann_periodic(n: int, dtype=np.float32) -> np.ndarray:
     # Periodic ("fftbins=True") Hann, the window librosa's stft uses.
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -252,34 +253,9 @@ class LogMel:
           (feats, frame_mask): feats [B, T, n_mels] (or [B, T, n_mfcc]) float32 with zeros in
           masked frames, frame_mask [B, T] bool, ``T = 1 + N // hop``.
         """
-        wave = jnp.asarray(wave, jnp.float32)
-        if wave.ndim != 2:
-            raise ValueError(f"wave must be [B, N], got shape {wave.shape}")
-        b, n = wave.shape
-        pad = self.n_fft // 2
-        t = 1 + n // self.hop
-        lengths = (
-            jnp.full((b,), n, jnp.int32) if lengths is None else jnp.asarray(lengths, jnp.int32)
-        )
-
-        # Reflect-pad each wave about its *own* end by gathering: position p of the padded signal
-        # reads sample p - pad, mirrored into [0, len - 1].
-        pos = jnp.arange(n + 2 * pad, dtype=jnp.int32)[None, :] - pad  # [1, N + 2 pad]
-        last = jnp.maximum(lengths - 1, 0)[:, None]  # [B, 1]
-        src = jnp.abs(pos)
-        src = jnp.where(src > last, 2 * last - src, src)
-        src = jnp.clip(src, 0, last)  # only bites for waves shorter than pad + 1
-        padded = jnp.take_along_axis(wave, src, axis=1)  # [B, N + 2 pad]
-
-        idx = np.arange(t)[:, None] * self.hop + np.arange(self.n_fft)[None, :]  # [T, n_fft]
-        frames = padded[:, idx] * _hann_periodic(self.n_fft)  # [B, T, n_fft]
-        spec = jnp.fft.rfft(frames, axis=-1)  # [B, T, K]
-        power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
-        fb = mel_filterbank(self.sr, self.n_fft, self.n_mels, self.fmin, self.fmax)
-        mel = jnp.matmul(power, fb, precision=jax.lax.Precision.HIGHEST)  # [B, T, n_mels]
+        mel, frame_mask = mel_power(wave, lengths, sr=self.sr, n_fft=self.n_fft, hop=self.hop,
+                                    n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax)
         feats = jnp.log(mel + EPS)
-
-        frame_mask = jnp.arange(t)[None, :] < num_frames(lengths, self.hop)[:, None]  # [B, T]
         if self.top_db is not None:
             peak = jnp.max(jnp.where(frame_mask[..., None], feats, -jnp.inf), axis=(1, 2))  # [B]
             feats = jnp.maximum(feats, (peak - _top_db_nat(self.top_db))[:, None, None])
@@ -289,6 +265,54 @@ class LogMel:
             )  # [B, T, n_mfcc]
         feats = jnp.where(frame_mask[..., None], feats, 0.0)
         return feats, frame_mask
+
+
+def mel_power(wave: jax.Array, lengths: jax.Array | None, *, sr: int, n_fft: int, hop: int,
+              n_mels: int, fmin: float = 0.0, fmax: float | None = None, dtype=jnp.float32):
+    """Mel-filtered power spectrogram of each wave cut to its own length (the shared part of
+    :class:`LogMel` and Whisper's front end).
+
+    Centred frames with a periodic Hann window; each wave is reflect-padded about its *own*
+    end (gathered per row), so batch padding never enters a valid frame.
+
+    Args:
+      wave: [B, N] float32, anything past each length.
+      lengths: [B] int valid samples per wave; None means all N.
+      dtype: the computation's float type (float64 needs ``jax.enable_x64``).
+
+    Returns:
+      (mel [B, T, n_mels] of ``dtype``, frame_mask [B, T] bool) with ``T = 1 + N // hop`` and
+      ``num_frames(length, hop)`` valid frames per row.
+
+    Raises:
+      ValueError: ``wave`` is not 2-D.
+    """
+    wave = jnp.asarray(wave, dtype)
+    if wave.ndim != 2:
+        raise ValueError(f"wave must be [B, N], got shape {wave.shape}")
+    b, n = wave.shape
+    pad = n_fft // 2
+    t = 1 + n // hop
+    lengths = jnp.full((b,), n, jnp.int32) if lengths is None else jnp.asarray(lengths, jnp.int32)
+
+    # Reflect-pad each wave about its *own* end by gathering: position p of the padded signal
+    # reads sample p - pad, mirrored into [0, len - 1].
+    pos = jnp.arange(n + 2 * pad, dtype=jnp.int32)[None, :] - pad  # [1, N + 2 pad]
+    last = jnp.maximum(lengths - 1, 0)[:, None]  # [B, 1]
+    src = jnp.abs(pos)
+    src = jnp.where(src > last, 2 * last - src, src)
+    src = jnp.clip(src, 0, last)  # only bites for waves shorter than pad + 1
+    padded = jnp.take_along_axis(wave, src, axis=1)  # [B, N + 2 pad]
+
+    idx = np.arange(t)[:, None] * hop + np.arange(n_fft)[None, :]  # [T, n_fft]
+    window = jnp.asarray(_hann_periodic(n_fft, np.float64), dtype)
+    frames = padded[:, idx] * window  # [B, T, n_fft]
+    spec = jnp.fft.rfft(frames, axis=-1)  # [B, T, K]
+    power = jnp.real(spec) ** 2 + jnp.imag(spec) ** 2
+    fb = jnp.asarray(mel_filterbank(sr, n_fft, n_mels, fmin, fmax, np.float64), dtype)
+    mel = jnp.matmul(power, fb, precision=jax.lax.Precision.HIGHEST)  # [B, T, n_mels]
+    frame_mask = jnp.arange(t)[None, :] < num_frames(lengths, hop)[:, None]  # [B, T]
+    return mel, frame_mask
 
 
 @functools.partial(
