@@ -12,7 +12,7 @@ directories, CTranslate2, torchvision and timm state dicts); nothing here reads 
 | ``wav2vec2``, ``hubert`` | ``wav2vec2.Wav2Vec2Encoder`` | 16 kHz waveform [B, S] |
 | ``wavlm`` | ``wavlm.WavLMEncoder`` | 16 kHz waveform [B, S] |
 | ``bert``, ``roberta`` | ``bert.BertEncoder`` | token ids [B, L] |
-| ``resnet`` (torchvision), ``inception_resnet_v2`` (timm) | ``vision`` modules | images [B, H, W, 3] |
+| ``resnet`` (torchvision), ``inception_resnet_v2`` (timm) | vision modules | [B, H, W, 3] |
 
 Self-attention runs through ``kernels.attention`` (``implementation``: xla, pallas, cudnn,
 interpret, auto); ``remat`` recomputes each layer in the backward pass.
