@@ -29,11 +29,11 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kernels import autotune, bench  # noqa: E402
-from kernels._reference import attention_reference, dynamic_conv_reference  # noqa: E402
-from kernels._timing import METHOD, time_side_by_side  # noqa: E402
-from kernels.attention import attention  # noqa: E402
-from kernels.dynamic_conv import dynamic_conv  # noqa: E402
+from mmer_kernels import autotune, bench  # noqa: E402
+from mmer_kernels._reference import attention_reference, dynamic_conv_reference  # noqa: E402
+from mmer_kernels._timing import METHOD, time_side_by_side  # noqa: E402
+from mmer_kernels.attention import attention  # noqa: E402
+from mmer_kernels.dynamic_conv import dynamic_conv  # noqa: E402
 
 
 def measure_peaks(dry_run: bool) -> dict:

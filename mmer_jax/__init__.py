@@ -21,7 +21,7 @@ cheap)::
 | ``build_model`` | a registered system from a ``model`` section (``models``) |
 | ``SYSTEMS``, ``ENCODERS``, ``FUSIONS``, ``HEADS`` | model registries (``registry``) |
 | ``CORPORA``, ``AUGMENTATIONS``, ``OFFLINE_AUGMENTATIONS`` | data registries |
-| ``attention``, ``dynamic_conv`` | the kernels' ops (``kernels``) |
+| ``attention``, ``dynamic_conv`` | the kernels' ops (``mmer_kernels``) |
 | ``UsageError``, ``RunError`` | the errors the ``mmer`` command reports in one line |
 """
 
@@ -48,8 +48,8 @@ _EXPORTS = {
     "CORPORA": "data_prep:CORPORA",
     "AUGMENTATIONS": "mmer_jax.data.augment:AUGMENTATIONS",
     "OFFLINE_AUGMENTATIONS": "mmer_jax.data.augment:OFFLINE_AUGMENTATIONS",
-    "attention": "kernels:attention",
-    "dynamic_conv": "kernels:dynamic_conv",
+    "attention": "mmer_kernels:attention",
+    "dynamic_conv": "mmer_kernels:dynamic_conv",
     "UsageError": "mmer_jax.errors:UsageError",
     "RunError": "mmer_jax.errors:RunError",
 }

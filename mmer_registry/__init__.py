@@ -2,7 +2,7 @@
 corpora, augmentations and kernel implementations.
 
 It sits below every other package (it imports only the standard library), so ``data_prep`` and
-``kernels``, which must not import ``mmer_jax``, use the same type as the model code.
+``mmer_kernels``, which must not import ``mmer_jax``, use the same type as the model code.
 
     MODELS = Registry("system")
 

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOTS = ("mmer_jax", "kernels", "data_prep", "experiments", "mmer_registry")
+ROOTS = ("mmer_jax", "mmer_kernels", "data_prep", "experiments", "mmer_registry")
 
 
 def _run(*args, timeout=300):
@@ -48,7 +48,7 @@ def test_contracts_cover_the_declared_architecture():
               for layer in contracts["layers"]["layers"]]
     order = {m.strip("()"): i for i, layer in enumerate(layers) for m in layer}
     chain = ["mmer_jax.cli", "mmer_jax.reproduce", "mmer_jax.train", "mmer_jax.models",
-             "kernels", "mmer_registry"]
+             "mmer_kernels", "mmer_registry"]
     assert [order[m] for m in chain] == sorted(order[m] for m in chain)
     assert len(set(order[m] for m in chain)) == len(chain)
     assert order["mmer_jax.models"] == order["mmer_jax.data"]
@@ -58,9 +58,9 @@ def test_contracts_cover_the_declared_architecture():
         assert order[low] > order["mmer_jax.models"], low
     assert order["mmer_jax.train"] < order["mmer_jax.config"] < order["mmer_jax.models"]
     forbidden = {c["id"]: c for c in contracts.values() if c["type"] == "forbidden"}
-    assert any({"data_prep", "kernels"} <= set(c["source_modules"])
+    assert any({"data_prep", "mmer_kernels"} <= set(c["source_modules"])
                and "mmer_jax" in c["forbidden_modules"] for c in forbidden.values())
-    assert any(c["source_modules"] == ["kernels"] and {"flax", "mmer_jax", "data_prep"}
+    assert any(c["source_modules"] == ["mmer_kernels"] and {"flax", "mmer_jax", "data_prep"}
                <= set(c["forbidden_modules"]) for c in forbidden.values())
     assert any(c["source_modules"] == ["mmer_registry"]
                and set(ROOTS) - {"mmer_registry"} <= set(c["forbidden_modules"])

@@ -1,5 +1,5 @@
-"""Public definitions of the layers people read first (train/, data/, kernels/) are documented, and
-every public function that raises says so in a ``Raises:`` section."""
+"""Public definitions of the layers people read first (train/, data/, mmer_kernels/) are
+documented, and every public function that raises says so in a ``Raises:`` section."""
 
 import ast
 import pathlib
@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-PACKAGES = ("mmer_jax/train", "mmer_jax/data", "kernels")
+PACKAGES = ("mmer_jax/train", "mmer_jax/data", "mmer_kernels")
 
 
 def _public_defs(tree: ast.Module):

@@ -1,4 +1,4 @@
-"""Multi-head self/cross attention that routes the core op through ``kernels.attention``.
+"""Multi-head self/cross attention that routes the core op through ``mmer_kernels.attention``.
 
 The projections live here; the softmax(QK^T)V step is the project's attention op, so one config
 field (``implementation``, see :mod:`mmer_jax.models.ops`) switches a model between XLA, the Pallas
@@ -16,7 +16,7 @@ from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention: project, attend through ``kernels.attention``, merge heads.
+    """Multi-head attention: project, attend through ``mmer_kernels.attention``, merge heads.
 
     Attributes:
       num_heads: number of heads; ``qkv_features`` must divide by it.

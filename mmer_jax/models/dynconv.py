@@ -1,9 +1,9 @@
-"""Dynamic convolution layer (Wu et al. 2019); the core op runs in ``kernels.dynamic_conv``.
+"""Dynamic convolution layer (Wu et al. 2019); the core op runs in ``mmer_kernels.dynamic_conv``.
 
 The layer predicts one softmax-normalised kernel of ``kernel_size`` taps per position and head
 from the input at that position, convolves the (masked) sequence with it, and projects the result.
-The convolution itself is ``kernels.dynamic_conv.dynamic_conv`` (softmax over the taps fused in);
-one field, ``implementation``, switches it between XLA, the Pallas kernel and the Pallas
+The convolution itself is ``mmer_kernels.dynamic_conv.dynamic_conv`` (softmax over the taps
+fused in); one field, ``implementation``, switches it between XLA, the Pallas kernel and the Pallas
 interpreter, as it does for :class:`mmer_jax.models.attention.MultiHeadAttention`
 (:mod:`mmer_jax.models.ops`).
 

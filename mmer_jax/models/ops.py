@@ -9,10 +9,11 @@
 "xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "cudnn" cuDNN's
 fused attention (GPU; bf16/f16, lengths only), "interpret" the Pallas kernel in interpret mode
 (any backend, slow: for tests), "auto" XLA off GPU and on GPU the fastest one the autotuner
-recorded for the call's shape bucket in ``kernels/tuned_blocks.json`` (Pallas without an entry).
+recorded for the call's shape bucket in ``mmer_kernels/tuned_blocks.json`` (Pallas without an
+entry).
 
 Partitioning: the kernel paths run in a ``jax.shard_map`` over the ``"data"`` axis of the context
-mesh (``kernels.Partition``'s default), so a data-parallel step traced under
+mesh (``mmer_kernels.Partition``'s default), so a data-parallel step traced under
 ``jax.set_mesh(mesh)`` runs each device's share of the batch with no collective. Without a
 context mesh the ops are not split (XLA then gathers the Pallas path's operands).
 
@@ -40,13 +41,13 @@ DEPTHWISE_IMPLEMENTATIONS: Registry[Callable[..., nn.Module]] = Registry(
 
 def _attention(q, k, v, *, implementation, interpret, **kw):
     # Imported on call so that importing the models does not load Pallas/Triton.
-    from kernels.attention import attention
+    from mmer_kernels.attention import attention
 
     return attention(q, k, v, implementation=implementation, interpret=interpret, **kw)
 
 
 def _dynamic_conv(x, w, *, implementation, interpret, **kw):
-    from kernels.dynamic_conv import dynamic_conv
+    from mmer_kernels.dynamic_conv import dynamic_conv
 
     return dynamic_conv(x, w, implementation=implementation, interpret=interpret, **kw)
 

@@ -270,7 +270,7 @@ def _accumulate(grad_fn, params, batch_stats, batch, rng, k: int, mesh):
 
 def under_mesh(fn, mesh: jax.sharding.Mesh):
     """``fn`` called (so traced) with ``mesh`` as the context mesh, so the Pallas kernels inside
-    the step partition over its ``data`` axis (``kernels.Partition``) instead of running the
+    the step partition over its ``data`` axis (``mmer_kernels.Partition``) instead of running the
     whole batch on every device. Called inside another trace (``jax.export`` of the serving
     function), where ``jax.set_mesh`` is not allowed, it calls ``fn`` as it is. The jitted
     function stays reachable as ``.jitted`` (for ``.lower``)."""

@@ -101,7 +101,8 @@ def import_checkpoint(fmt: str, path: str | os.PathLike, out: Optional[str | os.
       out: the encoder directory (default ``$MMER_CACHE/encoders/<name>-<sha12>``).
       arch: the architecture of a state dict (torchvision, timm).
       name: the default directory's name part (default: the converter's, e.g. whisper-base).
-      force: replace an existing import at ``out``.
+      force: replace an existing import at ``out`` (without it, an import of the same files
+        at ``out`` is returned as it is, and any other content at ``out`` is refused).
       log: progress lines.
 
     Raises:
@@ -110,14 +111,17 @@ def import_checkpoint(fmt: str, path: str | os.PathLike, out: Optional[str | os.
     """
     ckpt = read_checkpoint(fmt, path, arch)
     log(f"read {len(ckpt.tensors.names())} tensors from {ckpt.path} ({fmt}, {ckpt.kind})")
-    converted = convert(ckpt)
-    variables = variables_of(converted, ckpt.path)
     files = [{"name": os.path.relpath(f, ckpt.path) if os.path.isdir(ckpt.path)
               else os.path.basename(f), "bytes": os.path.getsize(f), "sha256": sha256_file(f)}
              for f in ckpt.files]
     digest = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    converted = convert(ckpt)
     if out is None:
         out = store.encoders_dir() / f"{name or converted.name}-{digest[:12]}"
+    if not force and _same_import(out, digest):
+        log(f"{out}: already imported from these files (sha256 {digest[:12]})")
+        return Path(out)
+    variables = variables_of(converted, ckpt.path)
     source = {"format": fmt, "path": os.path.abspath(ckpt.path), "kind": ckpt.kind,
               "sha256": digest, "files": files}
     saved = store.save(out, architecture=converted.architecture, config=converted.config,
@@ -125,3 +129,10 @@ def import_checkpoint(fmt: str, path: str | os.PathLike, out: Optional[str | os.
                        assets=converted.assets, force=force)
     log(f"{converted.architecture} -> {saved}")
     return saved
+
+
+def _same_import(out: str | os.PathLike, digest: str) -> bool:
+    try:
+        return store.read_record(out)["source"]["sha256"] == digest
+    except (CheckpointError, KeyError, TypeError):
+        return False

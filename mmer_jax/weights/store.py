@@ -90,6 +90,7 @@ def save(out: str | os.PathLike, *, architecture: str, config: Any, variables: d
         raise CheckpointError(f"{out}: exists; choose another --out or pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; an import is read by others too
     try:
         ckpt = ocp.StandardCheckpointer()
         ckpt.save(tmp / VARIABLES, variables)

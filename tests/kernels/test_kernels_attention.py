@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from kernel_test_util import FAST_COMPILE, assert_close
 
-from kernels._reference import attention_reference
-from kernels.attention import BlockSizes, attention
+from mmer_kernels._reference import attention_reference
+from mmer_kernels.attention import BlockSizes, attention
 
 B16 = BlockSizes(16, 16, 16, 16, 16, 16)
 B_MIXED = BlockSizes(block_q=32, block_k=16, block_q_dkv=16, block_k_dkv=32, block_q_dq=32,

@@ -1,10 +1,11 @@
-"""Smoke test of ``python -m kernels.bench --quick`` and of the CPU refusal of the autotuner."""
+"""Smoke test of ``python -m mmer_kernels.bench --quick`` and of the CPU refusal of the
+autotuner."""
 
 import json
 
 import pytest
 
-from kernels import autotune, bench
+from mmer_kernels import autotune, bench
 
 
 def test_bench_quick_writes_schema(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Dispatch: XLA reference by default off-GPU, Pallas under interpret=True; the tuned-blocks table.
 
-The committed table (kernels/tuned_blocks.json) is empty until someone tunes on a GPU, so the
+The committed table (mmer_kernels/tuned_blocks.json) is empty until someone tunes on a GPU, so the
 lookup is tested on tables these tests write themselves (with ``autotune.record``, the writer the
 autotuner uses) and point ``_common.TUNED_BLOCKS_PATH`` at.
 """
@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from kernels import _common, autotune
+from mmer_kernels import _common, autotune
 
-att = importlib.import_module("kernels.attention")  # the module; kernels.attention is the op
-dc = importlib.import_module("kernels.dynamic_conv")
+att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
+dc = importlib.import_module("mmer_kernels.dynamic_conv")
 
 Q_SHAPE, LK = (2, 40, 4, 64), 30
 X_SHAPE, HEADS, TAPS = (2, 50, 64), 4, 7
@@ -28,7 +28,7 @@ def _has_pallas(fn, *args):
 
 @pytest.fixture
 def table(tmp_path, monkeypatch):
-    """A fresh table file that the dispatch reads instead of kernels/tuned_blocks.json."""
+    """A fresh table file that the dispatch reads instead of mmer_kernels/tuned_blocks.json."""
     path = tmp_path / "tuned.json"
     monkeypatch.setattr(_common, "TUNED_BLOCKS_PATH", str(path))
     return path

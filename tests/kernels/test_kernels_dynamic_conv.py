@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from kernel_test_util import FAST_COMPILE, assert_close
 
-from kernels._reference import dynamic_conv_reference
-from kernels.dynamic_conv import BlockSizes, dynamic_conv
+from mmer_kernels._reference import dynamic_conv_reference
+from mmer_kernels.dynamic_conv import BlockSizes, dynamic_conv
 
 SCENARIOS = {
     # Odd T, C/H = 6 channels per head (padded to 8 inside), prefix lengths.

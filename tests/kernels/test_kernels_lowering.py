@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding, PartitionSpec
 
-att = importlib.import_module("kernels.attention")  # the module; kernels.attention is the op
-dc = importlib.import_module("kernels.dynamic_conv")
+att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
+dc = importlib.import_module("mmer_kernels.dynamic_conv")
 
 _MESH = AbstractMesh((1,), ("data",), abstract_device=AbstractDevice(
     device_kind="NVIDIA H100 80GB HBM3", num_cores=None, platform="cuda"))

@@ -20,11 +20,11 @@ import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from kernels import Partition
-from kernels._sharding import DEFAULT_PARTITION, resolve
+from mmer_kernels import Partition
+from mmer_kernels._sharding import DEFAULT_PARTITION, resolve
 
-att = importlib.import_module("kernels.attention")  # the module; kernels.attention is the op
-dc = importlib.import_module("kernels.dynamic_conv")
+att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
+dc = importlib.import_module("mmer_kernels.dynamic_conv")
 
 pytestmark = pytest.mark.skipif(jax.device_count() < 4,
                                 reason="needs XLA_FLAGS=--xla_force_host_platform_device_count=4")

@@ -16,8 +16,8 @@ import numpy as np
 from jax.experimental import pallas as pl
 from kernel_test_util import FAST_COMPILE
 
-att = importlib.import_module("kernels.attention")  # the module; kernels.attention is the op
-dc = importlib.import_module("kernels.dynamic_conv")
+att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
+dc = importlib.import_module("mmer_kernels.dynamic_conv")
 
 
 def test_interpret_mode_poisons_unwritten_outputs():

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kernels import attention_reference as reference_attention
 from mmer_jax.models.attention import MultiHeadAttention
 from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
+from mmer_kernels import attention_reference as reference_attention
 
 
 def numpy_attention(q, k, v, q_mask, kv_mask, bias=None, causal=False):

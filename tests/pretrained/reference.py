@@ -34,6 +34,6 @@ def max_abs_diff(ours, ref, valid=None) -> float:
 def assert_states_close(ours: tuple, ref: tuple, valid=None, atol: float = 1e-4) -> list[float]:
     """Every hidden state within ``atol``; returns the per-state max differences."""
     assert len(ours) == len(ref), f"{len(ours)} hidden states, reference has {len(ref)}"
-    diffs = [max_abs_diff(o, r, valid) for o, r in zip(ours, ref)]
+    diffs = [max_abs_diff(o, r, valid) for o, r in zip(ours, ref, strict=True)]
     assert max(diffs) <= atol, f"max abs difference per hidden state: {diffs}"
     return diffs

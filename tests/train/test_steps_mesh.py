@@ -1,5 +1,5 @@
 """The jitted steps run under the run's mesh as the context mesh, so the Pallas kernels inside
-them partition over its ``data`` axis (kernels.Partition reads the context mesh)."""
+them partition over its ``data`` axis (mmer_kernels.Partition reads the context mesh)."""
 
 import jax
 

@@ -5,7 +5,7 @@ tensors onto them the same way: ``attention/{query,key,value,out}`` (``Dense`` k
 ``[D_in, D_out]``, i.e. a PyTorch ``Linear`` weight transposed), ``attention_norm``,
 ``ffn/{fc1,fc2}`` and ``ffn_norm`` (``LayerNorm`` ``scale`` / ``bias``).
 
-The softmax(QK^T)V step goes through the project's attention op (:mod:`kernels.attention`,
+The softmax(QK^T)V step goes through the project's attention op (:mod:`mmer_kernels.attention`,
 chosen by ``implementation``: "xla", "pallas", "cudnn", "interpret" or "auto"), with the padding
 given as valid prefix lengths so the Pallas kernel masks only boundary tiles. An additive
 ``bias`` ([B, H, T, T] or broadcastable; WavLM's gated relative position bias) is the kernel's

@@ -20,7 +20,7 @@ Our reading of §3.1, step by step (blocks in :mod:`mmer_jax.models.mi_layers`):
    (Our choice: the survey does not say how the lengths are matched.)
 3. Interactions: for every ordered pair (a, b), kernels predicted from modality a at each
    position are applied to modality b around that position (cross-modal dynamic convolution,
-   ``kernels.dynamic_conv`` through ``implementation``), and for a = b the intra-modal one.
+   ``mmer_kernels.dynamic_conv`` through ``implementation``), and for a = b the intra-modal one.
    Each result is averaged over the valid positions: one interaction representation [B, width].
    ``interactions`` = "all" (M^2 of them), "cross" (M(M-1)) or "intra" (M) for ablations.
 4. Residual gating: the unimodal representations (masked means of the context sequences) are

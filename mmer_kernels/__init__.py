@@ -17,17 +17,21 @@ Each op runs the Pallas kernel on GPU and its reference elsewhere; ``implementat
 Under a sharded jit the kernel path runs in a ``jax.shard_map`` over the batch (and head) mesh
 axes of its ``partition`` (default: the ``"data"`` axis of the context mesh), no collectives.
 
-Note: the ops share their names with the modules that define them, so ``kernels.attention`` is the
-function once this package is imported. Import the modules' other names with ``from
-kernels.attention import tuning_key`` (or ``importlib.import_module("kernels.attention")``).
+Note: the ops share their names with the modules that define them, so ``mmer_kernels.attention``
+is the function once this package is imported. Import the modules' other names with ``from
+mmer_kernels.attention import tuning_key`` (or
+``importlib.import_module("mmer_kernels.attention")``).
+
+The package was called ``kernels`` until Hugging Face transformers 5 began to depend on a PyPI
+package of that name (``kernels``): both installed in one environment, each shadowed the other.
 """
 
-from kernels._reference import attention_reference, dynamic_conv_reference
-from kernels._sharding import Partition
-from kernels.attention import BlockSizes as AttentionBlockSizes
-from kernels.attention import attention
-from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
-from kernels.dynamic_conv import dynamic_conv
+from mmer_kernels._reference import attention_reference, dynamic_conv_reference
+from mmer_kernels._sharding import Partition
+from mmer_kernels.attention import BlockSizes as AttentionBlockSizes
+from mmer_kernels.attention import attention
+from mmer_kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
+from mmer_kernels.dynamic_conv import dynamic_conv
 
 __all__ = [
     "AttentionBlockSizes",

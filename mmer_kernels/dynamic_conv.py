@@ -27,8 +27,8 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from kernels import _dynamic_conv_kernels as _k
-from kernels._common import (
+from mmer_kernels import _dynamic_conv_kernels as _k
+from mmer_kernels._common import (
     check_mask_args,
     device_kind,
     next_pow2,
@@ -37,8 +37,8 @@ from kernels._common import (
     tuned_entry,
     use_pallas,
 )
-from kernels._reference import conv_offset, dynamic_conv_reference
-from kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
+from mmer_kernels._reference import conv_offset, dynamic_conv_reference
+from mmer_kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
 
 _F32 = jnp.float32
 
@@ -85,7 +85,7 @@ class BlockSizes:
 
 def tuning_key(x_shape, num_heads: int, kernel_size: int, dtype, *, padding: str,
                device: str | None = None) -> str:
-    """Key of kernels/tuned_blocks.json for one dynamic-conv call, by shape bucket (B and T
+    """Key of mmer_kernels/tuned_blocks.json for one dynamic-conv call, by shape bucket (B and T
     rounded up to a power of two, at least 16; C, H, K, dtype and padding exact).
 
     Args:
@@ -121,7 +121,7 @@ def pick_block_sizes(x_shape, num_heads, kernel_size, dtype, *, padding) -> Bloc
         padding: "centered" or "causal".
 
     Returns:
-        BlockSizes from the ``dynamic_conv`` section of kernels/tuned_blocks.json on a key
+        BlockSizes from the ``dynamic_conv`` section of mmer_kernels/tuned_blocks.json on a key
         match (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
 
     Raises:
@@ -156,7 +156,7 @@ def _call(kernel, name, cfg, x4, arrays, outs, out_names):
     array, "tile" = a [bt, Rp] tile of one, "taps" = a [bt, Kp] tile of a [B, T, H, K] array,
     "taps_whole" = the whole time axis of one, "len" = lengths [B], "mask" = int32 [B, T].
     ``outs`` lists ((shape, dtype), kind) per output; the outputs vary over the manual mesh axes
-    of the inputs (:func:`kernels._sharding.out_struct`).
+    of the inputs (:func:`mmer_kernels._sharding.out_struct`).
     """
     b, t, h, r = x4.shape
     bt = cfg.blocks.block_t
@@ -253,12 +253,12 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
             position is valid.
         padding: "centered" or "causal".
         block_sizes: DynamicConvBlockSizes (Pallas path only); default: the exact match in
-            kernels/tuned_blocks.json, else ``BlockSizes.default``.
+            mmer_kernels/tuned_blocks.json, else ``BlockSizes.default``.
         implementation: None or "auto": off GPU XLA; on GPU the faster of "pallas" and "xla"
             that the autotuner recorded for this shape bucket and device in
-            kernels/tuned_blocks.json, Pallas when the table has no entry. Or "pallas"/"xla".
+            mmer_kernels/tuned_blocks.json, Pallas when the table has no entry. Or "pallas"/"xla".
         interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
-        partition: :class:`kernels.Partition` -- the mesh axes the kernel path splits B and H
+        partition: :class:`mmer_kernels.Partition` -- the mesh axes the kernel path splits B and H
             (with C) over (a ``jax.shard_map``, no collective in forward or backward); default:
             B over the ``"data"`` axis of the context mesh (``jax.set_mesh``) when there is
             one. None: unpartitioned. The XLA path ignores it.

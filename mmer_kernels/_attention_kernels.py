@@ -30,7 +30,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from kernels._common import NEG_INF
+from mmer_kernels._common import NEG_INF
 
 _F32 = jnp.float32
 LOG2E = math.log2(math.e)

@@ -1,4 +1,5 @@
-"""Benchmark of the kernels against XLA baselines: ``python -m kernels.bench [--out F] [--quick]``.
+"""Benchmark of the kernels against XLA baselines:
+``python -m mmer_kernels.bench [--out F] [--quick]``.
 
 Attention implementations: "pallas" (our kernel, GPU only), "xla" and "cudnn"
 (``jax.nn.dot_product_attention(implementation=...)``; cuDNN errors are caught and
@@ -33,11 +34,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kernels._reference import attention_reference, dynamic_conv_reference
-from kernels._timing import METHOD as TIMING_METHOD
-from kernels._timing import time_side_by_side
-from kernels.attention import attention
-from kernels.dynamic_conv import dynamic_conv
+from mmer_kernels._reference import attention_reference, dynamic_conv_reference
+from mmer_kernels._timing import METHOD as TIMING_METHOD
+from mmer_kernels._timing import time_side_by_side
+from mmer_kernels.attention import attention
+from mmer_kernels.dynamic_conv import dynamic_conv
 
 # Emotion-corpus shapes: short, ragged, cross-modal (Lq != Lk); then long sequences.
 ATTENTION_SHAPES = [
@@ -282,7 +283,7 @@ def _print_table(rows):
 
 
 def main(argv=None) -> int:
-    """``python -m kernels.bench``: prints the table and writes the JSON file.
+    """``python -m mmer_kernels.bench``: prints the table and writes the JSON file.
 
     Returns:
         0.

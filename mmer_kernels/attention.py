@@ -31,8 +31,8 @@ from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-from kernels import _attention_kernels as _k
-from kernels._common import (
+from mmer_kernels import _attention_kernels as _k
+from mmer_kernels._common import (
     IMPLEMENTATIONS,
     check_mask_args,
     device_kind,
@@ -43,8 +43,8 @@ from kernels._common import (
     tuned_entry,
     use_pallas,
 )
-from kernels._reference import attention_reference
-from kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
+from mmer_kernels._reference import attention_reference
+from mmer_kernels._sharding import DEFAULT_PARTITION, out_struct, resolve, shard
 
 _F32 = jnp.float32
 
@@ -149,7 +149,7 @@ def length_bucket(n: int) -> int:
 
 def tuning_key(q_shape, kv_len: int, dtype, *, causal: bool, has_bias: bool,
                device: str | None = None) -> str:
-    """Key of kernels/tuned_blocks.json for one attention call, by shape bucket.
+    """Key of mmer_kernels/tuned_blocks.json for one attention call, by shape bucket.
 
     Lengths and batch are bucketed (:func:`length_bucket`), so the bucketed shapes of training
     share one entry; H, D, dtype and the flags are exact.
@@ -186,7 +186,7 @@ def pick_block_sizes(q_shape, kv_len, dtype, *, causal, has_bias) -> BlockSizes:
         causal, has_bias: as in :func:`tuning_key`.
 
     Returns:
-        BlockSizes from the ``attention`` section of kernels/tuned_blocks.json on a key match
+        BlockSizes from the ``attention`` section of mmer_kernels/tuned_blocks.json on a key match
         (an absent or unreadable table counts as no match), else ``BlockSizes.default``.
 
     Raises:
@@ -550,13 +550,13 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         causal: query i attends key j <= i (top-left aligned when Lq != Lk).
         sm_scale: logits scale (default 1/sqrt(D)).
         block_sizes: AttentionBlockSizes (Pallas path only); default: the exact match in
-            kernels/tuned_blocks.json, else ``BlockSizes.default``.
+            mmer_kernels/tuned_blocks.json, else ``BlockSizes.default``.
         implementation: None or "auto": off GPU XLA; on GPU the fastest of "pallas", "cudnn"
             (where :func:`cudnn_unsupported` allows) and "xla" that the autotuner recorded for
-            this shape bucket and device in kernels/tuned_blocks.json, Pallas when the table
+            this shape bucket and device in mmer_kernels/tuned_blocks.json, Pallas when the table
             has no entry. Or force one: "pallas", "cudnn" (GPU) or "xla".
         interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
-        partition: :class:`kernels.Partition` -- the mesh axes the kernel path splits B and H
+        partition: :class:`mmer_kernels.Partition` -- the mesh axes the kernel path splits B and H
             over (a ``jax.shard_map``, no collective in forward or backward); default: B over
             the ``"data"`` axis of the context mesh (``jax.set_mesh``) when there is one.
             None: unpartitioned (under a sharded jit XLA then gathers the operands). The XLA

@@ -1,7 +1,7 @@
 """Small autotuner: times candidate block sizes and records the best in tuned_blocks.json.
 
-Usage (GPU only): ``python -m kernels.autotune attention 32 300 300 8 64 bfloat16``
-or ``python -m kernels.autotune dynamic_conv 32 300 512 8 7 bfloat16``.
+Usage (GPU only): ``python -m mmer_kernels.autotune attention 32 300 300 8 64 bfloat16``
+or ``python -m mmer_kernels.autotune dynamic_conv 32 300 512 8 7 bfloat16``.
 The dispatch reads the table by shape bucket (device kind, lengths and batch rounded up to a
 power of two, exact H/D/C/K, dtype and flags), so one tuned entry serves a bucket.
 """
@@ -18,14 +18,14 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from kernels import _common
-from kernels._timing import time_side_by_side
-from kernels.attention import BlockSizes as AttentionBlockSizes
-from kernels.attention import attention, cudnn_unsupported
-from kernels.attention import tuning_key as attention_key
-from kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
-from kernels.dynamic_conv import dynamic_conv
-from kernels.dynamic_conv import tuning_key as dynamic_conv_key
+from mmer_kernels import _common
+from mmer_kernels._timing import time_side_by_side
+from mmer_kernels.attention import BlockSizes as AttentionBlockSizes
+from mmer_kernels.attention import attention, cudnn_unsupported
+from mmer_kernels.attention import tuning_key as attention_key
+from mmer_kernels.dynamic_conv import BlockSizes as DynamicConvBlockSizes
+from mmer_kernels.dynamic_conv import dynamic_conv
+from mmer_kernels.dynamic_conv import tuning_key as dynamic_conv_key
 
 # The ops of the table and the BlockSizes class of each.
 BLOCK_SIZES = {"attention": AttentionBlockSizes, "dynamic_conv": DynamicConvBlockSizes}
@@ -224,10 +224,10 @@ def record(op, key, blocks, ms, path=None, times=None):
         key: the op's tuning key (a shape bucket).
         blocks: the op's BlockSizes.
         ms: its measured milliseconds.
-        path: the table (default: kernels/tuned_blocks.json).
+        path: the table (default: mmer_kernels/tuned_blocks.json).
         times: fwd+bwd milliseconds per implementation ("pallas", "cudnn", "xla"); recorded as
             ``times_ms`` with the fastest as ``implementation``, which ``implementation="auto"``
-            runs on this bucket (:func:`kernels._common.pick_implementation`).
+            runs on this bucket (:func:`mmer_kernels._common.pick_implementation`).
 
     Raises:
         OSError: the table cannot be read or written.
@@ -250,7 +250,7 @@ def record(op, key, blocks, ms, path=None, times=None):
 
 
 def main(argv=None) -> int:
-    """``python -m kernels.autotune``: tunes one shape and records it.
+    """``python -m mmer_kernels.autotune``: tunes one shape and records it.
 
     Returns:
         0 when tuned and recorded, 2 without a GPU (the table is left unchanged).
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     p.add_argument("dtype", choices=["float32", "bfloat16"])
     p.add_argument("--causal", action="store_true", help="attention only")
     p.add_argument("--padding", default="centered", help="dynamic_conv only")
-    p.add_argument("--table", default=None, help="default: kernels/tuned_blocks.json")
+    p.add_argument("--table", default=None, help="default: mmer_kernels/tuned_blocks.json")
     args = p.parse_args(argv)
     try:
         if args.op == "attention":
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
             key, blocks, ms, times = tune_dynamic_conv(*args.dims, args.dtype,
                                                        padding=args.padding)
     except NeedsGPU as e:
-        print(f"kernels.autotune: {e}", file=sys.stderr)
+        print(f"mmer_kernels.autotune: {e}", file=sys.stderr)
         return 2
     record(args.op, key, blocks, ms, args.table, times=times)
     print(f"{key}: {blocks} ({ms:.3f} ms); fwd+bwd ms per implementation: {times}")

@@ -11,17 +11,17 @@ import math
 import jax
 import jax.numpy as jnp
 
-from kernels._common import NEG_INF, resolve_mask
+from mmer_kernels._common import NEG_INF, resolve_mask
 
 PADDINGS = ("centered", "causal")
 
 
 def attention_reference(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None,
                         kv_mask=None, bias=None, causal=False, sm_scale=None):
-    """Masked softmax attention, the semantics of ``kernels.attention.attention``.
+    """Masked softmax attention, the semantics of ``mmer_kernels.attention.attention``.
 
     Logits and softmax are float32 for float32 and bfloat16 inputs; gradients come from
-    autodiff. Unlike :func:`kernels.attention` it does not check the shapes of q, k and v.
+    autodiff. Unlike :func:`mmer_kernels.attention` it does not check the shapes of q, k and v.
 
     Args:
         q: float32 or bfloat16 [B, Lq, H, D].
@@ -84,7 +84,7 @@ def conv_offset(kernel_size: int, padding: str) -> int:
 
 
 def dynamic_conv_reference(x, weight_logits, *, mask=None, lengths=None, padding="centered"):
-    """Dynamic convolution (Wu et al. 2019), the semantics of ``kernels.dynamic_conv``.
+    """Dynamic convolution (Wu et al. 2019), the semantics of ``mmer_kernels.dynamic_conv``.
 
     y[b, t, c] = sum_k softmax_k(weight_logits[b, t, h(c), :])[k] * x[b, t - P + k, c]
     with h(c) = c // (C / H), zero input outside [0, T) and at padded positions, and

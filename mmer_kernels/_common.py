@@ -1,6 +1,6 @@
 """Helpers shared by the kernels: masks, padding, dispatch and the tuned-block table.
 
-Imports jax only, so ``kernels`` works without flax or mmer_jax.
+Imports jax only, so ``mmer_kernels`` works without flax or mmer_jax.
 """
 
 from __future__ import annotations
