@@ -38,7 +38,8 @@ def read_checkpoint(fmt: str, path: str | os.PathLike, arch: Optional[str] = Non
     if fmt == "hf":
         d = read_hf_dir(path)
         kind = str(d.config.get("model_type", ""))
-        return Checkpoint(fmt, path, kind, TensorSource(d.tensors, path), d.config, d.files)
+        return Checkpoint(fmt, path, kind, TensorSource(d.tensors, path, files=d.tensor_files),
+                          d.config, d.files)
     if fmt == "ctranslate2":
         from mmer_jax.weights.ctranslate2 import read_ctranslate2
 

@@ -25,6 +25,7 @@ class Tensor:
 
     source: str  # the checkpoint's tensor name (for messages)
     value: np.ndarray  # float32, already in Flax's layout
+    file: str = ""  # the file holding it (for messages)
 
 
 class TensorSource:
@@ -32,21 +33,25 @@ class TensorSource:
 
     Args:
       tensors: name -> array, in any float dtype (read as float32).
-      origin: the file (or directory) the tensors were read from, named in every error.
+      origin: the file (or directory) the tensors were read from, named in errors.
       prefix: prepended to every name asked for (``"model.encoder."`` for a wrapped model).
+      files: the file of each tensor where they come from several (a directory, shards); an
+        error about a tensor names its file.
     """
 
-    def __init__(self, tensors: Mapping[str, np.ndarray], origin: str, prefix: str = ""):
+    def __init__(self, tensors: Mapping[str, np.ndarray], origin: str, prefix: str = "",
+                 files: Mapping[str, str] | None = None):
         self._tensors = dict(tensors)
         self.origin = origin
         self.prefix = prefix
+        self._files = dict(files or {})
         self._used: set[str] = set()
 
     def with_prefix(self, prefix: str) -> "TensorSource":
         """A view whose names are read under ``prefix`` (shares the record of used tensors)."""
         view = TensorSource.__new__(TensorSource)
-        view._tensors, view.origin, view.prefix, view._used = (
-            self._tensors, self.origin, prefix, self._used)
+        view._tensors, view.origin, view.prefix, view._used, view._files = (
+            self._tensors, self.origin, prefix, self._used, self._files)
         return view
 
     def names(self) -> list[str]:
@@ -67,12 +72,12 @@ class TensorSource:
             hint = f"; tensors ending alike: {', '.join(near)}" if near else ""
             raise CheckpointError(f"{self.origin}: no tensor {full!r}{hint}")
         value = np.asarray(self._tensors[full]).astype(np.float32)
+        file = self._files.get(full, self.origin)
         if shape is not None and tuple(value.shape) != tuple(shape):
-            raise CheckpointError(f"{self.origin}: tensor {full!r} has shape "
-                                  f"{list(value.shape)}; the architecture's config implies "
-                                  f"{list(shape)}")
+            raise CheckpointError(f"{file}: tensor {full!r} has shape {list(value.shape)}; the "
+                                  f"architecture's config implies {list(shape)}")
         self._used.add(full)
-        return Tensor(full, value)
+        return Tensor(full, value, file)
 
     def unused(self) -> list[str]:
         """Names never read (decoder weights, pretraining heads, ...), recorded on import."""
@@ -84,7 +89,7 @@ def dense(src: TensorSource, name: str, d_in: int, d_out: int,
           bias: bool = True) -> dict[str, Tensor]:
     """A PyTorch ``Linear`` (``name.weight`` [out, in], ``name.bias``) as a Flax ``Dense``."""
     w = src.get(f"{name}.weight", (d_out, d_in))
-    out = {"kernel": Tensor(w.source, w.value.T)}
+    out = {"kernel": Tensor(w.source, w.value.T, w.file)}
     if bias:
         out["bias"] = src.get(f"{name}.bias", (d_out,))
     return out
@@ -96,9 +101,10 @@ def heads_in(src: TensorSource, name: str, d_in: int, heads: int,
     kernel [D_in, H, Dh], bias [H, Dh]."""
     d = dense(src, name, d_in, d_in, bias)
     dh = d_in // heads
-    out = {"kernel": Tensor(d["kernel"].source, d["kernel"].value.reshape(d_in, heads, dh))}
+    k, b = d["kernel"], d.get("bias")
+    out = {"kernel": Tensor(k.source, k.value.reshape(d_in, heads, dh), k.file)}
     if bias:
-        out["bias"] = Tensor(d["bias"].source, d["bias"].value.reshape(heads, dh))
+        out["bias"] = Tensor(b.source, b.value.reshape(heads, dh), b.file)
     return out
 
 
@@ -106,8 +112,9 @@ def heads_out(src: TensorSource, name: str, d_model: int, heads: int) -> dict[st
     """The attention's output ``Linear`` as a ``DenseGeneral`` over (H, Dh): kernel
     [H, Dh, D]."""
     d = dense(src, name, d_model, d_model)
-    kernel = d["kernel"].value.reshape(heads, d_model // heads, d_model)
-    return {"kernel": Tensor(d["kernel"].source, kernel), "bias": d["bias"]}
+    k = d["kernel"]
+    return {"kernel": Tensor(k.source, k.value.reshape(heads, d_model // heads, d_model), k.file),
+            "bias": d["bias"]}
 
 
 def layer_norm(src: TensorSource, name: str, dim: int, weight: str = "weight",
@@ -123,7 +130,8 @@ def conv(src: TensorSource, name: str, shape: tuple[int, ...],
     kernel ``[*kernel, in/groups, out]``."""
     w = src.get(f"{name}.weight", shape)
     nd = len(shape) - 2
-    out = {"kernel": Tensor(w.source, np.transpose(w.value, tuple(range(2, 2 + nd)) + (1, 0)))}
+    kernel = np.transpose(w.value, tuple(range(2, 2 + nd)) + (1, 0))
+    out = {"kernel": Tensor(w.source, kernel, w.file)}
     if bias:
         out["bias"] = src.get(f"{name}.bias", (shape[0],))
     return out
@@ -186,7 +194,8 @@ def assemble(template: Mapping[str, Any], converted: Mapping[str, Any], *, origi
         t = got[path]
         if tuple(t.value.shape) != tuple(leaf.shape):
             raise CheckpointError(
-                f"{origin}: tensor {t.source!r} gives {architecture} variable {'/'.join(path)} "
+                f"{t.file or origin}: tensor {t.source!r} gives {architecture} variable "
+                f"{'/'.join(path)} "
                 f"shape {list(t.value.shape)}; the architecture expects {list(leaf.shape)}")
         out[path] = np.ascontiguousarray(t.value, np.float32)
     return unflatten(out)

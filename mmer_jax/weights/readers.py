@@ -91,13 +91,16 @@ class HFDirectory:
       root: the directory.
       config: ``config.json`` as a dict.
       tensors: every tensor of the weight files, by name.
-      files: the files read (config and weights, plus ``tokenizer.json`` when present).
+      files: the files read (config and weights, plus ``tokenizer.json`` and
+        ``preprocessor_config.json`` when present: both change what an import does).
+      tensor_files: the weight file of each tensor.
     """
 
     root: str
     config: dict
     tensors: dict[str, np.ndarray]
     files: list[str]
+    tensor_files: dict[str, str]
 
 
 def read_hf_dir(root: str | os.PathLike) -> HFDirectory:
@@ -131,13 +134,16 @@ def read_hf_dir(root: str | os.PathLike) -> HFDirectory:
         else:
             continue
         tensors: dict[str, np.ndarray] = {}
+        tensor_files: dict[str, str] = {}
         for wf in weight_files:
-            tensors.update(read_state_dict(wf))
+            shard = read_state_dict(wf)
+            tensors.update(shard)
+            tensor_files.update(dict.fromkeys(shard, wf))
         files += weight_files
-        tok = os.path.join(root, "tokenizer.json")
-        if os.path.isfile(tok):
-            files.append(tok)
-        return HFDirectory(root, config, tensors, files)
+        for extra in ("tokenizer.json", "preprocessor_config.json"):  # they change behaviour
+            if os.path.isfile(os.path.join(root, extra)):
+                files.append(os.path.join(root, extra))
+        return HFDirectory(root, config, tensors, files, tensor_files)
     raise CheckpointError(f"{root}: no weights (model.safetensors or pytorch_model.bin, or "
                           "their .index.json)")
 

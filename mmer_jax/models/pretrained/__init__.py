@@ -14,11 +14,17 @@ directories, CTranslate2, torchvision and timm state dicts); nothing here reads 
 | ``bert``, ``roberta`` | ``bert.BertEncoder`` | token ids [B, L] |
 | ``resnet`` (torchvision), ``inception_resnet_v2`` (timm) | vision modules | [B, H, W, 3] |
 
-Self-attention runs through ``kernels.attention`` (``implementation``: xla, pallas, cudnn,
+Self-attention runs through ``mmer_kernels.attention`` (``implementation``: xla, pallas, cudnn,
 interpret, auto); ``remat`` recomputes each layer in the backward pass.
 """
 
-from mmer_jax.models.pretrained import whisper  # noqa: F401
+from mmer_jax.models.pretrained import (  # noqa: F401 - importing registers each architecture
+    bert,
+    vision,
+    wav2vec2,
+    wavlm,
+    whisper,
+)
 from mmer_jax.models.pretrained.blocks import EncoderOutput
 
 __all__ = ["EncoderOutput"]
