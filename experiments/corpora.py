@@ -83,6 +83,15 @@ def turev_db_speech(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict
     return cfg
 
 
+def encoder_features(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The single ``encoder`` variant reading a pretrained encoder's cached layers
+    (``encoder_feat``, from ``data.encoder``) instead of the corpus's audio."""
+    cfg.variants = ml_collections.ConfigDict(dict(encoder=["encoder_feat"]))
+    cfg.primary_variant = "encoder"
+    cfg.model.modalities = ["encoder_feat"]
+    return cfg
+
+
 def iemocap_text_dialogues(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """IEMOCAP transcripts (6 classes) as whole dialogues, COSMIC's lists: 108/12 train/validation
     dialogues of sessions 1-4, 31 test dialogues of session 5; text only."""

@@ -456,5 +456,22 @@ def load(path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
     """
     cfg = load_config_file(path)
     apply_overrides(cfg, overrides)
+    fill_encoder_states(cfg)
     validate(cfg)
     return cfg
+
+
+def fill_encoder_states(cfg: ml_collections.ConfigDict) -> None:
+    """Sets ``model.encoder_states`` (a system reading ``encoder_feat``: the hidden states per
+    frame, L = layers + 1) from ``data.encoder``'s ``encoder.json`` where the config leaves it 0.
+
+    Raises:
+      UsageError: ``data.encoder`` is not an imported encoder directory.
+    """
+    model, data = cfg.get("model"), cfg.get("data")
+    if (model is None or data is None or "encoder_states" not in model
+            or model.encoder_states or not data.get("encoder")):
+        return
+    from mmer_jax.data.encoder_cache import encoder_states
+
+    model.encoder_states = encoder_states(data.encoder)

@@ -17,7 +17,7 @@ import a model file to find a name.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from mmer_registry import Registry
 
@@ -37,13 +37,16 @@ class System:
     system's defaults, and the section is built with ``schema.from_section`` (unknown keys are
     errors). ``trainer`` names how a run fits it: "gradient" (the jitted train loop,
     ``train.loop.VariantTrainer``) or a non-gradient fitter that ``train.run`` knows by name
-    (``"survey_text"``).
+    (``"survey_text"``). ``summarize``, when given, maps the selected checkpoint's parameters to
+    a JSON-able dict that the run reports as ``model_summary`` (``ssl_probe``: its layer
+    weights).
     """
 
     name: str
     config_class: type
     build: Callable[..., Any]
     trainer: str = "gradient"
+    summarize: Optional[Callable[[Any], dict]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,13 +89,14 @@ def check_names(**names: tuple[Registry, str]) -> None:
                 raise ValueError(f"{field}={name!r}: {exc}") from None
 
 
-def register_system(name: str, config_class: type,
-                    trainer: str = "gradient") -> Callable[[Callable], Callable]:
+def register_system(name: str, config_class: type, trainer: str = "gradient",
+                    summarize: Optional[Callable[[Any], dict]] = None
+                    ) -> Callable[[Callable], Callable]:
     """Decorator: ``@register_system("s001", S001Config)`` on ``build(cfg, num_classes,
-    vocab_size)``; ``trainer`` as for :class:`System`."""
+    vocab_size)``; ``trainer`` and ``summarize`` as for :class:`System`."""
 
     def wrap(build: Callable) -> Callable:
-        SYSTEMS.register(name, System(name, config_class, build, trainer))
+        SYSTEMS.register(name, System(name, config_class, build, trainer, summarize))
         return build
 
     return wrap

@@ -107,12 +107,24 @@ class DataConfig:
     # the example's class) for corpora that store only classes (tests, the generated corpus).
     # Empty: the record's own ``score`` field (cmu_mosi / cmu_mosei), when it has one.
     class_scores: tuple[float, ...] = _list()
+    # A pretrained encoder imported with `mmer encoders import|fetch` (its directory): every
+    # layer's features of every clip of the build are computed once into the encoder-feature
+    # cache beside the build (mmer_jax.data.encoder_cache) and read as the feature-stream
+    # modality "encoder_feat". "" = none.
+    encoder: str = ""
+    # "frames": every layer's frame features [T, L, D] (float16); "pooled": per layer the mean
+    # and standard deviation over the clip's frames [1, L, 2D] (for corpora too large for
+    # frames).
+    encoder_store: str = _choices("frames", "frames", "pooled")
+    # Clips longer than this are encoded in consecutive windows of this length (Whisper's own
+    # is 30 s) whose frames are concatenated.
+    encoder_window_s: float = 30.0
 
     def __post_init__(self):
         _positive(self, "sample_rate", "n_fft", "hop", "max_frames", "max_tokens", "token_bucket",
                   "max_utterances", "utterance_bucket", "n_mels", "n_mfcc", "min_count",
                   "max_feat_steps")
-        _positive(self, "max_audio_s", "audio_bucket_s")
+        _positive(self, "max_audio_s", "audio_bucket_s", "encoder_window_s")
         if self.read_threads < 0:
             raise ValueError(f"read_threads={self.read_threads} must be >= 0")
         if self.build_workers < 0:

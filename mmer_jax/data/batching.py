@@ -29,9 +29,12 @@ import numpy as np
 from mmer_jax.errors import RunError, UsageError
 
 PAD = -1  # index of a padding entry in an order
-# Modalities that are stored feature sequences [T, D] float32 (cmu_mosi / cmu_mosei): the record
-# field, the host-example key and the model-batch key all carry the modality's name.
-FEATURE_STREAMS = ("text_feat", "audio_feat", "vision_feat")
+# Modalities that are feature sequences [T, D] float32: stored by the corpus (text_feat,
+# audio_feat, vision_feat of cmu_mosi / cmu_mosei) or read from the encoder-feature cache
+# (encoder_feat: a pretrained encoder's layers, [T, L * D], see mmer_jax.data.encoder_cache). The
+# record field, the host-example key and the model-batch key all carry the modality's name.
+FEATURE_STREAMS = ("text_feat", "audio_feat", "vision_feat", "encoder_feat")
+ENCODER_STREAM = "encoder_feat"
 
 
 def bucket(n: int, step: int, cap: int) -> int:

@@ -11,7 +11,8 @@ modality: ``audio_pcm`` [N] int16 (N <= ``max_audio_s * sample_rate``), ``frames
 The feature-stream modalities (:data:`~mmer_jax.data.batching.FEATURE_STREAMS`, the
 pre-extracted sequences that ``cmu_mosi`` / ``cmu_mosei`` store) give ``text_feat`` /
 ``audio_feat`` / ``vision_feat`` [T <= max_feat_steps, D] float32 under their own names; D is fixed
-per stream for the corpus.
+per stream for the corpus. ``encoder_feat`` [T, L * D] is a pretrained encoder's layers, read
+from the encoder-feature cache of ``data.encoder`` (:mod:`mmer_jax.data.encoder_cache`).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from mmer_jax.data import augment, sources, speaker_norm
-from mmer_jax.data.batching import FEATURE_STREAMS
+from mmer_jax.data import augment, encoder_cache, sources, speaker_norm
+from mmer_jax.data.batching import ENCODER_STREAM, FEATURE_STREAMS
 from mmer_jax.data.text import Tokenizer
 from mmer_jax.errors import RunError, UsageError
 from mmer_jax.schema import DataConfig
@@ -77,6 +78,13 @@ class Corpus:
             raise UsageError(f"config key 'data.class_scores': {len(data.class_scores)} scores for "
                              f"{len(self.class_names)} classes ({', '.join(self.class_names)})")
         self.sources: dict[str, Any] = sources.open_splits(self.builder, data)
+        if ENCODER_STREAM in self.modalities:  # a pretrained encoder's layers, from the cache
+            if data.augment or data.offline_augment:
+                raise UsageError(f"modality {ENCODER_STREAM!r}: data.augment and "
+                                 "data.offline_augment change the audio, not the cached encoder "
+                                 "features; leave them empty")
+            self.sources = {split: encoder_cache.EncoderFeatureSource(src, self._encoder_cache())
+                            for split, src in self.sources.items()}
         # The fold view read (data.fold > 0), else None: protocol, fold, description, speakers.
         self.fold = sources.fold_view(self.builder, data) if data.fold else None
         self._split_speakers: dict[str, list[str]] | None | bool = False
@@ -102,6 +110,19 @@ class Corpus:
                 augment.cache_dir_for(self.builder, workdir),
             )
             self.sources["train"] = augment.AugmentedTrainSource(self.sources["train"], ops, copies)
+
+    def _encoder_cache(self) -> encoder_cache.EncoderCache:
+        if not self.data.encoder:
+            raise UsageError(f"modality {ENCODER_STREAM!r} needs config key 'data.encoder': an "
+                             "imported encoder directory (`mmer encoders import|fetch`)")
+        if not hasattr(self, "_cache"):
+            where = encoder_cache.cache_dir(self.builder.data_dir, self.data)
+            if not encoder_cache.is_complete(where, encoder_cache.cache_key(
+                    self.builder.data_dir, self.data)):
+                raise RunError(f"{where}: the encoder-feature cache is not computed (`mmer "
+                               "train` computes it first: mmer_jax.train.encoder_features)")
+            self._cache = encoder_cache.EncoderCache(where)
+        return self._cache
 
     def split_speakers(self) -> dict[str, list[str]] | None:
         """Sorted speaker ids per split, read from the records of this run's sources (None when
@@ -155,7 +176,7 @@ class Corpus:
         if self.data.unit != "utterance":  # the dialogue collate pads no feature stream
             raise UsageError(f"config key 'data.unit': the feature-stream modalities {streams} "
                              f"need data.unit='utterance', got {self.data.unit!r}")
-        stored = set(self.builder.info.features.keys())
+        stored = set(self.builder.info.features.keys()) | {ENCODER_STREAM}
         missing = [m for m in streams if m not in stored]
         if missing:
             raise UsageError(

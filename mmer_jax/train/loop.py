@@ -456,13 +456,19 @@ class VariantTrainer:
           like: a state with the checkpoint's structure (e.g. the last trained state).
 
         Returns:
-          ``{"validation", "test", "best_epoch", "num_params"}``.
+          ``{"validation", "test", "best_epoch", "num_params"}``, plus ``model_summary`` where
+          the system registers a ``summarize`` (see :class:`mmer_jax.registry.System`).
 
         Raises:
           FileNotFoundError: no ``best`` checkpoint (no epoch finished).
         """
         best, meta = self.restore("best", like)
+        from mmer_jax.registry import SYSTEMS
+
+        summarize = SYSTEMS[self.cfg.model.name].summarize
         return {
+            **({"model_summary": summarize(jax.device_get(state_lib.eval_params(best)))}
+               if summarize else {}),
             "validation": self.evaluate(state_lib.eval_params(best), best.batch_stats,
                                         "validation", keep_probs=True),
             "test": self.evaluate(state_lib.eval_params(best), best.batch_stats, "test",
@@ -518,6 +524,7 @@ class VariantTrainer:
             "train_examples_per_s": self.throughput.examples_per_s,
             "train_wall_s": self.throughput.wall_s,
             "num_params": result["num_params"],
+            **({"model_summary": result["model_summary"]} if "model_summary" in result else {}),
         }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from mmer_jax.data.batching import ENCODER_STREAM
 from mmer_jax.data.pipeline import UnitPipeline, make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
@@ -451,6 +452,11 @@ def run(
         resuming = check_workdir(workdir, cfg)
         _log(f"{'resuming' if resuming else 'starting'} {cfg.system} in {workdir}; data {how}")
         try:
+            if ENCODER_STREAM in all_modalities:  # a pretrained encoder's features, once
+                from mmer_jax.data.sources import open_builder
+                from mmer_jax.train.encoder_features import ensure_cache
+
+                ensure_cache(open_builder(data), data, log=_log, progress=cfg.train.progress)
             pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
             for name, modalities in variants.items():  # a model the system rejects fails here
                 variant_cfg = config_for_variant(cfg, name)
@@ -572,6 +578,7 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
         },
         "num_params": head["num_params"],
         "best_epoch": best_epoch(head),
+        **({"model_summary": head["model_summary"]} if "model_summary" in head else {}),
     }
     if len(results_by_variant) > 1:
         results["variants"] = {

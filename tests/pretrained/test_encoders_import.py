@@ -14,48 +14,20 @@ import zipfile
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 from mmer_jax import cli
 from mmer_jax.errors import CheckpointError, UsageError
 from mmer_jax.weights import fetch, importer, store
 from mmer_jax.weights.readers import sha256_file
 from mmer_jax.weights.torch_zip import read_torch_zip
+from tests.pretrained.reference import write_hf_whisper
 
 D, FFN, HEADS, LAYERS, MELS, POS = 16, 32, 2, 2, 8, 6
 
 
 def _hf_whisper(path, d=D, ffn=FFN) -> None:
-    """A Hugging Face Whisper directory (WhisperForConditionalGeneration names) of random
-    tensors, plus one decoder tensor that the encoder import must leave out."""
-    rng = np.random.default_rng(0)
-    t = {}
-
-    def put(name, *shape):
-        t[name] = rng.normal(size=shape).astype(np.float32)
-
-    e = "model.encoder."
-    put(e + "conv1.weight", d, MELS, 3), put(e + "conv1.bias", d)
-    put(e + "conv2.weight", d, d, 3), put(e + "conv2.bias", d)
-    put(e + "embed_positions.weight", POS, d)
-    put(e + "layer_norm.weight", d), put(e + "layer_norm.bias", d)
-    for i in range(LAYERS):
-        p = f"{e}layers.{i}."
-        for proj in ("q", "k", "v", "out"):
-            put(f"{p}self_attn.{proj}_proj.weight", d, d)
-            if proj != "k":
-                put(f"{p}self_attn.{proj}_proj.bias", d)
-        for ln in ("self_attn_layer_norm", "final_layer_norm"):
-            put(f"{p}{ln}.weight", d), put(f"{p}{ln}.bias", d)
-        put(f"{p}fc1.weight", ffn, d), put(f"{p}fc1.bias", ffn)
-        put(f"{p}fc2.weight", d, ffn), put(f"{p}fc2.bias", d)
-    put("model.decoder.embed_tokens.weight", 10, d)
-    path.mkdir(parents=True, exist_ok=True)
-    save_file(t, str(path / "model.safetensors"))
-    cfg = {"model_type": "whisper", "num_mel_bins": MELS, "d_model": D, "encoder_layers": LAYERS,
-           "encoder_attention_heads": HEADS, "encoder_ffn_dim": FFN,
-           "max_source_positions": POS, "activation_function": "gelu"}
-    (path / "config.json").write_text(json.dumps(cfg))
+    write_hf_whisper(path, d=d, ffn=ffn, heads=HEADS, layers=LAYERS, mels=MELS, positions=POS,
+                     config_ffn=FFN)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@
 | ``mi`` | ``mi.py`` | survey §3.1: cross-modal dynamic convolution + residual gating |
 | ``tsra`` | ``tsra.py`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
 | ``mgmnet`` | ``mgmnet.py`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
+| ``ssl_probe`` | ``ssl_probe.py`` | frozen pretrained encoder: weighted layer sum, pooled, MLP |
 """
 
 from mmer_jax.models.systems import (  # noqa: F401
@@ -30,6 +31,7 @@ from mmer_jax.models.systems import (  # noqa: F401
     s004_face,
     s004_speech,
     speech_recipe,
+    ssl_probe,
     survey_text,
     tsra,
     vgg16_face,
