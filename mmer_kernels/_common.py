@@ -110,7 +110,8 @@ def use_pallas(implementation: str | None, interpret: bool) -> bool:
     if implementation == "pallas" and not on_gpu:
         raise ValueError(
             f"implementation='pallas' needs a GPU (backend is {jax.default_backend()!r}); "
-            "pass interpret=True to run the kernel in interpret mode")
+            "pass interpret=True to run the kernel in interpret mode (a model's option: "
+            "implementation='interpret')")
     return on_gpu
 
 

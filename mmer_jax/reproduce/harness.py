@@ -12,6 +12,10 @@ A regression config (``protocol.task = "regression"``, CMU-MOSI/MOSEI style) is 
 MMSA's scores instead (:data:`REGRESSION_METRICS`: Acc-2 and F1 has-0 / non-0, Acc-3/5/7, MAE,
 Corr), the paper's beside them on the same scale, and a predicted-vs-true scatter of every
 seed's saved test predictions (``<corpus>_scatter.png``) in place of the confusion matrix.
+
+Runs on a pretrained encoder (``data.encoder``) add the encoder's record, the softmax layer
+weights their runs report (``model_summary.layer_weights``, ``<stem>_layer_weights.png``) and
+other encoders' published figures as context (:mod:`mmer_jax.reproduce.encoder_report`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 
 from mmer_jax.errors import RunError, UsageError
 from mmer_jax.io_utils import atomic_write_json
-from mmer_jax.reproduce import papers
+from mmer_jax.reproduce import encoder_report, papers
 from mmer_jax.reproduce.class_names import align_class_names
 from mmer_jax.reproduce.class_views import views_of_report
 from mmer_jax.reproduce.curves import markdown as curves_markdown
@@ -578,6 +582,10 @@ def refresh_paper(report: dict, out_dir: str = REFERENCE_DIR) -> dict:
     if report.get("task", "classification") == "classification":
         part["baselines_same_harness"] = baseline_rows(
             report["system"], report["corpus"], out_dir, report["protocol"].get("split"))
+    context = encoder_report.context_rows(report["system"], report["corpus"],
+                                          (report.get("folds") or {}).get("protocol"))
+    if context or "encoder_context" in report:
+        part["encoder_context"] = context
     return {**report, **part}
 
 
@@ -734,6 +742,8 @@ def build_report(
         report["validation_curves"] = {**curves, "png": f"{stem}_validation_curves.png"}
     if stem != corpus:
         report["stem"] = stem
+    # A pretrained-encoder system's encoder, layer weights and other encoders' figures.
+    report.update(encoder_report.report_parts(system, corpus, cfg, runs, folds, stem))
     if folds is not None:
         report["folds"] = folds
         report["protocol"].update(
@@ -800,7 +810,7 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
     Returns:
       ``{"json", "md"}`` paths, ``"png"`` (the summed confusion matrix, or a regression
       report's predicted-vs-true scatter) and the other figures written (``variants_png``,
-      ``view_<name>_png``, ``curves_png``).
+      ``view_<name>_png``, ``layer_weights_png``, ``curves_png``).
     """
     from mmer_jax.io_utils import atomic_write_text
 
@@ -828,6 +838,12 @@ def write_outputs(report: dict, out_dir: str) -> dict[str, str]:
             f"{plural(len(report['runs']), 'fold run' if report.get('folds') else 'seed')}",
         )
     paths.update(_confusion_figures(report, d))
+    weights = report.get("layer_weights")
+    if weights:
+        paths["layer_weights_png"] = encoder_report.plot_layer_weights(
+            weights, os.path.join(d, weights["png"]),
+            f"{report['system']} · {report['corpus']} · layer weights at the selected "
+            f"checkpoint, {plural(len(weights['runs']), 'run')}")
     curves = report.get("validation_curves")
     if curves:
         paths["curves_png"] = plot_validation_curves(

@@ -400,9 +400,46 @@ OTHER_CORPUS_NOTES["s004_speech"] = (
     "system (87.56 / 90.06 %, Fig. 9): context, not a target for the speech network alone"
 )
 
+# ------------------------------------------------------- pretrained speech encoders (speech)
+# EmoBox's published speech figures (unweighted accuracy = UAR, weighted accuracy = accuracy, F1
+# as EmoBox reports it: macro F1) and the frozen Whisper-base probe and classical floors measured
+# for this project; ``*_std`` is the standard deviation over folds where the source gives one.
+_ANCHORS_PROBE = f"{_ANCHORS} §2 (pretrained encoders: a frozen one, probe 2026-12-07)"
+_ANCHORS_FLOORS = f"{_ANCHORS} §2 (floors measured on shared/data)"
+_EMOBOX_EMODB = ("EmoBox's 5 EmoDB folds (speakers overlap between train and test), the corpus "
+                 "as EmoBox prepares it")
+PRETRAINED_SPEECH_RESULTS = (
+    Result("wavlm_large_emobox", "EmoDB 7-class", _EMOBOX_EMODB,
+           {"ua": 92.58, "wa": 92.67, "f1": 92.57}, f"{_ANCHORS} §2 (EmoBox benchmark)"),
+    Result("wav2vec2_base_emobox", "EmoDB 7-class", _EMOBOX_EMODB,
+           {"ua": 82.06, "wa": 83.14, "f1": 82.21}, f"{_ANCHORS} §2 (EmoBox benchmark)"),
+    Result("whisper_base_last_layer_logreg", "EmoDB 7-class (this project's copy)",
+           "5 leave-two-speakers-out folds (speakers paired in sorted order); C chosen on "
+           "speaker-grouped inner folds of the training speakers; no speaker normalisation",
+           {"ua": 73.2, "ua_std": 3.3}, _ANCHORS_PROBE,
+           "per fold 79.0, 71.1, 71.3, 71.4, 73.0"),
+    Result("whisper_base_last_layer_logreg", "TurEV-DB 4-class",
+           "6 leave-one-speaker-out folds; C chosen on speaker-grouped inner folds of the "
+           "training speakers; no speaker normalisation",
+           {"ua": 51.5, "ua_std": 4.9}, _ANCHORS_PROBE,
+           "under the classical floor: the last layer of an ASR encoder carries little "
+           "paralinguistic information"),
+    Result("utterance_stats_classical", "EmoDB 7-class (this 2-s, 22 kHz copy)",
+           "5 leave-two-speakers-out folds (speakers paired in sorted order); hyperparameters "
+           "on validation only", {"ua": 58.6, "ua_std": 3.5}, _ANCHORS_FLOORS),
+    Result("utterance_stats_classical", "EmoDB 7-class (this 2-s, 22 kHz copy)",
+           "EmoBox folds (speakers overlap); hyperparameters on validation only",
+           {"ua": 76.7, "ua_std": 3.5}, _ANCHORS_FLOORS),
+    Result("utterance_stats_classical", "TurEV-DB 4-class",
+           "6 leave-one-speaker-out folds; model and C chosen on an inner speaker-grouped "
+           "validation carve", {"ua": 53.1, "ua_std": 13.6}, _ANCHORS_FLOORS,
+           "per fold 79.2 (speaker 1157: angry and sad clips only), 54.6, 42.4, 51.5, 45.1, "
+           "45.7"),
+)
+
 RESULTS: Tuple[Result, ...] = (
     S001_RESULTS + S002_RESULTS + S000_RESULTS + OTHER_RESULTS + FACE_RESULTS
-    + S000_FUSION_RESULTS
+    + S000_FUSION_RESULTS + PRETRAINED_SPEECH_RESULTS
 )
 
 # Floors a reproduction report lists beside its results: experiment corpus key -> (system in
@@ -662,3 +699,105 @@ def reported(system: str, corpus: str) -> Optional[Dict]:
             },
         }
     return None
+
+
+# ------------------------------------------------- context of the pretrained-encoder reports
+# Systems that read a pretrained speech encoder's layers: their reports on a corpus of
+# SPEECH_ENCODER_CONTEXT set these figures beside ours, as context (ssl_finetune: issue 29).
+PRETRAINED_SPEECH_SYSTEMS = ("ssl_probe", "ssl_finetune")
+# A source's metric -> the harness's name (EmoBox: UA, WA, macro F1).
+_CONTEXT_METRICS = {"ua": "uar", "wa": "accuracy", "f1": "macro_f1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ContextRow:
+    """One figure set beside a pretrained-encoder report: another encoder or protocol.
+
+    Attributes:
+      system: the ``Result.system`` in :data:`PRETRAINED_SPEECH_RESULTS`.
+      protocol_start: how that Result's protocol begins (picks one of the system's results).
+      encoder: the encoder and read-out (or features) the figure comes from.
+      kind: "published benchmark", "measured for this project" or "classical floor".
+      folds: the build's fold protocol whose test folds the figure used ("lso", "loso",
+        "emobox"), so a report on those folds can say it tested the same speakers; None when
+        it is no split of the build.
+    """
+
+    system: str
+    protocol_start: str
+    encoder: str
+    kind: str
+    folds: Optional[str]
+
+
+_WHISPER_LAST = ("Whisper base (OpenAI; CTranslate2 copy), frozen, last encoder layer only, mean + "
+                 "std over the clip, standardised logistic regression")
+_CLASSICAL = ("no encoder: utterance statistics of MFCC / log-mel / pitch, SVM or logistic "
+              "regression")
+SPEECH_ENCODER_CONTEXT: Dict[str, Tuple[ContextRow, ...]] = {
+    "emodb": (
+        ContextRow("wavlm_large_emobox", "EmoBox", "WavLM Large (EmoBox's recipe)",
+                   "published benchmark", "emobox"),
+        ContextRow("wav2vec2_base_emobox", "EmoBox", "wav2vec 2.0 base (EmoBox's recipe)",
+                   "published benchmark", "emobox"),
+        ContextRow("whisper_base_last_layer_logreg", "5 leave-two", _WHISPER_LAST,
+                   "measured for this project", "lso"),
+        ContextRow("utterance_stats_classical", "5 leave-two", _CLASSICAL + " (297 numbers)",
+                   "classical floor", "lso"),
+        ContextRow("utterance_stats_classical", "EmoBox folds", _CLASSICAL + " (297 numbers)",
+                   "classical floor", "emobox"),
+    ),
+    "turev_db": (
+        ContextRow("whisper_base_last_layer_logreg", "6 leave-one", _WHISPER_LAST,
+                   "measured for this project", "loso"),
+        ContextRow("utterance_stats_classical", "6 leave-one",
+                   "no encoder: 902 utterance statistics (log-mel, MFCC + deltas, RMS, ZCR, "
+                   "spectral shape, pYIN pitch), logistic regression or RBF SVC",
+                   "classical floor", "loso"),
+    ),
+}
+
+
+def encoder_context(system: str, corpus: str) -> List[Dict]:
+    """The figures a pretrained-encoder report on ``corpus`` sets beside ours.
+
+    Args:
+      system: registry name; only :data:`PRETRAINED_SPEECH_SYSTEMS` get rows.
+      corpus: corpus key of the experiment ("emodb", "turev_db"; a variant of a key,
+        :func:`corpus_keys`, shares its rows).
+
+    Returns:
+      [{"name", "encoder", "kind", "corpus", "protocol", "folds", "metrics" ({"uar",
+      "uar_std", "accuracy", "macro_f1"} present ones, percent), "source", "note"}] in
+      :data:`SPEECH_ENCODER_CONTEXT` order; [] for another system or corpus.
+
+    Raises:
+      ValueError: a row does not name exactly one result of :data:`PRETRAINED_SPEECH_RESULTS`.
+    """
+    if system not in PRETRAINED_SPEECH_SYSTEMS:
+        return []
+    base = next((k for k in corpus_keys(corpus) if k in SPEECH_ENCODER_CONTEXT), None)
+    out = []
+    for row in SPEECH_ENCODER_CONTEXT.get(base, ()):
+        found = [r for r in PRETRAINED_SPEECH_RESULTS
+                 if r.system == row.system and r.protocol.startswith(row.protocol_start)]
+        if len(found) != 1:
+            raise ValueError(f"context row {row.system!r} / {row.protocol_start!r}: "
+                             f"{len(found)} results in PRETRAINED_SPEECH_RESULTS")
+        (r,) = found
+        metrics = {}
+        for k, v in r.metrics.items():
+            name, std = k.removesuffix("_std"), k.endswith("_std")
+            metrics[_CONTEXT_METRICS[name] + ("_std" if std else "")] = v
+        out.append({"name": r.system, "encoder": row.encoder, "kind": row.kind,
+                    "corpus": r.corpus, "protocol": r.protocol, "folds": row.folds,
+                    "metrics": metrics, "source": r.source.removeprefix("shared/"),
+                    "note": r.note})
+    return out
+
+
+OTHER_CORPUS_NOTES["ssl_probe"] = (
+    "the SUPERB / EmoBox probing protocol has no seed paper; on EmoDB and TurEV-DB other "
+    "encoders' and protocols' figures stand beside ours under *Other encoders and protocols*, "
+    "as context"
+)

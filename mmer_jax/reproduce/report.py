@@ -2,11 +2,14 @@
 
 A regression report (``task == "regression"``) shows MMSA's scores: Acc-2, F1 and Acc-3/5/7 in
 percent, MAE in score units and Corr (Pearson r) as a number, the paper's on the same scale;
-a predicted-vs-true scatter takes the place of the confusion matrix.
+a predicted-vs-true scatter takes the place of the confusion matrix. A report of a
+pretrained-encoder system adds *Encoder*, *Other encoders and protocols* and *Layer weights*
+(:mod:`mmer_jax.reproduce.encoder_report`) where its runs carry them.
 """
 
 from __future__ import annotations
 
+from mmer_jax.reproduce.encoder_report import context_lines, encoder_lines, layer_weight_lines
 from mmer_jax.train.report_common import MISSING, cell, duration, markdown_table, num, pct
 
 _NAMES = {
@@ -139,6 +142,7 @@ def render_markdown(r: dict) -> str:
         ],
     ]
     lines += markdown_table(["Field", "Value"], rows, "ll")
+    lines += encoder_lines(r)
 
     if folds:
         lines += _fold_lines(folds)
@@ -161,6 +165,7 @@ def render_markdown(r: dict) -> str:
         for c in r["comparison"]
     ]
     lines += markdown_table(["Metric", "Paper", "Ours", "Ours − paper"], rows)
+    lines += context_lines(r) + layer_weight_lines(r)
     if regression:
         return _regression_tail(r, lines, folds)
 

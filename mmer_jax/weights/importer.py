@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,9 +36,19 @@ def read_checkpoint(fmt: str, path: str | os.PathLike, arch: Optional[str] = Non
     path = os.fspath(Path(path).expanduser())
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: must be one of {', '.join(FORMATS)}")
+    if arch and fmt not in STATE_DICT_ARCHS:
+        raise UsageError(f"--arch is for --format torchvision|timm; a {fmt} checkpoint names its "
+                         "architecture itself")
     if fmt == "hf":
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.bin")) \
+                and not os.path.isfile(os.path.join(path, "model.safetensors")):
+            raise CheckpointError(f"{path}: holds model.bin, a CTranslate2 model directory: use "
+                                  "--format ctranslate2")
         d = read_hf_dir(path)
-        kind = str(d.config.get("model_type", ""))
+        if not d.config.get("model_type"):
+            raise CheckpointError(f"{os.path.join(path, 'config.json')}: no model_type (a "
+                                  "Hugging Face model's config.json names it)")
+        kind = str(d.config["model_type"])
         return Checkpoint(fmt, path, kind, TensorSource(d.tensors, path, files=d.tensor_files),
                           d.config, d.files)
     if fmt == "ctranslate2":
@@ -50,12 +61,15 @@ def read_checkpoint(fmt: str, path: str | os.PathLike, arch: Optional[str] = Non
                                if os.path.isfile(os.path.join(os.path.dirname(model_bin), f))]
         return Checkpoint(fmt, path, m.spec, TensorSource(m.variables, model_bin), None, files)
     known = STATE_DICT_ARCHS[fmt]
+    if os.path.isdir(path):
+        hf = os.path.isfile(os.path.join(path, "config.json"))
+        raise CheckpointError(f"{path}: a directory; --format {fmt} takes one state-dict file "
+                              "(.safetensors, .pth, .bin)"
+                              + ("; with its config.json it looks like a Hugging Face model "
+                                 "directory: --format hf" if hf else ""))
     if arch not in known:
         raise UsageError(f"--format {fmt} needs --arch, one of {', '.join(known)}"
                          + (f" (got {arch!r})" if arch else ""))
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path}: a directory; --format {fmt} takes one state-dict file "
-                              "(.safetensors, .pth, .bin)")
     return Checkpoint(fmt, path, arch, TensorSource(read_state_dict(path), path), None, [path])
 
 
@@ -111,6 +125,8 @@ def import_checkpoint(fmt: str, path: str | os.PathLike, out: Optional[str | os.
         :func:`mmer_jax.weights.store.save`.
     """
     ckpt = read_checkpoint(fmt, path, arch)
+    if out is not None:  # before the slow part; an import already there is decided below
+        store.check_out(Path(out), True, sources=(ckpt.path,))
     log(f"read {len(ckpt.tensors.names())} tensors from {ckpt.path} ({fmt}, {ckpt.kind})")
     files = [{"name": os.path.relpath(f, ckpt.path) if os.path.isdir(ckpt.path)
               else os.path.basename(f), "bytes": os.path.getsize(f), "sha256": sha256_file(f)}
@@ -122,11 +138,29 @@ def import_checkpoint(fmt: str, path: str | os.PathLike, out: Optional[str | os.
     if not force and _same_import(out, digest):
         log(f"{out}: already imported from these files (sha256 {digest[:12]})")
         return Path(out)
+    store.check_out(Path(out), force, sources=(ckpt.path,))
     variables = variables_of(converted, ckpt.path)
+    ignored = ckpt.tensors.unused()
+    # Unused tensors beside the ones read (same top-level name), that no ignorable pattern
+    # explains: the config describes less than the weights hold. Other top-level entries of a
+    # training checkpoint (optimizer state, EMA copies) are not the encoder's business.
+    read_roots = {re.split(r"[./]", n, maxsplit=1)[0] for n in ckpt.tensors.used()}
+    unexpected = [n for n in ignored if re.split(r"[./]", n, maxsplit=1)[0] in read_roots
+                  and not any(re.search(p, n) for p in converted.ignorable)]
+    if unexpected:
+        raise CheckpointError(
+            f"{ckpt.path}: {len(unexpected)} tensors fit no part of the {converted.architecture} "
+            f"architecture its config describes ({', '.join(unexpected[:3])}"
+            f"{', ...' if len(unexpected) > 3 else ''}): does the config name fewer layers than "
+            "the weights hold?")
+    if ignored:
+        shown = ", ".join(ignored[:3]) + (", ..." if len(ignored) > 3 else "")
+        log(f"left out {len(ignored)} tensors the encoder does not use ({shown}; all listed in "
+            "encoder.json)")
     source = {"format": fmt, "path": os.path.abspath(ckpt.path), "kind": ckpt.kind,
               "sha256": digest, "files": files}
     saved = store.save(out, architecture=converted.architecture, config=converted.config,
-                       variables=variables, source=source, ignored=ckpt.tensors.unused(),
+                       variables=variables, source=source, ignored=ignored,
                        assets=converted.assets, force=force)
     log(f"{converted.architecture} -> {saved}")
     return saved

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 from mmer_jax.weights import fetch, store
@@ -29,11 +30,19 @@ def listing(root: Optional[str | os.PathLike] = None) -> str:
         state = f"fetched: {fetch.source_path(name)}" if fetch.is_fetched(name) else "not fetched"
         lines.append(f"  {name:<20} {spec.format}, {spec.licence}; {state}")
     base = root or store.encoders_dir()
-    imported = store.list_imported(base)
+    broken: list = []
+    imported = store.list_imported(base, broken)
     lines.append(f"imported ({base}): {len(imported) or 'none'}")
     for path, rec in imported:
         src = rec.get("source", {})
         lines.append(f"  {path.name:<32} {rec['architecture']:<18} "
                      f"{rec.get('parameters', 0) / 1e6:7.2f}M params  from {src.get('format')} "
                      f"sha256 {str(src.get('sha256', ''))[:12]}")
+    for path, why in broken:
+        lines.append(f"  {path.name:<32} BROKEN: {why} (import it again with --force)")
+    partial = sorted(p.name for p in Path(base).glob(".*.partial-*")) if Path(base).is_dir() else []
+    if partial:
+        lines.append(f"  ({len(partial)} unfinished import director"
+                     f"{'y' if len(partial) == 1 else 'ies'} of killed imports: "
+                     f"{', '.join(partial)}; the next import to the same name removes them)")
     return "\n".join(lines)

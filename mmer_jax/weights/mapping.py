@@ -79,6 +79,10 @@ class TensorSource:
         self._used.add(full)
         return Tensor(full, value, file)
 
+    def used(self) -> list[str]:
+        """Names read so far."""
+        return sorted(self._used)
+
     def unused(self) -> list[str]:
         """Names never read (decoder weights, pretraining heads, ...), recorded on import."""
         return sorted(set(self._tensors) - self._used)

@@ -79,6 +79,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return read_torch_zip(source)
     if len(head) == 9 and head[8:9] == b"{":
         return read_safetensors(source)
+    if head[:1] == b"\x80":
+        raise CheckpointError(f"{source}: a bare pickle stream (torch's legacy pre-1.6 format, "
+                              "which this reader does not unpickle); re-save it with a current "
+                              "torch (torch.save) or as safetensors")
     raise CheckpointError(f"{source}: neither a safetensors file nor a zip-format torch "
                           "checkpoint")
 

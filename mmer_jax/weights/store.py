@@ -81,15 +81,16 @@ def save(out: str | os.PathLike, *, architecture: str, config: Any, variables: d
       force: replace an existing import at ``out``.
 
     Raises:
-      CheckpointError: ``out`` exists (without ``force``) and is not empty.
+      CheckpointError: ``out`` is a file; or a non-empty directory that is not an import
+        (``force`` replaces imports only, never other content); or an import, without ``force``.
     """
     import orbax.checkpoint as ocp
 
     out = Path(out).expanduser().absolute()
-    if out.exists() and any(out.iterdir()) and not force:
-        raise CheckpointError(f"{out}: exists; choose another --out or pass --force to replace it")
+    check_out(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    remove_stale_partials(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-{os.getpid()}-", dir=out.parent))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; an import is read by others too
     try:
         ckpt = ocp.StandardCheckpointer()
@@ -121,6 +122,55 @@ def save(out: str | os.PathLike, *, architecture: str, config: Any, variables: d
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def check_out(out: Path, force: bool, sources: tuple[str, ...] = ()) -> None:
+    """Refuses an ``out`` that an import may not write: a file, a non-empty directory that is not
+    an import (``--force`` replaces imports only), an import without ``force``, or a directory
+    holding (or held by) one of ``sources`` (the checkpoint being read).
+
+    Raises:
+      CheckpointError: naming ``out`` and why.
+    """
+    out = Path(out).expanduser().absolute()
+    for src in sources:
+        s = Path(src).expanduser().absolute()
+        if out == s or out in s.parents or s in out.parents:
+            raise CheckpointError(f"{out}: --out must be outside the checkpoint being imported "
+                                  f"({s})")
+    if out.is_file():
+        raise CheckpointError(f"{out}: a file; --out names the encoder directory to create")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / ENCODER_JSON).is_file():
+        raise CheckpointError(f"{out}: a non-empty directory that is not an imported encoder; "
+                              "--out must be a new or empty directory (--force replaces imports "
+                              "only)")
+    if not force:
+        raise CheckpointError(f"{out}: holds an import; choose another --out or pass --force to "
+                              "replace it")
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Deletes the hidden ``.<name>.partial-<pid>-*`` directories that imports into ``out`` left
+    when they were killed (their process is gone); returns them."""
+    removed = []
+    for p in out.parent.glob(f".{out.name}.partial-*"):
+        pid = p.name.rsplit(".partial-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _leaves(tree):
@@ -185,9 +235,12 @@ def _to_numpy(tree):
     return np.asarray(tree)
 
 
-def list_imported(root: Optional[str | os.PathLike] = None) -> list[tuple[Path, dict]]:
+def list_imported(root: Optional[str | os.PathLike] = None,
+                  broken: Optional[list] = None) -> list[tuple[Path, dict]]:
     """Every whole import under ``root`` (default :func:`encoders_dir`), sorted by name, with its
-    record; hidden (partial) directories and unreadable records are skipped."""
+    record; hidden (partial) directories are skipped. Directories with an ``encoder.json`` that
+    cannot be read, or without their ``variables/``, are appended to ``broken`` as
+    ``(path, reason)`` when a list is given."""
     base = Path(root).expanduser() if root else encoders_dir()
     if not base.is_dir():
         return []
@@ -196,7 +249,14 @@ def list_imported(root: Optional[str | os.PathLike] = None) -> list[tuple[Path, 
         if d.name.startswith(".") or not (d / ENCODER_JSON).is_file():
             continue
         try:
-            out.append((d, read_record(d)))
-        except CheckpointError:
+            rec = read_record(d)
+        except CheckpointError as exc:
+            if broken is not None:
+                broken.append((d, str(exc)))
             continue
+        if not (d / VARIABLES).is_dir():
+            if broken is not None:
+                broken.append((d, f"{d / VARIABLES} is missing"))
+            continue
+        out.append((d, rec))
     return out

@@ -119,9 +119,15 @@ def read_torch_zip(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(f"{source}: not a zip-format torch checkpoint ({exc}); legacy "
-                              "pre-1.6 files must be re-saved with a current torch or as "
-                              "safetensors") from None
+        with open(source, "rb") as f:
+            head = f.read(2)
+        if head == b"PK":  # a zip that does not open: cut short or damaged
+            raise CheckpointError(f"{source}: a torch zip checkpoint that cannot be opened "
+                                  f"({exc}): truncated or damaged; download it again") from None
+        raise CheckpointError(f"{source}: not a zip-format torch checkpoint"
+                              + (" (a bare pickle stream: torch's legacy pre-1.6 format); re-save "
+                                 "it with a current torch (torch.save) or as safetensors"
+                                 if head[:1] == b"\x80" else f" ({exc})")) from None
     with archive:
         pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if not pkl:

@@ -14,6 +14,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
 from mmer_jax import cli
 from mmer_jax.errors import CheckpointError, UsageError
@@ -245,3 +246,72 @@ def test_fetch_joins_and_checks(tmp_path, monkeypatch):
     assert fetch.is_fetched("fake")
     with pytest.raises(UsageError, match="unknown checkpoint 'nope'"):
         fetch.fetch("nope")
+
+
+# ----------------------------------------------------------------------------- what --out may be
+def test_out_is_never_something_else(hf_dir, tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    for out, force, why in ((notes, True, "not an imported encoder"),
+                            (hf_dir, True, "outside the checkpoint"),
+                            (hf_dir / "sub", False, "outside the checkpoint"),
+                            (hf_dir / "config.json", False, "outside the checkpoint"),
+                            (tmp_path / "file.txt", False, "a file")):
+        if out.name == "file.txt":
+            out.write_text("x")
+        with pytest.raises(CheckpointError, match=why):
+            importer.import_checkpoint("hf", hf_dir, out, force=force)
+    assert (notes / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in hf_dir.iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_stale_partials_of_killed_imports_are_removed(hf_dir, tmp_path):
+    dead = tmp_path / ".enc.partial-999999999-abc"  # no such process
+    live = tmp_path / f".enc.partial-{os.getpid()}-abc"  # this one: still running
+    for d in (dead, live):
+        d.mkdir()
+        (d / "x").write_text("half")
+    out = importer.import_checkpoint("hf", hf_dir, tmp_path / "enc")
+    assert not dead.exists() and live.exists() and store.read_record(out)
+
+
+def test_a_config_naming_fewer_layers_is_refused(hf_dir, tmp_path):
+    cfg = json.loads((hf_dir / "config.json").read_text())
+    (hf_dir / "config.json").write_text(json.dumps({**cfg, "encoder_layers": LAYERS - 1}))
+    with pytest.raises(CheckpointError, match="fewer layers than the weights hold"):
+        importer.import_checkpoint("hf", hf_dir, tmp_path / "enc")
+
+
+def test_optimizer_state_beside_the_weights_is_not_the_encoders(tmp_path):
+    """A training checkpoint {"model": state dict, "optimizer": ...} imports; its optimizer
+    tensors are left out, not mistaken for missing layers."""
+    from safetensors.numpy import load_file
+
+    _hf_whisper(tmp_path / "w")
+    t = load_file(str(tmp_path / "w" / "model.safetensors"))
+    t["optimizer.state.0.exp_avg"] = np.zeros(3, np.float32)
+    save_file(t, str(tmp_path / "w" / "model.safetensors"))
+    enc = store.load(importer.import_checkpoint("hf", tmp_path / "w", tmp_path / "enc"))
+    assert "optimizer.state.0.exp_avg" in enc.record["ignored_tensors"]
+
+
+def test_format_mistakes_say_which_format(hf_dir, tmp_path):
+    with pytest.raises(CheckpointError, match="--format hf"):
+        importer.read_checkpoint("torchvision", hf_dir, arch="resnet18")
+    with pytest.raises(UsageError, match="--arch is for --format torchvision"):
+        importer.read_checkpoint("hf", hf_dir, arch="resnet18")
+    ct2 = tmp_path / "ct2"
+    ct2.mkdir()
+    (ct2 / "model.bin").write_bytes(b"\0" * 8)
+    (ct2 / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="--format ctranslate2"):
+        importer.read_checkpoint("hf", ct2)
+    (tmp_path / "legacy.pth").write_bytes(pickle.dumps({"w": 1}, protocol=2))
+    with pytest.raises(CheckpointError, match="legacy pre-1.6"):
+        importer.read_checkpoint("torchvision", tmp_path / "legacy.pth", arch="resnet18")
+    zipped = tmp_path / "cut.pth"
+    _zip_with(pickle.dumps({}), zipped)
+    zipped.write_bytes(zipped.read_bytes()[:30])
+    with pytest.raises(CheckpointError, match="truncated or damaged"):
+        importer.read_checkpoint("torchvision", zipped, arch="resnet18")

@@ -57,6 +57,10 @@ class Converted:
       variables: ``{"params": ..., ["batch_stats": ...]}`` with :class:`mapping.Tensor` leaves.
       name: a short default name for the import (``whisper-base``, ``wavlm-base``, ...).
       assets: files copied beside the weights (``{"tokenizer.json": source path}``).
+      ignorable: regular expressions of the checkpoint tensors an encoder import leaves out
+        (decoders, pretraining and classification heads, BatchNorm counters); any other unused
+        tensor refuses the import, since it means the config describes less than the weights
+        hold (fewer layers, say).
     """
 
     architecture: str
@@ -64,3 +68,4 @@ class Converted:
     variables: dict
     name: str
     assets: dict = dataclasses.field(default_factory=dict)
+    ignorable: tuple = ()

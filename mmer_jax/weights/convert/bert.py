@@ -116,7 +116,14 @@ def _convert(ckpt: Checkpoint, kind: str) -> Converted:
     tokenizer = os.path.join(ckpt.path, "tokenizer.json")
     if os.path.isdir(ckpt.path) and os.path.isfile(tokenizer):
         assets["tokenizer.json"] = tokenizer
-    return Converted(kind, cfg, {"params": params}, _name(kind, cfg), assets)
+    return Converted(kind, cfg, {"params": params}, _name(kind, cfg), assets,
+                     ignorable=IGNORABLE)
+
+
+# Left out by an encoder import: the pooler, masked-LM / classification / NSP heads, and the
+# buffers older checkpoints saved (position ids, token type ids).
+IGNORABLE = (r"(^|\.)pooler\.", r"^cls\.", r"^lm_head\.", r"^classifier\.", r"^qa_outputs\.",
+             r"position_ids$", r"token_type_ids$")
 
 
 @CONVERTERS.register("hf:bert")

@@ -25,7 +25,14 @@ from mmer_jax.models.pretrained.vision import (
 from mmer_jax.weights.convert import CONVERTERS, Checkpoint, Converted
 from mmer_jax.weights.mapping import TensorSource, batch_norm, conv
 
-_PREFIXES = ("", "module.", "model.")
+# Left out by a backbone import: the classifier and BatchNorm's step counters.
+IGNORABLE = (r"(^|\.)fc\.", r"(^|\.)classif\.", r"(^|\.)last_linear\.", r"(^|\.)head\.",
+             r"num_batches_tracked$")
+
+# Training scripts save the state dict bare, under DataParallel's "module.", or wrapped in a
+# dict ({"state_dict": ...}, {"model": ...}); the torch reader flattens the wrapper with ".".
+_PREFIXES = ("", "module.", "model.", "state_dict.", "model_state_dict.", "state_dict.module.",
+             "model.module.")
 
 
 def _source(ckpt: Checkpoint, first: str, what: str) -> TensorSource:
@@ -108,7 +115,8 @@ def _resnet(ckpt: Checkpoint, depth: int) -> Converted:
                 v.conv(f"{name}.downsample.0", (path, "downsample_0"), (c_out, c_in, 1, 1))
                 v.bn(f"{name}.downsample.1", (path, "downsample_1"), c_out)
             c_in = c_out
-    return Converted("resnet", cfg, v.variables(), f"resnet{depth}-torchvision")
+    return Converted("resnet", cfg, v.variables(), f"resnet{depth}-torchvision",
+                     ignorable=IGNORABLE)
 
 
 @CONVERTERS.register("torchvision:resnet18")
@@ -175,4 +183,4 @@ def from_timm_inception_resnet_v2(ckpt: Checkpoint) -> Converted:
     _residual(v, "block8", "block8", BLOCK8, c)
     v.conv_bn("conv2d_7b", ("conv2d_7b",), c, 1536, (1, 1))
     return Converted("inception_resnet_v2", TimmInceptionResNetV2Config(), v.variables(),
-                     "inception_resnet_v2-timm")
+                     "inception_resnet_v2-timm", ignorable=IGNORABLE)

@@ -185,7 +185,15 @@ def _convert(ckpt: Checkpoint, architecture: str, cls: type) -> Converted:
         params["rel_attn_embed"] = src.get("encoder.layers.0.attention.rel_attn_embed.weight",
                                            (cfg.num_buckets, h))
     size = SIZES.get((d, cfg.num_hidden_layers), f"{d}x{cfg.num_hidden_layers}")
-    return Converted(architecture, cfg, {"params": params}, f"{architecture}-{size}")
+    return Converted(architecture, cfg, {"params": params}, f"{architecture}-{size}",
+                     ignorable=IGNORABLE)
+
+
+# Left out by an encoder import: pretraining (quantizer, projections, mask embedding) and
+# task heads (CTC, classification, x-vector), and adapters of fine-tuned checkpoints.
+IGNORABLE = (r"(^|\.)quantizer\.", r"(^|\.)project_q\.", r"(^|\.)project_hid\.",
+             r"(^|\.)masked_spec_embed$", r"^lm_head\.", r"^classifier\.", r"^projector\.",
+             r"^tdnn\.", r"^feature_extractor\.", r"^objective\.", r"^label_embeddings")
 
 
 @CONVERTERS.register("hf:wav2vec2")

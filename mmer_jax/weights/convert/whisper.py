@@ -20,6 +20,10 @@ from mmer_jax.weights.mapping import (
     layer_norm,
 )
 
+# What an encoder import leaves out: the decoder (and CTranslate2's decoder-side config
+# variables), the output projection tied to it.
+IGNORABLE = (r"(^|\.|/)decoder[./]", r"^proj_out\.", r"^encoder/num_heads$")
+
 # Encoder sizes of OpenAI's releases, for a readable default name.
 SIZES = {(384, 4): "tiny", (512, 6): "base", (768, 12): "small", (1024, 24): "medium",
          (1280, 32): "large"}
@@ -69,7 +73,7 @@ def from_hf(ckpt: Checkpoint) -> Converted:
                     "fc2": dense(src, p + "fc2", cfg.encoder_ffn_dim, d)},
             "ffn_norm": layer_norm(src, p + "final_layer_norm", d),
         }
-    return Converted("whisper", cfg, {"params": params}, _name(cfg))
+    return Converted("whisper", cfg, {"params": params}, _name(cfg), ignorable=IGNORABLE)
 
 
 @CONVERTERS.register("ctranslate2:WhisperSpec")
@@ -134,4 +138,4 @@ def from_ctranslate2(ckpt: Checkpoint) -> Converted:
             "ffn": {"fc1": lin(p + "ffn/linear_0", d, ffn), "fc2": lin(p + "ffn/linear_1", ffn, d)},
             "ffn_norm": ln(p + "ffn/layer_norm"),
         }
-    return Converted("whisper", cfg, {"params": params}, _name(cfg))
+    return Converted("whisper", cfg, {"params": params}, _name(cfg), ignorable=IGNORABLE)
