@@ -13,7 +13,7 @@ import os
 
 import ml_collections
 
-from mmer_jax.data.batching import FEATURE_STREAMS  # the MOSI/MOSEI feature-stream modalities
+from mmer_jax.data.batching import STORED_STREAMS  # the MOSI/MOSEI feature-stream modalities
 
 
 def manual_dir(folder: str, env_var: str) -> str:
@@ -133,8 +133,8 @@ def _sentiment_streams(cfg: ml_collections.ConfigDict, corpus: str, env_var: str
     cfg.data.manual_dir = manual_dir(corpus, env_var)
     cfg.data.max_feat_steps = 64  # aligned sequences have 50 steps: read whole
     cfg.data.read_threads = 0  # small float records, decoded once and cached
-    cfg.model.modalities = list(FEATURE_STREAMS)
-    cfg.variants = ml_collections.ConfigDict(dict(fused=list(FEATURE_STREAMS)))
+    cfg.model.modalities = list(STORED_STREAMS)
+    cfg.variants = ml_collections.ConfigDict(dict(fused=list(STORED_STREAMS)))
     cfg.primary_variant = "fused"
     cfg.protocol.task = "regression"
     cfg.protocol.regression_loss = "l1"

@@ -69,7 +69,12 @@ class DataConfig:
     sample_rate: int = 16000
     max_audio_s: float = 4.0  # longer clips: a random window in training, the centre otherwise
     audio_bucket_s: float = 0.5  # audio is padded to a multiple of this
-    frontend: str = _choices("logmel", "logmel", "mfcc")  # computed on the device
+    # Computed on the device (mmer_jax.data.device): "logmel" / "mfcc" [B, T, n_mels / n_mfcc];
+    # "whisper": Whisper's own log-mel ([B, T, 80]; 128 bins when n_mels=128; 16 kHz, 10-ms
+    # frames), the input of an imported Whisper; "waveform": the samples themselves, float32
+    # [B, N] in [-1, 1], the input of an imported wav2vec 2.0 / HuBERT / WavLM. The last two are
+    # their encoders' own normalisation: they need feature_norm=False and speaker_norm="none".
+    frontend: str = _choices("logmel", "logmel", "mfcc", "whisper", "waveform")
     n_mels: int = 64
     n_mfcc: int = 40
     n_fft: int = 400
@@ -85,6 +90,11 @@ class DataConfig:
     max_tokens: int = 48
     token_bucket: int = 8
     min_count: int = 1  # words seen fewer times in the training split map to <unk>
+    # An imported text encoder's directory (BERT / RoBERTa: its tokenizer.json) or a
+    # tokenizer.json: text is tokenized by that checkpoint's tokenizer (ids + 1, so 0 stays
+    # padding; mmer_jax.data.pretrained_tokenizer.PretrainedVocab), as an ``imported`` text
+    # encoder reads it. "" = the word vocabulary fitted to the training split (min_count).
+    tokenizer: str = ""
     # Feature-stream modalities (text_feat, audio_feat, vision_feat of cmu_mosi / cmu_mosei):
     # longer sequences are cut to a window of this many steps (random in training, the centre
     # otherwise); batches pad the step axis to a multiple of ceil(max_feat_steps / 4).
@@ -132,6 +142,16 @@ class DataConfig:
                              "core)")
         if self.fold < 0:
             raise ValueError(f"fold={self.fold} must be >= 0 (0: the build's own splits)")
+        if self.frontend in ("whisper", "waveform") and (self.feature_norm
+                                                          or self.speaker_norm != "none"):
+            what = ("feature_norm=True" if self.feature_norm
+                    else f"speaker_norm={self.speaker_norm!r}")
+            raise ValueError(f"frontend={self.frontend!r} is a pretrained encoder's own input, "
+                             f"which {what} would change: set feature_norm=False and "
+                             "speaker_norm='none'")
+        if self.frontend in ("whisper", "waveform") and self.sample_rate != 16000:
+            raise ValueError(f"frontend={self.frontend!r} reads 16 kHz audio; got "
+                             f"sample_rate={self.sample_rate}")
         if self.speaker_norm != "none" and self.feature_norm:
             raise ValueError(f"feature_norm=True (per-utterance normalisation) removes what "
                              f"speaker_norm={self.speaker_norm!r} keeps: set feature_norm=False")
@@ -173,6 +193,14 @@ class TrainConfig:
     # gradients are summed before the one optimizer step (activation memory of batch_size / k;
     # batch_size stays the examples per optimizer step, so the LR schedule is unchanged).
     grad_accum_steps: int = 1
+    # Fine-tuning an imported encoder (a model section's ``imported`` encoder with freeze=False,
+    # mmer_jax.train.imports): layer k of its N layers learns at lr * layer_lr_decay^(N - k)
+    # (k = 0: everything below the first layer; the model's own layers, the top of the encoder
+    # and the weighted-state logits: lr); 1 = one rate everywhere. freeze_stem: its convolutional
+    # stem / feature extractor (Whisper's two convolutions, wav2vec 2.0's feature extractor, an
+    # image network's first convolutions) is not updated. No effect on models without one.
+    layer_lr_decay: float = 1.0
+    freeze_stem: bool = True
     # Devices on the second mesh axis "fsdp" (1 = pure data parallelism): parameter and
     # optimizer-state leaves of at least fsdp_min_size elements are stored sharded over it.
     fsdp: int = 1
@@ -194,6 +222,8 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay={self.ema_decay} must be in [0, 1) (0: off)")
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ValueError(f"layer_lr_decay={self.layer_lr_decay} must be in (0, 1] (1: off)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1)")
         profile_window(self.profile_steps)  # raises on a malformed window

@@ -33,8 +33,9 @@ PAD = -1  # index of a padding entry in an order
 # audio_feat, vision_feat of cmu_mosi / cmu_mosei) or read from the encoder-feature cache
 # (encoder_feat: a pretrained encoder's layers, [T, L * D], see mmer_jax.data.encoder_cache). The
 # record field, the host-example key and the model-batch key all carry the modality's name.
-FEATURE_STREAMS = ("text_feat", "audio_feat", "vision_feat", "encoder_feat")
+STORED_STREAMS = ("text_feat", "audio_feat", "vision_feat")  # what cmu_mosi / cmu_mosei store
 ENCODER_STREAM = "encoder_feat"
+FEATURE_STREAMS = (*STORED_STREAMS, ENCODER_STREAM)
 
 
 def bucket(n: int, step: int, cap: int) -> int:

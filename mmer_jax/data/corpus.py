@@ -25,8 +25,9 @@ import numpy as np
 
 from mmer_jax.data import augment, encoder_cache, sources, speaker_norm
 from mmer_jax.data.batching import ENCODER_STREAM, FEATURE_STREAMS
+from mmer_jax.data.pretrained_tokenizer import PretrainedVocab, load_vocab
 from mmer_jax.data.text import Tokenizer
-from mmer_jax.errors import RunError, UsageError
+from mmer_jax.errors import CheckpointError, RunError, UsageError
 from mmer_jax.schema import DataConfig
 
 
@@ -55,7 +56,9 @@ class Corpus:
       builder: the TFDS builder.
       class_names: label names, index = label id.
       sources: ``{split: source}``; the training source includes the offline copies.
-      tokenizer: the :class:`~mmer_jax.data.text.Tokenizer` when "text" is a modality, else None.
+      tokenizer: the :class:`~mmer_jax.data.text.Tokenizer` when "text" is a modality (a
+        :class:`~mmer_jax.data.pretrained_tokenizer.PretrainedVocab` with ``data.tokenizer``),
+        else None.
       feature_dims: ``{stream: D}`` of every feature-stream modality, read from the first
         training record; every example must agree.
 
@@ -157,12 +160,21 @@ class Corpus:
         lists = "; ".join(f"{s} {' '.join(spk[s])}" for s in sources.SPLITS)
         return f"{name}: speakers {counts} ({lists})"
 
-    def _tokenizer(self, workdir: str | None) -> Tokenizer:
-        # The vocabulary comes from the training split only, and is saved so evaluation and
-        # prediction of a run tokenize identically.
+    def _tokenizer(self, workdir: str | None) -> Tokenizer | PretrainedVocab:
+        # The vocabulary comes from the training split only (or, with data.tokenizer, is a
+        # pretrained encoder's), and is saved so evaluation and prediction of a run tokenize
+        # identically.
         vocab_path = os.path.join(workdir, "vocab.json") if workdir else None
         if vocab_path and os.path.exists(vocab_path):
-            return Tokenizer.load(vocab_path)
+            return load_vocab(vocab_path)
+        if self.data.tokenizer:
+            try:
+                tokenizer = PretrainedVocab.from_path(self.data.tokenizer)
+            except CheckpointError as exc:
+                raise UsageError(f"config key 'data.tokenizer': {exc}") from None
+            if vocab_path:
+                tokenizer.save(vocab_path)
+            return tokenizer
         texts = (sources.as_str(ex["text"]) for ex in sources.iterate(self.sources["train"]))
         tokenizer = Tokenizer.fit(texts, min_count=self.data.min_count)
         if vocab_path:

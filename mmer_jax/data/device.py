@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from mmer_jax.data import features
 from mmer_jax.data.batching import FEATURE_STREAMS
+from mmer_jax.data.whisper_features import whisper_log_mel
 from mmer_jax.schema import DataConfig, from_section
 
 
@@ -39,12 +40,22 @@ def audio_features(pcm: jnp.ndarray, lengths: jnp.ndarray, data: DataConfig) -> 
     Returns:
       (features [B, T', F] float32, mask [B, T'] bool), T' = 1 + N // ``hop``; with
       ``feature_norm`` every row is normalised to zero mean and unit variance per feature over
-      its valid frames, and padded frames are 0.
+      its valid frames, and padded frames are 0. ``frontend="whisper"``: Whisper's log-mel
+      (:func:`mmer_jax.data.whisper_features.whisper_log_mel`, float32, each row at its own
+      length), [B, N // 160, 80] (128 bins when ``n_mels`` is 128), mask ``lengths // 160``
+      frames. ``frontend="waveform"``: the samples, float32 [B, N] in [-1, 1] (0 past each
+      length), and their mask [B, N]. Neither is normalised (``DataConfig`` refuses
+      ``feature_norm`` and ``speaker_norm`` with them).
 
     Raises:
-      ValueError: ``data.frontend`` is neither "logmel" nor "mfcc".
+      ValueError: ``data.frontend`` is not one of "logmel", "mfcc", "whisper", "waveform".
     """
     wave = features.pcm16_to_float(pcm)
+    if data.frontend == "waveform":
+        mask = length_mask(lengths, wave.shape[1])
+        return jnp.where(mask, wave, 0.0), mask
+    if data.frontend == "whisper":
+        return whisper_log_mel(wave, lengths, n_mels=128 if data.n_mels == 128 else 80)
     kw = dict(sr=data.sample_rate, n_fft=data.n_fft, hop=data.hop)
     if data.frontend == "logmel":
         feats, mask = features.logmel_jax(wave, lengths, n_mels=data.n_mels, **kw)
@@ -52,7 +63,8 @@ def audio_features(pcm: jnp.ndarray, lengths: jnp.ndarray, data: DataConfig) -> 
         feats, mask = features.mfcc_jax(wave, lengths, n_mfcc=data.n_mfcc, n_mels=data.n_mels,
                                         **kw)
     else:
-        raise ValueError(f"data.frontend={data.frontend!r} must be 'logmel' or 'mfcc'")
+        raise ValueError(f"data.frontend={data.frontend!r} must be 'logmel', 'mfcc', 'whisper' "
+                         "or 'waveform'")
     if data.feature_norm:
         # Per-utterance mean/variance normalisation over valid frames: removes channel and
         # loudness offsets that otherwise dominate small models.
@@ -69,7 +81,9 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
 
     Keys absent from the host batch are absent from the result. Utterance batches give
     ``audio`` [B, T', F] ``dtype`` features (log-mel: F = ``n_mels``; MFCC: F = ``n_mfcc``;
-    T' = 1 + T // ``hop`` frames; with ``audio_norm`` [B, 2, F] in the host batch, normalised
+    T' = 1 + T // ``hop`` frames; ``frontend="whisper"``: Whisper's log-mel [B, T // 160, 80];
+    ``frontend="waveform"``: float32 samples [B, T] whatever ``dtype``, see
+    :func:`audio_features`; with ``audio_norm`` [B, 2, F] in the host batch, normalised
     as ``(features - audio_norm[:, 0]) * audio_norm[:, 1]``) with ``audio_mask`` [B, T'] bool;
     ``frames`` / ``face`` [B, Tv, H, W, 3] ``dtype`` in [0, 1] with ``*_mask`` [B, Tv];
     ``tokens`` [B, L] int32 with ``tokens_mask`` [B, L]; the feature streams ``text_feat`` /
@@ -88,7 +102,7 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
 
     Raises:
       UsageError: ``data_cfg`` is not a valid data section.
-      ValueError: ``data_cfg.frontend`` is neither "logmel" nor "mfcc".
+      ValueError: ``data_cfg.frontend`` is not a known front end.
     """
     data = from_section(DataConfig, data_cfg, "data")
     if "utt_mask" in batch:
@@ -101,7 +115,9 @@ def prepare(batch: dict, data_cfg: Any, dtype=jnp.float32) -> dict:
         if "audio_norm" in batch:  # per-speaker statistics (data.speaker_norm)
             shift, scale = batch["audio_norm"][:, 0], batch["audio_norm"][:, 1]
             feats = jnp.where(mask[..., None], (feats - shift[:, None]) * scale[:, None], 0.0)
-        out["audio"], out["audio_mask"] = feats.astype(dtype), mask
+        # The waveform stays float32: bfloat16 would keep 8 of the 16 bits of the PCM.
+        keep = jnp.float32 if data.frontend == "waveform" else dtype
+        out["audio"], out["audio_mask"] = feats.astype(keep), mask
     for key in ("frames", "face"):
         if key + "_u8" in batch:
             out[key], out[key + "_mask"] = _frames_to_model(

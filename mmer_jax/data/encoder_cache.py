@@ -119,8 +119,12 @@ def is_complete(directory: Path, key: dict) -> bool:
 class EncoderCache:
     """A complete cache, read by clip id.
 
+    Decoded clips are kept in memory up to ``memory_mb`` (float16, as stored), so epochs after
+    the first read no file.
+
     Args:
       directory: the cache directory (see :func:`cache_dir`).
+      memory_mb: the in-memory budget of decoded clips.
 
     Attributes:
       layers, hidden_size, store: from ``meta.json``.
@@ -129,9 +133,11 @@ class EncoderCache:
       RunError: the directory holds no complete cache.
     """
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, memory_mb: int = 4096):
         from array_record.python import array_record_module as ar
 
+        self._memory: dict[str, np.ndarray] = {}
+        self._budget = memory_mb << 20
         self.directory = Path(directory)
         meta_path = self.directory / META
         if not meta_path.is_file():
@@ -161,12 +167,18 @@ class EncoderCache:
         """
         from flax import serialization
 
+        if clip_id in self._memory:
+            return self._memory[clip_id]
         if clip_id not in self._where:
             raise RunError(f"{self.directory}: no features for clip {clip_id!r} (a cache of "
                            "another build?)")
         k, i = self._where[clip_id]
-        rec = serialization.msgpack_restore(self._readers[k].read([i])[0])
-        return np.asarray(rec["x"])
+        x = np.asarray(serialization.msgpack_restore(self._readers[k].read([i])[0])["x"])
+        if x.nbytes <= self._budget:
+            self._budget -= x.nbytes
+            self._memory[clip_id] = x
+            x.setflags(write=False)  # shared by every reader of the clip
+        return x
 
 
 class EncoderFeatureSource:

@@ -11,7 +11,9 @@ truncation=True, max_length=max_length)``.
 
 Unlike :mod:`mmer_jax.data.text` (a word vocabulary fitted to the training split), the vocabulary
 here is the checkpoint's and never changes. Text comes in as ``str``; decoding bytes is the
-caller's job.
+caller's job. :class:`PretrainedVocab` puts it in the pipeline (``data.tokenizer``), with ids
+shifted by one so that 0 stays the padding; :func:`load_vocab` reads a run's ``vocab.json`` of
+either kind.
 """
 
 from __future__ import annotations
@@ -177,3 +179,73 @@ def _pad_id(tokenizer, spec: dict, path: Path) -> int:
             return int(tokenizer.token_to_id(pad))
     raise CheckpointError(f"{path}: no pad token (no padding setting, none of {PAD_TOKENS} in "
                           "the vocabulary, no pad_token in a tokenizer_config.json beside it)")
+
+
+class PretrainedVocab:
+    """A pretrained text encoder's tokenizer in the pipeline's word-tokenizer interface
+    (``len``, ``encode``, ``save``), for ``data.tokenizer``.
+
+    Ids are the checkpoint's own, shifted by one (``id + 1``), so that 0 stays the pipeline's
+    padding (``tokens > 0`` is the mask) whatever the checkpoint's pad id; the ``imported`` text
+    encoder subtracts the one again (``mmer_jax.models.encoders.imported``). Special tokens are
+    added as the checkpoint's post-processor adds them, within ``max_len``.
+
+    Args:
+      tokenizer: the :class:`PretrainedTokenizer`.
+      spec: the ``tokenizer.json`` text it was read from (saved with a run).
+    """
+
+    def __init__(self, tokenizer: PretrainedTokenizer, spec: str):
+        self.tokenizer = tokenizer
+        self.spec = spec
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike) -> "PretrainedVocab":
+        """From an imported encoder's directory (its ``tokenizer.json``) or the file itself.
+
+        Raises:
+          CheckpointError: as :meth:`PretrainedTokenizer.from_file`.
+        """
+        p = Path(path).expanduser()
+        f = p / TOKENIZER_JSON if p.is_dir() else p
+        tok = PretrainedTokenizer.from_file(p)
+        return cls(tok, f.read_text(encoding="utf-8"))
+
+    def __len__(self) -> int:
+        return self.tokenizer.vocab_size + 1
+
+    def encode(self, text: str, max_len: int | None = None) -> np.ndarray:
+        """``text`` -> [L] int32 ids + 1 (no padding), special tokens included, at most
+        ``max_len`` (default 512) ids."""
+        ids, mask = self.tokenizer.encode([text], max_len or 512)
+        return (ids[0][mask[0]] + 1).astype(np.int32)
+
+    def save(self, path: str) -> None:
+        """Writes ``{"pretrained_tokenizer": <tokenizer.json text>, "pad_id": ...}`` to
+        ``path`` (a run's ``vocab.json``), so the run tokenizes identically without the
+        import."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"pretrained_tokenizer": self.spec, "pad_id": self.tokenizer.pad_id,
+                       "source": self.tokenizer.source}, f)
+
+
+def load_vocab(path: str):
+    """A run's saved ``vocab.json``: a :class:`PretrainedVocab` when the run tokenized with a
+    pretrained tokenizer (``data.tokenizer``), else the word :class:`~mmer_jax.data.text.Tokenizer`.
+
+    Raises:
+      OSError: ``path`` cannot be read. KeyError / ValueError: not a saved vocabulary.
+    """
+    from mmer_jax.data.text import Tokenizer
+
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    if "pretrained_tokenizer" not in saved:
+        return Tokenizer(saved["vocab"])
+    from tokenizers import Tokenizer as HFTokenizer
+
+    spec = saved["pretrained_tokenizer"]
+    tok = PretrainedTokenizer(HFTokenizer.from_str(spec), saved["pad_id"],
+                              saved.get("source", path))
+    return PretrainedVocab(tok, spec)

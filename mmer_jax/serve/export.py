@@ -108,7 +108,8 @@ class ExportedModel:
         self.vocab = None
         if self.meta.get("vocab"):
             with open(os.path.join(directory, self.meta["vocab"])) as f:
-                self.vocab = json.load(f)["vocab"]
+                # None for a pretrained tokenizer's vocab.json (its tokenizer.json inside).
+                self.vocab = json.load(f).get("vocab")
         self._fns = {}
         for e in self.meta["functions"]:
             with open(os.path.join(directory, e["file"]), "rb") as f:

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from mmer_jax.data.batching import bucket
+from mmer_jax.data.batching import ENCODER_STREAM, bucket
 from mmer_jax.data.corpus import Corpus
 from mmer_jax.data.device import make_feature_step
-from mmer_jax.data.text import Tokenizer
+from mmer_jax.data.pretrained_tokenizer import load_vocab
 from mmer_jax.data.utterance import Pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model
@@ -105,9 +105,11 @@ class Predictor(FilePrediction):
 
     Raises:
       UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, a run with
-        per-speaker feature normalisation, a ``survey_text`` run (see
-        :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`), a regression run (no
-        class probabilities to serve), or a variant without a best checkpoint.
+        per-speaker feature normalisation, a variant reading the encoder-feature cache
+        (``ssl_probe``: it has no audio path; ``ssl_finetune`` holds its encoder), a
+        ``survey_text`` run (see :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`),
+        a regression run (no class probabilities to serve), or a variant without a best
+        checkpoint.
     """
 
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
@@ -123,6 +125,14 @@ class Predictor(FilePrediction):
             raise UsageError(
                 f"--workdir {workdir!r} is a survey_text run: its classifier is numpy, not a JAX "
                 "model; `mmer predict` and `mmer serve` load it, `mmer export` does not apply"
+            )
+        if ENCODER_STREAM in variants[self.variant]:
+            raise UsageError(
+                f"--workdir {workdir!r} is a {cfg.model.get('name')} run on the encoder-feature "
+                f"cache ({ENCODER_STREAM!r}: data.encoder's hidden states computed beforehand "
+                "for each clip of the corpus), not on audio: predict, serve and export read raw "
+                "files; train ssl_finetune (experiments/ssl_finetune_*.py), whose model holds "
+                "the encoder, to serve a pretrained encoder"
             )
         if regression.is_regression(cfg):
             raise UsageError(
@@ -151,7 +161,7 @@ class Predictor(FilePrediction):
         if "text" in run_mods:
             if not os.path.exists(vocab):
                 raise UsageError(f"--workdir {workdir!r}: vocab.json missing (the run uses text)")
-            tokenizer = Tokenizer.load(vocab)
+            tokenizer = load_vocab(vocab)  # a word vocabulary or a pretrained tokenizer
         self.tokenizer = tokenizer
         self.classes = self._class_names()
         # As the trainer builds it: the vocabulary of the whole run, this variant's modalities.

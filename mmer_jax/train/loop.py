@@ -31,9 +31,10 @@ import numpy as np
 from mmer_jax.data.device import make_feature_step
 from mmer_jax.data.pipeline import UnitPipeline
 from mmer_jax.errors import RunError, UsageError
-from mmer_jax.models import build_model
+from mmer_jax.models import build_model, model_config
 from mmer_jax.schema import DataConfig, ProtocolConfig, TrainConfig, from_section
 from mmer_jax.train import determinism, regression
+from mmer_jax.train import imports as imports_lib
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import state as state_lib
 from mmer_jax.train import steps as steps_lib
@@ -147,6 +148,9 @@ class VariantTrainer:
         self.model = build_model(cfg.model,
                                  num_classes=regression.head_size(cfg, pipeline.num_classes),
                                  vocab_size=pipeline.vocab_size, modalities=self.modalities)
+        # Imported encoders in the model: their weights at init, their learning-rate factors.
+        self.model_cfg = model_config(cfg.model, self.modalities)
+        self._imported: dict | None = None
         self.global_batch = train.batch_size
         check_batch_layout(train, self.data_cfg, self.mesh.devices.size)
         self.steps_per_epoch = pipeline.steps_per_epoch(self.global_batch)
@@ -157,7 +161,8 @@ class VariantTrainer:
             )
         self.total_steps = self.steps_per_epoch * train.epochs
         self.features = make_feature_step(self.data_cfg, train.dtype)
-        self.optimizer = state_lib.make_optimizer(train, self.total_steps)
+        self.optimizer = state_lib.make_optimizer(train, self.total_steps,
+                                                  imports_lib.lr_factors(self.model_cfg, train))
         self.state_sharding = (
             sh.state_sharding(self.mesh, self._abstract_state(), train.fsdp_min_size)
             if sh.fsdp_size(self.mesh) > 1 else sh.replicated(self.mesh)
@@ -210,33 +215,57 @@ class VariantTrainer:
         first = next(iter(self.batches("train", epoch=0, train=True)))
         return {k: np.asarray(v) for k, v in first.items()}
 
+    def imports(self) -> dict:
+        """The variables of the imported encoders the model holds (read once;
+        :func:`mmer_jax.train.imports.load_imports`), ``{}`` when it holds none."""
+        if self._imported is None:
+            self._imported = imports_lib.load_imports(self.model_cfg)
+        return self._imported
+
     def _abstract_state(self) -> TrainState:
-        """The step-0 state's shapes and dtypes (``jax.eval_shape``; nothing is computed)."""
+        """The step-0 state's shapes and dtypes (``jax.eval_shape``; nothing is computed).
+
+        The imports are not read: their variables have exactly the shapes and dtypes of the
+        sub-modules they replace (:func:`~mmer_jax.train.imports.graft` checks it), so the
+        abstract state of :meth:`init_state` is the same with or without them.
+        """
         return jax.eval_shape(
             lambda b: state_lib.init_state(self.model, self.optimizer, self.features(b),
                                            self.seed, ema=self.train_cfg.ema_decay > 0),
             self._first_batch(),
         )
 
-    def init_state(self) -> TrainState:
+    def init_state(self, imports: bool = True) -> TrainState:
         """A fresh step-0 state from ``seed``, on the mesh as :attr:`state_sharding` says.
 
-        The model is initialised on the features of the first training batch of epoch 0.
+        The model is initialised on the features of the first training batch of epoch 0; the
+        imported encoders it holds get the imports' weights (passed to the jitted
+        initialisation as arguments).
+
+        Args:
+          imports: put the imports' weights in; False: the random initialisation, e.g. a
+            template a checkpoint is restored into (no import directory is read).
+
+        Raises:
+          UsageError, CheckpointError: an import named by the model cannot be read or does
+            not fit.
         """
         inputs = self.features(self._first_batch())
         init = jax.jit(
-            lambda: state_lib.init_state(self.model, self.optimizer, inputs, self.seed,
-                                         ema=self.train_cfg.ema_decay > 0),
+            lambda imported: state_lib.init_state(self.model, self.optimizer, inputs, self.seed,
+                                                  ema=self.train_cfg.ema_decay > 0,
+                                                  imports=imported),
             out_shardings=self.state_sharding,
         )
-        return init()
+        return init(self.imports() if imports else None)
 
     def restore(self, which: str, like: TrainState | None = None) -> tuple[TrainState, dict]:
         """The state and bookkeeping of the ``latest`` or ``best`` checkpoint, on the mesh.
 
         Args:
           which: "latest" or "best".
-          like: a state with the checkpoint's structure; default: :meth:`init_state`.
+          like: a state with the checkpoint's structure; default: :meth:`init_state` without
+            the imports (a restored run reads no import directory).
 
         Returns:
           ``(state, meta)``; ``meta`` holds ``epoch`` (epochs finished), ``best`` (the best
@@ -245,7 +274,9 @@ class VariantTrainer:
         Raises:
           FileNotFoundError: no such checkpoint yet.
         """
-        state, meta = self.ckpt.restore(which, self.init_state() if like is None else like)
+        # The template's values are overwritten: no import needs to be read for it.
+        template = self.init_state(imports=False) if like is None else like
+        state, meta = self.ckpt.restore(which, template)
         return jax.device_put(state, self.state_sharding), meta
 
     def resume_or_init(self) -> tuple[TrainState, dict]:
@@ -257,11 +288,10 @@ class VariantTrainer:
         Returns:
           ``(state, meta)`` as :meth:`restore` returns them.
         """
-        state = self.init_state()
         if self.ckpt.latest_step() is None:
             self.metrics_log.truncate(-1)
-            return state, _fresh_meta()
-        state, meta = self.restore("latest", state)
+            return self.init_state(), _fresh_meta()
+        state, meta = self.restore("latest")
         self.metrics_log.truncate(int(state.step))
         print(f"[{self.variant}] resuming from step {int(state.step)}", file=sys.stderr)
         return state, meta

@@ -414,6 +414,7 @@ def run(
 
     Raises:
       UsageError: a config error (unknown key, a ``variant_overrides`` entry naming no variant,
+        an imported-encoder section whose ``path`` is not an import,
         unusable data paths, a different run in ``workdir``, ``workdir`` in use by another
         process, ``train.deterministic`` in a process whose JAX backend already started
         without its XLA flags).
@@ -424,10 +425,14 @@ def run(
     from mmer_jax.models import build_model
     from mmer_jax.train import regression
     from mmer_jax.train import sharding as sh
+    from mmer_jax.train.imports import fill_records
     from mmer_jax.train.loop import check_batch_layout
 
     t0 = time.time()
     config_lib.validate(cfg)
+    # The imported encoders' encoder.json into the config (and so config.json): prediction
+    # then rebuilds the model from the run alone.
+    fill_records(cfg)
     if sections(cfg)[1].deterministic:  # before anything below starts JAX's backend
         from mmer_jax.train.determinism import enable_deterministic_ops
 
@@ -499,6 +504,19 @@ def trainer_class(cfg: ml_collections.ConfigDict) -> type:
 
         return SurveyTextTrainer
     raise UsageError(f"system {cfg.model.name!r} names an unknown trainer {kind!r}")
+
+
+def _encoder_provenance(path: str) -> dict[str, Any]:
+    """What a run read its pretrained encoder from: the import directory, its architecture and the
+    sha256 over its source files (``encoder.json``), so a report never re-reads a replaced one."""
+    from mmer_jax.data.encoder_cache import encoder_record
+
+    rec = encoder_record(path)
+    return {"path": os.path.abspath(os.path.expanduser(path)),
+            "architecture": rec.get("architecture"),
+            "source_format": rec.get("source", {}).get("format"),
+            "source_sha256": rec.get("source", {}).get("sha256"),
+            "parameters": rec.get("parameters")}
 
 
 def _finished_results(workdir: str, variants) -> dict[str, Any] | None:
@@ -579,6 +597,7 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
         "num_params": head["num_params"],
         "best_epoch": best_epoch(head),
         **({"model_summary": head["model_summary"]} if "model_summary" in head else {}),
+        **({"encoder": _encoder_provenance(cfg.data.encoder)} if cfg.data.encoder else {}),
     }
     if len(results_by_variant) > 1:
         results["variants"] = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Optional
 
 import flax.struct
 import jax
@@ -88,16 +89,25 @@ def make_schedule(train: TrainConfig, total_steps: int) -> optax.Schedule | floa
     raise ValueError(f"train.schedule={train.schedule!r} must be 'constant' or 'cosine'")
 
 
-def make_optimizer(train: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+def make_optimizer(train: TrainConfig, total_steps: int,
+                   factors: Optional[Callable[[tuple], float]] = None
+                   ) -> optax.GradientTransformation:
     """Adam(W) or SGD on :func:`make_schedule`, after optional global-norm clipping.
 
     ``adamw`` decays weights decoupled from the gradient; ``adam`` adds ``weight_decay * param``
     to the gradient (PyTorch's ``Adam(weight_decay=)``); ``sgd`` uses momentum 0.9 and no decay.
 
+    With ``factors`` (:func:`mmer_jax.train.imports.lr_factors`: a parameter's path -> its
+    learning-rate factor), parameters of factor 0 are frozen: ``optax.multi_transform`` gives
+    them zero updates (weight decay included) and keeps no optimizer state for them; the others
+    are clipped together and their final updates multiplied by their factor (a per-parameter
+    learning rate, weight decay scaled with it, as per-group learning rates do in PyTorch).
+
     Args:
       train: the run's ``train`` section (``lr``, ``schedule``, ``warmup_steps``, ``grad_clip``,
         ``weight_decay``, ``optimizer``).
       total_steps: optimizer steps of the whole run, for the cosine decay.
+      factors: per-parameter learning-rate factors by path (tuple of tree keys), or None.
 
     Returns:
       The optax transformation.
@@ -120,12 +130,28 @@ def make_optimizer(train: TrainConfig, total_steps: int) -> optax.GradientTransf
         parts.append(optax.sgd(schedule, momentum=0.9))
     else:
         raise ValueError(f"train.optimizer={train.optimizer!r} must be adamw, adam or sgd")
-    return optax.chain(*parts)
+    if factors is None:
+        return optax.chain(*parts)
+    from mmer_jax.train.imports import key_path
+
+    def labels(params):
+        return jax.tree_util.tree_map_with_path(
+            lambda p, _: "frozen" if factors(key_path(p)) == 0.0 else "trained", params)
+
+    def scale(updates, state, params=None):
+        del params
+        return jax.tree_util.tree_map_with_path(
+            lambda p, u: u if factors(key_path(p)) == 1.0 else u * factors(key_path(p)),
+            updates), state
+
+    scaled = optax.GradientTransformation(lambda params: optax.EmptyState(), scale)
+    return optax.multi_transform({"trained": optax.chain(*parts, scaled),
+                                  "frozen": optax.set_to_zero()}, labels)
 
 
 def init_state(
     model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int,
-    ema: bool = False,
+    ema: bool = False, imports: Optional[dict] = None,
 ) -> TrainState:
     """A step-0 train state with parameters initialised from ``seed``.
 
@@ -136,14 +162,25 @@ def init_state(
         dtypes matter to the parameters.
       seed: the run's seed; the parameter key is ``PRNGKey(seed)``.
       ema: keep a moving average of the parameters (it starts as a copy of them).
+      imports: the variables of the imported encoders the model holds
+        (:func:`mmer_jax.train.imports.load_imports`), put in place of their random
+        initialisation (:func:`mmer_jax.train.imports.graft`) before the optimizer state and
+        the moving average are made; pass them as arguments of a jitted caller, not as
+        constants. None: none.
 
     Returns:
       The :class:`TrainState` at step 0.
+
+    Raises:
+      CheckpointError: an import does not fit its sub-module (names the import and variable).
     """
+    from mmer_jax.train.imports import graft
+
     key = jax.random.PRNGKey(seed)
     variables = model.init(
         {"params": key, "dropout": jax.random.fold_in(key, 1)}, example_inputs, train=False
     )
+    variables = graft(dict(variables), imports)
     params = variables["params"]
     batch_stats = variables.get("batch_stats", {})
     return TrainState(

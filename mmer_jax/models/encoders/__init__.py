@@ -12,7 +12,8 @@ network, per frame, with its feature taps) too; so is ``speech_cnn`` (the speech
 GroupNorm CNN with statistics pooling). ``vgg16`` (the survey's face network, VGG16 per frame,
 mean over valid frames) is in ``vgg16.py``. ``feature_lstm`` (``feature_stream.py``) encodes the
 pre-extracted feature sequences of CMU-MOSI / CMU-MOSEI (``text_feat``, ``audio_feat``,
-``vision_feat``).
+``vision_feat``). ``imported`` and ``imported_lstm`` (``imported.py``) hold a pretrained encoder
+imported with ``mmer encoders import|fetch`` (its weights put in by the train layer).
 """
 
 from mmer_jax.models.encoders import (  # noqa: F401
@@ -20,6 +21,7 @@ from mmer_jax.models.encoders import (  # noqa: F401
     cnn_lstm_speech,
     crnn_ma,
     feature_stream,
+    imported,
     inception_resnet_v2,
     speech_cnn,
     streams,

@@ -10,6 +10,12 @@ Dialogue batches carry a leading utterance axis (``tokens`` [B, U, L], ``audio``
 ``b * U + u``; ``data.pack_utterances``), so the word encoder skips padded utterances.
 :class:`DialogueEncoder` folds the utterance axis into the batch, runs one encoder per modality
 and returns per-utterance features.
+
+``text_encoder = "imported"`` replaces the text-CNN by a pretrained text encoder imported with
+``mmer encoders import`` (BERT / RoBERTa; ``text_import``, the ``imported`` encoder: a hidden
+state pooled over the utterance's tokens) followed by a linear projection to ``text_dim`` (S002's
+300-d RoBERTa vectors, its Section 3.4); the tokens are then the import's own
+(``data.tokenizer``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import jax.numpy as jnp
 
 from mmer_jax.models.encoders.bilstm_attn import BiLSTMAttnConfig, BiLSTMAttnEncoder
 from mmer_jax.models.encoders.conv3d import Conv3DConfig, Conv3DEncoder
+from mmer_jax.models.encoders.imported import ImportedEncoder, ImportedEncoderConfig
 from mmer_jax.models.encoders.text_cnn import TextCNN, TextCNNConfig
 from mmer_jax.registry import ENCODERS
 
@@ -45,6 +52,19 @@ def _unpack(packed: jnp.ndarray, slot: jnp.ndarray, b: int, u: int) -> jnp.ndarr
     return out[: b * u].reshape(b, u, -1)
 
 
+class ImportedText(nn.Module):
+    """Tokens [N, L] (the import's ids + 1) + mask [N, L] -> [N, dim] (``dim`` 0: [N, D]): an
+    imported text encoder's pooled utterance vector (``encoder``), projected (``proj``)."""
+
+    cfg: ImportedEncoderConfig
+    dim: int
+
+    @nn.compact
+    def __call__(self, tokens: jnp.ndarray, mask: jnp.ndarray, train: bool) -> jnp.ndarray:
+        f = ImportedEncoder(self.cfg, name="encoder")(tokens, mask, train=train)
+        return nn.Dense(self.dim, name="proj")(f) if self.dim else f
+
+
 @ENCODERS.register("utterance")
 class DialogueEncoder(nn.Module):
     """Per-utterance features of the configured modalities, concatenated.
@@ -54,12 +74,17 @@ class DialogueEncoder(nn.Module):
       text: text-CNN config (its ``vocab_size`` must be set when "text" is a modality).
       audio: Bi-LSTM + attention-pooling config.
       visual: 3-D CNN config (frames and face get separate weights).
+      text_encoder: "text_cnn" (``text``) or "imported" (``text_import``, projected to
+        ``text_dim``; 0: not projected).
     """
 
     modalities: Tuple[str, ...]
     text: TextCNNConfig = TextCNNConfig()
     audio: BiLSTMAttnConfig = BiLSTMAttnConfig()
     visual: Conv3DConfig = Conv3DConfig()
+    text_encoder: str = "text_cnn"
+    text_import: ImportedEncoderConfig = ImportedEncoderConfig()
+    text_dim: int = 300
 
     @nn.compact
     def __call__(self, batch: Dict[str, jnp.ndarray], train: bool):
@@ -70,9 +95,12 @@ class DialogueEncoder(nn.Module):
         per_mod = {}
         for m in self.modalities:
             if m == "text":
-                if self.text.vocab_size < 1:
+                if self.text_encoder == "imported":
+                    text = ImportedText(self.text_import, self.text_dim, name="text")
+                elif self.text.vocab_size < 1:
                     raise ValueError("modality 'text' needs TextCNNConfig.vocab_size >= 1")
-                text = TextCNN(self.text, name="text")
+                else:
+                    text = TextCNN(self.text, name="text")
                 if "tokens_packed" in batch:  # the real utterances only (data.pack_utterances)
                     f = _unpack(text(batch["tokens_packed"], batch["tokens_packed_mask"], train),
                                 batch["packed_slot"], b, u)

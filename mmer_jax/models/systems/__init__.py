@@ -17,6 +17,7 @@
 | ``tsra`` | ``tsra.py`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
 | ``mgmnet`` | ``mgmnet.py`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
 | ``ssl_probe`` | ``ssl_probe.py`` | frozen pretrained encoder: weighted layer sum, pooled, MLP |
+| ``ssl_finetune`` | ``ssl_finetune.py`` | imported speech encoder fine-tuned, weighted states |
 """
 
 from mmer_jax.models.systems import (  # noqa: F401
@@ -31,6 +32,7 @@ from mmer_jax.models.systems import (  # noqa: F401
     s004_face,
     s004_speech,
     speech_recipe,
+    ssl_finetune,
     ssl_probe,
     survey_text,
     tsra,

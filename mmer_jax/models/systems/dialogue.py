@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from mmer_jax.models.encoders.bilstm_attn import BiLSTMAttnConfig
 from mmer_jax.models.encoders.conv3d import Conv3DConfig
+from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.text_cnn import TextCNNConfig
 from mmer_jax.models.encoders.utterance import MODALITIES, DialogueEncoder
 
@@ -24,6 +25,9 @@ class DialogueSystemConfig:
     """The ``model`` keys every dialogue system has.
 
     ``text.vocab_size`` is set by the builder from the training vocabulary, not by the config.
+    ``text_encoder = "imported"``: the utterance's text through a pretrained text encoder
+    (``text_import``: a BERT / RoBERTa import, its tokens from ``data.tokenizer``) projected to
+    ``text_dim``, in place of the text-CNN (S002's RoBERTa vectors).
     """
 
     name: str = ""
@@ -32,12 +36,24 @@ class DialogueSystemConfig:
     text: TextCNNConfig = TextCNNConfig()
     audio: BiLSTMAttnConfig = BiLSTMAttnConfig()
     visual: Conv3DConfig = Conv3DConfig()
+    text_encoder: str = "text_cnn"
+    text_import: ImportedEncoderConfig = ImportedEncoderConfig(states="-1", pooling="mean")
+    text_dim: int = 300  # text_encoder="imported": the projection's width (0: none)
 
     def __post_init__(self):
         if not self.modalities or any(m not in MODALITIES for m in self.modalities):
             raise ValueError(
                 f"modalities={self.modalities} must be a non-empty subset of {MODALITIES}"
             )
+        if self.text_encoder not in ("text_cnn", "imported"):
+            raise ValueError(f"text_encoder={self.text_encoder!r} must be 'text_cnn' or "
+                             "'imported'")
+        if self.text_encoder == "imported" and "text" in self.modalities and not (
+                self.text_import.path or self.text_import.record):
+            raise ValueError("text_encoder='imported' needs text_import.path (an imported "
+                             "BERT / RoBERTa directory; set data.tokenizer to it too)")
+        if self.text_dim < 0:
+            raise ValueError(f"text_dim={self.text_dim} must be >= 0 (0: no projection)")
 
 
 def utterance_encoder(cfg: DialogueSystemConfig, vocab_size: int, name: str) -> DialogueEncoder:
@@ -45,7 +61,9 @@ def utterance_encoder(cfg: DialogueSystemConfig, vocab_size: int, name: str) -> 
     (called inside a system's ``@nn.compact`` method, which then owns it as ``name``)."""
     text = dataclasses.replace(cfg.text, vocab_size=int(vocab_size))
     return DialogueEncoder(
-        tuple(cfg.modalities), text=text, audio=cfg.audio, visual=cfg.visual, name=name
+        tuple(cfg.modalities), text=text, audio=cfg.audio, visual=cfg.visual,
+        text_encoder=cfg.text_encoder, text_import=cfg.text_import, text_dim=cfg.text_dim,
+        name=name,
     )
 
 

@@ -10,6 +10,11 @@ over time and keeps the last valid state (see ``encoders/streams.py``). The bran
 fused (``model.fusion``, concatenation in the paper), passed through dropout (0.3 or 0.5 in the
 paper) and one fully connected layer. Either branch alone gives the
 paper's audio-only / video-only models.
+
+``video_encoder = "imported_lstm"`` starts the video branch from ImageNet: the per-frame ResNet is
+a torchvision ResNet imported with ``mmer encoders import --format torchvision``
+(``model.video_import``: its last stage averaged per frame, the ImageNet normalisation applied
+to the frames), the LSTM over frames as before: ``experiments/s001_ravdess_imagenet.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import dataclasses
 
 import flax.linen as nn
 
+from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.resnet import ResNetConfig
 from mmer_jax.models.layers import in_scope_of
 from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
@@ -41,6 +47,8 @@ class S001Config:
     lstm_hidden: int = 256
     audio_encoder: str = "resnet_speech"  # ENCODERS name, built as (audio,)
     video_encoder: str = "resnet_lstm"  # ENCODERS name, built as (video, lstm_hidden, modality)
+    # video_encoder="imported_lstm": the imported image network per frame, in place of ``video``.
+    video_import: ImportedEncoderConfig = ImportedEncoderConfig(states="-1")
     fusion: str = "concat"  # a name in FUSIONS
 
     def __post_init__(self):
@@ -50,6 +58,11 @@ class S001Config:
             )
         check_names(audio_encoder=(ENCODERS, self.audio_encoder),
                     video_encoder=(ENCODERS, self.video_encoder), fusion=(FUSIONS, self.fusion))
+        video = [m for m in self.modalities if m != "audio"]
+        if self.video_encoder == "imported_lstm" and video and not (self.video_import.path
+                                                                    or self.video_import.record):
+            raise ValueError("video_encoder='imported_lstm' needs video_import.path (an "
+                             "imported image network's directory)")
 
 
 class S001(nn.Module):
@@ -63,6 +76,11 @@ class S001(nn.Module):
         c = self.cfg
         feats = {}
         for m in c.modalities:
+            if m != "audio" and c.video_encoder == "imported_lstm":  # its own scope: enc_<m>
+                feats[f"feat_{m}"] = ENCODERS["imported_lstm"](
+                    c.video_import, c.lstm_hidden, m, name=f"enc_{m}")(
+                    batch[m], batch[f"{m}_mask"], train=train)
+                continue
             if m == "audio":
                 enc = ENCODERS[c.audio_encoder](c.audio, name="enc_audio")
             else:

@@ -8,6 +8,11 @@ separate weights) goes through a shallow MobileFaceNet-style CNN per frame and a
 (encoder ``mobileface_lstm``); the audio features through a 1-D CNN and an LSTM
 (``conv1d_lstm``). The last valid LSTM state of every stream is fused (``model.fusion``:
 concatenation in the system's modality order) and classified by fully connected layers.
+
+``audio_encoder = "imported"`` swaps the audio stream for a pretrained speech encoder imported
+with ``mmer encoders import|fetch`` (``model.audio_import``, the ``imported`` encoder: weighted
+hidden states, pooled; the run's ``data.frontend`` is then the encoder's input, e.g.
+"whisper"): ``experiments/s003_meld_whisper.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import dataclasses
 import flax.linen as nn
 
 from mmer_jax.models.encoders.conv1d_audio import Conv1DAudioConfig
+from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.mobileface import MobileFaceConfig
 from mmer_jax.models.layers import in_scope_of
 from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
@@ -41,6 +47,9 @@ class S003Config:
     fc_hidden: int = 128
     image_encoder: str = "mobileface_lstm"  # ENCODERS name, built as (image, lstm_hidden, modality)
     audio_encoder: str = "conv1d_lstm"  # ENCODERS name, built as (audio, lstm_hidden)
+    # audio_encoder="imported": the pretrained speech encoder of the audio stream, in place of
+    # ``audio`` (its pooled vector is fused as the stream's feature).
+    audio_import: ImportedEncoderConfig = ImportedEncoderConfig(time_masks=0)
     fusion: str = "concat"  # a name in FUSIONS
 
     def __post_init__(self):
@@ -50,6 +59,11 @@ class S003Config:
             )
         check_names(image_encoder=(ENCODERS, self.image_encoder),
                     audio_encoder=(ENCODERS, self.audio_encoder), fusion=(FUSIONS, self.fusion))
+        imported = self.audio_encoder == "imported"
+        if imported and "audio" in self.modalities and not (self.audio_import.path
+                                                            or self.audio_import.record):
+            raise ValueError("audio_encoder='imported' needs audio_import.path (an imported "
+                             "speech encoder's directory)")
 
 
 class S003(nn.Module):
@@ -63,6 +77,10 @@ class S003(nn.Module):
         c = self.cfg
         feats = {}
         for m in c.modalities:
+            if m == "audio" and c.audio_encoder == "imported":  # its own scope: enc_audio/...
+                feats["feat_audio"] = ENCODERS["imported"](c.audio_import, name="enc_audio")(
+                    batch[m], batch["audio_mask"], train=train)
+                continue
             if m == "audio":
                 enc = ENCODERS[c.audio_encoder](c.audio, c.lstm_hidden, name="enc_audio")
             else:

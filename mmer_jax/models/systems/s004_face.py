@@ -11,6 +11,12 @@ choice); every layer's features come back in ``aux`` as ``tap_conv``, ``tap_avgp
 ``tap_dropout`` and ``tap_fc`` ([B, D_tap] each, averaged over valid frames), so one forward
 pass exports all four for a Table 2-style comparison or for S004's classical half
 (:mod:`mmer_jax.classic`).
+
+``face_encoder = "imported"`` starts from ImageNet instead: timm's Inception-ResNet-v2 imported
+with ``mmer encoders import --format timm --arch inception_resnet_v2`` (``model.face_import``:
+every crop resized to ``face_import.image_size``, the network's last 1536-channel map averaged,
+then over the clip's valid crops: the paper's average-pool tap, ``tap_avgpool``), dropout, the
+output layer: ``experiments/s004_face_meld_imagenet.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import dataclasses
 
 import flax.linen as nn
 
+from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.inception_resnet_v2 import InceptionResNetV2Config, IRv2Frames
 from mmer_jax.models.systems.face_only import check_face_config, classify
-from mmer_jax.registry import register_system
+from mmer_jax.registry import ENCODERS, register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,10 +38,22 @@ class S004FaceConfig:
     name: str = "s004_face"
     modalities: tuple[str, ...] = ("face",)  # or ("frames",) where frames are face crops
     face: InceptionResNetV2Config = InceptionResNetV2Config()
+    # "inception_resnet_v2": ``face``, trained from scratch with its taps; "imported": the
+    # ImageNet network of ``face_import`` (any imported image network), features averaged.
+    face_encoder: str = "inception_resnet_v2"
+    face_import: ImportedEncoderConfig = ImportedEncoderConfig(states="-1", pooling="mean",
+                                                               image_size=299)
     dropout: float = 0.0  # before the output layer (the network's own dropout is face.dropout)
 
     def __post_init__(self):
         check_face_config(self)
+        if self.face_encoder not in ("inception_resnet_v2", "imported"):
+            raise ValueError(f"face_encoder={self.face_encoder!r} must be 'inception_resnet_v2' "
+                             "or 'imported'")
+        if self.face_encoder == "imported" and not (self.face_import.path
+                                                    or self.face_import.record):
+            raise ValueError("face_encoder='imported' needs face_import.path (an imported "
+                             "image network's directory)")
 
 
 class S004Face(nn.Module):
@@ -48,6 +67,11 @@ class S004Face(nn.Module):
     @nn.compact
     def __call__(self, batch, *, train: bool):
         (m,) = self.cfg.modalities
+        if self.cfg.face_encoder == "imported":
+            feat = ENCODERS["imported"](self.cfg.face_import, name=f"enc_{m}")(
+                batch[m], batch[f"{m}_mask"], train=train)  # [B, C] over the valid crops
+            aux = {f"feat_{m}": feat, "tap_avgpool": feat}
+            return classify(self.cfg, feat, self.num_classes, train), aux
         # IRv2Frames is the registered ``inception_resnet_v2`` encoder; built directly for .taps.
         taps = IRv2Frames(self.cfg.face, name=f"enc_{m}").taps(
             batch[m], batch[f"{m}_mask"], train=train)
