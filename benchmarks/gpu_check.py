@@ -5,7 +5,9 @@ kernels against their references, runs the ``gpu``-marked kernel tests (when pyt
 installed), the kernel benchmark and the autotuner on the emotion shapes, and writes
 ``benchmarks/results/gpu-check-<device>-<date>.json`` (plus the benchmark's own JSON and the
 tuned table entries), and, when torch is installed, ``train_compare_torch.py --device cuda``
-(mmer_jax vs PyTorch training throughput, its own JSON). ``--dry-run`` runs the CPU-capable
+(mmer_jax vs PyTorch training throughput, its own JSON) and, with transformers too,
+``pretrained_encoders.py --device gpu`` (Whisper base and a WavLM-base-sized encoder, forward and
+backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON). ``--dry-run`` runs the CPU-capable
 parts (tiny peaks, the quick benchmark, the autotuner's refusal, collecting the GPU tests, the
 comparison's flag check) into ``--out`` so the script itself is tested without a GPU. Every
 step has a time budget; the whole stays under 8 minutes.
@@ -125,6 +127,30 @@ def run_train_compare(dry_run: bool, out: str, timeout: int) -> dict:
             "tail": tail, "json": None if dry_run else out}
 
 
+def run_pretrained_encoders(dry_run: bool, out: str, timeout: int) -> dict:
+    """``benchmarks/pretrained_encoders.py --device gpu``: Whisper base and a WavLM-base-sized
+    encoder, forward and forward+backward, mmer_jax (XLA and the Pallas attention kernel)
+    against transformers' PyTorch eager, in a subprocess (torch.compile left out: its compile
+    time would take the lease). A dry run checks the script's arguments and imports only."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return {"status": "skipped: torch / transformers are not installed (the ref extra)"}
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "pretrained_encoders.py"), "--out",
+           out]
+    cmd += (["--dry-run", "--sides", "mmer_jax_xla,mmer_jax_pallas,torch_eager"] if dry_run else
+            ["--device", "gpu", "--rounds", "3", "--calls", "3", "--sides",
+             "mmer_jax_xla,mmer_jax_pallas,torch_eager"])
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {timeout} s"}
+    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
+    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
+            "tail": tail, "json": out}
+
+
 def main(argv=None) -> int:
     """Runs the check; returns 0 when every step ran (failures are recorded in the JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,6 +190,8 @@ def main(argv=None) -> int:
         step(f"autotune_{t[0]}", lambda t=t: autotune.main(t + ["--table", table]))
     compare_out = os.path.join(args.out, f"train-compare-torch-{slug}-{date}.json")
     step("train_compare_torch", lambda: run_train_compare(dry, compare_out, 200))
+    encoders_out = os.path.join(args.out, f"pretrained-encoders-{slug}-{date}.json")
+    step("pretrained_encoders", lambda: run_pretrained_encoders(dry, encoders_out, 240))
     if not dry and os.path.exists(bench_out) and "result" in report["steps"]["peaks"]:
         peaks = report["steps"]["peaks"]["result"]
         with open(bench_out) as f:

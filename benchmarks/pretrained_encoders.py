@@ -49,6 +49,7 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("whisper_base", "wavlm_base")
+SIDES = ("mmer_jax_xla", "mmer_jax_pallas", "torch_eager", "torch_compile")
 
 
 def quartiles(xs: list[float]) -> dict:
@@ -138,13 +139,16 @@ def _sides(name: str, args, dev: str, notes: dict) -> dict:
 
         return {"fwd": fwd, "fwd+bwd": fwd_bwd}
 
+    wanted = set(args.sides.split(",")) if args.sides else set(SIDES)
     sides = {"mmer_jax_xla": jax_side("xla"), "torch_eager": torch_side(model)}
-    if args.device == "gpu":
+    if args.device == "gpu" and "mmer_jax_pallas" in wanted:
         sides["mmer_jax_pallas"] = jax_side("pallas")
-    try:
-        sides["torch_compile"] = torch_side(torch.compile(model))
-    except Exception as exc:  # noqa: BLE001 - recorded, the other sides still run
-        notes[f"{name}/torch_compile"] = f"{type(exc).__name__}: {exc}"
+    if "torch_compile" in wanted:
+        try:
+            sides["torch_compile"] = torch_side(torch.compile(model))
+        except Exception as exc:  # noqa: BLE001 - recorded, the other sides still run
+            notes[f"{name}/torch_compile"] = f"{type(exc).__name__}: {exc}"
+    sides = {k: v for k, v in sides.items() if k in wanted | {"torch_eager"}}
     with torch.no_grad():
         ref_out = model(xt).last_hidden_state.cpu().numpy()
     ours_out = np.asarray(jax.jit(
@@ -219,10 +223,27 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--sides", default=None, help=f"comma-separated subset of {','.join(SIDES)} "
+                   "(torch_eager, the ratios' base, always runs); default: all")
     p.add_argument("--quick", action="store_true", help="1 round, 1 call, batch 2, 1 s")
     p.add_argument("--out", default=None)
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="check the arguments and that both sides import, then exit")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.dry_run:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+        sys.path.insert(0, REPO)
+        from mmer_jax.weights import importer  # noqa: F401
+
+        unknown = set((args.sides or "").split(",")) - set(SIDES) - {""}
+        unknown |= set(args.models.split(",")) - set(MODELS)
+        if unknown:
+            p.error(f"unknown sides or models: {sorted(unknown)}")
+        print("dry run: arguments and imports ok")
+        return 0
     if args.quick:
         args.rounds, args.calls, args.batch, args.seconds = 1, 1, 2, 1.0
     if args.child:
@@ -250,7 +271,7 @@ def main(argv=None) -> int:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--threads", str(n),
                "--models", args.models, "--rounds", str(args.rounds), "--calls",
                str(args.calls), "--batch", str(args.batch), "--seconds", str(args.seconds),
-               "--device", args.device]
+               "--device", args.device] + (["--sides", args.sides] if args.sides else [])
         pin = ["taskset", "-c", f"0-{n - 1}"] if args.device == "cpu" and n < cores else []
         load_before = os.getloadavg()
         proc = subprocess.run(pin + cmd, env=env, stdout=subprocess.PIPE, text=True)

@@ -129,6 +129,10 @@ class DataConfig:
     # Clips longer than this are encoded in consecutive windows of this length (Whisper's own
     # is 30 s) whose frames are concatenated.
     encoder_window_s: float = 30.0
+    # How a window reaches the encoder: "own_length" (the clip as it is; what CTranslate2's
+    # encode and wav2vec 2.0-style encoders do) or "padded" (zero-padded to encoder_window_s and
+    # encoded whole, the clip's own frames kept: Whisper's training input, 30 s of audio).
+    encoder_window: str = _choices("own_length", "own_length", "padded")
 
     def __post_init__(self):
         _positive(self, "sample_rate", "n_fft", "hop", "max_frames", "max_tokens", "token_bucket",

@@ -87,6 +87,8 @@ def cache_key(builder_dir: str, data: DataConfig) -> dict[str, Any]:
         "architecture": rec["architecture"],
         "encoder_config": rec["config"],
         "frontend": {"sample_rate": data.sample_rate, "window_s": data.encoder_window_s,
+                     **({"window": data.encoder_window} if data.encoder_window != "own_length"
+                        else {}),
                      "store": data.encoder_store},
     }
 

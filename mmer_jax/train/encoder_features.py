@@ -68,6 +68,7 @@ class _Encoder:
                              f"{enc.record['architecture']!r} encoder; the encoder-feature cache "
                              f"holds speech encoders ({', '.join(SPEECH)})")
         self.architecture = enc.record["architecture"]
+        self.config = enc.config
         self.variables = jax.device_put(enc.variables)
         module = enc.module()
 
@@ -78,7 +79,11 @@ class _Encoder:
         self._apply = jax.jit(apply)
         self.calls = 0  # encoder invocations (tests count them)
 
-    def encode(self, waves: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    def encode(self, waves: np.ndarray, lengths: np.ndarray,
+               keep: np.ndarray | None = None) -> list[np.ndarray]:
+        """waves [B, N] float32, lengths [B] valid samples -> per row [T_b, L, D] float32; with
+        ``keep`` (samples per row), only the frames of the first ``keep`` samples are returned
+        (a clip encoded inside a zero-padded window)."""
         if self.architecture == "whisper":
             from mmer_jax.data.whisper_features import whisper_log_mel
 
@@ -88,7 +93,19 @@ class _Encoder:
         states, out_mask = self._apply(self.variables, jnp.asarray(x), jnp.asarray(mask))
         self.calls += 1
         states, n = np.asarray(states, np.float32), np.asarray(out_mask).sum(-1)
-        return [states[b, : n[b]] for b in range(len(n))]
+        if keep is not None:
+            n = np.minimum(n, self.frames(keep))
+        # Copies: a view would keep the whole batch (a 30-s window's states) alive per clip.
+        return [states[b, : n[b]].copy() for b in range(len(n))]
+
+    def frames(self, samples: np.ndarray) -> np.ndarray:
+        """Encoder frames of ``samples`` samples of 16-kHz audio."""
+        if self.architecture == "whisper":
+            return (samples // 160 - 1) // 2 + 1
+        from mmer_jax.models.pretrained.conv_features import conv_output_lengths
+
+        c = self.config
+        return np.asarray(conv_output_lengths(samples, c.conv_kernel, c.conv_stride))
 
 
 def _windows(audio: np.ndarray, width: int) -> list[np.ndarray]:
@@ -98,14 +115,13 @@ def _windows(audio: np.ndarray, width: int) -> list[np.ndarray]:
 def _encode_clips(enc: _Encoder, clips: list[tuple[str, np.ndarray]], data: DataConfig,
                   done: Callable[[str, np.ndarray], None]) -> None:
     """Encodes ``clips`` (windows batched by padded length) and calls ``done(id, [T, L, D])``
-    per clip in order."""
+    for each clip as soon as its last window is encoded (not in ``clips`` order)."""
     sr = data.sample_rate
     width = int(data.encoder_window_s * sr)
-    step = int(LENGTH_STEP_S * sr)
+    step = width if data.encoder_window == "padded" else int(LENGTH_STEP_S * sr)
     segments = [(i, w) for i, (_, a) in enumerate(clips) for w in _windows(a, width)]
     pieces: dict[int, list] = {i: [] for i in range(len(clips))}
     order = sorted(range(len(segments)), key=lambda s: len(segments[s][1]))
-    next_clip = 0
     remaining = {i: 0 for i in range(len(clips))}
     for i, _ in segments:
         remaining[i] += 1
@@ -122,13 +138,17 @@ def _encode_clips(enc: _Encoder, clips: list[tuple[str, np.ndarray]], data: Data
         lengths = np.array([len(segments[s][1]) for s in group], np.int32)
         for row, s in enumerate(group):
             waves[row, : lengths[row]] = segments[s][1].astype(np.float32) / 32768.0
-        for s, frames in zip(group, enc.encode(waves, lengths), strict=True):
-            pieces[segments[s][0]].append((s, frames))
-            remaining[segments[s][0]] -= 1
-        while next_clip < len(clips) and remaining[next_clip] == 0:
-            parts = [f for _, f in sorted(pieces.pop(next_clip), key=lambda p: p[0])]
-            done(clips[next_clip][0], np.concatenate(parts, axis=0))
-            next_clip += 1
+        if data.encoder_window == "padded":  # the zeros are input: the whole window is valid
+            encoded = enc.encode(waves, np.full_like(lengths, padded), keep=lengths)
+        else:
+            encoded = enc.encode(waves, lengths)
+        for s, frames in zip(group, encoded, strict=True):
+            clip = segments[s][0]
+            pieces[clip].append((s, frames))
+            remaining[clip] -= 1
+            if remaining[clip] == 0:
+                parts = [f for _, f in sorted(pieces.pop(clip), key=lambda p: p[0])]
+                done(clips[clip][0], np.concatenate(parts, axis=0))
 
 
 def _stored(frames: np.ndarray, store: str) -> np.ndarray:
