@@ -6,8 +6,9 @@ words, 4 classes), leave-one-speaker-out folds.
 
 Protocol: the build's ``loso`` folds (6 speakers; test = one speaker, validation and train from
 the others as the build's fold definitions say), the epoch chosen on validation UAR, test scored
-once; no speaker normalisation. Clips are 0.35-2.47 s words, encoded at their own length (18-124
-Whisper positions). Settings are EmoDB's (``ssl_probe_emodb.py``), chosen on validation only.
+once; no speaker normalisation. Clips are 0.35-2.47 s words (18-124 Whisper positions), each
+encoded inside a zero-padded 30-s window. Settings are EmoDB's (``ssl_probe_emodb.py``, which
+gives the validation figures that chose the padded window).
 """
 
 import ml_collections
