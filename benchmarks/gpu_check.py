@@ -7,10 +7,10 @@ installed), the kernel benchmark and the autotuner on the emotion shapes, and wr
 tuned table entries), and, when torch is installed, ``train_compare_torch.py --device cuda``
 (mmer_jax vs PyTorch training throughput, its own JSON) and, with transformers too,
 ``pretrained_encoders.py --device gpu`` (Whisper base and a WavLM-base-sized encoder, forward and
-backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON). ``--dry-run`` runs the CPU-capable
-parts (tiny peaks, the quick benchmark, the autotuner's refusal, collecting the GPU tests, the
-comparison's flag check) into ``--out`` so the script itself is tested without a GPU. Every
-step has a time budget; the whole stays under 8 minutes.
+backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON).
+``--dry-run`` runs the CPU-capable parts (tiny peaks, the quick benchmark, the autotuner's
+refusal, collecting the GPU tests, the comparison's flag check) into ``--out`` so the script
+itself is tested without a GPU. Every step has a time budget; the whole stays under 8 minutes.
 """
 
 from __future__ import annotations
