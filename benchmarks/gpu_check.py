@@ -7,7 +7,9 @@ installed), the kernel benchmark and the autotuner on the emotion shapes, and wr
 tuned table entries), and, when torch is installed, ``train_compare_torch.py --device cuda``
 (mmer_jax vs PyTorch training throughput, its own JSON) and, with transformers too,
 ``pretrained_encoders.py --device gpu`` (Whisper base and a WavLM-base-sized encoder, forward and
-backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON).
+backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON), and
+``ssl_finetune_step.py`` (Whisper base fine-tuned end to end: the run's train step, float32 and
+bfloat16, its own JSON).
 ``--dry-run`` runs the CPU-capable parts (tiny peaks, the quick benchmark, the autotuner's
 refusal, collecting the GPU tests, the comparison's flag check) into ``--out`` so the script
 itself is tested without a GPU. Every step has a time budget; the whole stays under 8 minutes.
@@ -151,6 +153,24 @@ def run_pretrained_encoders(dry_run: bool, out: str, timeout: int) -> dict:
             "tail": tail, "json": out}
 
 
+def run_ssl_finetune(dry_run: bool, out: str, timeout: int) -> dict:
+    """``benchmarks/ssl_finetune_step.py``: the ``ssl_finetune`` train step (Whisper base end to
+    end, random weights, generated batches of the EmoDB config's shapes) in float32 and bfloat16,
+    XLA and the Pallas attention kernel, in a subprocess. A dry run is its ``--quick`` smoke run
+    on the CPU (a 2-layer encoder), so the script itself is tested."""
+    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "ssl_finetune_step.py"), "--out", out]
+    cmd += ["--quick", "--device", "cpu"] if dry_run else ["--device", "gpu", "--steps", "10"]
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {timeout} s"}
+    tail = (done.stdout + done.stderr).strip().splitlines()[-6:]
+    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
+            "tail": tail, "json": out}
+
+
 def main(argv=None) -> int:
     """Runs the check; returns 0 when every step ran (failures are recorded in the JSON)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -192,6 +212,8 @@ def main(argv=None) -> int:
     step("train_compare_torch", lambda: run_train_compare(dry, compare_out, 200))
     encoders_out = os.path.join(args.out, f"pretrained-encoders-{slug}-{date}.json")
     step("pretrained_encoders", lambda: run_pretrained_encoders(dry, encoders_out, 240))
+    finetune_out = os.path.join(args.out, f"ssl-finetune-step-{slug}-{date}.json")
+    step("ssl_finetune", lambda: run_ssl_finetune(dry, finetune_out, 150))
     if not dry and os.path.exists(bench_out) and "result" in report["steps"]["peaks"]:
         peaks = report["steps"]["peaks"]["result"]
         with open(bench_out) as f:

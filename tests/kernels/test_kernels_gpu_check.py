@@ -23,3 +23,7 @@ def test_gpu_check_dry_run_writes_its_report(tmp_path):
     assert all("error" not in s for s in data["steps"].values()), data["steps"]
     bench = json.loads(next(tmp_path.glob("kernels-*.json")).read_text())
     assert all({"flops", "bytes"} <= set(r) for r in bench["rows"])
+    finetune = data["steps"]["ssl_finetune"]["result"]
+    assert finetune["status"] == "passed", finetune
+    rows = json.loads(open(finetune["json"]).read())["rows"]
+    assert rows and all(r["clips_per_s"] > 0 and r["last_loss"] > 0 for r in rows)

@@ -24,7 +24,7 @@ from tests.pretrained import tiny_imports
 
 
 def _trainer(tmp_path, path, variant, modalities, **overrides):
-    items = {"data.config": "tiny", "data.read_threads": 0, "train.batch_size": 16,
+    items = {"data.config": "tiny", "data.read_threads": 0, "train.batch_size": 8,
              "train.epochs": 1, "train.progress": False, "train.warmup_steps": 0, **overrides}
     cfg = config_lib.load(path, [f"{k}={v}" for k, v in items.items()])
     cfg.variants = {variant: list(modalities)}

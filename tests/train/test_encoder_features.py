@@ -61,14 +61,14 @@ def _builder(cfg):
 
 
 def test_two_seeds_encode_once(tiny_generated, whisper_dir, tmp_path, counted):
-    cfg = _cfg(tiny_generated, whisper_dir)
+    cfg = _cfg(tiny_generated, whisper_dir, **{"train.epochs": 1})
     assert cfg.model.encoder_states == 3  # filled in from encoder.json: 2 layers + 1
     first = run(cfg, str(tmp_path / "seed0"))
     n = len(counted)
     builder = _builder(cfg)
     clips = sum(s.num_examples for s in builder.info.splits.values())
     assert n > 0 and sum(counted) == clips  # every stored clip encoded once
-    cfg1 = _cfg(tiny_generated, whisper_dir)
+    cfg1 = _cfg(tiny_generated, whisper_dir, **{"train.epochs": 1})
     cfg1.seed = 1
     second = run(cfg1, str(tmp_path / "seed1"))
     assert len(counted) == n  # the second run read the cache
