@@ -203,6 +203,11 @@ def main(argv=None) -> int:
     bench_out = os.path.join(args.out, f"kernels-{slug}-{date}.json")
     step("bench", lambda: bench.main((["--quick"] if dry else ["--repeats", "10"])
                                      + ["--out", bench_out]) or bench_out)
+    # The pretrained encoders and their fine-tuning step next: the workloads users run.
+    encoders_out = os.path.join(args.out, f"pretrained-encoders-{slug}-{date}.json")
+    step("pretrained_encoders", lambda: run_pretrained_encoders(dry, encoders_out, 240))
+    finetune_out = os.path.join(args.out, f"ssl-finetune-step-{slug}-{date}.json")
+    step("ssl_finetune", lambda: run_ssl_finetune(dry, finetune_out, 150))
     table = os.path.join(args.out, f"tuned-{slug}-{date}.json")
     tune = [["attention", "32", "300", "300", "8", "64", "bfloat16"],
             ["dynamic_conv", "32", "300", "512", "8", "7", "bfloat16"]]
@@ -210,10 +215,6 @@ def main(argv=None) -> int:
         step(f"autotune_{t[0]}", lambda t=t: autotune.main(t + ["--table", table]))
     compare_out = os.path.join(args.out, f"train-compare-torch-{slug}-{date}.json")
     step("train_compare_torch", lambda: run_train_compare(dry, compare_out, 200))
-    encoders_out = os.path.join(args.out, f"pretrained-encoders-{slug}-{date}.json")
-    step("pretrained_encoders", lambda: run_pretrained_encoders(dry, encoders_out, 240))
-    finetune_out = os.path.join(args.out, f"ssl-finetune-step-{slug}-{date}.json")
-    step("ssl_finetune", lambda: run_ssl_finetune(dry, finetune_out, 150))
     if not dry and os.path.exists(bench_out) and "result" in report["steps"]["peaks"]:
         peaks = report["steps"]["peaks"]["result"]
         with open(bench_out) as f:

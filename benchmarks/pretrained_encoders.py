@@ -102,10 +102,11 @@ def _sides(name: str, args, dev: str, notes: dict) -> dict:
                                                  np.random.default_rng(0))
     model = model.eval().to(dev)
     with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
+        ref = os.path.join(tmp, "reference")  # the import goes beside it, never inside
+        model.save_pretrained(ref)
         if name == "whisper_base":  # our importer reads config.json's model_type
-            cfg.to_json_file(os.path.join(tmp, "config.json"))
-        enc = store.load(importer.import_checkpoint("hf", tmp, os.path.join(tmp, "enc")))
+            cfg.to_json_file(os.path.join(ref, "config.json"))
+        enc = store.load(importer.import_checkpoint("hf", ref, os.path.join(tmp, "enc")))
     xt = torch.from_numpy(x_ref).to(dev)
     params = jax.device_put(enc.variables["params"])
     x_j, m_j = jnp.asarray(x_ours), jnp.asarray(mask)

@@ -25,6 +25,6 @@ def get_config() -> ml_collections.ConfigDict:
     cfg = corpora.turev_db_speech(ssl_finetune_emodb.get_config())
     cfg.data.fold_protocol = "loso"
     cfg.data.max_audio_s = 2.5
-    cfg.train.epochs = 12
-    cfg.train.warmup_steps = 80
+    cfg.train.epochs = 10
+    cfg.train.warmup_steps = 70
     return cfg

@@ -46,8 +46,14 @@ def report_parts(system: str, corpus: str, cfg, runs: list[dict], folds: dict | 
     if weights is not None:
         out["layer_weights"] = {**weights, "png": f"{stem}_layer_weights.png"}
     data = cfg.get("data") or {}
-    if data.get("encoder"):
-        out["encoder"] = encoder_info(data, (weights or {}).get("states"))
+    # The encoder a probe reads from the feature cache (data.encoder), or the one a fine-tuned
+    # model holds (model.audio.path of an "imported" encoder).
+    audio = (cfg.get("model") or {}).get("audio")
+    tuned = audio.get("path") if hasattr(audio, "get") else None
+    if data.get("encoder") or tuned:
+        source = data if data.get("encoder") else {"encoder": tuned, "encoder_store": None}
+        out["encoder"] = encoder_info(source, (weights or {}).get("states"))
+        out["encoder"]["fine_tuned"] = not data.get("encoder")
         # What the runs themselves recorded (results.json "encoder"): it wins over the import
         # directory as it is now, which may have been replaced since they trained.
         recorded = sorted({r["encoder"]["source_sha256"] for r in runs
@@ -92,6 +98,7 @@ def encoder_info(data, states_reported: int | None = None) -> dict:
     from mmer_jax.data.encoder_cache import encoder_record, encoder_states
 
     info = {"path": data.get("encoder"), "store": data.get("encoder_store", "frames"),
+            # None: no feature cache (the encoder is inside the trained model)
             "window_s": data.get("encoder_window_s")}
     try:
         record = encoder_record(info["path"])
@@ -232,8 +239,12 @@ def encoder_lines(r: dict) -> list[str]:
     if reported is not None and e.get("hidden_states") not in (None, reported):
         rows.append(["Layer weights reported", f"{reported} per run: not the encoder's "
                      f"{e['hidden_states']} (the import changed after the runs?)"])
-    rows.append(["Cache store (`data.encoder_store`)",
-                 STORE_TEXT.get(e["store"], cell(e["store"]))])
+    if e.get("fine_tuned"):
+        rows.append(["Use", "inside the model, its weights fine-tuned from the import "
+                            "(`model.audio.path`); no feature cache"])
+    else:
+        rows.append(["Cache store (`data.encoder_store`)",
+                     STORE_TEXT.get(e["store"], cell(e["store"]))])
     if e.get("window_s") is not None:
         rows.append(["Encoder window (`data.encoder_window_s`)", f"{num(e['window_s'], 1)} s"])
     return ["## Encoder", ""] + markdown_table(["Field", "Value"], rows, "ll")
@@ -261,8 +272,9 @@ def context_lines(r: dict) -> list[str]:
     ours = folds["test_over_folds"] if folds else r["ours"]["test"]
     e = r.get("encoder") or {}
     states = e.get("hidden_states") or e.get("hidden_states_reported")
-    encoder = (f"{cell(e.get('architecture') or e.get('path'))}, frozen, all {states} hidden "
-               "states, learned softmax weights" if r["system"] == "ssl_probe" and e
+    how = {"ssl_probe": "frozen", "ssl_finetune": "fine-tuned end to end"}.get(r["system"])
+    encoder = (f"{cell(e.get('architecture') or e.get('path'))}, {how}, all {states} hidden "
+               "states, learned softmax weights" if how and e
                else cell(e.get("architecture") or e.get("path")))
     over = (f"mean ± std over {len(folds['per_fold'])} folds" if folds
             else f"mean ± std over {len(r['runs'])} seeds")

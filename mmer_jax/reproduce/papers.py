@@ -801,3 +801,8 @@ OTHER_CORPUS_NOTES["ssl_probe"] = (
     "encoders' and protocols' figures stand beside ours under *Other encoders and protocols*, "
     "as context"
 )
+OTHER_CORPUS_NOTES["ssl_finetune"] = (
+    "fine-tuning a pretrained speech encoder end to end has no seed paper; on EmoDB and "
+    "TurEV-DB other encoders' and protocols' figures stand beside ours under *Other encoders "
+    "and protocols*, as context"
+)

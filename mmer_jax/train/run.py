@@ -152,7 +152,7 @@ def check_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> bool:
         return False
     with open(path) as f:
         old = json.load(f)
-    new = json.loads(cfg.to_json_best_effort())
+    new = json.loads(_as_stored(cfg).to_json_best_effort())
     diff = _first_difference(_strip(old, RESUME_IGNORES), _strip(new, RESUME_IGNORES))
     if diff:
         raise UsageError(
@@ -160,6 +160,23 @@ def check_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> bool:
             f"use a new --workdir, or --force to delete that run and start afresh"
         )
     return True
+
+
+def _as_stored(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """``cfg`` as :func:`run` stores it in ``config.json``: the imported encoders' records filled
+    in from their ``encoder.json`` (a copy; ``cfg`` is unchanged). Without this, a fresh config
+    never matches the run it should resume; an import that cannot be read now is compared as
+    the config gives it."""
+    import copy
+
+    from mmer_jax.train.imports import fill_records
+
+    stored = copy.deepcopy(cfg)
+    try:
+        fill_records(stored)
+    except UsageError:
+        pass
+    return stored
 
 
 def _make_writable_dir(workdir: str) -> bool:

@@ -183,6 +183,23 @@ def test_an_unreadable_encoder_record_is_reported_not_fatal(tmp_path, encoder_di
     assert "| Hidden states | 3 (0 = the input embedding" in md
 
 
+def test_fine_tuned_encoder_is_named_from_the_model_section(tmp_path, encoder_dir):
+    """``ssl_finetune`` holds its encoder in ``model.audio.path`` (no feature cache): the report
+    names it, its hash and its use, and the context row says it was fine-tuned."""
+    from mmer_jax import config as config_lib
+
+    cfg = config_lib.load(os.path.join(REPO, "experiments", "ssl_finetune_emodb.py"),
+                          [f"model.audio.path={encoder_dir}"])
+    report, paths = _fold_report(tmp_path, cfg, system="ssl_finetune")
+    assert report["encoder"]["fine_tuned"] and report["encoder"]["source_sha256"] == SHA
+    md = open(paths["md"]).read()
+    for text in ("## Encoder", f"| Source sha256 | `{SHA}` |", "| Use | inside the model",
+                 "| **ssl_finetune (this reproduction)** | whisper, fine-tuned end to end, all 3 "
+                 "hidden states"):
+        assert text in md, text
+    assert "Cache store" not in md and "Encoder window" not in md
+
+
 def test_runs_without_model_summary_or_encoder_add_nothing(tmp_path, encoder_dir):
     cfg = _cfg(encoder_dir)
     cfg.data.encoder = ""

@@ -12,7 +12,8 @@ import os
 import pytest
 
 from mmer_jax import config as config_lib
-from mmer_jax.train.run import run
+from mmer_jax.errors import UsageError
+from mmer_jax.train.run import check_workdir, run
 from tests.pretrained import tiny_imports
 
 CONFIG = "experiments/ssl_finetune_generated.py"
@@ -41,6 +42,12 @@ def test_data_parallel_run(tiny_generated, whisper_dir, tmp_path):
     losses = [json.loads(line)["loss"] for line in open(os.path.join(tmp_path, "metrics.jsonl"))
               if '"train"' in line]
     assert losses and all(math.isfinite(x) for x in losses)
+    # The config as given again (its record not yet filled in) resumes the run: a reproduction
+    # reads a finished run back; another import at the config's path is refused, naming the key.
+    assert check_workdir(str(tmp_path), _cfg(tiny_generated, whisper_dir))
+    other = tiny_imports.whisper(tmp_path.parent / "other", seed=1)
+    with pytest.raises(UsageError, match="model.audio"):
+        check_workdir(str(tmp_path), _cfg(tiny_generated, other))
 
 
 def test_bfloat16_fsdp_micro_batches(tiny_generated, whisper_dir, tmp_path):
