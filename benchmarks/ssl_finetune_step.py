@@ -181,6 +181,9 @@ def main(argv=None) -> int:
             print(f"{dtype:>9} {impl:>7}  step {row['step_s']['median'] * 1e3:8.1f} ms "
                   f"(IQR {row['step_s']['iqr'] * 1e3:.1f})  {row['clips_per_s']:7.1f} clips/s  "
                   f"{row['audio_s_per_s']:7.1f} audio s/s  compile+warm-up {row['warmup_s']:.1f} s")
+    if args.quick:
+        print("(--quick: a 2-layer 64-wide encoder and 2 timed steps, a smoke run of the script; "
+              "not Whisper base's speed)")
     date = datetime.date.today().isoformat()
     out = args.out or os.path.join(REPO, "benchmarks", "results",
                                    f"ssl-finetune-step-{device}-{date}.json")
@@ -188,6 +191,10 @@ def main(argv=None) -> int:
               "device_kind": jax.devices()[0].device_kind, "device_count": jax.device_count(),
               "jax": jax.__version__, "python": platform.python_version(),
               "cpu": platform.processor() or platform.machine(),
+              "quick": args.quick,
+              "what": ("smoke run: a 2-layer 64-wide Whisper-shaped encoder, not Whisper base"
+                       if args.quick else "Whisper base's shape" + (
+                           f" (from {args.import_dir})" if args.import_dir else "")),
               "encoder": json.loads(_record(args)), "clip_s_max": args.seconds,
               "weights": "random initialisation (speed only)", "date": date, "rows": rows}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

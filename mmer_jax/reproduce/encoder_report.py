@@ -92,7 +92,9 @@ def encoder_info(data, states_reported: int | None = None) -> dict:
 
     Returns:
       ``{"path", "store", "window_s", "architecture", "parameters", "source_format",
-      "source_kind", "source_path", "source_sha256", "hidden_states", "hidden_states_reported"}``;
+      "source_kind", "source_path", "source_sha256" (the sha256 of the source files' sha256s,
+      concatenated: the import's key), "source_files" ([{"name", "bytes", "sha256"}] each file
+      read), "hidden_states", "hidden_states_reported"}``;
       ``record_error`` in place of the record's fields when ``encoder.json`` cannot be read.
     """
     from mmer_jax.data.encoder_cache import encoder_record, encoder_states
@@ -114,6 +116,8 @@ def encoder_info(data, states_reported: int | None = None) -> dict:
         info.update(architecture=record.get("architecture"), parameters=record.get("parameters"),
                     source_format=src.get("format"), source_kind=src.get("kind"),
                     source_path=src.get("path"), source_sha256=src.get("sha256"),
+                    source_files=[{k: f.get(k) for k in ("name", "bytes", "sha256")}
+                                  for f in src.get("files") or []],
                     hidden_states=states)
     if states_reported is not None:
         info["hidden_states_reported"] = states_reported
@@ -229,8 +233,12 @@ def encoder_lines(r: dict) -> list[str]:
             ["Source format", f"{cell(e.get('source_format'))}"
              + (f" ({cell(e['source_kind'])})" if e.get("source_kind") else "")
              + (f", imported from `{e['source_path']}`" if e.get("source_path") else "")],
-            ["Source sha256", f"`{e['source_sha256']}`" if e.get("source_sha256") else MISSING],
+            ["Source sha256", (f"`{e['source_sha256']}` (the sha256 of the source files' "
+                               "sha256s, concatenated)") if e.get("source_sha256") else MISSING],
         ]
+        for f in e.get("source_files") or []:
+            rows.append([f"Source file `{f['name']}`",
+                         f"{f['bytes']:,} bytes, sha256 `{f['sha256']}`"])
     if e.get("replaced"):
         rows.append(["Import now", cell(e["replaced"])])
     rows.append(["Hidden states", (f"{states} (0 = the input embedding, {states - 1} = the last "

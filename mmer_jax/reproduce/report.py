@@ -185,11 +185,11 @@ def render_markdown(r: dict) -> str:
     ]
     lines += markdown_table(["Class", "Paper acc", "Ours acc", "Paper F1", "Ours F1"], rows)
     runs = r["ours"]["test"]["accuracy"].get("n") or 0
-    partial = [f"{c} ({ours_pc[c]['recall']['n']} of {runs} runs)" for c in classes
-               if (ours_pc[c]["recall"].get("n") or 0) < runs]
+    partial = [f"{c} (absent from {runs - (ours_pc[c]['recall'].get('n') or 0)} of {runs} runs; "
+               f"its figures are over the other {ours_pc[c]['recall'].get('n') or 0})"
+               for c in classes if (ours_pc[c]["recall"].get("n") or 0) < runs]
     if partial:
-        lines += [f"_Absent from some runs' test split, so those runs are left out of its "
-                  f"figures: {', '.join(partial)}._", ""]
+        lines += [f"_Classes absent from some runs' test split: {'; '.join(partial)}._", ""]
 
     if r.get("variants"):
         pv = (r.get("paper") or {}).get("variants") or {}

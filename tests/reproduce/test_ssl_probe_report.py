@@ -32,7 +32,8 @@ def encoder_dir(tmp_path):
         "format_version": 1, "architecture": "whisper", "parameters": 1234,
         "config": {"encoder_layers": 2, "d_model": 8},
         "source": {"format": "ctranslate2", "path": "/src/whisper-base", "kind": "WhisperSpec",
-                   "sha256": SHA, "files": []}}))
+                   "sha256": SHA, "files": [{"name": "model.bin", "bytes": 145217532,
+                                             "sha256": "d01c3014881c9c6f3133c182f3d2887e"}]}}))
     return str(d)
 
 
@@ -106,7 +107,9 @@ def test_fold_report_has_layer_weights_encoder_and_context(tmp_path, encoder_dir
                  "Largest mean weight: state 1 (0.500)",
                  "![layer weights](emodb_lso_folds_layer_weights.png)",
                  # the encoder, named with its checkpoint hash and the cache's store mode
-                 "## Encoder", f"| Source sha256 | `{SHA}` |", "| Architecture | whisper (1,234",
+                 "## Encoder", f"| Source sha256 | `{SHA}` (the sha256 of the source files'",
+                 "| Source file `model.bin` | 145,217,532 bytes, sha256 `d01c3014",
+                 "| Architecture | whisper (1,234",
                  f"| Import directory | `{encoder_dir}` |",
                  "| Source format | ctranslate2 (WhisperSpec), imported from `/src/whisper-base` |",
                  "| Hidden states | 3 (0 = the input embedding, 2 = the last layer) |",
@@ -193,7 +196,7 @@ def test_fine_tuned_encoder_is_named_from_the_model_section(tmp_path, encoder_di
     report, paths = _fold_report(tmp_path, cfg, system="ssl_finetune")
     assert report["encoder"]["fine_tuned"] and report["encoder"]["source_sha256"] == SHA
     md = open(paths["md"]).read()
-    for text in ("## Encoder", f"| Source sha256 | `{SHA}` |", "| Use | inside the model",
+    for text in ("## Encoder", f"| Source sha256 | `{SHA}`", "| Use | inside the model",
                  "| **ssl_finetune (this reproduction)** | whisper, fine-tuned end to end, all 3 "
                  "hidden states"):
         assert text in md, text
