@@ -93,6 +93,18 @@ def check_compiled() -> list[dict]:
     return out
 
 
+def _run_child(cmd: list[str], timeout: int, tail: int, env: dict | None = None) -> dict:
+    """Runs one step's command from the repository root: {"status": "passed" | "rc N" |
+    "timed out after T s", "tail": its last ``tail`` output lines}."""
+    try:
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        return {"status": f"timed out after {timeout} s"}
+    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
+            "tail": (done.stdout + done.stderr).strip().splitlines()[-tail:]}
+
+
 def run_gpu_tests(dry_run: bool, timeout: int) -> dict:
     """The ``gpu``-marked kernel tests through pytest (collect only in a dry run)."""
     try:
@@ -101,13 +113,7 @@ def run_gpu_tests(dry_run: bool, timeout: int) -> dict:
         return {"status": "skipped: pytest is not installed"}
     cmd = [sys.executable, "-m", "pytest", "tests/kernels", "-m", "gpu", "-n", "0", "-q",
            "-p", "no:cacheprovider"] + (["--collect-only"] if dry_run else [])
-    try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {timeout} s"}
-    tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
-            "tail": tail}
+    return _run_child(cmd, timeout, tail=3)
 
 
 def run_train_compare(dry_run: bool, out: str, timeout: int) -> dict:
@@ -120,13 +126,8 @@ def run_train_compare(dry_run: bool, out: str, timeout: int) -> dict:
     cmd = [sys.executable, os.path.join(REPO, "benchmarks", "train_compare_torch.py"),
            "--device", "cpu" if dry_run else "cuda", "--quick", "--rounds", "3", "--out", out]
     cmd += ["--dry-run"] if dry_run else []
-    try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {timeout} s"}
-    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
-    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
-            "tail": tail, "json": None if dry_run else out}
+    result = _run_child(cmd, timeout, tail=8)
+    return result if "tail" not in result else {**result, "json": None if dry_run else out}
 
 
 def run_pretrained_encoders(dry_run: bool, out: str, timeout: int) -> dict:
@@ -144,13 +145,8 @@ def run_pretrained_encoders(dry_run: bool, out: str, timeout: int) -> dict:
     cmd += (["--dry-run", "--sides", "mmer_jax_xla,mmer_jax_pallas,torch_eager"] if dry_run else
             ["--device", "gpu", "--rounds", "3", "--calls", "3", "--sides",
              "mmer_jax_xla,mmer_jax_pallas,torch_eager"])
-    try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {timeout} s"}
-    tail = (done.stdout + done.stderr).strip().splitlines()[-8:]
-    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
-            "tail": tail, "json": out}
+    result = _run_child(cmd, timeout, tail=8)
+    return result if "tail" not in result else {**result, "json": out}
 
 
 def run_ssl_finetune(dry_run: bool, out: str, timeout: int) -> dict:
@@ -160,15 +156,9 @@ def run_ssl_finetune(dry_run: bool, out: str, timeout: int) -> dict:
     on the CPU (a 2-layer encoder), so the script itself is tested."""
     cmd = [sys.executable, os.path.join(REPO, "benchmarks", "ssl_finetune_step.py"), "--out", out]
     cmd += ["--quick", "--device", "cpu"] if dry_run else ["--device", "gpu", "--steps", "10"]
-    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
-    try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                              env=env)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {timeout} s"}
-    tail = (done.stdout + done.stderr).strip().splitlines()[-6:]
-    return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
-            "tail": tail, "json": out}
+    result = _run_child(cmd, timeout, tail=6,
+                        env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    return result if "tail" not in result else {**result, "json": out}
 
 
 def main(argv=None) -> int:

@@ -47,22 +47,11 @@ import tempfile
 import time
 import traceback
 
+from bench_stats import quartiles  # this script's folder
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = ("whisper_base", "wavlm_base")
 SIDES = ("mmer_jax_xla", "mmer_jax_pallas", "torch_eager", "torch_compile")
-
-
-def quartiles(xs: list[float]) -> dict:
-    """{"median", "q1", "q3", "iqr"} of a non-empty list (inclusive quartiles).
-
-    Raises:
-      ValueError: ``xs`` is empty.
-    """
-    if not xs:
-        raise ValueError("no values")
-    q1, med, q3 = (xs[0],) * 3 if len(xs) == 1 else statistics.quantiles(
-        xs, n=4, method="inclusive")
-    return {"median": med, "q1": q1, "q3": q3, "iqr": q3 - q1}
 
 
 # ----------------------------------------------------------------------------- child process

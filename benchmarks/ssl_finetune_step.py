@@ -40,6 +40,7 @@ sys.path.insert(0, REPO)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_stats import quartiles  # noqa: E402
 
 CONFIG = "experiments/ssl_finetune_emodb.py"
 WHISPER_BASE = {"num_mel_bins": 80, "d_model": 512, "encoder_layers": 6,
@@ -92,11 +93,6 @@ def _record(args) -> str:
                        "config": WHISPER_TINY if args.quick else WHISPER_BASE})
 
 
-def _quartiles(xs: list[float]) -> dict:
-    q1, med, q3 = np.percentile(xs, [25, 50, 75])
-    return {"median": float(med), "q1": float(q1), "q3": float(q3), "iqr": float(q3 - q1)}
-
-
 def _peak_bytes() -> int | None:
     stats = [d.memory_stats() or {} for d in jax.local_devices()]
     peaks = [s.get("peak_bytes_in_use") for s in stats]
@@ -135,7 +131,7 @@ def measure(args, dtype: str, implementation: str) -> dict:
             jax.block_until_ready(metrics)
             times.append(time.perf_counter() - t)
         loss = float(metrics["loss"])
-    q = _quartiles(times)
+    q = quartiles(times)
     audio_s = float(np.mean([b["audio_len"].sum() for b in host])) / SAMPLE_RATE
     return {"dtype": dtype, "implementation": implementation, "batch": batch,
             "step_s": q, "clips_per_s": batch / q["median"],

@@ -31,7 +31,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -43,26 +42,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_stats import quartiles  # noqa: E402
 
 MODELS = {"s002": "experiments/s002_iemocap_text_paper.py",
           "quickstart": "experiments/quickstart.py"}
 FRAMEWORKS = ("mmer_jax", "torch_eager", "torch_compile")
 PARAM_TOLERANCE = 0.03  # torch counts may exceed Flax's by PyTorch's second LSTM bias only
-
-
-def quartiles(xs: list[float]) -> dict:
-    """{"median", "q1", "q3", "iqr"} of a non-empty list (inclusive quartiles).
-
-    Raises:
-      ValueError: ``xs`` is empty.
-    """
-    if not xs:
-        raise ValueError("no values")
-    if len(xs) == 1:
-        q1 = q3 = med = xs[0]
-    else:
-        q1, med, q3 = statistics.quantiles(xs, n=4, method="inclusive")
-    return {"median": med, "q1": q1, "q3": q3, "iqr": q3 - q1}
 
 
 class JaxRunner:

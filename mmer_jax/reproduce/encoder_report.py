@@ -99,8 +99,8 @@ def encoder_info(data, states_reported: int | None = None) -> dict:
     """
     from mmer_jax.data.encoder_cache import encoder_record, encoder_states
 
+    # "store" None: no feature cache (the encoder is inside the trained model)
     info = {"path": data.get("encoder"), "store": data.get("encoder_store", "frames"),
-            # None: no feature cache (the encoder is inside the trained model)
             "window_s": data.get("encoder_window_s")}
     try:
         record = encoder_record(info["path"])
