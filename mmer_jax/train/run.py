@@ -18,11 +18,12 @@ from typing import Any
 import jax
 import ml_collections
 
-from mmer_jax.data.batching import ENCODER_STREAM
+from mmer_jax.data.batching import ENCODER_STREAM, FEATURE_STREAMS
 from mmer_jax.data.pipeline import UnitPipeline, make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.schema import SPLITS, sections
+from mmer_jax.train import determinism
 
 CONFIG_FILE = "config.json"
 
@@ -208,6 +209,103 @@ def prepare_workdir(workdir: str, cfg: ml_collections.ConfigDict) -> None:
     atomic_write_json(os.path.join(workdir, CONFIG_FILE), json.loads(cfg.to_json_best_effort()))
 
 
+def never_stepped(workdir: str) -> bool:
+    """Whether the run in ``workdir`` never took a training step: no variant finished
+    (``variants/*/result.json``), no checkpoint was written (``variants/*/ckpt/*/*``) and
+    ``metrics.jsonl`` holds no record. Such a run has nothing to resume; a workdir without a
+    run counts as never stepped."""
+    import glob
+
+    if glob.glob(os.path.join(workdir, "variants", "*", "result.json")):
+        return False
+    if glob.glob(os.path.join(workdir, "variants", "*", "ckpt", "*", "*")):
+        return False
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    return not (os.path.exists(metrics) and os.path.getsize(metrics) > 0)
+
+
+def check_modalities(variants: dict[str, list[str]], data) -> None:
+    """Checks, before anything is written, that the corpus stores every modality a variant asks
+    for (a pretrained encoder's features, ``encoder_feat``, are computed from its audio).
+
+    Args:
+      variants: ``{name: modalities}`` (:func:`variants_of`).
+      data: the run's typed ``data`` section.
+
+    Raises:
+      UsageError: a variant asks for a modality the corpus lacks; the message names the
+        modality, the variants asking for it, what the corpus stores and the fix.
+    """
+    from data_prep import build as build_lib
+
+    try:
+        builder = build_lib.get_builder(data.corpus, data.config or None,
+                                        os.path.expanduser(data.data_dir) or None)
+    except build_lib.BuildError as exc:  # check_data has named it already; not this check's
+        raise UsageError(f"config key 'data.corpus': {exc}") from exc
+    fields = set(builder.info.features.keys())
+    stored = [m for m in ("audio", "frames", "face", "text", *FEATURE_STREAMS) if m in fields]
+    usable = set(stored) | ({ENCODER_STREAM} if "audio" in fields else set())
+    missing: dict[str, list[str]] = {}  # modality -> the variants asking for it
+    for name, modalities in variants.items():
+        for m in modalities:
+            if m not in usable:
+                missing.setdefault(m, []).append(name)
+    if not missing:
+        return
+    corpus = repr(data.corpus) + (f" (config {data.config})" if data.config else "")
+    asks = "; ".join(f"{m!r} (variant{'s' if len(v) > 1 else ''} {', '.join(v)})"
+                     for m, v in missing.items())
+    trainable = [v for v, mods in variants.items() if set(mods) <= usable]
+    fix = ""
+    if trainable:
+        one = json.dumps({trainable[0]: variants[trainable[0]]})
+        fix = (f"keep only the variants it can train ({', '.join(trainable)}), e.g. "
+               f"--config.variants='{one}' --config.primary_variant={trainable[0]}; or ")
+    fix += f"train a config whose variants use only {', '.join(stored) or 'what it stores'}"
+    if stored == ["audio"]:
+        fix += (", e.g. --config experiments/speech_recipe_turev_db.py (README.md, 'Bringing a "
+                "corpus we have no builder for')")
+    raise UsageError(
+        f"this config asks for modalit{'ies' if len(missing) > 1 else 'y'} {asks}, which corpus "
+        f"{corpus} does not store (its modalities: {', '.join(stored) or 'none'}); {fix}"
+    )
+
+
+def check_batch_fits(pipeline, batch_size: int, variant: str) -> None:
+    """Checks that the train split holds at least one batch (before anything is written).
+
+    Raises:
+      UsageError: ``train.batch_size`` exceeds the train split; the message gives the split's
+        size and a batch size that fits.
+    """
+    n = pipeline.num_examples("train")
+    if pipeline.steps_per_epoch(batch_size) == 0:
+        raise UsageError(
+            f"config key 'train.batch_size': {batch_size} is larger than the train split "
+            f"({n} examples; variant {variant!r}); set --config.train.batch_size={_fitting(n)} "
+            f"or smaller"
+        )
+
+
+def _fitting(n: int) -> int:
+    """The largest power of two not above ``n`` (at least 1): a batch the split holds, and one
+    a few devices divide."""
+    return 1 << max(0, n.bit_length() - 1)
+
+
+def _remove_failed_start(workdir: str, created: bool, lock_existed: bool, lock) -> None:
+    """Removes what a start that failed before its first step wrote: the run files, the lock
+    file when it was this start's, and the workdir when this start created it."""
+    if jax.process_index() != 0:
+        return
+    clear_run(workdir)
+    if not lock_existed:
+        lock.remove()
+    if created and not os.listdir(workdir):
+        os.rmdir(workdir)
+
+
 def clear_run(workdir: str) -> list[str]:
     """Deletes the files a run writes into ``workdir`` (:data:`RUN_FILES`, :data:`RUN_GLOBS`);
     other files are left alone. Returns the names removed."""
@@ -260,10 +358,23 @@ class WorkdirLock:
                 f"--workdir {self.workdir!r} is in use by another mmer process (pid {holder}, "
                 f"lock {self.path}); wait for it to end or use another --workdir"
             ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:  # the file was removed (see remove) after we opened it: lock the new one
+            os.close(fd)
+            return self.__enter__()
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
+
+    def remove(self) -> None:
+        """Deletes the lock file while still holding it (a failed start leaves no ``.lock``);
+        a process that opened the old file meanwhile sees it gone and locks a new one."""
+        if self._fd is not None and os.path.exists(self.path):
+            os.remove(self.path)
 
     def __exit__(self, *exc) -> None:
         if self._fd is not None:
@@ -294,7 +405,8 @@ def _first_difference(a, b, prefix="") -> str | None:
 
 def environment() -> dict[str, Any]:
     """The ``environment`` block of results.json: jax version, device kind and count, hosts,
-    Python version and machine architecture."""
+    Python version and machine architecture; on CPU also the CPU model, its vector extensions and
+    any ``--xla_cpu_max_isa`` cap (XLA's CPU numerics depend on them)."""
     dev = jax.devices()[0]
     return {
         "jax": jax.__version__,
@@ -304,6 +416,7 @@ def environment() -> dict[str, Any]:
         "hosts": jax.process_count(),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        **(determinism.cpu_environment() if dev.platform == "cpu" else {}),
     }
 
 
@@ -440,6 +553,7 @@ def run(
     """
     from mmer_jax import config as config_lib
     from mmer_jax.models import build_model
+    from mmer_jax.registry import SYSTEMS
     from mmer_jax.train import regression
     from mmer_jax.train import sharding as sh
     from mmer_jax.train.imports import fill_records
@@ -465,13 +579,25 @@ def run(
     all_modalities = sorted({m for mods in variants.values() for m in mods})
     data, _, _ = sections(cfg)  # every section checked before the first variant trains
     how = config_lib.check_data(data)
+    check_modalities(variants, data)
     created = _make_writable_dir(workdir)
-    with WorkdirLock(workdir):
+    lock_existed = os.path.exists(os.path.join(workdir, LOCK_FILE))
+    with WorkdirLock(workdir) as lock:
         if force:
             removed = clear_run(workdir)
             if removed:
                 _log(f"--force: removed {', '.join(removed)} from {workdir}")
-        resuming = check_workdir(workdir, cfg)
+        try:
+            resuming = check_workdir(workdir, cfg)
+        except UsageError:
+            if not never_stepped(workdir):
+                raise
+            # A start of another config that failed or was killed before its first step:
+            # nothing of it is worth keeping, so the corrected command is not refused.
+            removed = clear_run(workdir) if jax.process_index() == 0 else []
+            _log(f"{workdir} held a start of another config that never took a step; removed "
+                 f"{', '.join(removed) or 'nothing'}")
+            resuming = False
         _log(f"{'resuming' if resuming else 'starting'} {cfg.system} in {workdir}; data {how}")
         try:
             if ENCODER_STREAM in all_modalities:  # a pretrained encoder's features, once
@@ -480,26 +606,34 @@ def run(
 
                 ensure_cache(open_builder(data), data, log=_log, progress=cfg.train.progress)
             pipeline = make_pipeline(data, all_modalities, cfg.seed, workdir)
+            trainer_cls = trainer_class(cfg)
             for name, modalities in variants.items():  # a model the system rejects fails here
                 variant_cfg = config_for_variant(cfg, name)
                 build_model(variant_cfg.model,
                             num_classes=regression.head_size(cfg, pipeline.num_classes),
                             vocab_size=pipeline.vocab_size, modalities=modalities)
-                # ... and so does a batch the mesh or the micro-batches cannot split.
+                # ... and so does a batch the mesh or the micro-batches cannot split, or one
+                # larger than the train split.
                 v_data, v_train, _ = sections(variant_cfg)
                 mesh = sh.make_mesh(v_train.num_devices or None, fsdp=v_train.fsdp)
                 check_batch_layout(v_train, v_data, mesh.devices.size)
+                if SYSTEMS[cfg.model.name].trainer == "gradient":  # trained in batches
+                    check_batch_fits(pipeline, v_train.batch_size, name)
             if jax.process_index() == 0:
                 atomic_write_json(os.path.join(workdir, CONFIG_FILE),
                                   json.loads(cfg.to_json_best_effort()))
         except BaseException:
             if not resuming:  # a failed start leaves nothing behind
-                clear_run(workdir)
-                if created and os.listdir(workdir) in ([], [LOCK_FILE]):
-                    os.remove(os.path.join(workdir, LOCK_FILE))
-                    os.rmdir(workdir)
+                _remove_failed_start(workdir, created, lock_existed, lock)
             raise
-        return _train_variants(cfg, workdir, pipeline, variants, t0, trainer_class(cfg))
+        try:
+            return _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls)
+        except BaseException:
+            # A start that failed (or was stopped) before its first step leaves nothing either:
+            # the corrected command then starts afresh instead of being refused.
+            if not resuming and never_stepped(workdir):
+                _remove_failed_start(workdir, created, lock_existed, lock)
+            raise
 
 
 def trainer_class(cfg: ml_collections.ConfigDict) -> type:

@@ -108,11 +108,12 @@ def test_failed_start_writes_nothing_and_the_corrected_command_runs(
     with pytest.raises(UsageError, match="refused by the test"):
         run_lib.run(cfg, str(work), data_dir=tiny_generated)
     assert not work.exists()
-    # An existing (empty) workdir is kept, and nothing of the failed start is left in it.
+    # An existing (empty) workdir is kept, and nothing of the failed start is left in it (not
+    # even its lock file).
     work.mkdir()
     with pytest.raises(UsageError, match="refused by the test"):
         run_lib.run(cfg, str(work), data_dir=tiny_generated)
-    assert sorted(os.listdir(work)) == [".lock"]
+    assert sorted(os.listdir(work)) == []
 
 
 def test_a_different_run_is_refused_until_force(tmp_path):
