@@ -8,7 +8,12 @@ import os
 # (XLA's LLVM at -O0 would compile a sixth faster, but it moved a ResNet-50 gradient by 1 %
 # against PyTorch's: the suite tests the code generation users get.)
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# MMER_REQUIRE_GPU=1 (set by benchmarks/gpu_check.py for its GPU tests): the tests run on the
+# machine's GPU, and a ``gpu``-marked test that skips counts as a failure
+# (pytest_runtest_makereport below), so a GPU check whose kernels never ran cannot read "passed".
+REQUIRE_GPU = os.environ.get("MMER_REQUIRE_GPU") == "1"
+if not REQUIRE_GPU:
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One persistent compilation cache for the session, shared by the xdist workers and every
 # `mmer` subprocess a test starts (they inherit the environment): the same programs are compiled
 # again by each train/eval/resume/predict subprocess, and reading them back halves those tests.
@@ -35,6 +40,18 @@ DATA_ROOT = pathlib.Path(
 if DATA_ROOT.is_dir():
     # Experiment configs read MMER_DATA_ROOT for their default data locations.
     os.environ.setdefault("MMER_DATA_ROOT", str(DATA_ROOT))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under MMER_REQUIRE_GPU=1 a skipped ``gpu``-marked test is reported as failed, naming why
+    it skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_GPU and report.skipped and item.get_closest_marker("gpu") is not None:
+        why = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"MMER_REQUIRE_GPU=1: this gpu test skipped instead of running ({why})"
 
 
 def pytest_sessionfinish(session):

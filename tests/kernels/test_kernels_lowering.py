@@ -1,10 +1,12 @@
 """Each kernel (forward and backward) lowers for CUDA on a CPU-only machine, with no work around it.
 
-Incantation that works on jax 0.10.2: inputs are ShapeDtypeStructs sharded on an
-``AbstractMesh`` of abstract CUDA devices, and ``jit(f).trace(*args).lower(
-lowering_platforms=("cuda",))``. With only an AbstractMesh in play jax itself insists on
-the explicit ``lowering_platforms`` (a context ``use_abstract_mesh`` alone does not set the
-platform and falls back to CPU, where pallas_call refuses non-interpret mode). Pallas'
+Incantation that works on jax 0.10.2 and 0.11.2: inputs are ShapeDtypeStructs sharded on an
+``AbstractMesh`` of abstract CUDA devices (an H100's device kind), and, inside
+``jax.sharding.use_abstract_mesh`` of that mesh, ``jit(f).trace(*args).lower(
+lowering_platforms=("cuda",))``. The context names the target GPU (jax 0.11's Triton lowering
+reads its compute capability from the abstract device and raises "No supported GPU devices
+found" without it); the explicit ``lowering_platforms`` is still needed (the context alone does
+not set the platform and falls back to CPU, where pallas_call refuses non-interpret mode). Pallas'
 Triton lowering runs at this stage, so the Triton-specific checks (power-of-two tiles,
 supported primitives, masked loads) are exercised; only Triton's own compilation to PTX is not.
 
@@ -36,7 +38,11 @@ def _spec(shape, dtype):
 
 
 def _lower_for_cuda(fn, *args):
-    return jax.jit(fn).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+    # Under the abstract mesh the Pallas lowering reads the target GPU from its abstract device
+    # (jax 0.11 refuses to guess one where no GPU is present; 0.10 assumed compute capability
+    # 9.0); the explicit platform is still needed for the pallas_call to lower for CUDA at all.
+    with jax.sharding.use_abstract_mesh(_MESH):
+        return jax.jit(fn).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
 
 
 def _with_grad(fn, argnums):
