@@ -1,4 +1,5 @@
-"""Fused masked attention: Pallas kernel (Triton lowering on GPU) with a hand-written backward.
+"""Fused masked attention: Pallas kernels (Triton on GPU; Mosaic GPU on Hopper, see
+``_attention_mosaic.py``) with a hand-written backward.
 
 Order (STYLE.md, Kernels): block-size dataclass -> kernel bodies (in _attention_kernels.py,
 kept apart from these thin pallas_call wrappers so they can move off the deprecated Triton
@@ -23,15 +24,22 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import math
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.custom_derivatives import CustomVJPPrimal, SymbolicZero
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as plgpu
 
-from mmer_kernels import _attention_kernels as _k
+try:  # Pallas' Triton backend is deprecated from jax 0.11 and will leave jax.
+    from jax.experimental.pallas import triton as plgpu
+
+    from mmer_kernels import _attention_kernels as _k
+except ImportError:  # the Mosaic GPU kernels remain (implementation="mosaic", Hopper)
+    plgpu = _k = None
+
 from mmer_kernels._common import (
     IMPLEMENTATIONS,
     check_mask_args,
@@ -468,6 +476,105 @@ def _attention_pallas(q, k, v, bias, q_lengths, kv_lengths, q_mask, kv_mask, *, 
     return _flash(q, k, v, bias, ql, kl, qm, km, cfg)
 
 
+# ------------------------------------------------------------------- Mosaic GPU (Hopper)
+def _mosaic():
+    """The Mosaic GPU kernels' module, imported on first use (``import mmer_kernels`` must not
+    depend on Pallas' Mosaic GPU backend)."""
+    return importlib.import_module("mmer_kernels._attention_mosaic")
+
+
+def is_hopper(device=None) -> bool:
+    """Whether ``device`` (default: the first device) is an sm90 GPU (H100, H200, H800)."""
+    device = jax.devices()[0] if device is None else device
+    return str(getattr(device, "compute_capability", "")).split(".")[0] == "9"
+
+
+def mosaic_unsupported(dtype, head_dim: int, *, has_bias: bool, has_masks: bool,
+                       interpret: bool = False) -> str | None:
+    """Why the Mosaic GPU kernels cannot run a call, or None when they can.
+
+    They take bfloat16/float16, D in {32, 64, 128}, prefix lengths, causal or not, no bias and
+    no non-prefix masks; compiled, they need a Hopper GPU (sm90) -- in interpret mode any
+    backend runs them.
+
+    Args:
+        dtype: dtype of q, k and v.
+        head_dim: D.
+        has_bias, has_masks: the call's flags (masks: q_mask or kv_mask given).
+        interpret: the kernels would run in Pallas' Mosaic GPU interpreter.
+
+    Returns:
+        A reason (str) or None.
+
+    Raises:
+        TypeError: ``dtype`` is not a dtype.
+    """
+    why = _mosaic().unsupported(dtype, head_dim, has_bias=has_bias, has_masks=has_masks)
+    if why or interpret:
+        return why
+    if jax.default_backend() != "gpu" or not is_hopper():
+        return (f"the Mosaic GPU kernels need a Hopper GPU (sm90), not "
+                f"{device_kind()!r}; pass interpret=True to run them in interpret mode")
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class _MosaicConfig:
+    """Static configuration of the Mosaic GPU kernels (they pick their own 64-row tiles)."""
+
+    sm_scale: float
+    causal: bool
+    interpret: bool
+
+
+def _unpad(x, n, axis=1):
+    """The first n entries of x along ``axis`` (x itself when it has n)."""
+    return x if x.shape[axis] == n else lax.slice_in_dim(x, 0, n, axis=axis)
+
+
+def _mosaic_fwd_call(q, k, v, ql, kl, cfg: _MosaicConfig):
+    mg = _mosaic()
+    o, lse = mg.fwd(mg.pad_to_tiles(q), mg.pad_to_tiles(k), mg.pad_to_tiles(v), ql, kl,
+                    sm_scale=cfg.sm_scale, causal=cfg.causal, interpret=cfg.interpret)
+    return _unpad(o, q.shape[1]), lse  # lse stays [B, H, Lq padded] for the backward
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _flash_mosaic(q, k, v, ql, kl, cfg):
+    """Attention on the Mosaic GPU kernels; returns o only."""
+    return _mosaic_fwd_call(q, k, v, ql, kl, cfg)[0]
+
+
+def _flash_mosaic_fwd(q, k, v, ql, kl, cfg):
+    o, lse = _mosaic_fwd_call(q, k, v, ql, kl, cfg)
+    return o, (q, k, v, ql, kl, o, lse)
+
+
+def _flash_mosaic_bwd(cfg, res, do):
+    q, k, v, ql, kl, o, lse = res
+    mg = _mosaic()
+    # The kernels read delta per (b, h) row tile: [B, H, Lq], the sequence minor.
+    delta = jnp.einsum("bqhd,bqhd->bhq", o.astype(_F32), do.astype(_F32))
+    dq, dk, dv = mg.bwd(mg.pad_to_tiles(q), mg.pad_to_tiles(k), mg.pad_to_tiles(v),
+                        mg.pad_to_tiles(do), lse, mg.pad_to_tiles(delta, axis=2), ql, kl,
+                        sm_scale=cfg.sm_scale, causal=cfg.causal, interpret=cfg.interpret)
+    lq, lk = q.shape[1], k.shape[1]
+    return (_unpad(dq, lq).astype(q.dtype), _unpad(dk, lk), _unpad(dv, lk), None, None)
+
+
+_flash_mosaic.defvjp(_flash_mosaic_fwd, _flash_mosaic_bwd)
+
+
+@functools.partial(jax.jit, static_argnames=("causal", "sm_scale", "interpret"))
+def _attention_mosaic(q, k, v, q_lengths, kv_lengths, *, causal, sm_scale, interpret):
+    """Runs the Mosaic GPU kernels on the caller's arrays (padded to 64-row tiles inside)."""
+    b, lq, _, _ = q.shape
+    ql, _ = _lengths(q_lengths, None, b, lq)
+    kl, _ = _lengths(kv_lengths, None, b, k.shape[1])
+    cfg = _MosaicConfig(sm_scale=float(sm_scale), causal=bool(causal), interpret=bool(interpret))
+    return _flash_mosaic(q, k, v, ql, kl, cfg)
+
+
 # ------------------------------------------------------------------------------ cuDNN
 def cudnn_unsupported(dtype, head_dim: int, q_len: int, kv_len: int, *, causal: bool,
                       has_bias: bool, has_masks: bool) -> str | None:
@@ -552,10 +659,14 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         block_sizes: AttentionBlockSizes (Pallas path only); default: the exact match in
             mmer_kernels/tuned_blocks.json, else ``BlockSizes.default``.
         implementation: None or "auto": off GPU XLA; on GPU the fastest of "pallas", "cudnn"
-            (where :func:`cudnn_unsupported` allows) and "xla" that the autotuner recorded for
+            (where :func:`cudnn_unsupported` allows), "mosaic" (where
+            :func:`mosaic_unsupported` allows) and "xla" that the autotuner recorded for
             this shape bucket and device in mmer_kernels/tuned_blocks.json, Pallas when the table
-            has no entry. Or force one: "pallas", "cudnn" (GPU) or "xla".
-        interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests).
+            has no entry. Or force one: "pallas" (the Triton kernels; the Mosaic GPU ones when
+            this jax has no Triton backend), "mosaic" (the Mosaic GPU kernels: Hopper,
+            bfloat16/float16, D in {32, 64, 128}, no bias, no masks), "cudnn" (GPU) or "xla".
+        interpret: run the Pallas kernel in interpret mode (any backend; slow, for tests);
+            with "mosaic", in Pallas' Mosaic GPU interpreter.
         partition: :class:`mmer_kernels.Partition` -- the mesh axes the kernel path splits B and H
             over (a ``jax.shard_map``, no collective in forward or backward); default: B over
             the ``"data"`` axis of the context mesh (``jax.set_mesh``) when there is one.
@@ -572,9 +683,12 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         ValueError: q, k and v do not share one dtype.
         ValueError: bias has more than 4 dims or does not broadcast to [B, H, Lq, Lk].
         ValueError: from the dispatch: ``implementation`` is not None, "auto", "pallas",
-            "cudnn" or "xla"; ``interpret=True`` with "xla" or "cudnn";
+            "cudnn", "mosaic" or "xla"; ``interpret=True`` with "xla" or "cudnn";
             ``implementation="pallas"`` without a GPU and without ``interpret=True``;
-            ``implementation="cudnn"`` where :func:`cudnn_unsupported` gives a reason.
+            ``implementation="cudnn"`` where :func:`cudnn_unsupported` gives a reason;
+            ``implementation="mosaic"`` where :func:`mosaic_unsupported` gives one;
+            ``implementation="pallas"`` on a jax without the Triton backend where the Mosaic
+            GPU kernels cannot run the call either.
         ValueError: from the masks: lengths and mask given for one side, or a mask / lengths
             of the wrong shape.
         ValueError: from the partition: B or H not divisible by the devices of its mesh axes.
@@ -592,18 +706,37 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         _bias_shape(bias.shape, (b, h, lq, lk))  # the same error on both paths
     if sm_scale is None:
         sm_scale = 1.0 / math.sqrt(d)
-    if implementation not in IMPLEMENTATIONS + ("cudnn",):
-        raise ValueError(f"{implementation=} must be one of {IMPLEMENTATIONS + ('cudnn',)}")
+    if implementation not in IMPLEMENTATIONS + ("cudnn", "mosaic"):
+        raise ValueError(
+            f"{implementation=} must be one of {IMPLEMENTATIONS + ('cudnn', 'mosaic')}")
+    has_masks = q_mask is not None or kv_mask is not None
     cudnn_why = cudnn_unsupported(q.dtype, d, lq, lk, causal=causal, has_bias=bias is not None,
-                                  has_masks=q_mask is not None or kv_mask is not None)
+                                  has_masks=has_masks)
+    on_gpu = jax.default_backend() == "gpu"
+    # Interpret mode with no implementation named runs the Pallas kernels, as "pallas" does.
+    wants_pallas = implementation == "pallas" or (implementation in (None, "auto") and interpret)
+    mosaic_why = None
+    if (implementation == "mosaic" or (wants_pallas and _k is None)
+            or (implementation in (None, "auto") and on_gpu)):
+        mosaic_why = mosaic_unsupported(q.dtype, d, has_bias=bias is not None,
+                                        has_masks=has_masks, interpret=interpret)
     if implementation in (None, "auto") and not interpret:
         try:
             lb, lh = _local_dims(resolve(partition, b, h), b, h)
         except ValueError:  # not divisible: the Pallas path raises it, if it is taken
             lb, lh = b, h
         key = tuning_key((lb, lq, lh, d), lk, q.dtype, causal=causal, has_bias=bias is not None)
+        # "mosaic" runs by default only where the autotuner timed it fastest.
         implementation = pick_implementation(
-            "attention", key, ("pallas", "xla") + (() if cudnn_why else ("cudnn",)))
+            "attention", key, ("pallas", "xla") + (() if cudnn_why else ("cudnn",))
+            + (() if mosaic_why else ("mosaic",)))
+    if wants_pallas and _k is None and (interpret or on_gpu):
+        if mosaic_why:
+            raise ValueError("implementation='pallas': this jax has no Pallas Triton backend, "
+                             f"and {mosaic_why}")
+        implementation = "mosaic"
+    if implementation == "mosaic" and mosaic_why:
+        raise ValueError(f"implementation='mosaic': {mosaic_why}")
     if implementation == "cudnn":
         if interpret:
             raise ValueError("interpret=True runs the Pallas kernel; it contradicts "
@@ -611,13 +744,21 @@ def attention(q, k, v, *, q_lengths=None, kv_lengths=None, q_mask=None, kv_mask=
         if cudnn_why:
             raise ValueError(f"implementation='cudnn': {cudnn_why}")
         return _attention_cudnn(q, k, v, q_lengths, kv_lengths, causal=causal, sm_scale=sm_scale)
-    if not use_pallas(implementation, interpret):
+    if implementation != "mosaic" and not use_pallas(implementation, interpret):
         return attention_reference(q, k, v, q_lengths=q_lengths, kv_lengths=kv_lengths,
                                    q_mask=q_mask, kv_mask=kv_mask, bias=bias, causal=causal,
                                    sm_scale=sm_scale)
     check_mask_args(q_lengths, q_mask, batch=b, seq_len=lq, name="q_")
     check_mask_args(kv_lengths, kv_mask, batch=b, seq_len=lk, name="kv_")
     part = resolve(partition, b, h)
+    if implementation == "mosaic":
+        run = functools.partial(_attention_mosaic, causal=causal, sm_scale=sm_scale,
+                                interpret=interpret)
+        if part is None:
+            return run(q, k, v, q_lengths, kv_lengths)
+        seq, row = part.spec("b", None, "h", None), part.spec("b")
+        return shard(run, part, (seq, seq, seq, row, row), seq,
+                     interpret=interpret)(q, k, v, q_lengths, kv_lengths)
     if bias is not None:
         bias = bias.reshape(_bias_shape(bias.shape, (b, h, lq, lk)))  # 4-D, a free reshape
     if block_sizes is None:  # tuned for the per-device shape the kernels see
