@@ -27,6 +27,7 @@ empty split is a hard ``CorpusError`` naming the directory.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
+from data_prep._common.text import TextDecodeError, read_text
 
 CODES = ("ANG", "DIS", "FEA", "HAP", "NEU", "SAD")
 LABELS = ("anger", "disgust", "fear", "happy", "neutral", "sad")
@@ -88,9 +90,13 @@ def read_demographics(root: Path) -> dict[str, str]:
     path = root / "VideoDemographics.csv"
     if not path.is_file():
         return {}
-    with open(path, newline="") as f:
-        return {row["ActorID"].strip(): row["Sex"].strip().lower()
-                for row in csv.DictReader(f) if row.get("ActorID")}
+    try:
+        text = read_text(path).text  # the project's text decoder (UTF-16, cp1252, BOM)
+    except TextDecodeError as exc:
+        raise CorpusError(str(exc)) from exc
+    rows = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
+    return {row["ActorID"].strip(): (row.get("Sex") or "").strip().lower()
+            for row in rows if row.get("ActorID")}
 
 
 class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):

@@ -29,8 +29,10 @@ speaker regex does not match, unreadable/short audio. Audio: mono int16 at 16 kH
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
+import io
 import json
 import os
 import re
@@ -45,6 +47,7 @@ from data_prep._common.clips import audio_clip
 from data_prep._common.folds import speaker_protocol
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import SPLITS
+from data_prep._common.text import TextDecodeError, read_text
 
 AUDIO_EXTS = (".wav", ".flac")
 FULL = "full"  # the one split of a build without an official split
@@ -71,7 +74,7 @@ class FolderConfig(tfds.core.BuilderConfig):
         """
         path = Path(os.path.expanduser(os.fspath(path)))
         try:
-            spec = json.loads(path.read_text())
+            spec = json.loads(read_text(path).text)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable JSON corpus spec ({exc})") from exc
         known = {"name", "classes", "labels", "speaker_regex", "manifest", "num_folds",
@@ -119,23 +122,56 @@ TUREV_DB = FolderConfig(
     classes=("angry", "calm", "happy", "sad"), speaker_regex=r"^(?P<speaker>\d+)_")
 
 
-def _manifest_rows(root: Path, manifest: str) -> list[dict[str, str]]:
+def _manifest_rows(root: Path, manifest: str, repairs: collections.Counter | None = None
+                   ) -> list[dict[str, str]]:
+    """The manifest's rows, keys and values stripped (a CSV written with ", " separators has the
+    header ``path, label``), read by the project's text decoder (any of UTF-8, UTF-16, cp1252;
+    repairs added to ``repairs``).
+
+    Raises:
+      CorpusError: the manifest is missing, not text, not valid JSON, or lacks ``path`` or
+        ``label`` in a row (names the file, the row and the keys it has).
+    """
     path = root / manifest
     if not path.is_file():
         raise CorpusError(f"folder corpus: manifest {path} not found")
+    try:
+        decoded = read_text(path)
+    except TextDecodeError as exc:
+        raise CorpusError(f"folder corpus: {exc}") from exc
+    if repairs is not None:
+        repairs.update(decoded.repairs)
+    text = decoded.text
     if path.suffix.lower() in (".json", ".jsonl"):
-        text = path.read_text()
         try:
             rows = (json.loads(text) if path.suffix.lower() == ".json"
                     else [json.loads(line) for line in text.splitlines() if line.strip()])
         except ValueError as exc:
             raise CorpusError(f"folder corpus: {path} is not valid JSON ({exc})") from exc
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise CorpusError(f"folder corpus: {path} must hold a list of objects")
     else:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    if not rows or not all("path" in r and "label" in r for r in rows):
-        raise CorpusError(f"folder corpus: {path} needs 'path' and 'label' for every row")
-    return [{k: str(v) for k, v in r.items() if v is not None} for r in rows]
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True))
+    rows = [{str(k).strip(): str(v).strip() for k, v in r.items() if k is not None
+             and v is not None} for r in rows]
+    if not rows:
+        raise CorpusError(f"folder corpus: {path} (read as {decoded.encoding}) has no rows")
+    for i, r in enumerate(rows):
+        if not r.get("path") or not r.get("label"):
+            raise CorpusError(f"folder corpus: {path} (read as {decoded.encoding}) row {i + 1} "
+                              f"needs 'path' and 'label'; it has {sorted(r)}")
+    return rows
+
+
+def _unique_ids(items: list[tuple]) -> None:
+    """Raises :class:`CorpusError` naming both files when two items share an example id (the
+    same stem as ``.wav`` and ``.flac``)."""
+    seen: dict[str, Path] = {}
+    for example_id, path, *_ in items:
+        if example_id in seen:
+            raise CorpusError(f"folder corpus: {seen[example_id]} and {path} give the same "
+                              f"example id {example_id!r}; remove or rename one")
+        seen[example_id] = path
 
 
 class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
@@ -149,6 +185,12 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     Pass the corpus root as --manual_dir, and a registered config or a JSON spec as --config (see
     data_prep/folder/folder.py).
     """
+
+    def recipe_files(self, manual_dir: str) -> list[Path]:
+        """Files whose content the build depends on besides the audio: the manifest (hashed into
+        the build's recipe, :func:`data_prep.prepared.recipe`)."""
+        cfg = self.builder_config
+        return [Path(manual_dir) / cfg.manifest] if cfg.manifest else []
 
     @classmethod
     def config_from_file(cls, path: str) -> FolderConfig:
@@ -172,10 +214,13 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         items: list[tuple[str, Path, str, str, str]] = []  # id, path, label, speaker, split
         if cfg.manifest:
             candidates = []
-            for r in _manifest_rows(root, cfg.manifest):
+            repairs: collections.Counter = collections.Counter()
+            for r in _manifest_rows(root, cfg.manifest, repairs):
                 split = r.get("split", "").strip().lower()
                 candidates.append((root / r["path"], r["label"], r.get("speaker", ""),
                                    _SPLIT_NAMES.get(split, "?" + split) if split else FULL))
+            for kind, n in sorted(repairs.items()):
+                self.report.repair(kind, n, where=root / cfg.manifest)
         else:
             files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTS
                            and not any(part.startswith(".") for part in p.parts))
@@ -198,6 +243,7 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 continue
             rel = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
             items.append((rel.with_suffix("").as_posix(), path, cls, speaker, split))
+        _unique_ids(items)
         if not items:
             raise CorpusError(f"folder corpus {cfg.name}: no usable file under {root} "
                               f"({self.report.skips.count()} skipped)")

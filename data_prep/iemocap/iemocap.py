@@ -71,15 +71,27 @@ def _release(name: str, classes: int, video: bool) -> IemocapConfig:
                          description=f"{classes}-class audio + transcript{av} from the release.")
 
 
+def _read(path: str):
+    """:func:`parse.read_text`, a file that is not text a :class:`CorpusError` naming it."""
+    from data_prep._common.text import TextDecodeError
+
+    try:
+        return parse.read_text(path)
+    except TextDecodeError as exc:
+        raise CorpusError(str(exc)) from exc
+
+
 class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """IEMOCAP utterances with dialogue context; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "Transcripts decoded per byte run: a non-UTF-8 run is read as cp1252 (was "
                  "U+FFFD), C1 code points mapped to cp1252 punctuation; repairs counted in the "
                  "build report.",
+        "1.2.0": "Transcripts read by the shared text decoder: UTF-16 detected, double-encoded "
+                 "UTF-8 repaired and counted (mojibake_lines).",
     }
     BUILDER_CONFIGS = [
         _release("4class", 4, False),
@@ -171,12 +183,12 @@ class Iemocap(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 if not fname.endswith(".txt") or fname.startswith("."):
                     continue
                 dialogue = fname[:-4]
-                text, bad = parse.read_text(os.path.join(eval_dir, fname))
+                text, bad = _read(os.path.join(eval_dir, fname))
                 utts = parse.parse_emo_evaluation(text, dialogue)
                 transcript_path = os.path.join(sdir, "dialog", "transcriptions", fname)
                 transcript = {}
                 if os.path.isfile(transcript_path):
-                    ttext, tbad = parse.read_text(transcript_path)
+                    ttext, tbad = _read(transcript_path)
                     transcript = parse.parse_transcription(ttext)
                     if tbad:
                         replaced.append(transcript_path)

@@ -12,7 +12,7 @@ import os
 import re
 
 from data_prep._common.safe_pickle import safe_load
-from data_prep._common.text import decode_text
+from data_prep._common.text import read_text as _read_text
 
 # Label order of the COSMIC pickle (0 hap ... 5 fru); the 6-class configs keep it so that integer
 # labels mean the same in the ``text`` and the release configs.
@@ -74,16 +74,16 @@ def split_of(dialogue_id: str) -> str:
 
 
 def read_text(path: str) -> tuple[str, collections.Counter]:
-    """Reads a text file by :func:`data_prep._common.text.decode_text`'s rules (UTF-8 per byte
-    run, a non-UTF-8 run as cp1252, C1 code points mapped to cp1252 punctuation).
+    """Reads a text file by the project's text decoder (:mod:`data_prep._common.text`).
 
     Returns:
       ``(text, repairs)``: ``repairs`` counts each kind of repair (empty when none was needed).
+
+    Raises:
+      TextDecodeError: not a text file (names ``path``).
     """
-    with open(path, "rb") as f:
-        raw = f.read()
-    repairs: collections.Counter = collections.Counter()
-    return decode_text(raw, repairs), repairs
+    out = _read_text(path)
+    return out.text, out.repairs
 
 
 def parse_emo_evaluation(text: str, dialogue_id: str) -> list[Utterance]:

@@ -20,10 +20,10 @@ Fields: ``id`` (``<train|dev|test>_dia<D>_utt<U>``: MELD restarts dialogue numbe
 so the split prefix makes ids unique), ``dialogue_id`` (``<split>_dia<D>``), ``turn``
 (Utterance_ID), ``speaker`` (character name), ``text``, ``label`` (neutral surprise fear sadness joy
 disgust anger), ``sentiment`` (neutral positive negative, MELD's own numbering). ``dev`` is stored
-as ``validation``. CSVs are decoded per byte run (UTF-8, a non-UTF-8 run as cp1252) and C1 code
-points (U+0080-U+009F, the release's stand-ins for cp1252 punctuation such as U+0092 for ``’``)
-are mapped to the cp1252 characters they stand for; every repair is counted per CSV in the build
-report (``repairs``, see ``data_prep._common.text``).
+as ``validation``. CSVs are read by the project's text decoder (``data_prep._common.text``: a
+BOM or UTF-16 detected, UTF-8 per byte run with a non-UTF-8 run as cp1252, C1 code points such as
+the release's U+0092 for ``’`` mapped to cp1252 punctuation, double-encoded UTF-8 repaired); every
+repair is counted per CSV in the build report (``repairs``).
 """
 
 from __future__ import annotations
@@ -61,12 +61,14 @@ class MeldConfig(tfds.core.BuilderConfig):
 class Meld(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """MELD utterances with dialogue context; see the module docstring."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "CSV text decoded per byte run (a stray cp1252 byte no longer turns the whole "
                  "file into mojibake); C1 code points mapped to cp1252 punctuation; repairs "
                  "counted in the build report.",
+        "1.2.0": "CSVs saved as UTF-16 read; double-encoded UTF-8 (donâ€™t) repaired and "
+                 "counted (mojibake_lines).",
     }
     BUILDER_CONFIGS = [
         MeldConfig(name="text", video=False, description="Transcripts and labels from the CSVs."),

@@ -8,7 +8,7 @@ import dataclasses
 import io
 import os
 
-from data_prep._common.text import decode_text
+from data_prep._common.text import decode, read_text
 
 EMOTIONS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 # MELD's own baseline code numbers sentiments neutral 0, positive 1, negative 2.
@@ -47,19 +47,20 @@ class Row:
         return f"{self.prefix}_dia{self.dialogue}"
 
 
-def decode_csv_bytes(raw: bytes) -> tuple[str, collections.Counter]:
-    """Decodes a MELD CSV by :func:`data_prep._common.text.decode_text`'s rules.
-
-    UTF-8 per byte run (a byte run that is not UTF-8 is read as cp1252 on its own; a BOM is
-    dropped), then C1 code points (U+0080-U+009F, which the release carries for cp1252
-    punctuation) mapped to the cp1252 characters they stand for.
+def decode_csv_bytes(raw: bytes, source: str = "<bytes>"
+                     ) -> tuple[str, collections.Counter]:
+    """Decodes a MELD CSV by the project's text decoder (:mod:`data_prep._common.text`: BOM and
+    UTF-16 detection, cp1252 for non-UTF-8 byte runs, C1 code points and mojibake repaired).
 
     Returns:
-      ``(text, repairs)``: ``repairs`` counts ``cp1252_bytes``, ``c1_code_points`` and
-      ``c1_undefined``.
+      ``(text, repairs)``: ``repairs`` counts each kind of repair (e.g. ``cp1252_bytes``,
+      ``c1_code_points``, ``mojibake_lines``, ``utf16_file``).
+
+    Raises:
+      TextDecodeError: not a text file (names ``source``).
     """
-    repairs: collections.Counter = collections.Counter()
-    return decode_text(raw, repairs), repairs
+    out = decode(raw, source)
+    return out.text, out.repairs
 
 
 def find(root: str, names: tuple[str, ...], want_dir: bool, depth: int = 2) -> str | None:
@@ -97,15 +98,17 @@ def read_rows(path: str, prefix: str
       (unknown emotion/sentiment, non-integer ids), so the builder can count them as skips.
 
     Raises:
-      ValueError: the header lacks one of :data:`COLUMNS` (names the file).
+      ValueError: the header lacks one of :data:`COLUMNS`, or the file is not text (names the
+        file and the encoding it was read in).
     """
-    with open(path, "rb") as f:
-        text, repairs = decode_csv_bytes(f.read())
+    decoded = read_text(path)
+    text, repairs = decoded.text, decoded.repairs
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}; header is {header}")
+        raise ValueError(f"{path} (read as {decoded.encoding}): missing columns {missing}; "
+                         f"header is {header}")
     reader.fieldnames = header
     rows, bad = [], []
     for rec in reader:

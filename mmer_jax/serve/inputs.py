@@ -129,10 +129,11 @@ def decode(path: str | None, settings: MediaSettings, text: str | None = None,
     out = Decoded()
     if kind == "text":
         try:
-            with open(path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
+            text = media.read_text(path).text  # the builders' decoder (encodings, repairs)
         except OSError as exc:
             raise InputError(f"{shown}: cannot read ({exc.strerror})") from exc
+        except media.TextDecodeError as exc:
+            raise InputError(_clean(str(exc), path, shown)) from exc
     if "text" in mods:
         if text is not None and text.strip():
             out.text = text
