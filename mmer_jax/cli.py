@@ -363,6 +363,13 @@ def _dispatch(args, overrides: list[str]) -> int:
                 f"{split}: {info.num_examples} examples"
             )
         print(f"written to {builder.data_dir}")
+        from data_prep.folds import resolve_alias
+
+        view = resolve_alias(name, builder_config)
+        if view:  # a per-fold name builds nothing of its own
+            print(f"{builder_config} is fold {view[2]} of protocol {view[1]!r} over this build "
+                  f"(a run reads it with data.config={builder_config}, or data.config={view[0]} "
+                  f"data.fold={view[2]} data.fold_protocol={view[1]})")
         return 0
     if args.command == "reproduce" and (args.ablation or not args.system):
         from mmer_jax.reproduce.ablation import ablation
@@ -428,8 +435,45 @@ def _corpus_name(name: str, known: list[str]) -> str:
                      f"{', '.join(known)}; see `mmer list corpora`)")
 
 
+# JAX's persistent compilation cache: a command's programs are compiled once per machine, not
+# once per process (a second quickstart, every predict, eval and resume read them back).
+CACHE_OPT_OUT = "MMER_COMPILATION_CACHE"  # "0": no persistent compilation cache
+CACHE_MAX_BYTES = 4 << 30  # least recently used programs are evicted past this size
+
+
+def configure_compilation_cache(environ=os.environ) -> str | None:
+    """Turns on JAX's persistent compilation cache for this process and the ones it starts,
+    through the environment (jax reads it when imported, so nothing here imports jax).
+
+    The directory is ``$JAX_COMPILATION_CACHE_DIR`` when set (kept as it is), else
+    ``$MMER_CACHE/jax`` (``~/.cache/mmer/jax`` without ``$MMER_CACHE``); programs compiled in
+    under a second are cached too (``JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0`` unless set),
+    and with the ``filelock`` package the cache is capped at :data:`CACHE_MAX_BYTES`.
+    ``MMER_COMPILATION_CACHE=0`` turns it off.
+
+    Args:
+      environ: the environment to read and update (``os.environ``).
+
+    Returns:
+      The cache directory, or None when turned off.
+    """
+    if environ.get(CACHE_OPT_OUT, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    if not environ.get("JAX_COMPILATION_CACHE_DIR"):
+        from mmer_jax.weights.store import cache_dir
+
+        environ["JAX_COMPILATION_CACHE_DIR"] = str(cache_dir() / "jax")
+        environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        import importlib.util
+
+        if importlib.util.find_spec("filelock") is not None:  # jax needs it to evict
+            environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(CACHE_MAX_BYTES))
+    return environ["JAX_COMPILATION_CACHE_DIR"]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    configure_compilation_cache()
     rest, overrides = _split_overrides(argv)
     args = _parser().parse_args(rest)
     try:

@@ -431,16 +431,25 @@ class VariantTrainer:
         ``self.outputs[split] = (true, pred, weight)`` and, with ``keep_probs``,
         ``self.probs[split]`` ([N, K] float32 softmax, None for regression).
         """
-        preds, labels, weights, probs, loss_sum = [], [], [], [], 0.0
+        keep = ("pred", "label", "weight", "loss_sum") + (
+            ("probs",) if keep_probs and not self.regression else ())
+        outs = []
         for host in self.batches(split, train=False):
             out = self.eval_step(params, batch_stats, sh.to_global(host, self.mesh))
-            # Flattened per batch: dialogue batches differ in their (bucketed) utterance axis.
-            preds.append(sh.to_host(out["pred"]).reshape(-1))
-            labels.append(sh.to_host(out["label"]).reshape(-1))
-            weights.append(sh.to_host(out["weight"]).reshape(-1))
-            if keep_probs and not self.regression:  # [..., K] softmax, one row per example
-                probs.append(sh.to_host(out["probs"]).reshape(len(preds[-1]), -1))
-            loss_sum += float(out["loss_sum"])
+            # Kept on the device: the loop only dispatches, so the host prepares the next batch
+            # while the device computes, instead of waiting for each batch's results.
+            outs.append({k: out[k] for k in keep})
+        # One fetch for the whole split.
+        fetched = (jax.device_get(outs) if jax.process_count() == 1
+                   else jax.tree.map(sh.to_host, outs))
+        # Flattened per batch: dialogue batches differ in their (bucketed) utterance axis.
+        preds = [np.asarray(o["pred"]).reshape(-1) for o in fetched]
+        labels = [np.asarray(o["label"]).reshape(-1) for o in fetched]
+        weights = [np.asarray(o["weight"]).reshape(-1) for o in fetched]
+        # [..., K] softmax, one row per example
+        probs = [np.asarray(o["probs"]).reshape(len(p), -1)
+                 for o, p in zip(fetched, preds, strict=True) if "probs" in o]
+        loss_sum = float(sum(np.float64(o["loss_sum"]) for o in fetched))
         y, p, w = (np.concatenate(a) for a in (labels, preds, weights))
         # The latest per-example outputs of each split: run.py saves them (a regression report
         # draws predicted against true scores; a reproduction averages seeds' probabilities).

@@ -73,8 +73,7 @@ class MetricsLog:
 
     def _tb(self):
         if self._writer is None and self._tensorboard:
-            from tensorboardX import SummaryWriter
-
+            SummaryWriter = _summary_writer_class()
             # purge_step: TensorBoard drops the events of an earlier, interrupted attempt from
             # this step on (their records are dropped from metrics.jsonl by :meth:`truncate`).
             self._writer = SummaryWriter(self.tensorboard_dir, purge_step=self._purge_step,
@@ -108,6 +107,27 @@ class MetricsLog:
             self._writer.close()
             self._writer = None
             self._purge_step = None
+
+
+def _summary_writer_class():
+    """tensorboardX's ``SummaryWriter``, imported without torch.
+
+    tensorboardX's writer imports torch whenever it is installed, only to accept torch tensors
+    (25 s on a cold 2-core machine); scalars need none of it. Unless torch is already loaded,
+    ``sys.modules["torch"] = None`` makes that optional import fail as if torch were absent, for
+    the duration of this import only.
+    """
+    import sys
+
+    blocked = "torch" not in sys.modules
+    if blocked:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        from tensorboardX import SummaryWriter
+    finally:
+        if blocked and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return SummaryWriter
 
 
 class Throughput:
