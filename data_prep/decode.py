@@ -11,9 +11,15 @@ from data_prep._common.media import (
     CONTAINER_EXTS,
     SOUNDFILE_EXTS,
     MediaError,
+    TooLong,
+    check_duration,
     crop_faces,
+    default_video_stream,
+    iter_video_frames,
+    probe_duration,
     read_audio,
     read_video,
+    scan_video,
 )
 from data_prep._common.text import DecodedText, TextDecodeError, read_text
 
@@ -23,8 +29,14 @@ __all__ = [
     "TextDecodeError",
     "SOUNDFILE_EXTS",
     "MediaError",
+    "TooLong",
+    "check_duration",
     "crop_faces",
+    "default_video_stream",
+    "iter_video_frames",
+    "probe_duration",
     "read_audio",
     "read_text",
     "read_video",
+    "scan_video",
 ]

@@ -52,6 +52,8 @@ def av_clip(item: AVItem) -> AVClip:
     if not os.path.isfile(item.video_path):
         raise MediaError(f"{item.video_path}: missing video for "
                          f"{os.path.basename(item.audio_path)}")
-    frames, faces, found, _ = read_visual(item.video_path, item.num_frames, item.frame_size,
-                                          item.face_size, item.detect_size)
+    frames, faces, found, vinfo = read_visual(item.video_path, item.num_frames, item.frame_size,
+                                              item.face_size, item.detect_size)
+    # The video stream's flags (several video streams, which was read) join the audio's.
+    info = {**info, "flags": {**info.get("flags", {}), **vinfo.get("flags", {})}}
     return AVClip(audio, info, frames, faces, found)

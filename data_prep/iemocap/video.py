@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from data_prep._common.media import MediaError
+from data_prep._common.media import MediaError, default_video_stream
 
 
 def segment_times(start: float, end: float, num_frames: int) -> np.ndarray:
@@ -54,9 +54,8 @@ def frames_at(path: str | os.PathLike, segments: Sequence[tuple[float, float]], 
     k, last_time = 0, None
     try:
         with av.open(path) as container:
-            if not container.streams.video:
-                raise MediaError(f"{path}: no video stream")
-            for frame in container.decode(container.streams.video[0]):
+            stream, _ = default_video_stream(path, list(container.streams.video))
+            for frame in container.decode(stream):
                 if k >= len(wanted):
                     break
                 t = float(frame.time) if frame.time is not None else 0.0

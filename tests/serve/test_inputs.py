@@ -26,16 +26,20 @@ def test_decode_video_with_audio_track(clip):
     path, pcm = clip
     d = decode(path, SETTINGS, text="hello")
     np.testing.assert_array_equal(d.audio, pcm)
-    assert d.frames.shape == (24, 16, 16, 3) and d.duration_s == pytest.approx(3.0)
-    np.testing.assert_allclose(d.frame_times, np.arange(24) / 8)
-    assert d.missing == {}
+    assert d.duration_s == pytest.approx(3.0) and d.missing == {}
+    # 3 s > max_audio_s 1 s: the whole clip is scored as 3 windows of 1 s; only the 4 frames
+    # each window uses (of 8) are decoded and kept.
+    assert d.spans == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    assert "3 evenly spaced windows of 1 s" in d.coverage
+    assert d.frames.shape == (12, 16, 16, 3) and d.video_frames == 24 and d.fps == 8.0
+    np.testing.assert_array_equal(d.frame_index, [0, 2, 5, 7, 8, 10, 13, 15, 16, 18, 21, 23])
 
 
 def test_windows_take_their_own_audio_and_frames(clip):
     path, pcm = clip
-    d = decode(path, SETTINGS)
-    assert d.missing == {"text": "no transcript given (--text or a .txt file)"}
-    spans = records(d, SETTINGS, window_s=1.0, hop_s=0.5)
+    d = decode(path, SETTINGS, window_s=1.0, hop_s=0.5)
+    assert d.missing == {"text": "no transcript given (--text, or a .txt of the clip's name)"}
+    spans = records(d, SETTINGS)
     assert [(s, e) for s, e, _ in spans] == [(0.0, 1.0), (0.5, 1.5), (1.0, 2.0), (1.5, 2.5),
                                              (2.0, 3.0)]
     _, _, second = spans[1]
@@ -45,11 +49,26 @@ def test_windows_take_their_own_audio_and_frames(clip):
     assert second["text"] == ""  # missing text is an empty input, as a padded row carries it
 
 
-def test_whole_clip_frames_follow_the_centre_audio_window(clip):
-    path, _ = clip
-    (_, _, rec), = records(decode(path, SETTINGS), SETTINGS)
-    # audio 3 s > max_audio_s 1 s: the corpus path keeps the centre second, frames from [1, 2).
-    assert [int(f[0, 0, 0]) // 10 for f in rec["frames"]] == [8, 10, 13, 15]
+def test_whole_clip_is_covered_not_only_its_centre(clip):
+    path, pcm = clip
+    recs = records(decode(path, SETTINGS), SETTINGS)
+    # Every second of the 3-s clip is scored: audio and frames of each window are its own.
+    np.testing.assert_array_equal(np.concatenate([r["audio"] for _, _, r in recs]), pcm)
+    assert [[int(f[0, 0, 0]) // 10 for f in r["frames"]] for _, _, r in recs] == [
+        [0, 2, 5, 7], [8, 10, 13, 15], [16, 18, 21, 23]]
+
+
+def test_whole_clip_windows_are_full_length_and_span_the_file(tmp_path):
+    """Variant: 4 s with 1.5-s windows: 3 evenly spaced full windows, first at 0, last at 4."""
+    from .media import write_wav
+
+    pcm = (np.sin(np.arange(64000) / 7.0) * 8000).astype(np.int16)
+    audio_only = MediaSettings(("audio",), 16000, 4, max_audio_s=1.5)
+    d = decode(write_wav(tmp_path / "four.wav", pcm), audio_only)
+    assert d.spans == [(0.0, 1.5), (1.25, 2.75), (2.5, 4.0)]
+    assert [len(r["audio"]) for _, _, r in records(d, audio_only)] == [24000] * 3
+    short = decode(write_wav(tmp_path / "short.wav", pcm[:16000]), audio_only)
+    assert short.spans == [(0.0, 1.0)] and "in one window" in short.coverage
 
 
 def test_unusable_inputs(tmp_path):
