@@ -7,10 +7,16 @@ message one self-contained media chunk, e.g. a 2-s WebM segment from MediaRecord
 
 Safety: bodies over ``max_upload_bytes`` get 413 before they are read whole (a ``Content-Length``
 over the limit is refused before any byte is read; a chunked body is cut off when it passes the
-limit); an unknown type 415, an undecodable or unusable file 400 with the reason; the client's file
-name is only ever shown, never used in a path (uploads are written as ``input<ext>`` in a fresh
-temporary directory that is removed whatever happens); at most ``max_concurrency`` predictions run
-at once and ``max_queue`` more wait, past that 503. Nothing on this path unpickles.
+limit); a body that has not arrived within ``body_timeout_s`` gets 408 (a client sending one byte
+every few seconds holds its connection that long, no more); one client address may have
+``max_per_client`` requests in flight (429 past it) and all clients together ``max_inflight``
+(503); an upload takes a prediction slot only once it has arrived whole, so slow uploads never
+hold the slots; an input longer than ``max_duration_s`` gets 413, from its header before decoding
+where the file says its length; a bad window/hop or more than ``max_windows`` windows 400; an
+unknown type 415, an undecodable or unusable file 400 with the reason; the client's file name is
+only ever shown, never used in a path (uploads are written as ``input<ext>`` in a fresh temporary
+directory that is removed whatever happens); at most ``max_concurrency`` predictions run at once
+and ``max_queue`` more wait, past that 503. Nothing on this path unpickles.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 
 from mmer_jax.serve import inputs
@@ -52,6 +59,21 @@ class _Limiter:
             yield
 
 
+# Leading bytes of the containers a chunk can be: a WebSocket chunk says what it is.
+_MAGIC = ((b"RIFF", 8, b"WAVE", ".wav"), (b"RIFF", 8, b"AVI ", ".avi"), (b"fLaC", 0, b"", ".flac"),
+          (b"OggS", 0, b"", ".ogg"), (b"\x1aE\xdf\xa3", 0, b"", ".webm"),
+          (b"ID3", 0, b"", ".mp3"), (b"", 4, b"ftyp", ".mp4"))
+
+
+def sniff_ext(data: bytes) -> str | None:
+    """The extension of a media chunk from its first bytes (WAV, AVI, FLAC, Ogg, WebM/Matroska,
+    MP3 with an ID3 tag, MP4/MOV), or None when they say nothing known."""
+    for head, at, tag, ext in _MAGIC:
+        if data.startswith(head) and data[at : at + len(tag)] == tag:
+            return ext
+    return None
+
+
 def _safe_name(name: str | None) -> str:
     """A client file name reduced to something printable, for messages only."""
     base = re.split(r"[\\/]", name or "")[-1]
@@ -59,14 +81,46 @@ def _safe_name(name: str | None) -> str:
 
 
 class _BodyLimit:
-    """ASGI middleware: 413 for a declared or streamed HTTP body over ``limit`` bytes."""
+    """ASGI middleware: 413 for a declared or streamed HTTP body over ``limit`` bytes, 408 for a
+    body not arrived within ``timeout`` seconds, 429 past ``per_client`` requests in flight from
+    one address, 503 past ``inflight`` from all."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float = 30.0, per_client: int = 4,
+                 inflight: int = 64):
+        self.app, self.limit, self.timeout = app, limit, timeout
+        self.per_client, self.inflight = per_client, inflight
+        self.clients: dict[str, int] = {}
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
+        from starlette.responses import JSONResponse
+
+        client = (scope.get("client") or ("?", 0))[0]
+        refuse = None
+        if self.clients.get(client, 0) >= self.per_client:
+            refuse = (429, f"too many requests in flight from {client} (limit "
+                           f"{self.per_client}); retry when one has finished")
+        elif sum(self.clients.values()) >= self.inflight:
+            refuse = (503, f"busy: {self.inflight} requests in flight; retry later")
+        if refuse is not None:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1013, "reason": refuse[1][:120]})
+                return None
+            resp = JSONResponse({"error": refuse[1]}, status_code=refuse[0],
+                                headers={"Retry-After": "1", "Connection": "close"})
+            return await resp(scope, receive, send)
+        self.clients[client] = self.clients.get(client, 0) + 1
+        try:
+            if scope["type"] == "websocket":  # its messages are bounded by uvicorn's ws_max_size
+                return await self.app(scope, receive, send)
+            return await self._http(scope, receive, send)
+        finally:
+            self.clients[client] -= 1
+            if not self.clients[client]:
+                del self.clients[client]
+
+    async def _http(self, scope, receive, send):
         from starlette.exceptions import HTTPException
         from starlette.responses import JSONResponse
 
@@ -76,15 +130,24 @@ class _BodyLimit:
             resp = JSONResponse({"error": self._msg()}, status_code=413,
                                 headers={"Connection": "close"})
             return await resp(scope, receive, send)
-        seen = 0
+        seen, done = 0, False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
 
         async def limited():
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, done
+            if done:  # after the body: no deadline (e.g. waiting for a disconnect)
+                return await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                raise HTTPException(408, f"the upload did not arrive within "
+                                         f"{self.timeout:g} s") from None
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.limit:
                     raise HTTPException(413, self._msg())
+                done = not msg.get("more_body", False)
             return msg
 
         return await self.app(scope, limited, send)
@@ -94,7 +157,9 @@ class _BodyLimit:
 
 
 def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: int = 2,
-               max_queue: int = 8):
+               max_queue: int = 8, max_duration_s: float = 600.0, max_windows: int = 512,
+               body_timeout_s: float = 30.0, max_per_client: int = 4,
+               max_inflight: int | None = None):
     """The ASGI app serving ``predictor``.
 
     Args:
@@ -102,6 +167,11 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
       max_upload_bytes: the largest request body or WebSocket message accepted.
       max_concurrency: predictions running at once (worker threads).
       max_queue: requests waiting for a worker; more than that are answered 503.
+      max_duration_s: the longest input in seconds (413).
+      max_windows: most windows one input is scored in (400).
+      body_timeout_s: seconds a request body may take to arrive (408).
+      max_per_client: requests (and WebSockets) one client address may have open (429).
+      max_inflight: requests open from all clients (503); default 8 x (concurrency + queue).
 
     Returns:
       A Starlette application.
@@ -117,11 +187,13 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
     from starlette.websockets import WebSocket, WebSocketDisconnect
 
     limiter = _Limiter(max_concurrency, max_queue)
+    limits = inputs.Limits(max_duration_s=max_duration_s, max_windows=max_windows)
     info = predictor.describe()
 
     def predict_path(path, text, window, hop, shown):
-        decoded = predictor.decode(path, text, shown_name=shown)
-        return predictor.predict_decoded(decoded, window, hop, name=shown)
+        decoded = predictor.decode(path, text, shown_name=shown, window_s=window, hop_s=hop,
+                                   limits=limits)
+        return predictor.predict_decoded(decoded, name=shown)
 
     def predict_bytes(data: bytes, ext: str, text, shown):
         with tempfile.TemporaryDirectory(prefix="mmer-upload-") as tmp:
@@ -149,8 +221,6 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
         except (TypeError, ValueError):
             raise inputs.InputError(
                 f"field {key!r} must be a number of seconds, got {raw!r}") from None
-        if not value > 0:
-            raise inputs.InputError(f"field {key!r} must be > 0, got {raw!r}")
         return value
 
     async def predict(request: Request):
@@ -159,11 +229,10 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
             return JSONResponse({"error": "expected a multipart/form-data upload with a 'file' "
                                           f"field, got content type {ctype or 'none'!r}"},
                                 status_code=415)
-        if not limiter.admit():
-            return JSONResponse({"error": f"busy: {limiter.pending} requests running or queued;"
-                                          " retry later"}, status_code=503,
-                                headers={"Retry-After": "1"})
+        admitted = False
         try:
+            # The body first (bounded in size and time by _BodyLimit): a slow upload holds its
+            # connection, never a prediction slot.
             form = await request.form(max_files=1, max_fields=8)
             try:
                 upload = form.get("file")
@@ -176,6 +245,12 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
                 window, hop = _float(form, "window"), _float(form, "hop")
                 if hop is not None and window is None:
                     raise inputs.InputError("field 'hop' needs 'window'")
+                inputs.check_window(window, hop)  # 400 before anything is decoded
+                if not limiter.admit():
+                    return JSONResponse({"error": f"busy: {limiter.pending} requests running "
+                                                  "or queued; retry later"}, status_code=503,
+                                        headers={"Retry-After": "1"})
+                admitted = True
                 tmp = tempfile.mkdtemp(prefix="mmer-upload-")
                 try:
                     path = os.path.join(tmp, "input" + ext)  # never the client's name
@@ -193,7 +268,8 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
         except inputs.InputError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         finally:
-            limiter.release()
+            if admitted:
+                limiter.release()
         return JSONResponse(result)
 
     async def stream(ws: WebSocket):
@@ -216,6 +292,7 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
                         await ws.send_json({"error": f"bad settings message: {exc}"})
                     continue
                 data = msg.get("bytes") or b""
+                sniffed = sniff_ext(data)  # a chunk says what it is; the setting is a fallback
                 if len(data) > max_upload_bytes:
                     await ws.send_json({"error": "chunk larger than the upload limit"})
                     continue
@@ -228,8 +305,8 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
                     continue
                 try:
                     async with limiter.run():
-                        res = await run_in_threadpool(predict_bytes, data, ext, text,
-                                                      f"chunk{index}{ext}")
+                        res = await run_in_threadpool(predict_bytes, data, sniffed or ext,
+                                                      text, f"chunk{index}{sniffed or ext}")
                     res["index"] = index
                     await ws.send_json(res)
                 except inputs.InputError as exc:
@@ -251,17 +328,45 @@ def create_app(predictor, *, max_upload_bytes: int = 32 << 20, max_concurrency: 
             Route("/predict", predict, methods=["POST"]),
             WebSocketRoute("/stream", stream),
         ],
-        middleware=[Middleware(_BodyLimit, limit=max_upload_bytes)],
+        middleware=[Middleware(_BodyLimit, limit=max_upload_bytes, timeout=body_timeout_s,
+                               per_client=max_per_client,
+                               inflight=max_inflight or 8 * (max_concurrency + max_queue))],
         exception_handlers={HTTPException: http_error},
     )
     app.state.limiter = limiter
     return app
 
 
-def serve(predictor, host: str = "127.0.0.1", port: int = 8000, **limits) -> None:
-    """Runs the app under uvicorn until interrupted (the predictor should be warmed up)."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, made before anything slow so a busy port fails
+    at once.
+
+    Raises:
+      UsageError: the address cannot be bound (in use, not permitted, unknown host).
+    """
+    from mmer_jax.errors import UsageError
+
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(info[0], socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(info[4])
+        sock.listen(128)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                         "(another server on that port? choose one with --port)") from exc
+    return sock
+
+
+def serve(predictor, host: str = "127.0.0.1", port: int = 8000,
+          sock: socket.socket | None = None, **limits) -> None:
+    """Runs the app under uvicorn until interrupted (the predictor should be warmed up), on
+    ``sock`` when given (see :func:`bind`), else on ``host:port``."""
     import uvicorn
 
     app = create_app(predictor, **limits)
-    uvicorn.run(app, host=host, port=port,
-                ws_max_size=limits.get("max_upload_bytes", 32 << 20), log_level="info")
+    config = uvicorn.Config(app, host=host, port=port,
+                            ws_max_size=limits.get("max_upload_bytes", 32 << 20),
+                            log_level="info")
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock] if sock is not None else None)

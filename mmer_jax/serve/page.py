@@ -1,7 +1,8 @@
 """The one page ``mmer serve`` serves at ``/``: upload a file or record from camera and microphone.
 
 Plain HTML + JavaScript, no external assets (the server may run without network). Upload posts
-to ``/predict``; recording sends self-contained 2-s MediaRecorder segments over the ``/stream``
+to ``/predict`` (with optional window and hop in seconds, for a timeline); an error clears the
+label; recording sends self-contained 2-s MediaRecorder segments over the ``/stream``
 WebSocket. Shows the label, a probability bar chart and a rolling timeline.
 """
 
@@ -22,7 +23,12 @@ h1{font-size:1.4em} .row{margin:.8em 0} #label{font-size:2em;font-weight:600;min
 <div class="row"><form id="upload"><input type="file" id="file" name="file"
  accept=".wav,.flac,.mp3,.ogg,.mp4,.avi,.webm,.mkv,.mov,.txt">
  <input type="text" id="text" placeholder="transcript (text models)">
+ <label>window <input type="number" id="window" min="0.1" max="3600" step="0.1" placeholder="s"
+ style="width:5em"></label>
+ <label>hop <input type="number" id="hop" min="0.05" max="3600" step="0.05" placeholder="s"
+ style="width:5em"></label>
  <button type="submit" id="send">Predict</button></form></div>
+<div id="scored" style="color:#666;font-size:.85em"></div>
 <div class="row"><button id="rec">Record from camera + microphone</button>
  <button id="stop" disabled>Stop</button> <video id="preview" muted playsinline></video></div>
 <div id="error"></div>
@@ -40,9 +46,10 @@ fetch("/model").then(r=>r.json()).then(m=>{classes=m.classes;
  $("legend").innerHTML=classes.map((c,i)=>
   `<span style="color:${COLORS[i%8]}">■ ${c}</span>`).join("");});
 function show(res){
- if(res.error){$("error").textContent=res.error;return;}
+ if(res.error){$("error").textContent=res.error;$("label").textContent="";return;}
  $("error").textContent="";
  $("label").textContent=res.label;
+ $("scored").textContent=res.scored?"scored: "+res.scored:"";
  $("chart").innerHTML=Object.entries(res.probabilities).map(([c,p])=>
   `<div class="bar"><span>${c}</span><div style="width:${Math.round(p*400)}px"></div>`+
   `<em>${(100*p).toFixed(1)}%</em></div>`).join("");
@@ -59,9 +66,13 @@ $("upload").addEventListener("submit",async e=>{e.preventDefault();
  const f=$("file").files[0]; if(!f){$("error").textContent="choose a file first";return;}
  const fd=new FormData(); fd.append("file",f);
  if($("text").value) fd.append("text",$("text").value);
- $("label").textContent="…";
- try{const r=await fetch("/predict",{method:"POST",body:fd}); show(await r.json());}
- catch(err){$("error").textContent=String(err);}
+ if($("window").value) fd.append("window",$("window").value);
+ if($("hop").value) fd.append("hop",$("hop").value);
+ $("label").textContent="…"; $("error").textContent="";
+ try{const r=await fetch("/predict",{method:"POST",body:fd});
+  let res; try{res=await r.json();}catch(e){res={error:`HTTP ${r.status}`};}
+  $("timeline").innerHTML=""; show(res);}
+ catch(err){$("label").textContent="";$("error").textContent=String(err);}
 });
 let ws=null, stream=null, recording=false;
 function segment(){

@@ -8,6 +8,7 @@ systems' :class:`~mmer_jax.serve.predictor.Predictor` and the survey text system
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ class FilePrediction:
     """Mixin: needs ``workdir``, ``data`` (DataConfig), ``results`` (results.json or None),
     ``settings`` (MediaSettings), ``classes``, ``modalities`` and ``predict_records(records) ->
     [N, K] probabilities``."""
+
+    CHUNK = 64  # windows scored per call of predict_records
 
     workdir: str
     classes: list[str]
@@ -55,21 +58,32 @@ class FilePrediction:
                 f"cannot be opened for its class names ({exc})"
             ) from exc
 
-    def decode(self, path: str, text: str | None = None,
-               shown_name: str | None = None) -> inputs.Decoded:
-        """``path`` decoded for this model (see :func:`mmer_jax.serve.inputs.decode`)."""
-        return inputs.decode(path, self.settings, text=text, shown_name=shown_name)
+    def decode(self, path: str | None, text: str | None = None, shown_name: str | None = None,
+               window_s: float | None = None, hop_s: float | None = None,
+               limits: inputs.Limits | None = None) -> inputs.Decoded:
+        """``path`` decoded for this model and its windows (see
+        :func:`mmer_jax.serve.inputs.decode`)."""
+        return inputs.decode(path, self.settings, text=text, shown_name=shown_name,
+                             window_s=window_s, hop_s=hop_s, limits=limits)
 
-    def predict_decoded(self, decoded: inputs.Decoded, window_s: float | None = None,
-                        hop_s: float | None = None, name: str = "") -> dict[str, Any]:
+    def predict_decoded(self, decoded: inputs.Decoded, name: str = "") -> dict[str, Any]:
         """The prediction for a decoded input: the mean over its windows, plus the timeline.
+
+        Windows are scored ``CHUNK`` at a time, so the records of a long input never exist all
+        at once.
 
         Returns:
           ``{"file", "label", "probabilities": {class: p}, "modalities": {"used", "missing"},
-          "duration_s", "windows": [{"start", "end", "label", "probabilities"}]}``.
+          "duration_s", "scored" (what the windows cover), "windows": [{"start", "end",
+          "label", "probabilities"}]}``.
         """
-        spans = inputs.records(decoded, self.settings, window_s, hop_s)
-        probs = self.predict_records([r for _, _, r in spans])
+        spans, probs = [], []
+        for i in range(0, len(decoded.spans), self.CHUNK):
+            part = dataclasses.replace(decoded, spans=decoded.spans[i : i + self.CHUNK])
+            recs = inputs.records(part, self.settings)
+            probs.append(self.predict_records([r for _, _, r in recs]))
+            spans.extend((s, e) for s, e, _ in recs)
+        probs = np.concatenate(probs) if probs else np.zeros((0, len(self.classes)), np.float32)
         mean = probs.mean(0)
         return {
             "file": name,
@@ -80,22 +94,25 @@ class FilePrediction:
                 "missing": dict(decoded.missing),
             },
             "duration_s": round(decoded.duration_s, 3),
+            "scored": decoded.coverage,
             "windows": [
                 {"start": round(s, 3), "end": round(e, 3),
                  "label": self.classes[int(p.argmax())], "probabilities": self._named(p)}
-                for (s, e, _), p in zip(spans, probs, strict=True)
+                for (s, e), p in zip(spans, probs, strict=True)
             ],
         }
 
     def predict_file(self, path: str, text: str | None = None, window_s: float | None = None,
-                     hop_s: float | None = None) -> dict[str, Any]:
+                     hop_s: float | None = None,
+                     limits: inputs.Limits | None = None) -> dict[str, Any]:
         """Decodes ``path`` and predicts it (see :meth:`predict_decoded`).
 
         Raises:
-          InputError: an unsupported, undecodable or unusable file (the message says why).
+          InputError: an unsupported, undecodable, too long or unusable file, or a bad window
+            (the message says why).
         """
-        decoded = self.decode(path, text)
-        return self.predict_decoded(decoded, window_s, hop_s, name=os.path.basename(path))
+        decoded = self.decode(path, text, window_s=window_s, hop_s=hop_s, limits=limits)
+        return self.predict_decoded(decoded, name=os.path.basename(path))
 
     def _named(self, p: np.ndarray) -> dict[str, float]:
         return {c: float(v) for c, v in zip(self.classes, p, strict=True)}

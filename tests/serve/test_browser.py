@@ -55,5 +55,19 @@ def test_page_uploads_and_renders(tmp_path):
             shot = tmp_path / "page.png"
             driver.save_screenshot(str(shot))
             assert shot.stat().st_size > 1000
+            # Issue 33: a failed upload leaves no "…" placeholder, and window/hop reach the server.
+            bad = tmp_path / "notes.xyz"
+            bad.write_bytes(b"abc")
+            driver.find_element(By.ID, "file").send_keys(str(bad))
+            driver.find_element(By.ID, "send").click()
+            WebDriverWait(driver, 20).until(
+                lambda d: "unsupported file type" in d.find_element(By.ID, "error").text)
+            assert driver.find_element(By.ID, "label").text == ""
+            driver.find_element(By.ID, "file").send_keys(os.path.abspath(wav))
+            driver.find_element(By.ID, "window").send_keys("0.5")
+            driver.find_element(By.ID, "send").click()
+            WebDriverWait(driver, 20).until(
+                lambda d: d.find_element(By.ID, "label").text == "angry")
+            assert "window(s) of 0.5 s" in driver.find_element(By.ID, "scored").text
     finally:
         driver.quit()

@@ -112,3 +112,44 @@ def test_bad_inputs_clear_messages(predictor, clips, tmp_path):
 
 def test_startup_compiles_every_bucket(predictor):
     assert predictor.warm_shapes == predictor.bucket_shapes() == [{"audio": 24000, "tokens": 16}]
+
+
+def test_whole_file_covers_a_long_recording(predictor, test_records, tmp_path):
+    """Issue 32 kind 2's example: a 60-s recording scored whole is scored everywhere (it was only
+    its centre data.max_audio_s): silencing all but the centre changes the prediction, and the
+    result says what was scored."""
+    pcm = np.concatenate([r["audio"] for r in test_records] * 60)[:60 * 16000]
+    assert len(pcm) == 60 * 16000
+    quiet = np.zeros_like(pcm)
+    w = int(predictor.data.max_audio_s * 16000)
+    quiet[len(pcm) // 2 - w // 2 : len(pcm) // 2 + w // 2] = pcm[len(pcm) // 2 - w // 2 :
+                                                                 len(pcm) // 2 + w // 2]
+    full = predictor.predict_file(write_wav(tmp_path / "full.wav", pcm))
+    centre = predictor.predict_file(write_wav(tmp_path / "centre.wav", quiet))
+    n = int(np.ceil(60 / predictor.data.max_audio_s))
+    assert len(full["windows"]) == n and f"as {n} evenly spaced windows" in full["scored"]
+    assert full["windows"][0]["start"] == 0.0 and full["windows"][-1]["end"] == 60.0
+    assert not np.allclose(_probs(full, predictor.classes), _probs(centre, predictor.classes),
+                           atol=1e-4)
+    mean = np.mean([_probs(x, predictor.classes) for x in full["windows"]], 0)
+    np.testing.assert_allclose(_probs(full, predictor.classes), mean, atol=1e-6)
+
+
+def test_cli_pairs_a_transcript_with_its_clip(predictor, serve_run, clips, tmp_path, capsys):
+    """Issue 33: `mmer predict clip.avi clip.txt` reads clip.txt as the clip's transcript (it was
+    predicted on its own); variant: a .txt of another name is still predicted alone."""
+    from mmer_jax import cli
+
+    d = clips["dir"]
+    (d / "clip0.txt").write_text(clips["text"])
+    (d / "notes.txt").write_text(clips["text"])
+    assert cli.main(["predict", "--workdir", serve_run, str(d / "clip0.avi"),
+                     str(d / "clip0.txt"), str(d / "notes.txt"), "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [r["file"] for r in results] == [f"{d / 'clip0.avi'} (+ clip0.txt)",
+                                            str(d / "notes.txt")]
+    assert results[0]["modalities"] == {"used": ["audio", "frames", "text"], "missing": {}}
+    direct = predictor.predict_file(clips["avi"], clips["text"])
+    np.testing.assert_allclose(_probs(results[0], predictor.classes),
+                               _probs(direct, predictor.classes), atol=1e-6)
+    assert results[1]["modalities"]["used"] == ["text"]

@@ -36,15 +36,17 @@ class StubPredictor:
     def describe(self):
         return {"system": "stub", "classes": self.classes, "modalities": ["audio", "text"]}
 
-    def decode(self, path, text=None, shown_name=None):
+    def decode(self, path, text=None, shown_name=None, window_s=None, hop_s=None, limits=None):
         from mmer_jax.serve.inputs import decode
 
-        return decode(path, self.settings, text=text, shown_name=shown_name)
+        return decode(path, self.settings, text=text, shown_name=shown_name, window_s=window_s,
+                      hop_s=hop_s, limits=limits)
 
-    def predict_decoded(self, decoded, window_s=None, hop_s=None, name=""):
+    def predict_decoded(self, decoded, name=""):
         time.sleep(self.delay)
         return {"file": name, "label": "angry", "probabilities": {"calm": 0.25, "angry": 0.75},
-                "modalities": {"used": [], "missing": decoded.missing}, "windows": []}
+                "modalities": {"used": [], "missing": decoded.missing}, "windows": [],
+                "scored": decoded.coverage}
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +195,31 @@ def test_post_gives_the_predictor_probabilities(server, predictor, clips):
     assert r.json()["probabilities"] == direct["probabilities"]
     assert r.json()["modalities"] == direct["modalities"]
     assert httpx.get(server + "/model").json()["classes"] == predictor.classes
+
+
+def test_websocket_chunk_type_from_its_bytes(stub_server, wav, tmp_path):
+    """Issue 33: /stream rejected a wav chunk (the type came only from the settings message,
+    default .webm); a chunk now says what it is. Variant: a FLAC chunk after settings that say
+    WebM."""
+    import soundfile as sf
+    from websockets.sync.client import connect
+
+    flac = str(tmp_path / "c.flac")
+    sf.write(flac, sf.read(wav, dtype="int16")[0], 16000)
+    with connect(stub_server.replace("http", "ws") + "/stream") as ws:
+        ws.send(open(wav, "rb").read())  # no settings message at all
+        res = json.loads(ws.recv())
+        assert res.get("label") == "angry", res
+        ws.send(json.dumps({"ext": ".webm"}))
+        assert json.loads(ws.recv())["ok"]
+        ws.send(open(flac, "rb").read())
+        assert json.loads(ws.recv()).get("label") == "angry"
+
+
+def test_page_has_window_controls_and_clears_on_error(stub_server):
+    import httpx
+
+    page = httpx.get(stub_server + "/").text
+    assert 'id="window"' in page and 'id="hop"' in page and 'fd.append("window"' in page
+    # An error empties the label (it kept the large "…" placeholder).
+    assert 'if(res.error){$("error").textContent=res.error;$("label").textContent="";' in page
