@@ -93,11 +93,13 @@ def build(
         files' order; see :mod:`data_prep._common.parallel`).
 
     Raises:
-      BuildError: an unknown corpus or config, ``manual_dir`` is not a directory, or a negative
-        ``num_workers``.
-    """
-    import tensorflow_datasets as tfds
+      BuildError: an unknown corpus or config, ``manual_dir`` is not a directory, a negative
+        ``num_workers``, or an existing build that ``manual_dir`` no longer matches (names what
+        changed; ``force`` rebuilds).
 
+    Two calls for one corpus/config at once: the second waits for the first and reuses its
+    build. What an interrupted build left is removed first (:func:`data_prep.prepared.clean_stale`).
+    """
     from data_prep._common import parallel
 
     try:
@@ -107,6 +109,27 @@ def build(
     builder = _with_workers(get_builder(name, config, data_dir), workers)
     if manual_dir is not None and not os.path.isdir(os.path.expanduser(manual_dir)):
         raise BuildError(f"--manual_dir {manual_dir!r} is not a directory")
+    from data_prep import prepared as prepared_lib
+
+    cfg_name = builder.builder_config.name if builder.builder_config else "default"
+    root = os.fspath(builder._data_dir_root)
+    with prepared_lib.build_lock(root, builder.name, cfg_name, f"{name}/{cfg_name}") as waited:
+        removed = prepared_lib.clean_stale(root, builder.name, cfg_name, str(builder.version))
+        if removed:
+            print(f"[data] removed {len(removed)} partial build(s) of {name}/{cfg_name} left by "
+                  f"an interrupted build: {', '.join(removed[:3])}", file=sys.stderr, flush=True)
+        if waited or removed:  # the other build (or a restored one) may be there now
+            builder = _with_workers(get_builder(name, config, data_dir), workers)
+        return _build_locked(builder, name, config, manual_dir, force, workers)
+
+
+def _build_locked(builder, name: str, config: str | None, manual_dir: str | None, force: bool,
+                  workers: int):
+    """:func:`build`'s work, holding the corpus/config's build lock."""
+    import tensorflow_datasets as tfds
+
+    from data_prep._common import parallel
+
     download_config = tfds.download.DownloadConfig(
         manual_dir=os.path.expanduser(manual_dir) if manual_dir else None,
         download_mode=(
@@ -143,8 +166,10 @@ def _prepare(builder, name: str, config: str | None, download_config, manual_dir
     """Builds, rebuilds or reuses ``builder``'s dataset; returns the builder over the result.
 
     ``force`` builds into a temporary directory and swaps it in on success, so a failed rebuild
-    leaves the previous build as it was. A reuse prints which build it reused (and warns when
-    ``manual_dir`` is not what that build read). See :mod:`data_prep._common.prepared`.
+    leaves the previous build as it was. An existing build is reused only when its recipe (config
+    fields, version, manifest contents) and its ``manual_dir`` listing match: another recipe
+    rebuilds the same way (or raises without a ``manual_dir`` to rebuild from), another listing
+    raises. See :mod:`data_prep.prepared`.
     """
     import tensorflow_datasets as tfds
 
@@ -152,21 +177,37 @@ def _prepare(builder, name: str, config: str | None, download_config, manual_dir
 
     def run(b) -> None:
         _quiet(b, tfds)
+        made = prepared.recipe(b, manual_dir)
+        # Written by ReportingMixin inside TFDS's temporary directory (appears with the data).
+        b.write_build_source = lambda d: prepared.write_source(d, manual_dir, made)
         b.download_and_prepare(download_config=download_config, file_format="array_record")
-        prepared.write_source(b.data_dir, manual_dir)
+        if not os.path.isfile(os.path.join(os.fspath(b.data_dir), prepared.SOURCE_NAME)):
+            prepared.write_source(b.data_dir, manual_dir, made)
 
-    if force:
+    def swapped():
         # Each rebuild starts in an empty directory, so TFDS has nothing to delete or overwrite.
         download_config.download_mode = tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
         return prepared.rebuild_swapped(
             lambda root: _with_workers(get_builder(name, config, root), num_workers),
-                                        builder._data_dir_root, run)
+            builder._data_dir_root, run, tag=prepared.rebuild_tag(builder.name, label))
+
+    label = builder.builder_config.name if builder.builder_config else "default"
+    if force:
+        return swapped()
     if os.path.isfile(os.path.join(os.fspath(builder.data_dir), "dataset_info.json")):
-        label = f"{name}/{builder.builder_config.name if builder.builder_config else 'default'}"
-        msg, changed = prepared.reuse_notice(builder.data_dir, label, manual_dir)
-        print(f"[data] {msg}", file=sys.stderr, flush=True)
+        shown = f"{name}/{label}"
+        changes = prepared.recipe_changes(builder.data_dir, prepared.recipe(builder, manual_dir))
+        if changes:
+            what = f"the build of {shown} in {builder.data_dir} was made from another recipe " \
+                   f"({'; '.join(changes)})"
+            if not manual_dir and manual_files(builder):
+                raise BuildError(f"{what}; pass its manual_dir to rebuild it")
+            print(f"[data] {what}: rebuilding", file=sys.stderr, flush=True)
+            return swapped()
+        msg, changed = prepared.reuse_notice(builder.data_dir, shown, manual_dir)
         if changed:
-            logging.getLogger("data_prep").warning("%s", msg)
+            raise BuildError(msg)
+        print(f"[data] {msg}", file=sys.stderr, flush=True)
         return builder
     run(builder)
     return builder

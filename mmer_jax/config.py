@@ -50,8 +50,8 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
     """Executes the config file and returns its ``get_config()``.
 
     Raises:
-      UsageError: the file is missing, fails to import, or has no ``get_config()`` returning a
-        ConfigDict.
+      UsageError: the file is missing, fails to import, has no ``get_config()``, or its
+        ``get_config()`` raises or returns no ConfigDict (each names the file).
     """
     path = _resolve_config_path(path)
     spec = importlib.util.spec_from_file_location("_mmer_config", path)
@@ -69,7 +69,12 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
         raise UsageError(f"config file {path!r} defines no get_config(): it configures no "
                          "trained system" + (f"; run it as its docstring says: `{how}`"
                                              if how else ""))
-    cfg = module.get_config()
+    try:
+        cfg = module.get_config()
+    except Exception as exc:  # as at import: the file at fault is named, not only the error
+        raise UsageError(
+            f"config file {path!r}: get_config() raised {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(cfg, ml_collections.ConfigDict):
         raise UsageError(f"config file {path!r}: get_config() must return a ConfigDict")
     return cfg

@@ -36,6 +36,22 @@ REPORT_NAME = "build_report.json"
 UNASSIGNED = "unassigned"  # skips found before a file could be given a split (e.g. bad names)
 
 
+LFS_REASON = "git-lfs pointer"
+_LFS_HEAD = b"version https://git-lfs.github.com/spec/"
+
+
+def lfs_pointer(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a Git LFS pointer file (what a clone without ``git lfs`` holds in
+    place of each media file): a small text file starting with the LFS spec line."""
+    try:
+        if os.path.getsize(path) > 1024:
+            return False
+        with open(path, "rb") as f:
+            return f.read(len(_LFS_HEAD)) == _LFS_HEAD
+    except OSError:
+        return False
+
+
 class CorpusError(BuildError):
     """The corpus as a whole is unusable (missing directory, no files, empty split).
 
@@ -103,6 +119,7 @@ class BuildReport:
         self._durations: list[tuple[float, str, str]] = []
         # Stored example id -> {"split", "speaker", "label"} (fold protocols are built from it).
         self.examples: dict[str, dict[str, str]] = {}
+        self._source_of: dict[str, str] = {}  # example id -> its media file (duplicate errors)
 
     def add(self, split: str, label: str, speaker: str, duration_s: float | None = None,
             orig_sr: int | None = None, *, path: str | os.PathLike | None = None,
@@ -114,9 +131,19 @@ class BuildReport:
           media: the ``info`` dicts of :mod:`data_prep._common.media` reads for this example (one
             dict or several); their ``flags`` and ``repairs`` are recorded against ``path``.
           example_id: the stored ``id``; with it the example takes part in fold protocols.
+
+        Raises:
+          CorpusError: ``example_id`` was already added (names both files).
         """
         if example_id is not None:
+            if example_id in self.examples:
+                raise CorpusError(
+                    f"{self.dataset}/{self.config}: {self._source_of.get(example_id, '?')} and "
+                    f"{os.fspath(path) if path is not None else '?'} give the same example id "
+                    f"{example_id!r}; remove or rename one")
             self.examples[example_id] = {"split": split, "speaker": speaker, "label": label}
+            if path is not None:
+                self._source_of[example_id] = os.fspath(path)
         s = self.splits[split]
         s.count += 1
         s.per_class[label] += 1
@@ -232,13 +259,32 @@ class ReportingMixin:
 
         for item, res in zip(items, self._map(fn, work, split), strict=True):
             if isinstance(res, Failed):
-                self.report.skip(path_of(item), res.reason, split)
+                path = path_of(item)
+                reason = res.reason
+                if lfs_pointer(path):
+                    reason = f"{LFS_REASON}, not the media file: run `git lfs pull` in the clone"
+                self.report.skip(path, reason, split)
                 continue
             yield item, res
 
     def _download_and_prepare(self, dl_manager, download_config, *args, **kwargs):
         self.report = BuildReport(self.name, self.builder_config.name, str(self.version))
-        super()._download_and_prepare(dl_manager, download_config, *args, **kwargs)
+        try:
+            super()._download_and_prepare(dl_manager, download_config, *args, **kwargs)
+        except Exception as exc:
+            # TFDS's "No examples were yielded" says nothing of why; git-lfs pointers are the
+            # usual reason for a clone (CREMA-D, TurEV-DB are Git LFS repositories).
+            lfs = [s["path"] for v in self.report.skips.items.values() for s in v
+                   if s["reason"].startswith(LFS_REASON)]
+            if lfs and not isinstance(exc, CorpusError):
+                root = os.fspath(dl_manager.manual_dir)
+                n = sum(lfs_pointer(os.path.join(base, f))
+                        for base, _, files in os.walk(root) for f in files)
+                raise CorpusError(
+                    f"{self.name}/{self.builder_config.name}: {n} files under {root} are "
+                    f"git-lfs pointers, not media (e.g. {lfs[0]}): the corpus was cloned "
+                    f"without Git LFS; run `git lfs pull` in {root}") from exc
+            raise
         protocols = self._fold_protocols(self.report.examples)
         if protocols:
             from data_prep._common.folds import write_folds
@@ -250,6 +296,10 @@ class ReportingMixin:
                        "speakers": [f.get("speakers") for f in p["folds"]]}
                 for name, p in protocols.items()}
         self.report.write(self.data_dir)
+        # ``data_prep.build`` sets it: build_source.json then appears with the data, atomically.
+        write_source = getattr(self, "write_build_source", None)
+        if write_source is not None:
+            write_source(self.data_dir)
 
     def _fold_protocols(self, examples: dict[str, dict[str, str]]) -> dict[str, Any]:
         """Fold protocols over the stored ``examples`` (id -> split, speaker, label), written as

@@ -433,6 +433,34 @@ def feature_normalisation(data) -> str:
     return "none"
 
 
+def _builder_config(pipeline):
+    return getattr(getattr(pipeline, "builder", None), "builder_config", None)
+
+
+def _build_config_split(pipeline) -> str | None:
+    """The run's splits named from its builder config and example counts, without reading
+    records, e.g. ``crema_d/av_fold3 (Audio-visual, actor fold 3 of 5.): examples 4961/1236/1245
+    (train/validation/test)``; None without a builder config."""
+    bc = _builder_config(pipeline)
+    if bc is None:
+        return None
+    counts = "/".join(str(pipeline.num_examples(s)) for s in SPLITS)
+    about = f" ({bc.description})" if getattr(bc, "description", "") else ""
+    return (f"{pipeline.builder.name}/{bc.name}{about}: examples {counts} "
+            "(train/validation/test; speakers not read: data.cache=False)")
+
+
+def _build_config_fold(pipeline) -> str:
+    """``"av_fold3: Audio-visual, actor fold 3 of 5."`` (the config's name and description) for
+    a builder config that is one fold of a protocol (its ``fold`` attribute > 0), else ""."""
+    bc = _builder_config(pipeline)
+    k = getattr(bc, "fold", 0) if bc is not None else 0
+    if not (isinstance(k, int) and k):
+        return ""
+    return f"{bc.name}: {bc.description}" if getattr(bc, "description", "") else \
+        f"{bc.name} (fold {k})"
+
+
 def protocol(
     cfg: ml_collections.ConfigDict, pipeline: UnitPipeline, selection: str
 ) -> dict[str, Any]:
@@ -441,8 +469,10 @@ def protocol(
     Where the corpus stores speaker ids (and ``data.cache`` and ``protocol.measure_speakers``
     allow reading them), the split text and speaker independence are derived from the builder
     config, the fold view and the speakers actually read, never from a declaration (a declared
-    ``protocol.split`` could go stale under ``--config.data.config=lso_fold3``); otherwise the
-    config's declarations are reported.
+    ``protocol.split`` could go stale under ``--config.data.config=lso_fold3``). With
+    ``data.cache`` off the split is named from the builder config and example counts (speakers
+    unread), and a builder config that is one fold (CREMA-D ``av_fold3``) names the fold; only
+    with ``protocol.measure_speakers`` false are the config's declarations reported.
 
     Args:
       cfg: the run config (its ``data`` and ``protocol`` sections and ``seed``).
@@ -474,6 +504,13 @@ def protocol(
         split = pipeline.split_description
     elif view is not None or not split:
         split = pipeline.split_description
+    elif declared.measure_speakers and (built := _build_config_split(pipeline)) is not None:
+        # data.cache=False: speakers are not read (that would decode every record), but the
+        # split is still the builder config's; a declaration may name another config's.
+        split = built
+    config_fold = _build_config_fold(pipeline)
+    if view is None and config_fold:
+        fold = config_fold
     return {
         "task": declared.task,
         **({"regression_loss": declared.regression_loss} if declared.task == "regression"
@@ -744,6 +781,8 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
             "wall_s": wall_s,
             "train_examples_per_s": head["train_examples_per_s"],
             "train_wall_s": head["train_wall_s"],
+            # the rate covers every process of the run (1 + resumes), not the last one only
+            "train_rate_processes": head.get("train_rate_processes", 1),
         },
         "num_params": head["num_params"],
         "best_epoch": best_epoch(head),

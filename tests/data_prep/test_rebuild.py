@@ -1,5 +1,5 @@
 """Fault 4 (rebuilding), by kind in ``data_prep.build``: ``--force`` rebuilds in one go and never
-leaves less than before; a reuse names the build it reused and notices a changed manual_dir."""
+leaves less than before; a reuse names the build it reused, and a changed manual_dir refuses."""
 
 import csv
 import sys
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_text import write_meld  # noqa: E402
 
 from data_prep._common.report import CorpusError  # noqa: E402
-from data_prep.build import build  # noqa: E402
+from data_prep.build import BuildError, build  # noqa: E402
 
 
 def _drop_train_rows(root: Path, keep: int) -> None:
@@ -28,11 +28,12 @@ def test_force_rebuilds_in_one_go_and_reuse_notices_changes(tmp_path, capsys):
     b = build("meld", "text", tfds_dir, str(raw))
     assert len(b.as_data_source("train")) == 2
     write_meld(raw, bad_row=False)  # the missing rows restored
+    # A build that no longer matches its manual_dir is refused, never reused (issue 32).
+    with pytest.raises(BuildError, match=r"does not reflect manual_dir.*train_sent_emo.csv"):
+        build("meld", "text", tfds_dir, str(raw))
     capsys.readouterr()
-    b = build("meld", "text", tfds_dir, str(raw))
-    err = capsys.readouterr().err
-    assert "reusing meld/text built" in err and str(raw) in err
-    assert "manual_dir changed since that build" in err and "train_sent_emo.csv" in err
+    b = build("meld", "text", tfds_dir)  # without manual_dir: the build as it is
+    assert "reusing meld/text built" in capsys.readouterr().err
     assert len(b.as_data_source("train")) == 2
     # --force: one call, the new data, and nothing left behind.
     b = build("meld", "text", tfds_dir, str(raw), force=True)
