@@ -57,6 +57,9 @@ class DataConfig:
     # when reading: the build's examples are re-split, so every fold reads one build.
     fold: int = 0
     fold_protocol: str = ""  # which of the build's fold protocols ("" = its default)
+    # EmoBox's checkout (or its data/ folder): with fold_protocol="emobox", EmoBox's own fold
+    # files are read from here over the build (any corpus EmoBox has folds of).
+    emobox_dir: str = ""
     data_dir: str = "~/tensorflow_datasets"
     manual_dir: str = ""  # the corpus as distributed; "" for generated corpora
     build_if_missing: bool = True

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from data_prep._common.speakers import SPLITS, assign_folds, carve, fold_splits
+from data_prep._common.speakers import SPLITS, assign_folds, fold_splits
 
 FOLDS_NAME = "folds.json"
 
@@ -42,49 +42,15 @@ def speaker_protocol(speaker_of: Mapping[str, str], k: int | None = None,
             "speaker_independent": True, "folds": speaker_group_folds(speaker_of, groups)}
 
 
-def read_emobox_lists(fold_dir: str | os.PathLike, corpus: str) -> dict[int, dict[str, list]]:
-    """EmoBox's ``<corpus>_{train,test}_fold_<K>.jsonl`` (keys, wav paths, labels), as
-    ``{K: {"train": [wav stem, ...], "test": [...]}}`` for every K present."""
-    fold_dir = Path(os.fspath(fold_dir))
-    out: dict[int, dict[str, list]] = {}
-    for f in sorted(fold_dir.glob(f"{corpus}_*_fold_*.jsonl")):
-        part, k = f.stem[len(corpus) + 1:].split("_fold_")
-        if part not in ("train", "test") or not k.isdigit():
-            continue
-        with open(f) as fh:
-            stems = [Path(json.loads(line)["wav"]).stem for line in fh if line.strip()]
-        out.setdefault(int(k), {})[part] = stems
-    return {k: v for k, v in sorted(out.items()) if set(v) == {"train", "test"}}
-
-
-def emobox_protocol(lists: Mapping[int, Mapping[str, Sequence[str]]], id_of: Mapping[str, str],
-                    speaker_of: Mapping[str, str], corpus: str,
-                    valid_fraction: float = 0.1) -> dict[str, Any]:
-    """EmoBox folds over stored ids. ``id_of`` maps a wav stem to the stored id; validation is a
-    deterministic ``valid_fraction`` of each fold's train list (stable hash, as the EmoDB
-    ``emobox_fold*`` configs do). Listed files that were not stored are left out."""
-    folds = []
-    for k, parts in sorted(lists.items()):
-        val = carve(parts["train"], valid_fraction, salt=f"{corpus}-emobox-{k}")
-        fold: dict[str, Any] = {s: [] for s in SPLITS}
-        for part, stems in parts.items():
-            for stem in stems:
-                if stem in id_of:
-                    fold["validation" if stem in val else part].append(id_of[stem])
-        fold = {s: sorted(v) for s, v in fold.items()}
-        fold["speakers"] = {s: sorted({speaker_of[i] for i in fold[s]}) for s in SPLITS}
-        folds.append(fold)
-    independent = all(not (set(f["speakers"]["train"]) & set(f["speakers"]["test"]))
-                      for f in folds)
-    return {"description": f"EmoBox's {len(folds)} {corpus} folds (validation: a stable "
-                           f"{valid_fraction:.0%} of each train list)",
-            "speaker_independent": independent, "folds": folds}
-
-
 def write_folds(data_dir: str | os.PathLike, protocols: Mapping[str, Mapping[str, Any]],
-                default: str | None = None) -> None:
-    """Writes ``folds.json`` (see the module docstring) into ``data_dir``."""
+                default: str | None = None, **extra: Any) -> None:
+    """Writes ``folds.json`` (see :mod:`data_prep.folds`) into ``data_dir``: the protocols and the
+    non-empty ``extra`` entries (``examples``: stored id -> speaker; ``emobox``: EmoBox's name of
+    the corpus; ``emobox_keys``: EmoBox key -> stored id), from which EmoBox's folds are mapped
+    when they are read from a path."""
     if not protocols:
         return
-    doc = {"default": default or next(iter(protocols)), "protocols": dict(protocols)}
+    doc: dict[str, Any] = {"default": default or next(iter(protocols)),
+                           "protocols": dict(protocols)}
+    doc.update({k: v for k, v in extra.items() if v})
     Path(os.fspath(data_dir), FOLDS_NAME).write_text(json.dumps(doc))

@@ -289,7 +289,9 @@ class ReportingMixin:
         if protocols:
             from data_prep._common.folds import write_folds
 
-            write_folds(self.data_dir, protocols)
+            write_folds(self.data_dir, protocols, emobox=self._emobox_name(),
+                        examples={i: e["speaker"] for i, e in self.report.examples.items()},
+                        emobox_keys=self._emobox_keys())
             self.report.notes["folds"] = {
                 name: {"description": p["description"],
                        "speaker_independent": p["speaker_independent"],
@@ -304,6 +306,16 @@ class ReportingMixin:
     def _fold_protocols(self, examples: dict[str, dict[str, str]]) -> dict[str, Any]:
         """Fold protocols over the stored ``examples`` (id -> split, speaker, label), written as
         ``folds.json`` (see :mod:`data_prep.folds`); the first is the default. None by default."""
+        return {}
+
+    def _emobox_name(self) -> str:
+        """EmoBox's name of this corpus (``data/<name>/``), "" when EmoBox has no folds of it."""
+        from data_prep._common.emobox import EMOBOX_NAMES
+
+        return EMOBOX_NAMES.get(self.name, "")
+
+    def _emobox_keys(self) -> dict[str, str]:
+        """EmoBox key -> stored id, where a corpus gives them explicitly (a folder manifest)."""
         return {}
 
     def _manual_root(self, dl_manager) -> Path:

@@ -13,10 +13,16 @@ configs; ``VideoDemographics.csv``, when present, supplies each actor's sex). Fi
 Configs (splits by actor over the full list 1001-1091, so a missing file never moves an actor):
   * ``audio``: actors sorted into 10 contiguous groups (10, 9, …, 9 actors): groups 1-8 train
     (1001-1073), group 9 validation (1074-1082), group 10 test (1083-1091).
-  * ``audio_fold1..5``: 5 contiguous actor folds (19, 18, 18, 18, 18); test = fold k, validation =
-    fold k+1 (cyclic), train = the rest.
-  * ``av`` / ``av_fold1..5``: the same splits, adding 16 sampled frames (64×64), face crops and
-    ``face_found`` from ``VideoFlash/<stem>.flv``; audio still comes from ``AudioWAV``.
+  * ``av``: the same split, adding 16 sampled frames (64×64), face crops and ``face_found`` from
+    ``VideoFlash/<stem>.flv``; audio still comes from ``AudioWAV``.
+
+Fold views (one build, any fold; ``data.fold=K`` with ``data.fold_protocol``): every build writes
+``folds.json`` (``data_prep.folds``) with the protocol ``actors``: 5 contiguous folds of the actor
+list 1001-1091 (19, 18, 18, 18, 18 actors); test = fold k, validation = fold k+1 (cyclic), train
+= the rest. ``audio_fold1..5`` and ``av_fold1..5`` are aliases of these views over ``audio`` /
+``av`` (``data_prep.folds.FOLD_ALIASES``), not builds of their own. EmoBox's CREMA-D fold (one,
+not speaker-independent) is read from its files with ``data.fold_protocol=emobox
+data.emobox_dir=PATH``.
 
 Skip policy (see ``data_prep._common.report``): unparseable names, unknown actors, unreadable,
 empty, corrupt or truncated media and (av) a missing ``.flv`` are skipped, logged and listed with
@@ -36,6 +42,7 @@ import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
+from data_prep._common.folds import speaker_group_folds
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 from data_prep._common.text import TextDecodeError, read_text
@@ -52,19 +59,16 @@ NAME_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
 class CremaDConfig(tfds.core.BuilderConfig):
-    def __init__(self, *, av: bool, fold: int = 0, **kwargs):
-        super().__init__(version=tfds.core.Version("1.0.0"), **kwargs)
-        self.av, self.fold = av, fold
+    """``av``: store frames and face crops beside the audio."""
+
+    def __init__(self, *, av: bool, **kwargs):
+        super().__init__(version=tfds.core.Version("1.1.0"), **kwargs)
+        self.av = av
 
 
 def _configs() -> list[CremaDConfig]:
-    cfgs = [CremaDConfig(name="audio", av=False, description="Audio, fixed actor split.")]
-    cfgs += [CremaDConfig(name=f"audio_fold{k}", av=False, fold=k,
-                          description=f"Audio, actor fold {k} of 5.") for k in range(1, 6)]
-    cfgs.append(CremaDConfig(name="av", av=True, description="Audio-visual, fixed actor split."))
-    cfgs += [CremaDConfig(name=f"av_fold{k}", av=True, fold=k,
-                          description=f"Audio-visual, actor fold {k} of 5.") for k in range(1, 6)]
-    return cfgs
+    return [CremaDConfig(name="audio", av=False, description="Audio, fixed actor split."),
+            CremaDConfig(name="av", av=True, description="Audio-visual, fixed actor split.")]
 
 
 def parse_name(stem: str) -> dict | None:
@@ -77,7 +81,8 @@ def parse_name(stem: str) -> dict | None:
 
 
 def speaker_splits(fold: int) -> dict[str, set[str]]:
-    """Actors per split: fixed 8/1/1 of 10 groups for ``fold == 0``, else the 5-fold protocol."""
+    """Actors per split: fixed 8/1/1 of 10 groups for ``fold == 0``, else fold ``fold`` of
+    ``actors``."""
     if fold == 0:
         groups = assign_folds(ACTORS, 10)
         return {"train": {a for g in groups[:8] for a in g}, "validation": set(groups[8]),
@@ -102,7 +107,12 @@ def read_demographics(root: Path) -> dict[str, str]:
 class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """CREMA-D crowd-sourced emotional multimodal actors dataset."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release (one build per fold config).",
+        "1.1.0": "folds.json (actors) stored with every build for fold views; the audio_fold* and "
+                 "av_fold* configs became aliases of those views.",
+    }
     BUILDER_CONFIGS = _configs()
     DEFAULT_CONFIG_NAME = "audio"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -142,7 +152,7 @@ class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         paths = sorted(p for p in wav_dir.iterdir() if p.suffix.lower() == ".wav")
         if not paths:
             raise CorpusError(f"crema_d: no .wav files in {wav_dir}")
-        spk_split = speaker_splits(cfg.fold)
+        spk_split = speaker_splits(0)
         check_disjoint(spk_split)
         self.report.notes["speakers"] = {k: sorted(v) for k, v in spk_split.items()}
         gender = read_demographics(root)
@@ -182,5 +192,14 @@ class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 ex.update(frames=res.frames, face=res.faces, face_found=np.float32(res.face_found))
                 extra["face_found"] = res.face_found
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
-                            info["orig_sr"], path=path, media=info, **extra)
+                            info["orig_sr"], path=path, media=info, example_id=path.stem, **extra)
             yield path.stem, ex
+
+    def _fold_protocols(self, examples):
+        speaker_of = {i: e["speaker"] for i, e in examples.items()}
+        # Folds over the full actor list 1001-1091, so a missing actor never moves another one.
+        return {"actors": {
+            "description": "CREMA-D actors 1001-1091 in 5 contiguous folds (19, 18, 18, 18, 18): "
+                           "test = fold k, validation = fold k+1 (cyclic), train = the rest",
+            "speaker_independent": True,
+            "folds": speaker_group_folds(speaker_of, assign_folds(ACTORS, NUM_FOLDS))}}

@@ -9,20 +9,20 @@ Build::
 are ``SSTTTEv.wav``: speaker ``SS`` (first 2 chars), text id ``TTT`` (chars 3-5), emotion letter
 ``E`` (6th char: W anger, L boredom, E disgust, A fear, F happiness, T sadness, N neutral), version.
 
-Configs:
-  * ``default``: speaker-independent fixed split, each held-out pair one man and one woman:
-    train speakers 03 08 09 10 11 14, validation 12 13, test 15 16.
-  * ``lso_fold1..5``: leave-two-speakers-out. Speakers sorted and paired
-    ((03,08) (09,10) (11,12) (13,14) (15,16)); test = pair k, validation = pair k+1 (cyclic),
-    train = the other three pairs.
-  * ``emobox_fold1..5``: the EmoBox benchmark folds, read from
-    ``emobox_folds/emodb_{train,test}_fold_K.jsonl`` (next to ``wav/``). NOT speaker-independent.
-    Validation = a deterministic ~10% of EmoBox's train list (stable hash of the utterance id).
+Config ``default``: speaker-independent fixed split, each held-out pair one man and one woman:
+train speakers 03 08 09 10 11 14, validation 12 13, test 15 16.
 
-Fold views (one build, any fold; ``data.fold=K`` with ``data.fold_protocol``): every config stores
-the whole corpus, and its build writes ``folds.json`` (``data_prep.folds``) with the protocols
-``lso`` (the 5 leave-two-speakers-out folds above) and, when ``emobox_folds/`` is present,
-``emobox`` (EmoBox's 5 folds). So ``default`` built once serves all 10 folds.
+Fold views (one build, any fold; ``data.fold=K`` with ``data.fold_protocol``): the build writes
+``folds.json`` (``data_prep.folds``) with the protocols
+  * ``lso``: leave-two-speakers-out. Speakers sorted and paired ((03,08) (09,10) (11,12) (13,14)
+    (15,16)); test = pair k, validation = pair k+1 (cyclic), train = the other three pairs.
+  * ``emobox``, when ``emobox_folds/emodb_{train,test}_fold_K.jsonl`` sits next to ``wav/`` (or
+    read from EmoBox's files at any time with ``data.emobox_dir=PATH``): the EmoBox benchmark
+    folds. NOT speaker-independent. Validation = a deterministic ~10% of EmoBox's train list
+    (stable hash of the utterance id). A listed file that was not stored (or a stored one that is
+    not listed) makes reading these folds an error naming it.
+So ``default`` built once serves all 10 folds; ``lso_fold1..5`` and ``emobox_fold1..5`` are aliases
+of these views (``data_prep.folds.FOLD_ALIASES``), not builds of their own.
 
 Audio is stored mono int16 at 16 kHz; other rates (e.g. 22,050 Hz copies) are resampled and the
 original rate is counted in ``build_report.json``.
@@ -34,18 +34,18 @@ report. A missing ``manual_dir``, no ``.wav`` files or an empty split is a hard 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_prep._common import emobox
 from data_prep._common import features as F
 from data_prep._common.clips import audio_clip
-from data_prep._common.folds import emobox_protocol, read_emobox_lists, speaker_group_folds
+from data_prep._common.folds import speaker_group_folds
 from data_prep._common.report import CorpusError, ReportingMixin
-from data_prep._common.speakers import assign_folds, carve, check_disjoint, fold_splits, split_of
+from data_prep._common.speakers import assign_folds, check_disjoint, split_of
 
 LABELS = ("anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral")
 LETTER_TO_LABEL = dict(zip("WLEAFTN", LABELS, strict=True))
@@ -62,23 +62,15 @@ EMOBOX_VALID_FRACTION = 0.1
 
 
 class EmodbConfig(tfds.core.BuilderConfig):
-    """``protocol`` is ``fixed``, ``lso`` or ``emobox``; ``fold`` is 1-based (0 for fixed)."""
+    """The one EmoDB config (its folds are views: the module docstring)."""
 
-    def __init__(self, *, protocol: str, fold: int = 0, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(version=tfds.core.Version("1.1.0"), **kwargs)
-        self.protocol, self.fold = protocol, fold
 
 
 def _configs() -> list[EmodbConfig]:
-    cfgs = [EmodbConfig(name="default", protocol="fixed",
+    return [EmodbConfig(name="default",
                         description="Speaker-independent: val speakers 12+13, test 15+16.")]
-    cfgs += [EmodbConfig(name=f"lso_fold{k}", protocol="lso", fold=k,
-                         description=f"Leave-two-speakers-out fold {k}.")
-             for k in range(1, NUM_FOLDS + 1)]
-    cfgs += [EmodbConfig(name=f"emobox_fold{k}", protocol="emobox", fold=k,
-                         description=f"EmoBox fold {k} (not speaker-independent).")
-             for k in range(1, NUM_FOLDS + 1)]
-    return cfgs
 
 
 def parse_name(stem: str) -> dict[str, str] | None:
@@ -150,57 +142,22 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         if not items:
             raise CorpusError(f"emodb: no file in {wav_dir} has an EmoDB name")
 
-        cfg = self.builder_config
         self._emobox_dir = _emobox_dir(root, wav_dir)
-        if cfg.protocol == "emobox":
-            assign = self._emobox_assignment(root, wav_dir, cfg.fold, set(items))
-        else:
-            if cfg.protocol == "fixed":
-                spk_split = DEFAULT_SPLIT
+        spk_split = DEFAULT_SPLIT
+        check_disjoint(spk_split)
+        self.report.notes["speakers"] = {k: sorted(v) for k, v in spk_split.items()}
+        assign = {}
+        for stem, (p, meta) in items.items():
+            split = split_of(meta["speaker"], spk_split)
+            if split is None:
+                self.report.skip(p, f"speaker {meta['speaker']} is not an EmoDB speaker")
             else:
-                folds = assign_folds(SPEAKERS, NUM_FOLDS)  # sorted pairs
-                spk_split = fold_splits(folds, cfg.fold)
-            check_disjoint(spk_split)
-            self.report.notes["speakers"] = {k: sorted(v) for k, v in spk_split.items()}
-            assign = {}
-            for stem, (p, meta) in items.items():
-                split = split_of(meta["speaker"], spk_split)
-                if split is None:
-                    self.report.skip(p, f"speaker {meta['speaker']} is not an EmoDB speaker")
-                else:
-                    assign[stem] = split
+                assign[stem] = split
         per_split = {s: [] for s in ("train", "validation", "test")}
         for stem, split in sorted(assign.items()):
             per_split[split].append(items[stem])
         self._require_splits(per_split, root)
         return {s: self._generate_examples(v, s) for s, v in per_split.items()}
-
-    def _emobox_assignment(self, root: Path, wav_dir: Path, fold: int,
-                           available: set[str]) -> dict[str, str]:
-        """Maps file stem -> split from the EmoBox jsonl lists."""
-        fold_dir = self._emobox_dir
-        if fold_dir is None:
-            raise CorpusError(f"emodb: config emobox_fold{fold} needs {root / 'emobox_folds'}")
-        lists = {}
-        for part in ("train", "test"):
-            f = fold_dir / f"emodb_{part}_fold_{fold}.jsonl"
-            if not f.is_file():
-                raise CorpusError(f"emodb: missing EmoBox list {f}")
-            with open(f) as fh:
-                # Keys look like "emodb-03a01Wa"; the wav path's stem is the same utterance.
-                lists[part] = [Path(json.loads(line)["wav"]).stem for line in fh if line.strip()]
-        val = carve(lists["train"], EMOBOX_VALID_FRACTION, salt=f"emodb-emobox-{fold}")
-        assign = {}
-        for part, stems in lists.items():
-            for stem in stems:
-                if stem not in available:
-                    self.report.skip(stem, f"listed in EmoBox {part} fold {fold} but no usable "
-                                     f"wav in {wav_dir}")
-                    continue
-                assign[stem] = "validation" if stem in val else part
-        self.report.notes["emobox"] = {"fold": fold, "validation_fraction": EMOBOX_VALID_FRACTION,
-                                       "speaker_independent": False}
-        return assign
 
     def _fold_protocols(self, examples):
         speaker_of = {i: e["speaker"] for i, e in examples.items()}
@@ -209,11 +166,15 @@ class Emodb(ReportingMixin, tfds.core.GeneratorBasedBuilder):
             "description": "EmoDB leave-two-speakers-out: sorted speaker pairs, test = pair k, "
                            "validation = pair k+1 (cyclic), train = the other three",
             "speaker_independent": True, "folds": speaker_group_folds(speaker_of, groups)}}
-        if self._emobox_dir is not None:
-            lists = read_emobox_lists(self._emobox_dir, "emodb")
-            if lists:
-                protocols["emobox"] = emobox_protocol(lists, {i: i for i in examples}, speaker_of,
-                                                      "emodb", EMOBOX_VALID_FRACTION)
+        if self._emobox_dir is not None:  # stored with the build; errors are raised on reading
+            try:
+                lists = emobox.read_lists(self._emobox_dir, "emodb")
+            except emobox.EmoboxError as exc:
+                self.report.notes["emobox"] = f"not stored: {exc}"
+            else:
+                protocols["emobox"] = emobox.protocol(
+                    lists, emobox.id_mapper("emodb", speaker_of), speaker_of, "emodb",
+                    EMOBOX_VALID_FRACTION)
         return protocols
 
     def _generate_examples(self, items, split):

@@ -12,9 +12,11 @@ Build::
      "labels": {"Wut": "angry"},             # optional raw label -> class (default: lower-cased)
      "speaker_regex": "^(?P<speaker>\\\\d+)_", # on the file name; group "speaker" (or group 1)
      "manifest": "",                         # "": label = the file's folder name; else a CSV
-                                             # (header path,label[,speaker][,split]) or JSON
-                                             # (list of such objects) relative to manual_dir
-     "num_folds": 0}                         # speaker-grouped folds; 0 = leave one speaker out
+                                             # (header path,label[,speaker][,split]
+                                             # [,emobox_key]) or JSON (list of such objects)
+                                             # relative to manual_dir
+     "num_folds": 0,                         # speaker-grouped folds; 0 = leave one speaker out
+     "emobox": ""}                           # EmoBox's name of the corpus (data/<name>/), if any
 
 Labels come from the folder holding each file (``<root>/.../<Label>/<file>.wav``) or from the
 manifest; speakers from the manifest's ``speaker`` column or the regular expression on the file
@@ -22,6 +24,12 @@ name. A manifest ``split`` column (train / validation (or dev, valid) / test) gi
 those splits; otherwise every example goes into one split, ``full``, and runs read it through a
 fold view (``data.fold=K``): the build writes ``folds.json`` (``data_prep.folds``) with the
 speaker-grouped protocol (``loso`` or ``speakers<k>``) and, with a manifest split, ``official``.
+
+EmoBox's folds of a corpus EmoBox has (``"emobox": "turevdb"``) are read from its files with
+``data.fold_protocol=emobox data.emobox_dir=PATH``: each EmoBox key maps to the manifest row whose
+``emobox_key`` column names it, else to the stored file whose path (the example id) ends EmoBox's
+``wav`` path (``downloads/turevdb/Sound Source/Angry/1157_kz_acik.wav`` ->
+``Sound Source/Angry/1157_kz_acik`` or ``Angry/1157_kz_acik``).
 
 Skips (logged, counted in ``build_report.json``): a label outside the classes, a file name the
 speaker regex does not match, unreadable/short audio. Audio: mono int16 at 16 kHz.
@@ -34,6 +42,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -64,6 +73,7 @@ class FolderConfig(tfds.core.BuilderConfig):
     speaker_regex: str = r"^(?P<speaker>[^_]+)_"
     manifest: str = ""
     num_folds: int = 0
+    emobox: str = ""
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> FolderConfig:
@@ -78,7 +88,7 @@ class FolderConfig(tfds.core.BuilderConfig):
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: not a readable JSON corpus spec ({exc})") from exc
         known = {"name", "classes", "labels", "speaker_regex", "manifest", "num_folds",
-                 "description", "version"}
+                 "description", "version", "emobox"}
         unknown = sorted(set(spec) - known)
         if unknown:
             raise ValueError(f"{path}: unknown keys {unknown}; known: {sorted(known)}")
@@ -90,7 +100,8 @@ class FolderConfig(tfds.core.BuilderConfig):
                   classes=tuple(spec["classes"]),
                   labels=tuple(sorted((spec.get("labels") or {}).items())),
                   speaker_regex=spec.get("speaker_regex", cls.speaker_regex),
-                  manifest=spec.get("manifest", ""), num_folds=int(spec.get("num_folds", 0)))
+                  manifest=spec.get("manifest", ""), num_folds=int(spec.get("num_folds", 0)),
+                  emobox=str(spec.get("emobox") or ""))
         cfg.validate()
         return cfg
 
@@ -119,7 +130,8 @@ TUREV_DB = FolderConfig(
     description="TurEV-DB (Canpolat et al. 2020): Turkish acted single words, 4 emotions, 6 "
                 "speakers; `Sound Source/<Emotion>/<speaker>_<xx>_<word>.wav`; 6 "
                 "leave-one-speaker-out folds.",
-    classes=("angry", "calm", "happy", "sad"), speaker_regex=r"^(?P<speaker>\d+)_")
+    classes=("angry", "calm", "happy", "sad"), speaker_regex=r"^(?P<speaker>\d+)_",
+    emobox="turevdb")
 
 
 def _manifest_rows(root: Path, manifest: str, repairs: collections.Counter | None = None
@@ -177,6 +189,8 @@ def _unique_ids(items: list[tuple]) -> None:
 class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """A folder of labelled audio; see the module docstring."""
 
+    name = "folder"  # the corpus name, so that a build lives in <data_dir>/folder/<config>/
+
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = [TUREV_DB]
@@ -191,6 +205,17 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         the build's recipe, :func:`data_prep.prepared.recipe`)."""
         cfg = self.builder_config
         return [Path(manual_dir) / cfg.manifest] if cfg.manifest else []
+
+    def _create_builder_config(self, builder_config, *args, **kwargs):
+        # A user's JSON spec is a custom config by design: TFDS's "Using custom data
+        # configuration" warning (absl, printed on every build and read) says nothing to them.
+        absl_logger = logging.getLogger("absl")
+        level = absl_logger.level
+        absl_logger.setLevel(max(level, logging.ERROR))
+        try:
+            return super()._create_builder_config(builder_config, *args, **kwargs)
+        finally:
+            absl_logger.setLevel(level)
 
     @classmethod
     def config_from_file(cls, path: str) -> FolderConfig:
@@ -212,6 +237,7 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         cfg = self.builder_config
         root = self._manual_root(dl_manager)
         items: list[tuple[str, Path, str, str, str]] = []  # id, path, label, speaker, split
+        keys: dict[Path, str] = {}  # a manifest's emobox_key column
         if cfg.manifest:
             candidates = []
             repairs: collections.Counter = collections.Counter()
@@ -219,6 +245,8 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 split = r.get("split", "").strip().lower()
                 candidates.append((root / r["path"], r["label"], r.get("speaker", ""),
                                    _SPLIT_NAMES.get(split, "?" + split) if split else FULL))
+                if r.get("emobox_key", "").strip():
+                    keys[root / r["path"]] = r["emobox_key"].strip()
             for kind, n in sorted(repairs.items()):
                 self.report.repair(kind, n, where=root / cfg.manifest)
         else:
@@ -247,6 +275,7 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         if not items:
             raise CorpusError(f"folder corpus {cfg.name}: no usable file under {root} "
                               f"({self.report.skips.count()} skipped)")
+        self._keys = {keys[it[1]]: it[0] for it in items if it[1] in keys}
         splits = sorted({it[4] for it in items})
         if FULL in splits and len(splits) > 1:
             raise CorpusError(f"folder corpus {cfg.name}: the manifest gives a split for some "
@@ -256,6 +285,13 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         self.report.notes["label_source"] = cfg.manifest or "folder names"
         return {s: self._generate_examples([it for it in items if it[4] == s], s)
                 for s in splits}
+
+    def _emobox_name(self) -> str:
+        return self.builder_config.emobox
+
+    def _emobox_keys(self) -> dict[str, str]:
+        stored = self.report.examples
+        return {k: i for k, i in getattr(self, "_keys", {}).items() if i in stored}
 
     def _fold_protocols(self, examples: dict[str, dict[str, str]]) -> dict[str, Any]:
         cfg = self.builder_config

@@ -15,12 +15,18 @@ Configs (splits are by actor, so no actor is on two sides):
     validation 17-20, test 21-24.
   * ``speech6``: as ``speech`` restricted to the six classes of S001 (neutral, happy, sad, angry,
     fearful, surprised); calm and disgust files are excluded (counted in the report's notes).
-  * ``speech_fold1..6``: actors in 6 folds of 4 (01-04, 05-08, …); test = fold k, validation =
-    fold k+1 (cyclic), train = the other 4 folds.
-  * ``av`` / ``av_fold1..6``: audio-visual speech ``01-01-*.mp4`` with the same actor splits as
-    ``speech`` / ``speech_fold*``. Stores the AAC track at 16 kHz, 16 uniformly sampled frames at
-    64×64, a 64×64 face crop per frame (OpenCV Haar cascade, whole frame when no face is found)
-    and ``face_found``, the fraction of frames with a detected face.
+  * ``av``: audio-visual speech ``01-01-*.mp4`` with the same actor split as ``speech``. Stores
+    the AAC track at 16 kHz, 16 uniformly sampled frames at 64×64, a 64×64 face crop per frame
+    (OpenCV Haar cascade, whole frame when no face is found) and ``face_found``, the fraction of
+    frames with a detected face.
+
+Fold views (one build, any fold; ``data.fold=K`` with ``data.fold_protocol``): every build writes
+``folds.json`` (``data_prep.folds``) with the protocol ``actors``: the 24 actors in 6 folds of 4
+(01-04, 05-08, …); test = fold k, validation = fold k+1 (cyclic), train = the other 4 folds.
+``speech_fold1..6`` and ``av_fold1..6`` are aliases of these views over ``speech`` / ``av``
+(``data_prep.folds.FOLD_ALIASES``), not builds of their own. EmoBox's 6 RAVDESS folds are read
+from its files with ``data.fold_protocol=emobox data.emobox_dir=PATH`` (its audio-only keys map to
+the ``av`` clips of the same recordings).
 
 Audio is mono int16 at 16 kHz (RAVDESS is 48 kHz: every clip is resampled, counted in
 ``build_report.json`` under ``orig_sample_rates``).
@@ -41,6 +47,7 @@ import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
+from data_prep._common.folds import speaker_group_folds
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 
@@ -57,12 +64,11 @@ ACTOR_DIR_RE = re.compile(r"^Actor_(\d{2})$")
 
 
 class RavdessConfig(tfds.core.BuilderConfig):
-    """``modality`` is ``speech`` (wav) or ``av`` (mp4); ``fold`` 0 means the fixed split."""
+    """``modality`` is ``speech`` (wav) or ``av`` (mp4)."""
 
-    def __init__(self, *, modality: str, classes: tuple[str, ...] = EMOTIONS, fold: int = 0,
-                 **kwargs):
-        super().__init__(version=tfds.core.Version("1.0.0"), **kwargs)
-        self.modality, self.classes, self.fold = modality, classes, fold
+    def __init__(self, *, modality: str, classes: tuple[str, ...] = EMOTIONS, **kwargs):
+        super().__init__(version=tfds.core.Version("1.1.0"), **kwargs)
+        self.modality, self.classes = modality, classes
 
 
 def _configs() -> list[RavdessConfig]:
@@ -71,13 +77,7 @@ def _configs() -> list[RavdessConfig]:
         RavdessConfig(name="speech6", modality="speech", classes=SIX,
                       description="Audio speech, S001's 6 classes."),
     ]
-    cfgs += [RavdessConfig(name=f"speech_fold{k}", modality="speech", fold=k,
-                           description=f"Audio speech, actor fold {k} of 6.")
-             for k in range(1, NUM_FOLDS + 1)]
     cfgs.append(RavdessConfig(name="av", modality="av", description="Audio-visual speech."))
-    cfgs += [RavdessConfig(name=f"av_fold{k}", modality="av", fold=k,
-                           description=f"Audio-visual speech, actor fold {k} of 6.")
-             for k in range(1, NUM_FOLDS + 1)]
     return cfgs
 
 
@@ -97,19 +97,24 @@ def parse_name(stem: str) -> dict | None:
 
 
 def speaker_splits(fold: int) -> dict[str, set[str]]:
-    """Actors per split: the fixed split for ``fold == 0``, else the 6-fold protocol."""
+    """Actors per split: the fixed split for ``fold == 0``, else fold ``fold`` of ``actors``."""
     return FIXED_SPLIT if fold == 0 else fold_splits(assign_folds(ACTORS, NUM_FOLDS), fold)
 
 
 class Ravdess(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     """RAVDESS speech (audio) and audio-visual speech."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release (one build per fold config).",
+        "1.1.0": "folds.json (actors) stored with every build for fold views; the speech_fold* and "
+                 "av_fold* configs became aliases of those views.",
+    }
     BUILDER_CONFIGS = _configs()
     DEFAULT_CONFIG_NAME = "speech"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Download RAVDESS from https://zenodo.org/record/1188976 (CC BY-NC-SA 4.0):
-    Audio_Speech_Actors_01-24.zip for the speech* configs, Video_Speech_Actor_XX.zip for av*.
+    Audio_Speech_Actors_01-24.zip for the speech configs, Video_Speech_Actor_XX.zip for av.
     Extract them under one folder (keeping the Actor_XX/ directories) and pass it as --manual_dir.
     """
 
@@ -139,7 +144,7 @@ class Ravdess(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         root = self._manual_root(dl_manager)
         ext, want = (".wav", (3, 1)) if cfg.modality == "speech" else (".mp4", (1, 1))
         paths = sorted(p for p in root.rglob(f"*{ext}") if p.is_file())
-        spk_split = speaker_splits(cfg.fold)
+        spk_split = FIXED_SPLIT
         check_disjoint(spk_split)
         self.report.notes["speakers"] = {k: sorted(v) for k, v in spk_split.items()}
         per_split: dict[str, list] = {"train": [], "validation": [], "test": []}
@@ -190,5 +195,14 @@ class Ravdess(ReportingMixin, tfds.core.GeneratorBasedBuilder):
                 ex.update(frames=res.frames, face=res.faces, face_found=np.float32(res.face_found))
                 extra["face_found"] = res.face_found
             self.report.add(split, meta["label"], meta["speaker"], info["duration_s"],
-                            info["orig_sr"], path=path, media=info, **extra)
+                            info["orig_sr"], path=path, media=info, example_id=path.stem, **extra)
             yield path.stem, ex
+
+    def _fold_protocols(self, examples):
+        speaker_of = {i: e["speaker"] for i, e in examples.items()}
+        # Folds over the full actor list, so a missing actor never moves another one.
+        return {"actors": {
+            "description": "RAVDESS actors in 6 folds of 4 (01-04, 05-08, ...): test = fold k, "
+                           "validation = fold k+1 (cyclic), train = the other 4",
+            "speaker_independent": True,
+            "folds": speaker_group_folds(speaker_of, assign_folds(ACTORS, NUM_FOLDS))}}

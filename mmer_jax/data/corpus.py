@@ -73,6 +73,7 @@ class Corpus:
     def __init__(
         self, data: DataConfig, modalities: Sequence[str], workdir: str | None = None, builder=None
     ):
+        data = sources.resolve_alias(data)  # a per-fold config alias reads its fold view
         self.data = data
         self.modalities = list(modalities)
         self.builder = builder if builder is not None else sources.open_builder(data)

@@ -8,6 +8,7 @@ decoded record fields (int16 audio, uint8 frames, text bytes, ids), as
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -20,11 +21,37 @@ __all__ = [
     "CachedSource",
     "SubsetSource",
     "as_str",
+    "computed_protocols",
     "fold_view",
     "iterate",
     "open_builder",
     "open_splits",
+    "resolve_alias",
 ]
+
+
+def resolve_alias(data: DataConfig) -> DataConfig:
+    """``data`` with a per-fold builder config alias (``ravdess``/``speech_fold3``, see
+    :data:`data_prep.folds.FOLD_ALIASES`) replaced by the view it names: the base config
+    (``speech``), ``fold`` and ``fold_protocol``. Other configs pass through unchanged.
+
+    Raises:
+      UsageError: ``data.fold`` / ``data.fold_protocol`` name another fold than the alias.
+    """
+    from data_prep.folds import resolve_alias as alias_of
+
+    alias = alias_of(data.corpus, data.config)
+    if alias is None:
+        return data
+    base, protocol, fold = alias
+    if data.fold and (data.fold, data.fold_protocol or protocol) != (fold, protocol):
+        raise UsageError(
+            f"config key 'data.config': {data.config!r} is fold {fold} of protocol {protocol!r} "
+            f"over {data.corpus}/{base}, but data.fold={data.fold} "
+            f"(data.fold_protocol={data.fold_protocol!r}) names another; set data.config={base!r} "
+            "and choose the fold with data.fold / data.fold_protocol"
+        )
+    return dataclasses.replace(data, config=base, fold=fold, fold_protocol=protocol)
 
 
 def open_builder(data: DataConfig):
@@ -43,6 +70,7 @@ def open_builder(data: DataConfig):
     """
     from data_prep import build as build_lib  # lazy: TFDS is imported only when data is opened
 
+    data = resolve_alias(data)
     data_dir = os.path.expanduser(data.data_dir) if data.data_dir else None
     config = data.config or None  # "" -> the builder's default config
     try:
@@ -73,6 +101,7 @@ def open_splits(builder, data: DataConfig) -> dict[str, Any]:
       UsageError: ``data.fold`` names a fold or protocol the build does not define.
       RunError: a split is missing or empty.
     """
+    data = resolve_alias(data)
     if data.fold:
         return _fold_sources(builder, data)
     sources = {}
@@ -100,17 +129,65 @@ def open_splits(builder, data: DataConfig) -> dict[str, Any]:
 def fold_view(builder, data: DataConfig) -> dict[str, Any]:
     """Fold ``data.fold`` of ``data.fold_protocol`` as stored with the build (``folds.json``):
     ``{"protocol", "fold", "num_folds", "description", "speaker_independent", "ids",
-    "speakers"}`` (see :func:`data_prep.folds.fold_view`).
+    "speakers"}`` (see :func:`data_prep.folds.fold_view`). With ``data.fold_protocol="emobox"``
+    and ``data.emobox_dir``, EmoBox's folds are read from its files there, over the build.
 
     Raises:
-      UsageError: the build defines no such protocol or fold (the message lists what it has).
+      UsageError: the build defines no such protocol or fold (the message lists what it has), or
+        EmoBox's files are missing or do not match the build (the message names the ids).
     """
     from data_prep import folds
 
+    data = resolve_alias(data)
+    stored_folds = os.path.join(os.fspath(builder.data_dir), folds.FOLDS_NAME)
+    built = os.stat(stored_folds).st_mtime_ns if os.path.exists(stored_folds) else 0
+    key = (os.fspath(builder.data_dir), built, data.fold, data.fold_protocol, data.emobox_dir)
+    if key in _VIEWS:
+        return _VIEWS[key]
     try:
-        return folds.fold_view(builder.data_dir, data.fold, data.fold_protocol)
+        view = folds.fold_view(builder.data_dir, data.fold, data.fold_protocol,
+                               computed_protocols(builder, data))
     except folds.FoldError as exc:
-        raise UsageError(f"config key 'data.fold': {data.corpus}/{data.config}: {exc}") from exc
+        key_name = "data.emobox_dir" if _from_files(data) else "data.fold"
+        raise UsageError(f"config key {key_name!r}: {data.corpus}/{data.config}: {exc}") from exc
+    _VIEWS[key] = view
+    return view
+
+
+def _from_files(data: DataConfig) -> bool:
+    return data.fold_protocol == "emobox" and bool(data.emobox_dir)
+
+
+def computed_protocols(builder, data: DataConfig) -> dict[str, dict[str, Any]]:
+    """Fold protocols made when reading, not stored with the build: ``{"emobox": ...}`` read
+    from EmoBox's files in ``data.emobox_dir`` when ``data.fold_protocol`` is ``"emobox"``
+    (:func:`data_prep.folds.emobox_protocol`), else ``{}``.
+
+    Raises:
+      data_prep.folds.FoldError: EmoBox has no folds of the corpus or its files are unreadable.
+    """
+    from data_prep import folds
+
+    if not _from_files(data):
+        return {}
+    stored = folds.stored_examples(builder.data_dir)
+    if stored is None:  # a build that does not list its examples (IEMOCAP, MELD): read them
+        stored = _stored_examples(builder)
+    return {"emobox": folds.emobox_protocol(builder.data_dir, data.emobox_dir, data.corpus,
+                                            stored)}
+
+
+# Fold views already read in this process (a view is read for the sources and for the report).
+_VIEWS: dict[tuple, dict[str, Any]] = {}
+
+
+def _stored_examples(builder) -> dict[str, str]:
+    """Stored id -> speaker ("" when not stored) of every split of ``builder``'s build."""
+    out = {}
+    for split in sorted(builder.info.splits.keys()):
+        for rec in iterate(builder.as_data_source(split=split)):
+            out[as_str(rec["id"])] = as_str(rec["speaker"]) if "speaker" in rec else ""
+    return out
 
 
 def _fold_sources(builder, data: DataConfig) -> dict[str, Any]:

@@ -244,15 +244,21 @@ def fold_plan(cfg, spec: str) -> dict:
         config already fixes ``data.fold``.
     """
     from data_prep import folds as folds_lib
-    from mmer_jax.data.sources import open_builder
+    from mmer_jax.data.sources import computed_protocols, open_builder, resolve_alias
 
     data = from_section(DataConfig, cfg.data, "data")
-    if data.fold:
-        raise UsageError(f"--folds runs every fold itself; drop data.fold={data.fold} from the "
-                         "config or the --config.* overrides")
+    if data.fold or resolve_alias(data).fold:
+        raise UsageError(f"--folds runs every fold itself; drop data.fold={data.fold} (or the "
+                         f"per-fold data.config={data.config!r}) from the config or the "
+                         "--config.* overrides")
     builder = open_builder(data)
-    doc = folds_lib.read_folds(builder.data_dir)
-    if not doc:
+    try:
+        computed = computed_protocols(builder, data)  # EmoBox's folds from data.emobox_dir
+    except folds_lib.FoldError as exc:
+        raise UsageError(f"config key 'data.emobox_dir': {exc}") from exc
+    doc = folds_lib.read_folds(builder.data_dir) or {"protocols": {}, "default": ""}
+    doc["protocols"].update(computed)
+    if not doc["protocols"]:
         raise UsageError(
             f"{data.corpus}/{data.config}: the build in {builder.data_dir} defines no fold "
             "protocol (no folds.json), so --folds has nothing to run; its own splits run "
@@ -263,6 +269,9 @@ def fold_plan(cfg, spec: str) -> dict:
             f"config key 'data.fold_protocol': {data.corpus}/{data.config} has no fold protocol "
             f"{name!r}; it has {', '.join(sorted(doc['protocols']))}")
     p = doc["protocols"][name]
+    if p.get("errors"):  # EmoBox's lists and the build disagree: name the ids before any run
+        raise UsageError(f"config key 'data.fold_protocol': {data.corpus}/{data.config}: "
+                         f"{folds_lib.emobox.errors_message(name, p['errors'])}")
     folds = parse_folds(spec, len(p["folds"]), name)
     return {
         "protocol": name,

@@ -32,7 +32,7 @@ def systems(experiments_dir: str | None = None) -> list[tuple[str, str]]:
 
 def corpora() -> list[tuple[str, list[str], bool]]:
     """``[(data.corpus, builder configs, built from a manual_dir)]``; imports each builder."""
-    from data_prep import CORPORA
+    from data_prep import CORPORA, folds
 
     out = []
     for name in CORPORA.names():
@@ -42,6 +42,9 @@ def corpora() -> list[tuple[str, list[str], bool]]:
             out.append((name, [f"(cannot import: {type(exc).__name__})"], False))
             continue
         configs = [c.name for c in getattr(cls, "BUILDER_CONFIGS", [])] or ["default"]
+        # Per-fold names read fold views of one build (data_prep.folds.FOLD_ALIASES).
+        configs += [f"{prefix}1..{k} (= {base} + data.fold, {protocol})" for prefix, (
+            base, protocol, k) in folds.FOLD_ALIASES.get(name, {}).items()]
         out.append((name, configs, bool(getattr(cls, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))))
     return out
 

@@ -50,29 +50,38 @@ def _ids(p):
 
 
 @pytest.mark.parametrize("protocol, config", [("lso", "lso_fold3"), ("emobox", "emobox_fold1")])
-def test_fold_view_of_one_build_equals_the_fold_config(emodb_fixture, protocol, config):
+def test_per_fold_config_is_an_alias_of_the_view_over_one_build(emodb_fixture, protocol, config):
     root, data_dir = emodb_fixture
     k = int(config[-1])
     view = _pipeline(root, data_dir, config="default", fold=k, fold_protocol=protocol)
     assert view.builder.builder_config.name == "default"  # read from the one build
-    own = _pipeline(root, data_dir, config=config)
-    assert _ids(view) == _ids(own)
+    alias = _pipeline(root, data_dir, config=config)
+    assert alias.builder.builder_config.name == "default"  # no build of its own
+    assert _ids(view) == _ids(alias)
+    assert alias.fold["protocol"] == protocol and alias.fold["fold"] == k
     assert view.fold["protocol"] == protocol and view.fold["num_folds"] == (5 if k == 3 else 1)
+    assert [p.name for p in (data_dir / "emodb").iterdir() if not p.name.startswith(".")] == [
+        "default"]
 
 
 def test_split_text_is_derived_from_config_and_speakers_read(emodb_fixture):
     root, data_dir = emodb_fixture
-    own = _pipeline(root, data_dir, config="lso_fold3")
-    assert own.split_speakers["test"] == ["11", "12"]
-    assert own.split_description == (
-        "emodb/lso_fold3: speakers 6/2/2 (train 03 08 09 10 15 16; validation 13 14; "
-        "test 11 12)")
+    alias = _pipeline(root, data_dir, config="lso_fold3")
+    assert alias.split_speakers["test"] == ["11", "12"]
+    assert alias.split_description.startswith("emodb/default, lso fold 3 of 5 (")
+    assert alias.split_description.endswith(
+        "speakers 6/2/2 (train 03 08 09 10 15 16; validation 13 14; test 11 12)")
     view = _pipeline(root, data_dir, config="default", fold=3)  # "lso" is the default protocol
-    assert view.split_description.startswith("emodb/default, lso fold 3 of 5 (")
-    assert view.split_description.endswith("test 11 12)")
+    assert view.split_description == alias.split_description
     fixed = _pipeline(root, data_dir, config="default")
     assert fixed.split_description.endswith("(train 03 08 09 10 11 14; validation 12 13; "
                                             "test 15 16)")
+
+
+def test_alias_and_another_fold_is_a_usage_error(emodb_fixture):
+    root, data_dir = emodb_fixture
+    with pytest.raises(UsageError, match="'lso_fold3' is fold 3 of protocol 'lso'"):
+        _pipeline(root, data_dir, config="lso_fold3", fold=2)
 
 
 def test_unknown_fold_or_protocol_is_a_usage_error_naming_what_exists(emodb_fixture):

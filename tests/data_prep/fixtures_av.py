@@ -111,15 +111,25 @@ def write_mp4(path: str | os.PathLike, seconds: float = 1.0, fps: int = 10,
 def build_and_read(name: str, config: str, data_dir, manual_dir):
     """Builds ``name/config`` with ``data_prep.build.build`` and reads every split back.
 
+    A per-fold alias (``speech_fold3``, :data:`data_prep.folds.FOLD_ALIASES`) builds its base
+    config and reads the examples of the fold view it names, as a run does.
+
     Returns:
       ``(builder, {split: [example, ...]}, report_dict)``.
     """
+    from data_prep import folds
     from data_prep._common.report import read_report
     from data_prep.build import build
 
     builder = build(name, config, str(data_dir), str(manual_dir))
     sources = builder.as_data_source()
     examples = {s: [src[i] for i in range(len(src))] for s, src in sources.items()}
+    alias = folds.resolve_alias(name, config)
+    if alias is not None:
+        view = folds.fold_view(builder.data_dir, alias[2], alias[1])
+        stored = [e for exs in examples.values() for e in exs]
+        examples = {s: [e for e in stored if text(e["id"]) in ids]
+                    for s, ids in view["ids"].items()}
     return builder, examples, read_report(builder)
 
 

@@ -90,3 +90,76 @@ def test_missing_audio_dir(tmp_path):
     (tmp_path / "corpus" / "other").mkdir(parents=True)
     with pytest.raises(CorpusError, match="AudioWAV"):
         fx.build_and_read("crema_d", "audio", tmp_path / "out", tmp_path / "corpus")
+
+
+def old_fold_ids(stored, fold: int) -> dict[str, set[str]]:
+    """The ids the per-fold build ``audio_fold<fold>`` stored in each split before 1.1.0: every
+    stored example (the skips never depended on the fold), split by that config's actor rule."""
+    actors = crema_d.speaker_splits(fold)
+    return {s: {fx.text(e["id"]) for e in stored if fx.text(e["speaker"]) in a}
+            for s, a in actors.items()}
+
+
+def test_fold_views_give_the_ids_of_the_old_per_fold_builds(corpus, tmp_path):
+    from data_prep import folds
+
+    root, _, _ = corpus
+    builder, ex, _ = fx.build_and_read("crema_d", "audio", tmp_path, root)
+    stored = [e for v in ex.values() for e in v]
+    assert folds.protocols_of(builder.data_dir) == {"actors": 5}
+    for k in range(1, 6):
+        view = folds.fold_view(builder.data_dir, k, "actors")
+        assert view["ids"] == old_fold_ids(stored, k)
+        _, alias, _ = fx.build_and_read("crema_d", f"audio_fold{k}", tmp_path, root)
+        assert {s: {fx.text(e["id"]) for e in v} for s, v in alias.items()} == view["ids"]
+    assert [p.name for p in (tmp_path / "crema_d").iterdir() if p.name[0] != "."] == ["audio"]
+
+
+def _write_cremad(root: Path, parts: dict[str, list[str]]) -> Path:
+    """EmoBox's CREMA-D fold (one): ``data/cremad/fold_1/cremad_<part>_fold_1.jsonl``, keys
+    ``cremad-1001-IEO-ANG-HI`` and wav paths ``downloads/cremad/AudioWAV/<stem>.wav``."""
+    import json
+
+    d = root / "data" / "cremad" / "fold_1"
+    d.mkdir(parents=True, exist_ok=True)
+    for part, stems in parts.items():
+        with open(d / f"cremad_{part}_fold_1.jsonl", "w") as f:
+            for s in stems:
+                f.write(json.dumps({"key": "cremad-" + s.replace("_", "-"), "dataset": "cremad",
+                                    "wav": f"downloads/cremad/AudioWAV/{s}.wav", "type": "raw",
+                                    "sample_rate": 16000, "task": "category",
+                                    "emo": s.split("_")[2], "channel": 1}) + "\n")
+    return root
+
+
+def test_emobox_fold_read_from_emobox_files(corpus, tmp_path):
+    from data_prep import folds
+    from data_prep._common.speakers import carve
+
+    root, _, _ = corpus
+    builder, ex, _ = fx.build_and_read("crema_d", "audio", tmp_path, root)
+    stems = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+    test = stems[::3]  # EmoBox's CREMA-D fold is not split by actor
+    train = [s for s in stems if s not in test]
+    _write_cremad(tmp_path / "EmoBox", {"train": train, "test": test})
+    emobox = folds.emobox_protocol(builder.data_dir, tmp_path / "EmoBox" / "data", "crema_d")
+    view = folds.fold_view(builder.data_dir, 1, "emobox", {"emobox": emobox})
+    val = carve(train, 0.1, salt="cremad-emobox-1")
+    assert view["ids"] == {"train": set(train) - val, "validation": val, "test": set(test)}
+    assert val and view["num_folds"] == 1 and not view["speaker_independent"]
+
+
+def test_emobox_missing_id_is_an_error_naming_it(corpus, tmp_path):
+    from data_prep import folds
+
+    root, _, _ = corpus
+    builder, ex, _ = fx.build_and_read("crema_d", "audio", tmp_path, root)
+    stems = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+    # 1001_DFA_ANG_LO is in the corpus but zero-length: the build skipped it, EmoBox lists it.
+    _write_cremad(tmp_path / "EmoBox", {"train": stems[3:] + ["1001_DFA_ANG_LO"],
+                                        "test": stems[:2]})
+    emobox = folds.emobox_protocol(builder.data_dir, tmp_path / "EmoBox", "crema_d")
+    with pytest.raises(folds.FoldError) as err:
+        folds.fold_view(builder.data_dir, 1, "emobox", {"emobox": emobox})
+    assert "key 'cremad-1001-DFA-ANG-LO' -> no stored example" in str(err.value)
+    assert f"stored example {stems[2]!r} is in no list of EmoBox cremad fold 1" in str(err.value)

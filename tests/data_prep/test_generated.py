@@ -47,6 +47,21 @@ def test_counts(tiny):
     assert {s: len(v) for s, v in tiny.items()} == {"train": 64, "validation": 16, "test": 16}
 
 
+def test_build_writes_its_report(tiny_generated):
+    """Like every corpus, a generated build leaves ``build_report.json`` beside its data (issue
+    33); its counts are those of the stored splits."""
+    from data_prep._common.report import read_report
+    from data_prep.build import get_builder
+
+    rep = read_report(get_builder("generated_emotion", "tiny", tiny_generated))
+    assert {s: v["count"] for s, v in rep["splits"].items()} == {
+        "test": 16, "train": 64, "validation": 16}
+    assert rep["skipped_total"] == 0 and rep["resampled_examples"] == 0
+    assert sum(rep["splits"]["train"]["per_class"].values()) == 64
+    assert set(rep["splits"]["train"]["per_class"]) == set(CLASSES)
+    assert 0.8 * 16 <= rep["splits"]["test"]["duration_s"]["total"] <= 1.2 * 16
+
+
 def test_fields(tiny):
     for e in tiny["train"] + tiny["test"]:
         audio, frames = e["audio"], e["frames"]

@@ -107,7 +107,7 @@ def test_all_fold_configs_are_speaker_independent():
 @pytest.mark.parametrize("config", ["av", "av_fold4"])
 def test_av(corpus, tmp_path, config):
     root, _ = corpus
-    _, ex, rep = fx.build_and_read("ravdess", config, tmp_path, root)
+    builder, ex, rep = fx.build_and_read("ravdess", config, tmp_path, root)
     assert sum(len(v) for v in ex.values()) == len(AV_ACTORS)
     fx.assert_speaker_disjoint(ex)
     if config == "av_fold4":
@@ -119,6 +119,15 @@ def test_av(corpus, tmp_path, config):
         assert (e["face_found"] > 0.5) if has_face else (e["face_found"] == 0.0)
     assert rep["notes"]["excluded_not_in_config"] == 1  # the video-only file
     assert rep["resampled_examples"] == len(AV_ACTORS)
+    if config == "av":  # EmoBox lists audio-only files: each maps to the clip of its recording
+        from data_prep import folds
+
+        ids = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+        audio_only = ["03" + i[2:] for i in ids]
+        write_emobox(tmp_path / "EmoBox", "ravdess",
+                     {1: {"train": audio_only[2:], "test": audio_only[:2]}}, wav_of=_ravdess_wav)
+        emobox = folds.emobox_protocol(builder.data_dir, tmp_path / "EmoBox", "ravdess")
+        assert "errors" not in emobox and emobox["folds"][0]["test"] == ids[:2]
 
 
 def test_empty_split_is_hard_error(tmp_path):
@@ -131,3 +140,137 @@ def test_empty_split_is_hard_error(tmp_path):
     (tmp_path / "none" / "notes.txt").write_text("x")
     with pytest.raises(CorpusError, match="no 03-01-"):
         fx.build_and_read("ravdess", "speech", tmp_path / "out", tmp_path / "none")
+
+
+def _ids(examples) -> dict[str, set[str]]:
+    return {s: {fx.text(e["id"]) for e in v} for s, v in examples.items()}
+
+
+def old_fold_ids(stored, fold: int) -> dict[str, set[str]]:
+    """The ids the per-fold build ``speech_fold<fold>`` stored in each split before 1.1.0: every
+    stored example (the skips never depended on the fold), split by that config's actor rule."""
+    actors = ravdess.speaker_splits(fold)
+    return {s: {fx.text(e["id"]) for e in stored if fx.text(e["speaker"]) in a}
+            for s, a in actors.items()}
+
+
+def test_fold_views_give_the_ids_of_the_old_per_fold_builds(corpus, tmp_path):
+    from data_prep import folds
+
+    root, _ = corpus
+    builder, ex, _ = fx.build_and_read("ravdess", "speech", tmp_path, root)
+    stored = [e for v in ex.values() for e in v]
+    assert folds.protocols_of(builder.data_dir) == {"actors": 6}
+    for k in range(1, 7):
+        view = folds.fold_view(builder.data_dir, k, "actors")
+        assert view["ids"] == old_fold_ids(stored, k) and view["speaker_independent"]
+        _, alias, _ = fx.build_and_read("ravdess", f"speech_fold{k}", tmp_path, root)
+        assert _ids(alias) == view["ids"]
+    # Six folds, one build: the aliases made no build of their own.
+    assert [p.name for p in (tmp_path / "ravdess").iterdir() if p.name[0] != "."] == ["speech"]
+
+
+def write_emobox(root: Path, name: str, folds: dict[int, dict[str, list[str]]],
+                 wav_of=lambda stem: f"{stem}.wav", key_of=lambda stem: stem) -> Path:
+    """EmoBox's own layout and line format under ``root``:
+    ``data/<name>/fold_K/<name>_<part>_fold_K.jsonl``, one JSON object per line."""
+    import json
+
+    for k, parts in folds.items():
+        d = root / "data" / name / f"fold_{k}"
+        d.mkdir(parents=True, exist_ok=True)
+        for part, stems in parts.items():
+            with open(d / f"{name}_{part}_fold_{k}.jsonl", "w") as f:
+                for s in stems:
+                    f.write(json.dumps({"key": f"{name}-{key_of(s)}", "dataset": name,
+                                        "wav": f"downloads/{name}/{wav_of(s)}", "type": "raw",
+                                        "sample_rate": 48000, "task": "category",
+                                        "emo": "Neutral", "channel": 1}) + "\n")
+    return root
+
+
+def _ravdess_wav(stem: str) -> str:
+    return f"audio/Audio_Speech_Actors_01-24/Actor_{stem[-2:]}/{stem}.wav"
+
+
+def _emobox_data(root, tmp_path, **kw):
+    from mmer_jax.data.pipeline import make_pipeline
+    from mmer_jax.schema import DataConfig
+
+    data = DataConfig(corpus="ravdess", config="speech", data_dir=str(tmp_path),
+                      manual_dir=str(root), read_threads=0, fold_protocol="emobox",
+                      emobox_dir=str(tmp_path / "EmoBox"), **kw)
+    return make_pipeline(data, ["audio"], seed=0)
+
+
+def test_emobox_folds_read_from_emobox_files(corpus, tmp_path):
+    from data_prep._common.speakers import carve
+
+    root, _ = corpus
+    _, ex, _ = fx.build_and_read("ravdess", "speech", tmp_path, root)
+    stems = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+    halves = ([s for s in stems if int(s[-2:]) <= 12], [s for s in stems if int(s[-2:]) > 12])
+    write_emobox(tmp_path / "EmoBox", "ravdess",
+                 {1: {"train": halves[1], "test": halves[0]},
+                  2: {"train": halves[0], "test": halves[1]}}, wav_of=_ravdess_wav)
+    p = _emobox_data(root, tmp_path, fold=2)
+    got = {s: sorted(fx.text(src[i]["id"]) for i in range(len(src)))
+           for s, src in p.sources.items()}
+    assert got["test"] == halves[1]
+    val = sorted(carve(halves[0], 0.1, salt="ravdess-emobox-2"))
+    assert got["validation"] == val and val
+    assert got["train"] == sorted(set(halves[0]) - set(val))
+    assert p.fold["protocol"] == "emobox" and p.fold["num_folds"] == 2
+    assert "EmoBox's 2 ravdess folds" in p.split_description
+
+
+def test_emobox_missing_or_extra_id_is_an_error_naming_it(corpus, tmp_path):
+    from mmer_jax.errors import UsageError
+
+    root, _ = corpus
+    _, ex, _ = fx.build_and_read("ravdess", "speech", tmp_path, root)
+    stems = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+    dropped, extra = stems[10], "03-01-02-02-02-02-20"  # a stored clip unlisted; a skipped one
+    assert extra not in stems
+    write_emobox(tmp_path / "EmoBox", "ravdess",
+                 {1: {"train": [s for s in stems[8:] if s != dropped] + [extra],
+                      "test": stems[:8]}}, wav_of=_ravdess_wav)
+    with pytest.raises(UsageError, match="data.emobox_dir") as err:
+        _emobox_data(root, tmp_path, fold=1)
+    msg = str(err.value)
+    assert f"'ravdess-{extra}' -> no stored example" in msg and "ravdess_train_fold_1.jsonl:" in msg
+    assert f"stored example '{dropped}' is in no list of EmoBox ravdess fold 1" in msg
+    with pytest.raises(UsageError, match="no EmoBox fold files ravdess_"):
+        _emobox_data(root, tmp_path / "elsewhere", fold=1)
+
+
+def test_emobox_fold_plan_and_a_build_that_lists_no_examples(corpus, tmp_path):
+    import json
+
+    import ml_collections
+
+    from mmer_jax.data import sources
+    from mmer_jax.errors import UsageError
+    from mmer_jax.reproduce.harness import fold_plan
+    from mmer_jax.schema import DataConfig
+
+    root, _ = corpus
+    builder, ex, _ = fx.build_and_read("ravdess", "speech", tmp_path, root)
+    stems = sorted(fx.text(e["id"]) for v in ex.values() for e in v)
+    write_emobox(tmp_path / "EmoBox", "ravdess", {k: {"train": stems[k:], "test": stems[:k]}
+                                                  for k in (1, 2, 3)}, wav_of=_ravdess_wav)
+    data = dict(corpus="ravdess", config="speech", data_dir=str(tmp_path), manual_dir=str(root),
+                fold_protocol="emobox", emobox_dir=str(tmp_path / "EmoBox"))
+    plan = fold_plan(ml_collections.ConfigDict({"data": data}), "all")  # mmer reproduce --folds
+    assert (plan["protocol"], plan["num_folds"], plan["folds"]) == ("emobox", 3, [1, 2, 3])
+    with pytest.raises(UsageError, match="per-fold data.config='speech_fold2'"):
+        fold_plan(ml_collections.ConfigDict({"data": data | {"config": "speech_fold2"}}), "all")
+    view = sources.fold_view(builder, DataConfig(**data, fold=2))
+    # A build whose folds.json lists no examples (IEMOCAP, MELD, older builds): read the records.
+    path = Path(builder.data_dir) / "folds.json"
+    doc = json.loads(path.read_text())
+    del doc["examples"]
+    path.write_text(json.dumps(doc))
+    sources._VIEWS.clear()  # read again, not from this process's memory
+    assert sources.fold_view(builder, DataConfig(**data, fold=2))["ids"] == view["ids"]
+    assert view["ids"]["test"] == set(stems[:2])
