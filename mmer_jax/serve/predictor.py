@@ -186,6 +186,9 @@ class Predictor(FilePrediction):
                 raise UsageError(
                     f"variant {self.variant!r} of {workdir!r} has no best checkpoint yet"
                 )
+            # No template: the saved tree comes back on one local device whatever topology
+            # trained it (a run trained on 4 devices predicts on 1); a best checkpoint that
+            # cannot be read raises CheckpointError, one line naming its step and the fault.
             state, self.meta = ckpt.restore("best", None)
         finally:
             ckpt.close()

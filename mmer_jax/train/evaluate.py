@@ -46,6 +46,8 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
       UsageError: an unknown ``split``, ``workdir`` holds no run, a run of a system fitted
         without checkpoints (``survey_text``), or another mmer process (a training run) holds
         the workdir.
+      CheckpointError: a variant's best checkpoint cannot be read (the message names its step
+        directory and the file at fault).
     """
     if split not in SPLITS:
         raise UsageError(f"--split {split!r} must be train, validation or test")
@@ -72,15 +74,18 @@ def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
     for name, modalities in variants.items():
         # As trained: with the variant's overrides (a fused run at another width, say).
         trainer = VariantTrainer(config_for_variant(cfg, name), pipeline, name, modalities, workdir)
-        if trainer.ckpt.latest_step("best") is None:
-            out[name] = {"error": "no best checkpoint yet"}
-            continue
-        best, meta = trainer.restore("best")
-        out[name] = {
-            "epoch": meta.get("best_epoch"),
-            split: trainer.evaluate(eval_params(best), best.batch_stats, split),
-        }
-        trainer.ckpt.close()
+        try:
+            if trainer.ckpt.latest_step("best") is None:
+                out[name] = {"error": "no best checkpoint yet"}
+                continue
+            # A best checkpoint that cannot be read raises CheckpointError: one line naming it.
+            best, meta = trainer.restore("best")
+            out[name] = {
+                "epoch": meta.get("best_epoch"),
+                split: trainer.evaluate(eval_params(best), best.batch_stats, split),
+            }
+        finally:
+            trainer.ckpt.close()
     atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)
     return out
 

@@ -265,3 +265,69 @@ def test_resumed_saves_replace_the_corrupted_step(tmp_path):
     assert np.asarray(state["w"]).tolist() == [4, 4, 4] and meta == {"epoch": 4}
     assert sorted(ckpt.latest.all_steps()) == [3, 4]
     ckpt.close()
+
+
+# -- the commands, end to end: a run trained on 4 devices, used in 1-device processes ------------
+TEXT_ONLY = """
+import ml_collections
+from experiments.quickstart import get_config as base
+
+def get_config():
+    cfg = base()
+    cfg.variants = ml_collections.ConfigDict({"text": ["text"]})
+    cfg.primary_variant = "text"
+    return cfg
+"""
+
+
+def _mmer(devices: int, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    env.pop("MMER_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "mmer_jax.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def four_device_run(tmp_path_factory, tiny_generated):
+    tmp = tmp_path_factory.mktemp("four_device_run")
+    config = tmp / "text_only.py"
+    config.write_text(TEXT_ONLY)
+    workdir = str(tmp / "run")
+    out = _mmer(4, "train", "--config", str(config), "--workdir", workdir,
+                "--config.data.config=tiny", f"--config.data.data_dir={tiny_generated}",
+                "--config.train.epochs=1", "--config.train.batch_size=16",
+                "--config.train.progress=false")
+    assert out.returncode == 0, out.stderr[-3000:]
+    transcript = tmp / "talk.txt"
+    transcript.write_text("i am so happy today")
+    return workdir, str(transcript)
+
+
+@pytest.mark.slow  # ~1.5 min on 2 CPU cores: one training and five commands, each compiling
+def test_commands_on_one_device_use_a_four_device_run_and_name_a_corrupted_best(
+    four_device_run, tmp_path
+):
+    workdir, transcript = four_device_run
+    # the issue's example: trained on 4 devices, predict and export on 1
+    predicted = _mmer(1, "predict", "--workdir", workdir, "--json", transcript)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert json.loads(predicted.stdout)
+    exported = _mmer(1, "export", "--workdir", workdir, "--out", str(tmp_path / "exported"))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert os.path.isfile(tmp_path / "exported" / "model.json")
+
+    # a corrupted best checkpoint: eval and predict end with one line naming it
+    best_dir = os.path.join(workdir, "variants", "text", "ckpt", "best")
+    (step,) = os.listdir(best_dir)
+    _truncate(os.path.join(best_dir, step))
+    for command in (("eval", "--workdir", workdir),
+                    ("predict", "--workdir", workdir, transcript)):
+        out = _mmer(1, *command)
+        assert out.returncode == 2, (command, out.stderr[-3000:])
+        # eval first says which corpus build it reads ("[data] reusing ..."); nothing else
+        lines = [x for x in out.stderr.strip().splitlines() if not x.startswith("[data] ")]
+        assert len(lines) == 1, (command, out.stderr[-3000:])
+        assert lines[0].startswith(f"mmer: error: checkpoint {best_dir}/{step} cannot be "
+                                   "restored: state/d/"), lines[0]
+        assert "is not valid for value of size" in lines[0]
