@@ -47,7 +47,12 @@ def get_builder(name: str, config: str | None = None, data_dir: str | None = Non
         except ValueError as exc:
             raise BuildError(f"corpus {name!r}: {exc}") from exc
     elif config:
+        from data_prep.folds import alias_names, resolve_alias
+
+        alias = resolve_alias(name, config)  # a per-fold alias reads its base config's build
+        config = alias[0] if alias else config
         names = [c.name for c in getattr(cls, "BUILDER_CONFIGS", [])]
+        names += alias_names(name)
         if names and config not in names:
             raise BuildError(
                 f"corpus {name!r} has no config {config!r}; configs: {', '.join(names)}"
