@@ -133,3 +133,34 @@ def test_folder_corpus_by_path_and_through_its_manifest(tmp_path, caplog):
 def test_corpus_without_emobox_folds_is_refused(tmp_path):
     with pytest.raises(folds.FoldError, match="EmoBox publishes no folds of corpus 'cmu_mosi'"):
         folds.emobox_protocol(tmp_path, tmp_path, "cmu_mosi", stored={})
+
+
+def test_meld_build_read_through_emobox_lists(tmp_path):
+    """A build that stores no fold protocol (MELD): its ids are read from the records, EmoBox's
+    ``meld-dia0_utt1-dev`` keys map to ``dev_dia0_utt1``, and its ``valid`` list is validation."""
+    from fixtures_text import write_meld
+
+    from data_prep.build import build
+    from mmer_jax.data import sources
+    from mmer_jax.schema import DataConfig
+
+    write_meld(tmp_path / "MELD.Raw")
+    b = build("meld", "text", str(tmp_path / "tfds"), str(tmp_path))
+    split_of = {"train": "train", "validation": "valid", "test": "test"}
+    parts: dict[str, list] = {"train": [], "valid": [], "test": []}
+    for split in ("train", "validation", "test"):
+        src = b.as_data_source(split=split)
+        for i in range(len(src)):
+            prefix, dia, utt = src[i]["id"].decode().split("_")
+            parts[split_of[split]].append({"key": f"meld-{dia}_{utt}-{prefix}",
+                                           "wav": f"downloads/meld/{prefix}/{dia}_{utt}.mp4"})
+    for part, rows in parts.items():
+        _jsonl(tmp_path / "EmoBox" / "data" / "meld" / "fold_1" / f"meld_{part}_fold_1.jsonl",
+               rows)
+    data = DataConfig(corpus="meld", config="text", data_dir=str(tmp_path / "tfds"),
+                      fold=1, fold_protocol="emobox", emobox_dir=str(tmp_path / "EmoBox"))
+    view = sources.fold_view(b, data)
+    for split in ("train", "validation", "test"):
+        src = b.as_data_source(split=split)
+        assert view["ids"][split] == {src[i]["id"].decode() for i in range(len(src))}
+    assert "EmoBox's valid list" in view["description"]
