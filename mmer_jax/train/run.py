@@ -450,17 +450,6 @@ def _build_config_split(pipeline) -> str | None:
             "(train/validation/test; speakers not read: data.cache=False)")
 
 
-def _build_config_fold(pipeline) -> str:
-    """``"av_fold3: Audio-visual, actor fold 3 of 5."`` (the config's name and description) for
-    a builder config that is one fold of a protocol (its ``fold`` attribute > 0), else ""."""
-    bc = _builder_config(pipeline)
-    k = getattr(bc, "fold", 0) if bc is not None else 0
-    if not (isinstance(k, int) and k):
-        return ""
-    return f"{bc.name}: {bc.description}" if getattr(bc, "description", "") else \
-        f"{bc.name} (fold {k})"
-
-
 def protocol(
     cfg: ml_collections.ConfigDict, pipeline: UnitPipeline, selection: str
 ) -> dict[str, Any]:
@@ -471,8 +460,8 @@ def protocol(
     config, the fold view and the speakers actually read, never from a declaration (a declared
     ``protocol.split`` could go stale under ``--config.data.config=lso_fold3``). With
     ``data.cache`` off the split is named from the builder config and example counts (speakers
-    unread), and a builder config that is one fold (CREMA-D ``av_fold3``) names the fold; only
-    with ``protocol.measure_speakers`` false are the config's declarations reported.
+    unread) when the run reads the build's own splits; only with ``protocol.measure_speakers``
+    false are the config's declarations reported.
 
     Args:
       cfg: the run config (its ``data`` and ``protocol`` sections and ``seed``).
@@ -508,9 +497,6 @@ def protocol(
         # data.cache=False: speakers are not read (that would decode every record), but the
         # split is still the builder config's; a declaration may name another config's.
         split = built
-    config_fold = _build_config_fold(pipeline)
-    if view is None and config_fold:
-        fold = config_fold
     return {
         "task": declared.task,
         **({"regression_loss": declared.regression_loss} if declared.task == "regression"

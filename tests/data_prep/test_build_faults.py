@@ -12,7 +12,6 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -22,6 +21,7 @@ import fixtures_av as fx  # noqa: E402
 from data_prep._common.report import BuildReport, CorpusError, read_report  # noqa: E402
 from data_prep.build import BuildError, build  # noqa: E402
 from mmer_jax.config import base_config, load_config_file  # noqa: E402
+from mmer_jax.data.pipeline import make_pipeline  # noqa: E402
 from mmer_jax.errors import UsageError  # noqa: E402
 from mmer_jax.train.run import protocol  # noqa: E402
 
@@ -283,35 +283,43 @@ def test_config_whose_get_config_raises_is_named(body, error, tmp_path):
 
 # ---- results.json with data.cache=False -------------------------------------------------------
 
-def _pipeline(fold=None, config_fold=3):
-    bc = SimpleNamespace(name=f"av_fold{config_fold}" if config_fold else "av",
-                         fold=config_fold, description=f"Audio-visual, actor fold {config_fold} "
-                         "of 5." if config_fold else "Audio-visual, fixed actor split.")
-    return SimpleNamespace(
-        class_names=["anger", "sad"], builder=SimpleNamespace(name="crema_d", builder_config=bc),
-        split_speakers=None, fold=fold,
-        split_description="crema_d/av, actors fold 3 of 5 (...): speakers 54/19/18 (...)",
-        num_examples=lambda s: {"train": 4400, "validation": 1500, "test": 1542}[s])
+@pytest.fixture(scope="module")
+def crema_d(tmp_path_factory):
+    """A CREMA-D copy with an actor in each of the 5 actor folds and in the fixed split's
+    validation (1076) and test (1085) groups."""
+    root = tmp_path_factory.mktemp("cache_off") / "CREMA-D"
+    for i, a in enumerate(("1001", "1020", "1040", "1060", "1076", "1085")):
+        for emo in ("ANG", "SAD"):
+            stem = f"{a}_IEO_{emo}_HI"
+            fx.write_wav(root / "AudioWAV" / f"{stem}.wav", 0.1, 16000, freq=200 + 20 * i)
+            fx.write_mp4(root / "VideoFlash" / f"{stem}.flv", seconds=0.3, fps=10,
+                         size=(120, 160), vcodec="flv", audio_sr=22050, face=False)
+    return root
 
 
-def _s003_crema_d(cache: bool):
+def _protocol(root: Path, config: str, cache: bool) -> dict:
     cfg = base_config("quickstart")
-    cfg.protocol.split = "CREMA-D fixed actor split of the av builder config"
-    cfg.data.cache = cache
-    return cfg
+    cfg.protocol.split = "CREMA-D fixed actor split of the av builder config"  # experiments/s003
+    cfg.data.corpus, cfg.data.config, cfg.data.cache = "crema_d", config, cache
+    cfg.data.data_dir, cfg.data.manual_dir = str(root.parent / "tfds"), str(root)
+    cfg.data.read_threads = 0
+    return protocol(cfg, make_pipeline(cfg.data, ["audio"], 0), "x")
 
 
-def test_uncached_crema_d_fold_config_reports_its_split_and_fold():
-    """The issue's example: the av_fold3 builder config, data.cache=False."""
-    p = protocol(_s003_crema_d(False), _pipeline(), "x")
-    assert p["split"].startswith("crema_d/av_fold3 (Audio-visual, actor fold 3 of 5.): "
-                                 "examples 4400/1500/1542")
-    assert "fixed actor split" not in p["split"]
-    assert p["fold"] == "av_fold3: Audio-visual, actor fold 3 of 5."
+@pytest.mark.parametrize("config,fold,test_actor", [
+    ("av_fold3", 3, "1040"),  # the issue's example
+    ("audio_fold2", 2, "1020"),  # variant: another fold, the audio build
+])
+def test_uncached_fold_run_reports_its_split_and_fold(crema_d, config, fold, test_actor):
+    p = _protocol(crema_d, config, cache=False)
+    assert p["fold"] == f"actors {fold}/5"
+    assert p["split"].startswith(f"crema_d/{config.split('_')[0]}, actors fold {fold} of 5")
+    assert f"test {test_actor})" in p["split"] and "fixed actor split" not in p["split"]
+    assert p == _protocol(crema_d, config, cache=True)  # as with the cache on
 
 
-def test_uncached_crema_d_fold_view_reports_its_split_and_fold():
-    """Variant: av_fold3 read as fold 3 of the ``actors`` view over the ``av`` build."""
-    view = {"protocol": "actors", "fold": 3, "num_folds": 5, "speaker_independent": True}
-    p = protocol(_s003_crema_d(False), _pipeline(view, config_fold=0), "x")
-    assert p["fold"] == "actors 3/5" and p["split"].startswith("crema_d/av, actors fold 3 of 5")
+def test_uncached_own_split_run_names_its_builder_config(crema_d):
+    """A build's own splits with data.cache=False: named from the builder config actually read
+    (``audio``), not from the declaration (the ``av`` config's)."""
+    p = _protocol(crema_d, "audio", cache=False)
+    assert p["split"].startswith("crema_d/audio (Audio, fixed actor split.): examples 8/2/2")
