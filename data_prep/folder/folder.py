@@ -236,6 +236,7 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager):
         cfg = self.builder_config
         root = self._manual_root(dl_manager)
+        self._note_old_location()
         items: list[tuple[str, Path, str, str, str]] = []  # id, path, label, speaker, split
         keys: dict[Path, str] = {}  # a manifest's emobox_key column
         if cfg.manifest:
@@ -285,6 +286,17 @@ class LabelledFolder(ReportingMixin, tfds.core.GeneratorBasedBuilder):
         self.report.notes["label_source"] = cfg.manifest or "folder names"
         return {s: self._generate_examples([it for it in items if it[4] == s], s)
                 for s in splits}
+
+    def _note_old_location(self) -> None:
+        """Says where a build made before the builder was named ``folder`` lies (TFDS named it
+        after the class, ``labelled_folder/``): it is no longer read and can be deleted."""
+        data_root = Path(os.fspath(self._data_dir_root))
+        for base in (data_root, data_root.parent):  # a --force rebuild runs one level down
+            old = base / "labelled_folder" / self.builder_config.name
+            if old.is_dir():
+                logging.getLogger("data_prep").warning(
+                    "%s is an earlier build of folder/%s (before builds moved to folder/); it is "
+                    "no longer read: delete it", old, self.builder_config.name)
 
     def _emobox_name(self) -> str:
         return self.builder_config.emobox

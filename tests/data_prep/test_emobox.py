@@ -96,12 +96,15 @@ def test_folder_corpus_by_path_and_through_its_manifest(tmp_path, caplog):
     spec = {"name": "mini_turev", "classes": ["angry", "sad"], "emobox": "turevdb",
             "speaker_regex": r"^(?P<speaker>\d+)_"}
     (tmp_path / "mini.json").write_text(json.dumps(spec))
+    (tmp_path / "tfds" / "labelled_folder" / "mini_turev").mkdir(parents=True)  # an old build
     with caplog.at_level(logging.WARNING):
         b = build("folder", str(tmp_path / "mini.json"), str(tmp_path / "tfds"), str(root))
-    # Issue 33's nits: the build lives under the corpus name, and TFDS's absl warning about a
-    # custom config is not printed.
+    # Issue 33's nits: the build lives under the corpus name (an old build's place is named),
+    # and TFDS's absl warning about a custom config is not printed.
     assert Path(b.data_dir) == tmp_path / "tfds" / "folder" / "mini_turev" / "1.0.0"
-    assert not [r for r in caplog.records if "custom data configuration" in r.getMessage()]
+    logged = [r.getMessage() for r in caplog.records]
+    assert not [m for m in logged if "custom data configuration" in m]
+    assert [m for m in logged if "labelled_folder/mini_turev is an earlier build" in m]
     ids = sorted(folds.stored_examples(b.data_dir))
     assert ids[0] == "Sound Source/Angry/1157_kz_angry"
     fold_dir = tmp_path / "EmoBox" / "data" / "turevdb" / "fold_1"
