@@ -274,3 +274,17 @@ def test_emobox_fold_plan_and_a_build_that_lists_no_examples(corpus, tmp_path):
     sources._VIEWS.clear()  # read again, not from this process's memory
     assert sources.fold_view(builder, DataConfig(**data, fold=2))["ids"] == view["ids"]
     assert view["ids"]["test"] == set(stems[:2])
+
+
+def test_cli_build_of_a_per_fold_name_builds_the_base_config(corpus, tmp_path, capsys):
+    from mmer_jax.cli import main
+
+    root, _ = corpus
+    assert main(["data", "build", "ravdess", "--config", "speech_fold3", "--manual_dir",
+                 str(root), "--data_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ravdess/speech test: 12 examples" in out  # the one build, its own splits
+    assert ("speech_fold3 is fold 3 of protocol 'actors' over this build (a run reads it with "
+            "data.config=speech_fold3, or data.config=speech data.fold=3 "
+            "data.fold_protocol=actors)") in out
+    assert [p.name for p in (tmp_path / "ravdess").iterdir() if p.name[0] != "."] == ["speech"]
