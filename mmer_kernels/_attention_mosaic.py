@@ -50,9 +50,9 @@ LOG2E = math.log2(math.e)
 BLOCK = 64  # rows of every tile: one warpgroup's wgmma M
 HEAD_DIMS = (32, 64, 128)
 DTYPES = ("bfloat16", "float16")
-# Programs the backward aims at (two per SM of an H100/H200, 132 SMs): fewer (b, h) pairs than
-# this split the key tiles into groups, each with its own dq slice.
-_TARGET_PROGRAMS = 264
+# Programs the backward aims at (one per SM of an H100/H200: 132): fewer (b, h) pairs than
+# this split the key tiles into groups, each with its own float32 dq slice.
+_TARGET_PROGRAMS = 132
 
 
 def unsupported(dtype, head_dim: int, *, has_bias: bool, has_masks: bool) -> str | None:

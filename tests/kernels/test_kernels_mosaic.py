@@ -1,0 +1,269 @@
+"""The Mosaic GPU (Hopper) attention kernels, without a GPU: interpret-mode numerics, sm90
+lowering, the backward's product count, and the ``implementation`` switch.
+
+What runs where (jax 0.10.2 and 0.11.2 alike):
+  * Interpret mode: Pallas' Mosaic GPU interpreter runs the kernel bodies -- TMA copies into
+    SMEM slots, barriers, the loops and their bounds, masks, softmax, the backward's dq
+    read-modify-write -- and is compared with the jnp reference. Two things it cannot emulate
+    are replaced inside the kernels' interpret form (``_attention_mosaic._Ops``): wgmma with a
+    transposed or register operand (a ``jnp`` dot on the same SMEM tiles) and register layouts.
+  * Lowering: the kernels lower for CUDA on an abstract H100 (as the Triton lowering tests do);
+    Mosaic GPU's own lowering (wgmma operand swizzles, layouts, SMEM transfer plans) runs then,
+    only the PTX compilation does not.
+  * ``test_compiled_mosaic_matches_reference_on_hopper`` is the GPU check's (``-m gpu``).
+"""
+
+import functools
+import importlib
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding, PartitionSpec
+from kernel_test_util import FAST_COMPILE, assert_close
+
+from mmer_kernels._reference import attention_reference
+from mmer_kernels.attention import attention
+
+att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
+mg = importlib.import_module("mmer_kernels._attention_mosaic")
+
+_MESH = AbstractMesh((1,), ("data",), abstract_device=AbstractDevice(
+    device_kind="NVIDIA H100 80GB HBM3", num_cores=None, platform="cuda"))
+
+# (B, Lq, Lk, H, D, dtype, causal, q_lengths, kv_lengths)
+CASES = {
+    # Tails of both sequences (100 and 70 rows: padded to 128), causal with Lq != Lk.
+    "tails_causal": (2, 100, 70, 1, 64, "bfloat16", True, [100, 37], [50, 70]),
+    # A batch entry with no valid query and one with no valid key (zero output and gradients),
+    # three key tiles, D = 32 (64-byte swizzle).
+    "empty_rows_d32": (2, 64, 192, 1, 32, "float16", False, [0, 64], [192, 0]),
+    # D = 128, every position valid, lengths not given.
+    "full_d128": (1, 128, 128, 2, 128, "bfloat16", False, None, None),
+}
+
+
+def _inputs(case, seed=0):
+    b, lq, lk, h, d, dtype, causal, qlen, klen = case
+    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+    q = jax.random.normal(keys[0], (b, lq, h, d), dtype)
+    k = jax.random.normal(keys[1], (b, lk, h, d), dtype)
+    v = jax.random.normal(keys[2], (b, lk, h, d), dtype)
+    kw = dict(causal=causal,
+              q_lengths=None if qlen is None else jnp.asarray(qlen, jnp.int32),
+              kv_lengths=None if klen is None else jnp.asarray(klen, jnp.int32))
+    cot = jax.random.normal(keys[3], q.shape, jnp.float32)
+    return (q, k, v), kw, cot
+
+
+def _value_and_grads(fn, args, kw, cot):
+    def loss(q, k, v):
+        o = fn(q, k, v, **kw)
+        return jnp.sum(o.astype(jnp.float32) * cot), o
+
+    return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True),
+                   compiler_options=FAST_COMPILE)(*args)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_mosaic_matches_reference_in_interpret_mode(name):
+    case = CASES[name]
+    args, kw, cot = _inputs(case)
+    (_, o), grads = _value_and_grads(
+        functools.partial(attention, implementation="mosaic", interpret=True), args, kw, cot)
+    (_, o_ref), grads_ref = _value_and_grads(attention_reference, args, kw, cot)
+    dtype = case[5]
+    assert_close(o, o_ref, dtype, "fwd", f"{name} out", platform="cpu")
+    for n, g, g_ref in zip("qkv", grads, grads_ref, strict=True):
+        assert_close(g, g_ref, dtype, "grad", f"{name} d{n}", platform="cpu")
+    if name == "empty_rows_d32":  # rows without mass: exactly zero, not merely close
+        assert not jnp.any(o[0]) and not jnp.any(o[1]) and not jnp.any(grads[0][1])
+
+
+def test_backward_with_one_key_group_matches_reference(monkeypatch):
+    """G = 1 (a full GPU's worth of (b, h) pairs, one dq slice) against G = 3 above."""
+    monkeypatch.setattr(mg, "_TARGET_PROGRAMS", 1)
+    case = (2, 64, 192, 1, 64, "bfloat16", True, [64, 50], [192, 130])
+    assert mg.key_groups(2, 1, 192) == 1
+    args, kw, cot = _inputs(case, seed=1)
+    (_, o), grads = _value_and_grads(
+        functools.partial(attention, implementation="mosaic", interpret=True), args, kw, cot)
+    _, grads_ref = _value_and_grads(attention_reference, args, kw, cot)
+    for n, g, g_ref in zip("qkv", grads, grads_ref, strict=True):
+        assert_close(g, g_ref, "bfloat16", "grad", f"G=1 d{n}", platform="cpu")
+
+
+def test_key_groups_fill_the_gpu_without_exceeding_the_key_tiles():
+    assert mg.key_groups(32, 8, 1024) == 1  # 256 programs already
+    assert mg.key_groups(4, 32, 1024) == 2  # 128 programs: one SM's worth short
+    assert mg.key_groups(2, 2, 192) == 3  # 4 pairs: as many groups as key tiles (3)
+    assert mg.key_groups(4, 8, 4096) == 5  # 32 pairs: ceil(132 / 32) groups
+    assert mg.key_groups(1, 1, 64) == 1
+
+
+# ----------------------------------------------------------------- structure of the kernels
+def _subjaxprs(eqn):
+    """The jaxprs inside an equation's params (loop bodies, cond branches, kernel bodies)."""
+    stack = list(eqn.params.values())
+    while stack:
+        p = stack.pop()
+        if isinstance(p, (tuple, list)):
+            stack.extend(p)
+        elif hasattr(p, "eqns"):
+            yield p
+        elif hasattr(getattr(p, "jaxpr", None), "eqns"):
+            yield p.jaxpr
+
+
+def _count(jaxpr, names):
+    """Occurrences of the primitives ``names`` in a jaxpr and everything nested in it."""
+    out = dict.fromkeys(names, 0)
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in out:
+            out[eqn.primitive.name] += 1
+        for sub in _subjaxprs(eqn):
+            for k, v in _count(sub, names).items():
+                out[k] += v
+    return out
+
+
+def _loop_bodies(jaxpr):
+    """The innermost while-loop bodies of a jaxpr, at any depth."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            body = eqn.params["body_jaxpr"].jaxpr
+            if not _count(body, {"while"})["while"]:
+                found.append(body)
+        for sub in _subjaxprs(eqn):
+            found += _loop_bodies(sub)
+    return found
+
+
+def test_backward_forms_five_products_and_one_exponential_per_tile_pair():
+    """FlashAttention-2's backward: s^T, dV, dP^T, dK, dQ -- five wgmma per (query tile, key
+    tile) and one exp2 (the Triton pair of kernels forms seven products and recomputes the
+    exponentials in each)."""
+    b, lq, h, d = 1, 128, 1, 64  # Lq = Lk
+    q = jnp.zeros((b, lq, h, d), jnp.bfloat16)
+    rows = jnp.zeros((b, h, lq), jnp.float32)
+    n = jnp.full((b,), lq, jnp.int32)
+    jaxpr = jax.make_jaxpr(functools.partial(mg.bwd, sm_scale=0.1, causal=True,
+                                             interpret=False))(q, q, q, q, rows, rows, n, n)
+    # Every tile loop (masked and interior; the kernel's jaxpr may hold more than one copy).
+    per_tile = [_count(body, {"wgmma_ref", "exp2"}) for body in _loop_bodies(jaxpr.jaxpr)]
+    per_tile = [c for c in per_tile if c["wgmma_ref"]]
+    assert len(per_tile) >= 2 and all(c == {"wgmma_ref": 5, "exp2": 1} for c in per_tile), (
+        per_tile)
+    fwd = jax.make_jaxpr(functools.partial(mg.fwd, sm_scale=0.1, causal=True,
+                                           interpret=False))(q, q, q, n, n)
+    per_tile = [_count(body, {"wgmma_ref", "exp2"}) for body in _loop_bodies(fwd.jaxpr)]
+    per_tile = [c for c in per_tile if c["wgmma_ref"]]
+    assert len(per_tile) >= 2 and all(c == {"wgmma_ref": 2, "exp2": 2} for c in per_tile), (
+        per_tile)
+
+
+# ---------------------------------------------------------------------------- lowering
+def _spec(shape, dtype):
+    return jax.ShapeDtypeStruct(shape, dtype, sharding=NamedSharding(_MESH, PartitionSpec()))
+
+
+def _lower_for_cuda(fn, *args):
+    # As in test_kernels_lowering: the abstract mesh names the target GPU (jax 0.11 needs it),
+    # the explicit platform makes the kernels lower for CUDA at all.
+    with jax.sharding.use_abstract_mesh(_MESH):
+        return jax.jit(fn).trace(*args).lower(lowering_platforms=("cuda",)).as_text()
+
+
+@pytest.mark.parametrize("d,dtype,lq,lk,causal", [
+    (64, jnp.bfloat16, 1000, 333, False),  # emotion-corpus lengths, padded to tiles
+    (32, jnp.float16, 128, 192, True),
+    (128, jnp.bfloat16, 200, 200, True),
+])
+@pytest.mark.parametrize("pass_", ["fwd", "bwd"])
+def test_mosaic_lowers_for_sm90(d, dtype, lq, lk, causal, pass_):
+    b, h = 2, 2
+    fwd = functools.partial(att._attention_mosaic, causal=causal, sm_scale=0.125,
+                            interpret=False)
+    if pass_ == "bwd":
+        fn = jax.grad(lambda *a: jnp.sum(fwd(*a).astype(jnp.float32)), argnums=(0, 1, 2))
+    else:
+        fn = fwd
+    text = _lower_for_cuda(fn, _spec((b, lq, h, d), dtype), _spec((b, lk, h, d), dtype),
+                           _spec((b, lk, h, d), dtype), _spec((b,), jnp.int32),
+                           _spec((b,), jnp.int32))
+    kernels = text.count("stablehlo.custom_call @mosaic_gpu")
+    assert kernels == (1 if pass_ == "fwd" else 2), kernels  # bwd: forward + fused backward
+    assert "xla.gpu.triton" not in text
+
+
+# ------------------------------------------------------------------------------ dispatch
+def test_mosaic_refusals_name_their_reason():
+    q = jnp.zeros((1, 64, 1, 64), jnp.bfloat16)
+    with pytest.raises(ValueError, match="Hopper"):
+        attention(q, q, q, implementation="mosaic")  # CPU, not interpreted
+    with pytest.raises(ValueError, match="float32"):
+        f32 = q.astype(jnp.float32)
+        attention(f32, f32, f32, implementation="mosaic", interpret=True)
+    with pytest.raises(ValueError, match="D in"):
+        q48 = jnp.zeros((1, 64, 1, 48), jnp.bfloat16)
+        attention(q48, q48, q48, implementation="mosaic", interpret=True)
+    with pytest.raises(ValueError, match="bias"):
+        attention(q, q, q, bias=jnp.zeros((64, 64)), implementation="mosaic", interpret=True)
+    with pytest.raises(ValueError, match="masks"):
+        attention(q, q, q, kv_mask=jnp.ones((1, 64), bool), implementation="mosaic",
+                  interpret=True)
+
+
+def test_pallas_runs_mosaic_when_jax_has_no_triton(monkeypatch):
+    """A jax without Pallas' Triton backend: "pallas" (and interpret mode) take the Mosaic GPU
+    kernels, and a call they cannot run says why."""
+    calls = []
+
+    def fake(q, k, v, ql, kl, **kw):
+        calls.append(kw)
+        return jnp.zeros_like(q)
+
+    monkeypatch.setattr(att, "_k", None)
+    monkeypatch.setattr(att, "_attention_mosaic", fake)
+    q = jnp.zeros((1, 64, 1, 64), jnp.bfloat16)
+    attention(q, q, q, implementation="pallas", interpret=True)
+    attention(q, q, q, interpret=True)
+    assert [c["interpret"] for c in calls] == [True, True]
+    with pytest.raises(ValueError, match="no Pallas Triton backend.*float32"):
+        f32 = q.astype(jnp.float32)
+        attention(f32, f32, f32, implementation="pallas", interpret=True)
+
+
+def test_mosaic_runs_by_default_only_where_timed_fastest(monkeypatch):
+    """On a Hopper GPU "auto" picks "mosaic" from the table's times, never unmeasured."""
+    seen = []
+
+    def pick(op, key, eligible, **kw):
+        seen.append(eligible)
+        return "xla"
+
+    monkeypatch.setattr(att, "pick_implementation", pick)
+    monkeypatch.setattr(att.jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(att, "is_hopper", lambda device=None: True)
+    monkeypatch.setattr(att, "cudnn_unsupported", lambda *a, **k: "not in this test")
+    q = jnp.zeros((1, 64, 1, 64), jnp.bfloat16)
+    attention(q, q, q)
+    attention(q.astype(jnp.float32), q.astype(jnp.float32), q.astype(jnp.float32))
+    assert seen == [("pallas", "xla", "mosaic"), ("pallas", "xla")]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(jax.default_backend() != "gpu", reason="needs a GPU")
+@pytest.mark.parametrize("name", CASES)
+def test_compiled_mosaic_matches_reference_on_hopper(name):
+    if not att.is_hopper():
+        pytest.skip(f"the Mosaic GPU kernels need Hopper (sm90), not {jax.devices()[0]}")
+    case = CASES[name]
+    args, kw, cot = _inputs(case)
+    (_, o), grads = _value_and_grads(functools.partial(attention, implementation="mosaic"),
+                                     args, kw, cot)
+    (_, o_ref), grads_ref = _value_and_grads(attention_reference, args, kw, cot)
+    assert_close(o, o_ref, case[5], "fwd", f"{name} out", platform="gpu")
+    for n, g, g_ref in zip("qkv", grads, grads_ref, strict=True):
+        assert_close(g, g_ref, case[5], "grad", f"{name} d{n}", platform="gpu")
