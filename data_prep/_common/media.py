@@ -185,10 +185,21 @@ class _Bounded:
         self.peak = max(self.peak, float(np.max(np.abs(x))))
         self.parts.append(self.stream.resample_chunk(x) if self.stream else x)
 
-    def finish(self) -> np.ndarray:
+    def to_int16(self, peak: float | None) -> np.ndarray:
+        """The int16 output (divided by ``peak`` first when given), converted part by part and
+        each part freed as it goes: the float output is never copied whole."""
         if self.stream is not None:
             self.parts.append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
-        return np.concatenate(self.parts) if self.parts else np.zeros(0, np.float32)
+        out = np.empty(sum(p.size for p in self.parts), np.int16)
+        self.parts.reverse()
+        i = 0
+        while self.parts:
+            part = self.parts.pop()
+            if peak is not None:
+                part = part / np.float32(peak)
+            out[i : i + part.size] = _to_int16(self.path, part)
+            i += part.size
+        return out
 
 
 def _default_audio_stream(streams) -> Any:
@@ -273,7 +284,7 @@ def read_audio(path: str | os.PathLike, target_sr: int = 16000,
     read = _read_soundfile if path.lower().endswith(SOUNDFILE_EXTS) else _read_container_audio
     x, sr, meta = read(path, sink)
     if sink is not None:  # resampled block by block already
-        x, peak = sink.finish(), sink.peak
+        peak = sink.peak
         if not sink.n:
             raise MediaError(f"{path}: no audio samples")
     else:
@@ -288,21 +299,26 @@ def read_audio(path: str | os.PathLike, target_sr: int = 16000,
         flags["multi_stream"] = (f"{meta['audio_streams']} audio streams; read stream "
                                  f"{meta['audio_stream']} (ffmpeg's default)")
     if peak > 1.0:  # only float files can get here: integer PCM decodes into [-1, 1)
-        # Resampling is linear: scaling after it (the bounded path) equals scaling before it up
-        # to float rounding.
-        x = x / np.float32(peak)
+        if sink is None:
+            x = x / np.float32(peak)
+        # (The bounded path scales after resampling: resampling is linear, so the two agree up
+        # to float rounding.)
         flags["out_of_range"] = f"peak {peak:.4g} ({meta.get('subtype')}); scaled by 1/peak"
         repairs["rescaled_out_of_range"] = 1
     resampled = sr != target_sr
-    if resampled and sink is None:
+    if sink is not None:
+        audio = sink.to_int16(peak if peak > 1.0 else None)
+    elif resampled:
         import soxr
 
         x = soxr.resample(x.astype(np.float32), sr, target_sr, quality="HQ")
-    if x.size < min_samples:
+    size = audio.size if sink is not None else x.size
+    if size < min_samples:
         raise MediaError(
-            f"{path}: too short: {x.size} samples at {target_sr} Hz after resampling "
+            f"{path}: too short: {size} samples at {target_sr} Hz after resampling "
             f"(from {sr} Hz), fewer than one analysis window ({min_samples})")
-    audio = _to_int16(path, x)
+    if sink is None:
+        audio = _to_int16(path, x)
     if not np.any(audio):
         flags["silent"] = "every sample is 0"
     info = {"sr": target_sr, "orig_sr": sr, "resampled": resampled, "num_samples": int(audio.size),

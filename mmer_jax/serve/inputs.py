@@ -308,7 +308,7 @@ def _decode_audio(path, kind, settings: MediaSettings, limits: Limits, out: Deco
         out.missing["audio"] = "the video has no audio track"
         return
     out.duration_s = float(info["duration_s"])
-    peak = int(np.abs(pcm.astype(np.int32)).max()) if pcm.size else 0
+    peak = max(int(pcm.max()), -int(pcm.min())) if pcm.size else 0  # no int32 copy
     if peak < SILENCE_PEAK:
         out.missing["audio"] = (
             f"the audio is silent (peak {20 * math.log10(max(peak, 1) / 32768):.0f} dBFS)"

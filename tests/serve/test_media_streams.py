@@ -103,3 +103,11 @@ def test_bounded_audio_reading_gives_the_same_samples(tmp_path):
         assert info["resampled"]
     with pytest.raises(media.TooLong, match="3.0 s long, over the limit of 2 s"):
         media.read_audio(flac, 16000, max_duration_s=2.0)
+    # A float file past full scale is scaled by 1/peak after resampling, not before: the same
+    # samples up to one int16 step of float rounding, and the same repair recorded.
+    loud = str(tmp_path / "loud.wav")
+    sf.write(loud, (rng.standard_normal(44100) * 0.8).astype(np.float32), 44100, subtype="FLOAT")
+    (whole, wi), (bounded, bi) = (media.read_audio(loud, 16000, max_duration_s=m)
+                                  for m in (None, 100.0))
+    assert np.abs(whole.astype(int) - bounded).max() <= 1
+    assert wi["repairs"] == bi["repairs"] == {"rescaled_out_of_range": 1}
