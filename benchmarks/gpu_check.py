@@ -1,18 +1,34 @@
-"""One-shot GPU check of the kernels (needs jax and numpy only; pytest optional).
+"""One-shot GPU check that fits a 15-minute lease: every GPU figure the project claims, one command.
 
-On a GPU: measures the device's bf16 matmul peak and memory bandwidth, checks the compiled
-kernels against their references, runs the ``gpu``-marked kernel tests (when pytest is
-installed), the kernel benchmark and the autotuner on the emotion shapes, and writes
-``benchmarks/results/gpu-check-<device>-<date>.json`` (plus the benchmark's own JSON and the
-tuned table entries), and, when torch is installed, ``train_compare_torch.py --device cuda``
-(mmer_jax vs PyTorch training throughput, its own JSON) and, with transformers too,
-``pretrained_encoders.py --device gpu`` (Whisper base and a WavLM-base-sized encoder, forward and
-backward, XLA and the Pallas attention kernel against PyTorch eager, its own JSON), and
-``ssl_finetune_step.py`` (Whisper base fine-tuned end to end: the run's train step, float32 and
-bfloat16, its own JSON).
-``--dry-run`` runs the CPU-capable parts (tiny peaks, the quick benchmark, the autotuner's
-refusal, collecting the GPU tests, the comparison's flag check) into ``--out`` so the script
-itself is tested without a GPU. Every step has a time budget; the whole stays under 8 minutes.
+``benchmarks/gpu_check.sh`` runs this with ``python3`` under a hard ``timeout``. The parent
+imports no jax (it never takes the GPU's memory); each step is a child process started with
+``XLA_PYTHON_CLIENT_PREALLOCATE=false``, killed at its time budget (a step's unspent time passes
+to the steps after it; ``--budget`` caps the whole), and the summary
+``gpu-check-<device>-<date>.json`` is rewritten as each step ends, so a timeout keeps what
+finished. Steps, most valuable first (:data:`STEPS`):
+
+1. ``probe``: versions, the device, its memory.
+2. ``gpu_tests``: the ``gpu``-marked kernel tests, compiled on the GPU, with
+   ``MMER_REQUIRE_GPU=1`` (tests/conftest.py): a skipped GPU test is a failure, and a step that
+   ran none fails.
+3. ``peaks``: measured limits: matrix-product TFLOP/s per dtype (bfloat16, float32 at XLA's
+   default precision, float32 at full precision) on random data, copy GB/s, and the dispatch
+   floor (per-call time of a trivial jitted program: ``mmer_kernels._timing.dispatch_floor``).
+4. ``pretrained_encoders``: Whisper base and a WavLM-base-sized encoder, forward and backward,
+   mmer_jax (XLA and the Pallas attention kernel) against transformers' PyTorch eager.
+5. ``bench``: the kernel benchmark on a representative shape set (``mmer_kernels.bench --set
+   gpu-check``: compilation in parallel, L2-cold rotated inputs), each row read against the
+   measured peak of its own dtype.
+6. ``train_compare_torch``: mmer_jax vs PyTorch training throughput on generated batches of the
+   real configs' layout (jax/flax/optax and torch only).
+7. ``ssl_finetune``: the ``ssl_finetune`` train step (Whisper base), float32 and bfloat16.
+8. ``autotune_attention`` / ``autotune_dynamic_conv``: the tuner on the emotion shapes with
+   padded inputs as they come, a cut candidate set compiled in parallel.
+
+``--dry-run`` (or no GPU) runs every step on the CPU at smoke sizes, so the script itself is
+tested anywhere: ``gpu_tests`` then fails, as it must without a GPU (``expected_without_gpu``).
+``--steps a,b`` runs only those (a rerun of what failed). Exit code 0 when every step ran to its
+end (a step's failure is recorded in the JSON, not raised); 1 when a step timed out.
 """
 
 from __future__ import annotations
@@ -27,201 +43,247 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+PY = sys.executable or "python3"
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mmer_kernels import autotune, bench  # noqa: E402
-from mmer_kernels._reference import attention_reference, dynamic_conv_reference  # noqa: E402
-from mmer_kernels._timing import METHOD, time_side_by_side  # noqa: E402
-from mmer_kernels.attention import attention  # noqa: E402
-from mmer_kernels.dynamic_conv import dynamic_conv  # noqa: E402
-
-
-def measure_peaks(dry_run: bool) -> dict:
-    """bf16 matmul TFLOP/s and copy GB/s measured with XLA (the limits rows are read against)."""
-    n = 256 if dry_run else 8192
-    a = jnp.ones((n, n), jnp.bfloat16)
-    mm = time_side_by_side({"mm": jax.jit(lambda a: a @ a)}, (a,), repeats=5)["mm"]
-    m = (1 << 20) if dry_run else (1 << 28)  # elements of float32: 4 MiB / 1 GiB
-    x = jnp.ones((m,), jnp.float32)
-    cp = time_side_by_side({"copy": jax.jit(lambda x: x * 2.0)}, (x,), repeats=5)["copy"]
-    return {"bf16_matmul_tflops": round(2 * n**3 / mm / 1e9, 2),
-            "copy_gbps": round(2 * 4 * m / cp / 1e6, 1), "matmul_n": n, "copy_elements": m}
+# name: (GPU budget s, CPU dry-run budget s). Their sum on the GPU (480 s) and gpu_check.sh's
+# timeout (510 s) leave a 15-minute lease ~5 minutes for the machine's start, the transfers and
+# a rerun of a failed step (--steps).
+STEPS = {
+    "probe": (20, 60),
+    "gpu_tests": (110, 120),
+    "peaks": (30, 90),
+    "pretrained_encoders": (100, 240),
+    "bench": (80, 180),
+    "train_compare_torch": (50, 400),
+    "ssl_finetune": (50, 240),
+    "autotune_attention": (25, 120),
+    "autotune_dynamic_conv": (15, 120),
+}
+# A steady value of the summary, rewritten after every step.
+_SUMMARY: dict = {}
 
 
-def _rel_errs(got, want):
-    return [float(jnp.max(jnp.abs(g.astype(jnp.float32) - w)) / max(1.0, jnp.max(jnp.abs(w))))
-            for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)]
+def _child_env(extra: dict | None = None) -> dict:
+    env = {**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, env.get("PYTHONPATH")) if p)
+    return {**env, **(extra or {})}
 
 
-def _attention_grads(fn, q, k, kw):
-    loss = lambda q, k: jnp.sum(fn(q, k, k, **kw).astype(jnp.float32) ** 2)  # noqa: E731
-    return jax.jit(jax.value_and_grad(loss, (0, 1)))(q, k)
-
-
-def _conv_grads(fn, x, w, lens):
-    loss = lambda x, w: jnp.sum(fn(x, w, lengths=lens).astype(jnp.float32) ** 2)  # noqa: E731
-    return jax.jit(jax.value_and_grad(loss, (0, 1)))(x, w)
-
-
-def check_compiled() -> list[dict]:
-    """Compiled kernels vs references (max abs error, relative to the reference's max)."""
-    out = []
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    pallas_att = lambda *a, **b: attention(*a, implementation="pallas", **b)  # noqa: E731
-    pallas_conv = lambda *a, **b: dynamic_conv(*a, implementation="pallas", **b)  # noqa: E731
-    kw = dict(q_lengths=jnp.array([300, 120, 7, 0]), kv_lengths=jnp.array([277, 3, 200, 9]))
-    lens = jnp.arange(8) * 37 + 10
-    for dtype in (jnp.float32, jnp.bfloat16):
-        q = jax.random.normal(keys[0], (4, 300, 8, 64), dtype)
-        k = jax.random.normal(keys[1], (4, 277, 8, 64), dtype)
-        got = _attention_grads(pallas_att, q, k, kw)
-        want = _attention_grads(attention_reference, q.astype(jnp.float32),
-                                k.astype(jnp.float32), kw)
-        out.append({"op": "attention", "dtype": jnp.dtype(dtype).name,
-                    "rel_err": _rel_errs(got, want)})
-        x = jax.random.normal(keys[2], (8, 300, 512), dtype)
-        w = jax.random.normal(keys[3], (8, 300, 8, 7), dtype)
-        got = _conv_grads(pallas_conv, x, w, lens)
-        want = _conv_grads(dynamic_conv_reference, x.astype(jnp.float32), w.astype(jnp.float32),
-                           lens)
-        out.append({"op": "dynamic_conv", "dtype": jnp.dtype(dtype).name,
-                    "rel_err": _rel_errs(got, want)})
-    return out
-
-
-def _run_child(cmd: list[str], timeout: int, tail: int, env: dict | None = None) -> dict:
-    """Runs one step's command from the repository root: {"status": "passed" | "rc N" |
-    "timed out after T s", "tail": its last ``tail`` output lines}."""
+def _run(cmd: list[str], timeout: float, env: dict | None = None, tail: int = 12) -> dict:
+    """Runs one step's command from the repository root within ``timeout`` seconds:
+    {"status": "passed" | "rc N" | "timed out after T s", "tail": its last output lines}."""
     try:
-        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                              env=env)
-    except subprocess.TimeoutExpired:
-        return {"status": f"timed out after {timeout} s"}
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                              timeout=max(timeout, 1), env=env or _child_env())
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"") + (e.stderr or b"")
+        out = out.decode(errors="replace") if isinstance(out, bytes) else out
+        return {"status": f"timed out after {timeout:.0f} s",
+                "tail": out.strip().splitlines()[-tail:]}
     return {"status": "passed" if done.returncode == 0 else f"rc {done.returncode}",
             "tail": (done.stdout + done.stderr).strip().splitlines()[-tail:]}
 
 
-def run_gpu_tests(dry_run: bool, timeout: int) -> dict:
-    """The ``gpu``-marked kernel tests through pytest (collect only in a dry run)."""
-    try:
-        import pytest  # noqa: F401
-    except ImportError:
-        return {"status": "skipped: pytest is not installed"}
-    cmd = [sys.executable, "-m", "pytest", "tests/kernels", "-m", "gpu", "-n", "0", "-q",
-           "-p", "no:cacheprovider"] + (["--collect-only"] if dry_run else [])
-    return _run_child(cmd, timeout, tail=3)
+# --- what the child steps compute (they import jax; the parent does not) ---------------------
 
+def probe() -> dict:
+    """Versions of the stack, the default backend, its devices and memory."""
+    import importlib.metadata as md
 
-def run_train_compare(dry_run: bool, out: str, timeout: int) -> dict:
-    """``benchmarks/train_compare_torch.py --device cuda`` (mmer_jax vs PyTorch training
-    throughput) in a subprocess; a dry run only checks its flags, torch and the device."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return {"status": "skipped: torch is not installed (pip install -e '.[bench]')"}
-    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "train_compare_torch.py"),
-           "--device", "cpu" if dry_run else "cuda", "--quick", "--rounds", "3", "--out", out]
-    cmd += ["--dry-run"] if dry_run else []
-    result = _run_child(cmd, timeout, tail=8)
-    return result if "tail" not in result else {**result, "json": None if dry_run else out}
+    import jax
 
-
-def run_pretrained_encoders(dry_run: bool, out: str, timeout: int) -> dict:
-    """``benchmarks/pretrained_encoders.py --device gpu``: Whisper base and a WavLM-base-sized
-    encoder, forward and forward+backward, mmer_jax (XLA and the Pallas attention kernel)
-    against transformers' PyTorch eager, in a subprocess (torch.compile left out: its compile
-    time would take the lease). A dry run checks the script's arguments and imports only."""
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        return {"status": "skipped: torch / transformers are not installed (the ref extra)"}
-    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "pretrained_encoders.py"), "--out",
-           out]
-    cmd += (["--dry-run", "--sides", "mmer_jax_xla,mmer_jax_pallas,torch_eager"] if dry_run else
-            ["--device", "gpu", "--rounds", "3", "--calls", "3", "--sides",
-             "mmer_jax_xla,mmer_jax_pallas,torch_eager"])
-    result = _run_child(cmd, timeout, tail=8)
-    return result if "tail" not in result else {**result, "json": out}
-
-
-def run_ssl_finetune(dry_run: bool, out: str, timeout: int) -> dict:
-    """``benchmarks/ssl_finetune_step.py``: the ``ssl_finetune`` train step (Whisper base end to
-    end, random weights, generated batches of the EmoDB config's shapes) in float32 and bfloat16,
-    XLA and the Pallas attention kernel, in a subprocess. A dry run is its ``--quick`` smoke run
-    on the CPU (a 2-layer encoder), so the script itself is tested."""
-    cmd = [sys.executable, os.path.join(REPO, "benchmarks", "ssl_finetune_step.py"), "--out", out]
-    cmd += ["--quick", "--device", "cpu"] if dry_run else ["--device", "gpu", "--steps", "10"]
-    result = _run_child(cmd, timeout, tail=6,
-                        env={**os.environ, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
-    return result if "tail" not in result else {**result, "json": out}
-
-
-def main(argv=None) -> int:
-    """Runs the check; returns 0 when every step ran (failures are recorded in the JSON)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dry-run", action="store_true", help="CPU parts only (no GPU needed)")
-    p.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
-    args = p.parse_args(argv)
-    on_gpu = jax.default_backend() == "gpu"
-    dry = args.dry_run or not on_gpu
-    device = jax.devices()[0].device_kind
-    date = datetime.date.today().isoformat()
-    slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
-    os.makedirs(args.out, exist_ok=True)
-    report = {"what": "gpu-check", "device": device, "jax": jax.__version__, "date": date,
-              "dry_run": dry, "timing_method": METHOD, "steps": {}}
-    t0 = time.time()
-
-    def step(name, fn):
-        start = time.time()
+    versions = {}
+    for name in ("jax", "jaxlib", "flax", "optax", "numpy", "torch", "transformers", "triton",
+                 "ml_collections"):
         try:
-            report["steps"][name] = {"result": fn()}
-        except Exception as e:  # noqa: BLE001 -- one failed step must not lose the others
-            report["steps"][name] = {"error": f"{type(e).__name__}: {e}"[:400]}
-        report["steps"][name]["seconds"] = round(time.time() - start, 1)
-        print(f"[gpu_check] {name}: {time.time() - start:.1f} s", flush=True)
+            versions[name] = md.version(name.replace("_", "-"))
+        except md.PackageNotFoundError:
+            versions[name] = None
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() or {}
+    return {"backend": jax.default_backend(), "device": dev.device_kind,
+            "device_count": jax.device_count(), "python": sys.version.split()[0],
+            "versions": versions, "bytes_limit": stats.get("bytes_limit"),
+            "preallocate": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")}
 
-    step("peaks", lambda: measure_peaks(dry))
-    if not dry:
-        step("compiled_vs_reference", check_compiled)
-    step("gpu_tests", lambda: run_gpu_tests(dry, 150))
-    bench_out = os.path.join(args.out, f"kernels-{slug}-{date}.json")
-    step("bench", lambda: bench.main((["--quick"] if dry else ["--repeats", "10"])
-                                     + ["--out", bench_out]) or bench_out)
-    # The pretrained encoders and their fine-tuning step next: the workloads users run.
-    encoders_out = os.path.join(args.out, f"pretrained-encoders-{slug}-{date}.json")
-    step("pretrained_encoders", lambda: run_pretrained_encoders(dry, encoders_out, 240))
-    finetune_out = os.path.join(args.out, f"ssl-finetune-step-{slug}-{date}.json")
-    step("ssl_finetune", lambda: run_ssl_finetune(dry, finetune_out, 150))
-    table = os.path.join(args.out, f"tuned-{slug}-{date}.json")
-    tune = [["attention", "32", "300", "300", "8", "64", "bfloat16"],
-            ["dynamic_conv", "32", "300", "512", "8", "7", "bfloat16"]]
-    for t in (tune[:1] if dry else tune):
-        step(f"autotune_{t[0]}", lambda t=t: autotune.main(t + ["--table", table]))
-    compare_out = os.path.join(args.out, f"train-compare-torch-{slug}-{date}.json")
-    step("train_compare_torch", lambda: run_train_compare(dry, compare_out, 200))
-    if not dry and os.path.exists(bench_out) and "result" in report["steps"]["peaks"]:
-        peaks = report["steps"]["peaks"]["result"]
-        with open(bench_out) as f:
-            rows = json.load(f)["rows"]
-        report["roofline"] = [
-            {**{k: r[k] for k in ("op", "shape", "dtype", "pass", "impl", "ms")},
-             **bench.roofline(r, peaks["bf16_matmul_tflops"], peaks["copy_gbps"])}
-            for r in rows if r.get("ms")]
-    report["total_seconds"] = round(time.time() - t0, 1)
-    path = os.path.join(args.out, f"gpu-check-{slug}-{date}.json")
-    with open(path, "w") as f:
-        json.dump(report, f, indent=1, default=str)
-        f.write("\n")
-    print(f"[gpu_check] wrote {path} in {report['total_seconds']} s")
+
+def peaks(dry_run: bool) -> dict:
+    """Measured limits the benchmark rows are read against: matrix-product TFLOP/s per dtype
+    on random data, copy GB/s (bytes read + written), the dispatch floor (ms per call)."""
+    import jax
+    import jax.numpy as jnp
+
+    from mmer_kernels._timing import METHOD, dispatch_floor, time_side_by_side
+
+    n = 256 if dry_run else 8192
+    key = jax.random.PRNGKey(0)
+    out = {"matmul_n": n, "timing_method": METHOD}
+    for name, dtype, precision in (("bfloat16", jnp.bfloat16, None),
+                                   ("float32", jnp.float32, None),  # XLA default (TF32 on GPU)
+                                   ("float32_highest", jnp.float32, "highest")):
+        a = jax.random.normal(key, (n, n), dtype)
+        b = jax.random.normal(jax.random.fold_in(key, 1), (n, n), dtype)
+        mm = jax.jit(lambda a, b, p=precision: jnp.dot(a, b, precision=p))
+        ms = time_side_by_side({"mm": mm}, (a, b), repeats=5, calls_per_sync=5)["mm"]
+        out[f"{name}_matmul_tflops"] = round(2 * n**3 / ms / 1e9, 2)
+    m = (1 << 20) if dry_run else (1 << 28)  # float32 elements: 4 MiB / 1 GiB, beyond L2
+    x = jax.random.normal(key, (m,), jnp.float32)
+    ms = time_side_by_side({"copy": jax.jit(lambda x: x * 2.0)}, (x,), repeats=5)["copy"]
+    out.update(copy_gbps=round(2 * 4 * m / ms / 1e6, 1), copy_elements=m,
+               dispatch_floor_ms=round(dispatch_floor(), 5))
+    return out
+
+
+def _step_main(name: str, dry_run: bool, result: str) -> int:
+    fn = {"probe": probe, "peaks": lambda: peaks(dry_run)}[name]
+    with open(result, "w") as f:
+        json.dump(fn(), f, indent=1)
     return 0
 
 
+# --- the parent ------------------------------------------------------------------------------
+
+def _pytest_counts(tail: list[str]) -> dict:
+    counts = {}
+    for line in tail[-3:]:
+        for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?|deselected)", line):
+            counts[what.rstrip("s") if what.startswith("error") else what] = int(n)
+    return counts
+
+
+def step_command(name: str, dry: bool, out: str, slug: str, date: str, summary: str):
+    """(command, environment, JSON file the step writes or None) of step ``name``."""
+    me = os.path.abspath(__file__)
+    bench_dir = os.path.join(REPO, "benchmarks")
+    if name in ("probe", "peaks"):
+        cmd = [PY, me, "--step", name, "--result", os.path.join(out, f".{name}.json")]
+        return cmd + (["--dry-run"] if dry else []), _child_env(), None
+    if name == "gpu_tests":
+        cmd = [PY, "-m", "pytest", "tests/kernels", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+               "-rfE", "-n", "0" if dry else "4"]
+        return cmd, _child_env({"MMER_REQUIRE_GPU": "1"}), None
+    path = os.path.join(out, f"{name.replace('_', '-')}-{slug}-{date}.json")
+    if name == "pretrained_encoders":
+        cmd = [PY, os.path.join(bench_dir, "pretrained_encoders.py"), "--out", path,
+               "--sides", "mmer_jax_xla,mmer_jax_pallas,torch_eager"]
+        cmd += (["--quick", "--device", "cpu", "--threads", "2", "--sides",
+                 "mmer_jax_xla,torch_eager"] if dry else
+                ["--device", "gpu", "--rounds", "3", "--calls", "3"])
+        return cmd, _child_env(), path
+    if name == "bench":
+        path = os.path.join(out, f"kernels-{slug}-{date}.json")
+        cmd = [PY, "-m", "mmer_kernels.bench", "--out", path, "--peaks", summary]
+        return cmd + (["--quick"] if dry else ["--set", "gpu-check"]), _child_env(), path
+    if name == "train_compare_torch":
+        cmd = [PY, os.path.join(bench_dir, "train_compare_torch.py"), "--out", path]
+        cmd += (["--device", "cpu", "--quick", "--rounds", "1", "--batches", "1", "--threads",
+                 "all", "--frameworks", "mmer_jax,torch_eager"] if dry else
+                ["--device", "cuda", "--rounds", "3", "--batches", "2", "--frameworks",
+                 "mmer_jax,torch_eager"])
+        return cmd, _child_env(), path
+    if name == "ssl_finetune":
+        cmd = [PY, os.path.join(bench_dir, "ssl_finetune_step.py"), "--out", path]
+        cmd += ["--quick", "--device", "cpu"] if dry else ["--device", "gpu", "--steps", "10"]
+        return cmd, _child_env(), path
+    if name.startswith("autotune_"):
+        table = os.path.join(out, f"tuned-{slug}-{date}.json")
+        dims = (["attention", "32", "300", "300", "8", "64"] if name == "autotune_attention"
+                else ["dynamic_conv", "32", "300", "512", "8", "7"])
+        cmd = [PY, "-m", "mmer_kernels.autotune", *dims, "bfloat16", "--table", table,
+               "--pad", "0.4", "--max-candidates", "12"]
+        return cmd + (["--dry-run"] if dry else []), _child_env(), table
+    raise ValueError(f"unknown step {name!r}; steps: {', '.join(STEPS)}")
+
+
+def _write(path: str) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(_SUMMARY, f, indent=1, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    """Runs the steps (module docstring); returns 0, or 1 when a step timed out.
+
+    Raises:
+        SystemExit: bad arguments (an unknown step).
+        OSError: ``--out`` cannot be written.
+    """
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dry-run", action="store_true", help="every step at CPU smoke sizes")
+    p.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
+    p.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset, in order")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds for all steps (default: the sum of the steps' budgets)")
+    p.add_argument("--step", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.step:
+        return _step_main(args.step, args.dry_run, args.result)
+    steps = [s for s in args.steps.split(",") if s]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        p.error(f"unknown step {unknown[0]!r}; steps: {', '.join(STEPS)}")
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.time()
+    # The probe decides dry or not (a GPU or not) and names the files; it runs first always.
+    probe_file = os.path.join(args.out, ".probe.json")
+    cmd, env, _ = step_command("probe", args.dry_run, args.out, "", "", "")
+    got = _run(cmd, STEPS["probe"][1], env)
+    info = {"device": "unknown", "backend": "unknown"}
+    if got["status"] == "passed":
+        with open(probe_file) as f:
+            info = json.load(f)
+    dry = args.dry_run or info["backend"] != "gpu"
+    slug = re.sub(r"[^a-z0-9]+", "-", info["device"].lower()).strip("-")
+    date = datetime.date.today().isoformat()
+    summary = os.path.join(args.out, f"gpu-check-{slug}-{date}.json")
+    col = 1 if dry else 0
+    budget = args.budget or sum(STEPS[s][col] for s in steps)
+    _SUMMARY.update({"what": "gpu-check", "device": info["device"], "date": date,
+                     "dry_run": dry, "budget_s": budget, "probe": info,
+                     "steps": {"probe": {**got, "seconds": round(time.time() - t0, 1)}}})
+    _write(summary)
+    carry, timed_out = 0.0, False
+    for name in steps:
+        if name == "probe":
+            continue
+        left = budget - (time.time() - t0)
+        allowed = min(STEPS[name][col] + carry, left)
+        start = time.time()
+        if allowed < 5:
+            res = {"status": f"not run: {left:.0f} s of the budget left"}
+        else:
+            cmd, env, path = step_command(name, dry, args.out, slug, date, summary)
+            res = _run(cmd, allowed, env)
+            if name in ("peaks",) and res["status"] == "passed":
+                with open(os.path.join(args.out, ".peaks.json")) as f:
+                    _SUMMARY["peaks"] = json.load(f)
+            if name == "gpu_tests":
+                res["counts"] = counts = _pytest_counts(res.get("tail", []))
+                if res["status"] == "passed" and not counts.get("passed"):
+                    res["status"] = "failed: no GPU test ran"
+                if dry:
+                    res["expected_without_gpu"] = ("fails: every gpu test skips, and a skip "
+                                                   "counts as a failure (MMER_REQUIRE_GPU=1)")
+            if path is not None:
+                res["json"] = path if os.path.exists(path) else None
+        spent = time.time() - start
+        res.update(seconds=round(spent, 1), budget_s=round(allowed, 1))
+        timed_out |= res["status"].startswith("timed out")
+        carry = max(0.0, allowed - spent) if not res["status"].startswith("not run") else carry
+        _SUMMARY["steps"][name] = res
+        _SUMMARY["total_seconds"] = round(time.time() - t0, 1)
+        _write(summary)
+        print(f"[gpu_check] {name}: {res['status']} in {spent:.1f} s (budget {allowed:.0f} s)",
+              flush=True)
+    print(f"[gpu_check] wrote {summary} in {time.time() - t0:.1f} s")
+    for r in _SUMMARY["steps"].values():
+        for line in r.get("tail", [])[-2:]:
+            print("   ", line[:160])
+    return 1 if timed_out else 0
+
+
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     sys.exit(main())

@@ -51,17 +51,27 @@ PARAM_TOLERANCE = 0.03  # torch counts may exceed Flax's by PyTorch's second LST
 
 
 class JaxRunner:
-    """mmer_jax's train step of a config's primary variant, over its first ``n_batches``
-    training batches (:class:`mmer_jax.bench._StepTimer`, which compiles every shape first)."""
+    """mmer_jax's train step of a config's primary variant, over ``n_batches`` training batches
+    (:class:`mmer_jax.bench._StepTimer`, which compiles every shape first): generated in the
+    recorded layout of the config's real batches (``layout``, :mod:`batch_layout`), or, with
+    ``layout`` None, the first batches of the config's own pipeline (needs the corpus)."""
 
     name = "mmer_jax"
 
-    def __init__(self, config: str, overrides: list[str], workdir: str, n_batches: int):
+    def __init__(self, config: str, overrides: list[str], workdir: str, n_batches: int,
+                 layout: dict | None = None):
         from mmer_jax import bench
         from mmer_jax import config as config_lib
 
         self.cfg = config_lib.load(config, list(overrides) + ["train.progress=false"])
-        self.trainer, self.pipeline = bench._primary_trainer(self.cfg, workdir)
+        pipeline = None
+        if layout is not None:
+            import batch_layout
+
+            unit = "dialogue" if self.cfg.data.get("unit") == "dialogue" else "utterance"
+            pipeline = batch_layout.GeneratedPipeline(layout, n_batches, unit)
+        self.trainer, self.pipeline = bench._primary_trainer(self.cfg, workdir,
+                                                             pipeline=pipeline)
         t0 = time.perf_counter()
         self.timer = bench._StepTimer(self.trainer, n_batches)
         self.warmup_s = time.perf_counter() - t0
@@ -241,7 +251,13 @@ def compare(model_name: str, args) -> dict:
     unit, utt = ("dialogues", "utterances") if model_name == "s002" else ("clips", "clips")
     print(f"== {model_name} ({config}) ==", flush=True)
     runners, errors, warm = [], {}, {}
-    jx = JaxRunner(config, args.override, os.path.join(args.workdir, model_name), args.batches)
+    layout = None
+    if args.layout:
+        import batch_layout
+
+        layout = batch_layout.load(args.layout, model_name)
+    jx = JaxRunner(config, args.override, os.path.join(args.workdir, model_name), args.batches,
+                   layout)
     warm["mmer_jax"] = jx.warmup_s
     if "mmer_jax" in args.frameworks:
         runners.append(jx)
@@ -268,11 +284,13 @@ def compare(model_name: str, args) -> dict:
         if rel > PARAM_TOLERANCE and not params["torch_minus_bias_hh_equals_mmer_jax"]:
             raise RuntimeError(f"parameter counts differ by {rel:.1%}: {params}")
     rates = {r.name: ([], []) for r in runners}
+    load = []
     for i in range(args.rounds):
         for r in runners:
             a, b = r.rate(args.passes)
             rates[r.name][0].append(a)
             rates[r.name][1].append(b)
+        load.append(os.getloadavg()[0])
         print(f"round {i + 1}/{args.rounds}: " + "  ".join(
             f"{n} {v[0][-1]:.2f}" for n, v in rates.items()) + f" {unit}/s", flush=True)
     rows = []
@@ -291,6 +309,9 @@ def compare(model_name: str, args) -> dict:
     h = jx.host[0]
     return {
         "model": model_name, "config": config, "variant": jx.trainer.variant,
+        "batches_from": (f"generated in the layout {os.path.relpath(args.layout, REPO)}"
+                         if args.layout else "the config's own pipeline (real data)"),
+        "load_average_1min_per_round": load,
         "data_pack_utterances": jx.cfg.data.get("pack_utterances"),
         "overrides": args.override, "unit": unit,
         "global_batch": jx.trainer.global_batch, "batches": len(jx.host),
@@ -326,6 +347,89 @@ def print_table(sections: list[dict]) -> None:
                 print(f"{'':<11}{k}: {v[:160]}")
 
 
+LAYOUT = os.path.join(REPO, "benchmarks", "data", "train_compare_layout.npz")
+SETTINGS = ("1", "all")  # CPU thread settings, each its own pinned child process
+
+
+def thread_env(setting: str, wait_policy: str, base: dict | None = None) -> tuple[dict, list]:
+    """(environment, command prefix) of a child pinned to CPU thread setting ``setting``.
+
+    "1": both frameworks on one core (``taskset`` to the first CPU this process may use), XLA
+    single-threaded (``--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``),
+    torch and OpenMP 1 thread. "all": every core this process may use, as many torch / OpenMP
+    threads, XLA's default thread pool. Both set ``OMP_WAIT_POLICY`` (PASSIVE by default: idle
+    OpenMP workers sleep instead of spinning on the cores the other framework needs).
+
+    Raises:
+        ValueError: an unknown setting.
+    """
+    env = dict(os.environ if base is None else base)
+    cpus = sorted(os.sched_getaffinity(0))
+    env["OMP_WAIT_POLICY"] = wait_policy
+    if setting == "1":
+        n, prefix = 1, ["taskset", "-c", str(cpus[0])]
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    elif setting == "all":
+        n, prefix = len(cpus), []
+    else:
+        raise ValueError(f"thread setting {setting!r} must be one of {SETTINGS}")
+    env.update(OMP_NUM_THREADS=str(n), MKL_NUM_THREADS=str(n), MMER_TORCH_THREADS=str(n))
+    return env, prefix
+
+
+def _threads_record(torch) -> dict:
+    """What this process actually runs with (read back, not the settings asked for)."""
+    return {"affinity": sorted(os.sched_getaffinity(0)),
+            "torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads(),
+            **{k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                              "OMP_WAIT_POLICY", "XLA_FLAGS")}}
+
+
+def run_setting(args, models, torch) -> dict:
+    """This process's comparison (one thread setting): its JSON section."""
+    n = os.environ.get("MMER_TORCH_THREADS")
+    if n:
+        torch.set_num_threads(int(n))
+        torch.set_num_interop_threads(1)
+    return {"threads": args.child or "unpinned", **_threads_record(torch),
+            "models": [compare(m, args) for m in models]}
+
+
+def _run_children(args, argv) -> list[dict]:
+    """Runs each thread setting in its own pinned child process, in turn; their sections."""
+    import tempfile
+
+    out = []
+    for setting in args.threads:
+        env, prefix = thread_env(setting, args.omp_wait_policy)
+        with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+            cmd = prefix + [sys.executable, os.path.abspath(__file__), *argv, "--child",
+                            setting, "--child-out", tmp.name]
+            print(f"-- threads={setting}: {' '.join(prefix)} OMP_WAIT_POLICY="
+                  f"{env['OMP_WAIT_POLICY']} XLA_FLAGS={env.get('XLA_FLAGS', '')!r}", flush=True)
+            subprocess.run(cmd, env=env, check=True)
+            with open(tmp.name) as f:
+                out.append(json.load(f))
+    return out
+
+
+def record_layout(args, models) -> int:
+    """Writes the layout of each model's first ``--batches`` real training batches."""
+    import batch_layout
+
+    arrays = {}
+    for m in models:
+        jx = JaxRunner(MODELS[m], args.override, os.path.join(args.workdir, m), args.batches)
+        lay = batch_layout.layout_of(jx.host, jx.pipeline.vocab_size, jx.pipeline.num_classes)
+        arrays.update({f"{m}/{k}": v for k, v in lay.items()})
+    os.makedirs(os.path.dirname(args.record_layout) or ".", exist_ok=True)
+    np.savez_compressed(args.record_layout, **arrays)
+    print(f"written {args.record_layout}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Parses the flags, runs the comparison, prints the table and writes the JSON; returns 0.
 
@@ -333,7 +437,9 @@ def main(argv=None) -> int:
       RuntimeError: parameter counts of the two implementations differ by more than 3 % and
         not by exactly PyTorch's second LSTM bias.
       SystemExit: bad flags, or ``--device cuda`` without a GPU visible to torch.
+      subprocess.CalledProcessError: a thread setting's child process failed.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="s002,quickstart", help="comma-separated: s002,quickstart")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
@@ -346,17 +452,34 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="2 rounds over 2 batches")
     p.add_argument("--workdir", default="/tmp/mmer-train-compare-torch")
     p.add_argument("--out", default=None)
+    p.add_argument("--layout", default=LAYOUT,
+                   help="batch layout file (generated batches; '' = the configs' own pipelines, "
+                        "which need the corpora)")
+    p.add_argument("--threads", default=",".join(SETTINGS),
+                   help="CPU thread settings, each run pinned in its own child process: 1 (one "
+                        "core for both frameworks), all (every core); ignored on cuda")
+    p.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"])
+    p.add_argument("--record-layout", default=None, metavar="NPZ",
+                   help="write the layout of the configs' real batches to NPZ and stop")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dry-run", action="store_true",
                    help="check flags, torch and the device; run nothing")
     args = p.parse_args(argv)
     args.frameworks = [f for f in args.frameworks.split(",") if f]
+    args.threads = [t for t in args.threads.split(",") if t]
     models = [m for m in args.models.split(",") if m]
-    bad = [x for x in models if x not in MODELS] + [f for f in args.frameworks
-                                                     if f not in FRAMEWORKS]
+    bad = ([x for x in models if x not in MODELS] + [f for f in args.frameworks
+                                                      if f not in FRAMEWORKS]
+           + [t for t in args.threads if t not in SETTINGS])
     if bad:
-        p.error(f"unknown model or framework {bad[0]!r}")
+        p.error(f"unknown model, framework or thread setting {bad[0]!r}")
     if args.quick:
         args.rounds, args.batches = min(args.rounds, 2), min(args.batches, 2)
+    if args.record_layout:
+        return record_layout(args, models)
+    if args.layout and not os.path.exists(args.layout):
+        p.error(f"--layout {args.layout}: no such file (record it with --record-layout)")
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -365,9 +488,15 @@ def main(argv=None) -> int:
         print(f"would compare {models} with {args.frameworks} on torch {torch.__version__} "
               f"{args.device}, jax {jax.__version__} {jax.default_backend()}")
         return 0
+    if args.child:
+        with open(args.child_out, "w") as f:
+            json.dump(run_setting(args, models, torch), f)
+        return 0
     load_before = os.getloadavg()
     t0 = time.time()
-    sections = [compare(m, args) for m in models]
+    on_cpu = args.device == "cpu"
+    settings = (_run_children(args, argv) if on_cpu
+                else [run_setting(args, models, torch)])
     date = datetime.date.today().isoformat()
     dev = jax.devices()[0]
     git = subprocess.run(["git", "-C", REPO, "describe", "--always", "--dirty"],
@@ -375,32 +504,36 @@ def main(argv=None) -> int:
     record = {
         "what": "train-compare-torch",
         "git": git,
-        "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+        "device": args.device if on_cpu else torch.cuda.get_device_name(),
         "jax_device": getattr(dev, "device_kind", dev.platform),
-        "device_count": jax.device_count(),
         "cpu_count": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
         "jax": jax.__version__,
         "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
         "date": date,
         "dtype": "float32",
         "method": (
-            "Each framework trains on the same first --batches training batches of the config's "
-            "own pipeline (real data), every shape compiled/warmed first; rounds interleave the "
-            "frameworks (A B C A B C ...), one round = --passes passes over the batches, timed "
-            "with perf_counter around the steps and ended by a device sync (block_until_ready "
-            "/ loss.item()). Rates: real units (dialogues or clips; rows with weight > 0) and "
-            "real utterances per second; median and IQR over rounds. mmer_jax runs the real "
+            "Each framework trains on the same --batches training batches (generated in the "
+            "recorded layout of the config's real batches: shapes, masks, lengths and packing "
+            "of the real data, random ids and samples; or the config's own pipeline), every "
+            "shape compiled/warmed first; rounds interleave the frameworks (A B C A B C ...), "
+            "one round = --passes passes over the batches, timed with perf_counter around the "
+            "steps and ended by a device sync (block_until_ready / loss.item()). Rates: real "
+            "units (dialogues or clips; rows with weight > 0) and real utterances per second; "
+            "median and IQR over rounds. On the CPU each thread setting runs in its own child "
+            "process with both frameworks pinned alike (threads=1: one core via taskset, XLA "
+            "single-threaded, torch 1 intra-op and 1 inter-op thread; threads=all: every core, "
+            "torch threads = cores, XLA's default pool), OMP_WAIT_POLICY as recorded; what each "
+            "child actually ran with is read back into its section. mmer_jax runs the real "
             "jitted VariantTrainer.train_step; PyTorch models are benchmarks/torch_models.py "
             "with packed sequences (padding skipped)."),
         "rounds": args.rounds, "passes": args.passes,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "wall_s": time.time() - t0,
-        "notes": ("Shared 2-core CPU machine: other jobs ran beside this one (load averages "
-                  "above); ratios from interleaved rounds are more trustworthy than absolute "
-                  "rates." if args.device == "cpu" else ""),
-        "models": sections,
+        "notes": ("Shared 2-core CPU machine: other jobs may run beside this one (load averages "
+                  "per round in each section); ratios from interleaved rounds are more "
+                  "trustworthy than absolute rates." if on_cpu else ""),
+        "settings": settings,
     }
     out = args.out or os.path.join(REPO, "benchmarks", "results",
                                    f"train-compare-torch-{args.device.split(':')[0]}-{date}.json")
@@ -408,7 +541,10 @@ def main(argv=None) -> int:
     with open(out, "w") as f:
         json.dump(record, f, indent=1)
         f.write("\n")
-    print_table(sections)
+    for st in settings:
+        print(f"\n-- threads={st['threads']} (torch {st['torch_threads']}, affinity "
+              f"{st['affinity']}, OMP_WAIT_POLICY={st['OMP_WAIT_POLICY']})")
+        print_table(st["models"])
     print(f"written {out}")
     return 0
 

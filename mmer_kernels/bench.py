@@ -36,7 +36,7 @@ import numpy as np
 
 from mmer_kernels._reference import attention_reference, dynamic_conv_reference
 from mmer_kernels._timing import METHOD as TIMING_METHOD
-from mmer_kernels._timing import time_side_by_side
+from mmer_kernels._timing import dispatch_floor, time_side_by_side
 from mmer_kernels.attention import attention
 from mmer_kernels.dynamic_conv import dynamic_conv
 
@@ -57,6 +57,10 @@ CONV_SHAPES = [
     dict(b=16, t=1000, c=256, h=4, k=15, pad=0.2, padding="causal"),
     dict(b=64, t=50, c=256, h=8, k=3, pad=0.6, padding="centered"),
 ]
+# ``--set gpu-check``: one shape per regime (an emotion batch, cross-modal, long causal) and one
+# convolution, so the one-shot GPU check compiles ~30 programs instead of ~170.
+GPU_CHECK_ATTENTION = [ATTENTION_SHAPES[i] for i in (1, 3, 7)]
+GPU_CHECK_CONV = CONV_SHAPES[:1]
 QUICK_ATTENTION = [dict(b=4, lq=50, lk=37, h=2, d=32, pad=0.3, causal=False)]
 QUICK_CONV = [dict(b=4, t=50, c=64, h=4, k=7, pad=0.3, padding="centered")]
 
@@ -124,6 +128,13 @@ def dynamic_conv_bytes(n_x: int, n_w: int, itemsize: int) -> tuple[int, int]:
     return fwd, fwd + bwd
 
 
+def peak_for(dtype: str, peaks: dict) -> float | None:
+    """The measured matrix-product peak (TFLOP/s) a row of ``dtype`` is read against: a
+    float32 row against the float32 peak (XLA's default precision), bfloat16 against bfloat16;
+    None when ``peaks`` (benchmarks/gpu_check.py's ``peaks``) has none for it."""
+    return peaks.get(f"{dtype}_matmul_tflops")
+
+
 def roofline(row: dict, peak_tflops: float, peak_gbps: float) -> dict:
     """Where a benchmark row stands against a device's measured limits.
 
@@ -184,7 +195,7 @@ def _rows(op, shape, dtype, pass_, times, flops, nbytes):
     return rows
 
 
-def bench_attention(shapes, dtypes, on_gpu, repeats):
+def bench_attention(shapes, dtypes, on_gpu, repeats, on_rows=None):
     """Times the attention implementations on each shape and dtype, forward and fwd+bwd.
 
     Args:
@@ -192,6 +203,7 @@ def bench_attention(shapes, dtypes, on_gpu, repeats):
         dtypes: jnp dtypes.
         on_gpu: add the "pallas" and "cudnn" implementations.
         repeats: timed calls per implementation.
+        on_rows: called with the rows so far after each (shape, dtype, pass).
 
     Returns:
         Rows (dicts) of op, shape, dtype, pass, impl, ms, tflops, gbps and vs; an
@@ -223,10 +235,12 @@ def bench_attention(shapes, dtypes, on_gpu, repeats):
                 times = time_side_by_side({n: jax.jit(wrap(f)) for n, f in impls.items()},
                                           (q, k, v), repeats=repeats)
                 rows += _rows("attention", shape, jnp.dtype(dtype).name, pass_, times, fl, nb)
+                if on_rows:
+                    on_rows(rows)
     return rows
 
 
-def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
+def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats, on_rows=None):
     """Times the dynamic convolution ("reference", and "pallas" on GPU), fwd and fwd+bwd.
 
     Args:
@@ -234,6 +248,7 @@ def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
         dtypes: jnp dtypes.
         on_gpu: add the "pallas" implementation.
         repeats: timed calls per implementation.
+        on_rows: called with the rows so far after each (shape, dtype, pass).
 
     Returns:
         Rows as in :func:`bench_attention`.
@@ -265,6 +280,8 @@ def bench_dynamic_conv(shapes, dtypes, on_gpu, repeats):
                 times = time_side_by_side({n: jax.jit(wrap(f)) for n, f in impls.items()},
                                           (x, w), repeats=repeats)
                 rows += _rows("dynamic_conv", shape, jnp.dtype(dtype).name, pass_, times, fl, nb)
+                if on_rows:
+                    on_rows(rows)
     return rows
 
 
@@ -282,8 +299,26 @@ def _print_table(rows):
               f"{r['ms']:>10.3f}{r['tflops']:>9.3f}{r['gbps']:>9.1f}  {vs}")
 
 
+def _annotate(rows: list[dict], floor_ms: float, peaks: dict | None) -> list[dict]:
+    """Each timed row flagged when within 2x the dispatch floor (its time is then mostly the
+    host's) and, with measured ``peaks``, read against its own dtype's peak and the copy
+    bandwidth (:func:`roofline`)."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if r.get("ms"):
+            r["near_dispatch_floor"] = r["ms"] < 2 * floor_ms
+            peak = peak_for(r["dtype"], peaks or {})
+            if peak and (peaks or {}).get("copy_gbps"):
+                r["roofline"] = {**roofline(r, peak, peaks["copy_gbps"]),
+                                 "peak_tflops": peak, "peak_dtype": r["dtype"]}
+        out.append(r)
+    return out
+
+
 def main(argv=None) -> int:
-    """``python -m mmer_kernels.bench``: prints the table and writes the JSON file.
+    """``python -m mmer_kernels.bench``: prints the table and writes the JSON file (rewritten
+    after every timed shape, so an interrupted run keeps what it measured).
 
     Returns:
         0.
@@ -297,6 +332,11 @@ def main(argv=None) -> int:
                    help="JSON path; default benchmarks/results/kernels-<device>-<date>.json")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: one small shape per op, float32 only, 3 repeats")
+    p.add_argument("--set", dest="shape_set", choices=("all", "gpu-check"), default="all",
+                   help="gpu-check: one shape per regime (the one-shot GPU check)")
+    p.add_argument("--peaks", default=None,
+                   help="a JSON file with measured peaks (gpu_check's summary, key 'peaks'): "
+                        "each row is read against its own dtype's peak")
     p.add_argument("--ops", default="attention,dynamic_conv")
     p.add_argument("--dtypes", default=None, help="default float32,bfloat16 (quick: float32)")
     p.add_argument("--repeats", type=int, default=None)
@@ -306,31 +346,45 @@ def main(argv=None) -> int:
     dtypes = [jnp.dtype(d) for d in dtypes.split(",")]
     on_gpu = jax.default_backend() == "gpu"
     repeats = args.repeats or (3 if args.quick else 20)
-    att_shapes = QUICK_ATTENTION if args.quick else ATTENTION_SHAPES
-    conv_shapes = QUICK_CONV if args.quick else CONV_SHAPES
+    att_shapes, conv_shapes = {"all": (ATTENTION_SHAPES, CONV_SHAPES),
+                               "gpu-check": (GPU_CHECK_ATTENTION, GPU_CHECK_CONV)}[args.shape_set]
+    if args.quick:
+        att_shapes, conv_shapes = QUICK_ATTENTION, QUICK_CONV
     if not on_gpu:
         print(f"backend is {jax.default_backend()!r}: the Pallas kernels need a GPU, so only the "
               "XLA paths are timed" + ("" if args.quick else "; long sequences are skipped"))
         att_shapes = [s for s in att_shapes if not s.get("long")]
+    peaks = None
+    if args.peaks:
+        with open(args.peaks) as f:
+            peaks = json.load(f).get("peaks")
     print("attention FLOPs count only valid (unpadded, causal-visible) query-key pairs")
-    rows = []
-    if "attention" in ops:
-        rows += bench_attention(att_shapes, dtypes, on_gpu, repeats)
-    if "dynamic_conv" in ops:
-        rows += bench_dynamic_conv(conv_shapes, dtypes, on_gpu, repeats)
-    _print_table(rows)
     device = jax.devices()[0].device_kind
     date = datetime.date.today().isoformat()
     slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-")
     out = args.out or os.path.join("benchmarks", "results", f"kernels-{slug}-{date}.json")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"what": "attention" if ops == ["attention"] else "kernels", "device": device,
-                   "jax": jax.__version__, "date": date,
-                   "flops_note": "attention FLOPs count valid (unpadded) pairs only",
-                   "timing_method": TIMING_METHOD,
-                   "rows": rows}, f, indent=1)
-        f.write("\n")
+    floor = dispatch_floor()
+    print(f"dispatch floor: {floor * 1e3:.1f} us per call")
+    done: list[dict] = []
+
+    def write(rows):
+        with open(out + ".tmp", "w") as f:
+            json.dump({"what": "attention" if ops == ["attention"] else "kernels",
+                       "device": device, "jax": jax.__version__, "date": date,
+                       "flops_note": "attention FLOPs count valid (unpadded) pairs only",
+                       "timing_method": TIMING_METHOD, "dispatch_floor_ms": round(floor, 5),
+                       "peaks": peaks, "shape_set": "quick" if args.quick else args.shape_set,
+                       "rows": _annotate(done + rows, floor, peaks)}, f, indent=1)
+            f.write("\n")
+        os.replace(out + ".tmp", out)
+
+    if "attention" in ops:
+        done += bench_attention(att_shapes, dtypes, on_gpu, repeats, on_rows=write)
+    if "dynamic_conv" in ops:
+        done += bench_dynamic_conv(conv_shapes, dtypes, on_gpu, repeats, on_rows=write)
+    write([])
+    _print_table(done)
     print(f"wrote {out}")
     return 0
 

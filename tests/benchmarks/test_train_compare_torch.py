@@ -103,14 +103,19 @@ def test_one_tiny_round_writes_the_json(tmp_path, capsys):
                  "model.text.embed_dim=8", "model.text.lstm_hidden=4", "model.context_hidden=4",
                  "train.num_devices=1"]
     argv = ["--models", "s002", "--frameworks", "mmer_jax,torch_eager", "--rounds", "2",
-            "--batches", "1", "--out", str(out), "--workdir", str(tmp_path / "w")]
+            "--batches", "1", "--out", str(out), "--workdir", str(tmp_path / "w"), "--layout", "",
+            "--threads", "1"]
     for o in overrides:
         argv += ["--override", o]
     assert tc.main(argv) == 0
     rec = json.loads(out.read_text())
     assert rec["what"] == "train-compare-torch" and rec["dtype"] == "float32"
     assert len(rec["load_average_before"]) == 3 and rec["torch"] == torch.__version__
-    (s,) = rec["models"]
+    (setting,) = rec["settings"]
+    assert setting["threads"] == "1" and setting["torch_threads"] == 1
+    assert len(setting["affinity"]) == 1 and setting["OMP_WAIT_POLICY"] == "PASSIVE"
+    (s,) = setting["models"]
+    assert len(s["load_average_1min_per_round"]) == 2
     assert s["model"] == "s002" and s["unit"] == "dialogues" and s["global_batch"] == 2
     p = s["params"]
     assert p["torch_eager"] - p["torch_lstm_bias_hh"] == p["mmer_jax"]
@@ -133,9 +138,10 @@ def test_compiled_round_of_quickstart(tmp_path, tiny_generated):
     out = tmp_path / "compare.json"
     argv = ["--models", "quickstart", "--rounds", "1", "--batches", "1", "--out", str(out),
             "--workdir", str(tmp_path), "--override", f"data.data_dir={tiny_generated}",
-            "--override", "data.config=tiny"]
+            "--override", "data.config=tiny", "--layout", "", "--threads", "all"]
     assert tc.main(argv) == 0
     rec = json.loads(out.read_text())
-    rows = {r["framework"]: r for r in rec["models"][0]["rows"]}
-    assert set(rows) | set(rec["models"][0]["errors"]) >= {"mmer_jax", "torch_eager",
+    section = rec["settings"][0]["models"][0]
+    rows = {r["framework"]: r for r in section["rows"]}
+    assert set(rows) | set(section["errors"]) >= {"mmer_jax", "torch_eager",
                                                            "torch_compile"}
