@@ -90,3 +90,20 @@ def test_unknown_fold_or_protocol_is_a_usage_error_naming_what_exists(emodb_fixt
         _pipeline(root, data_dir, config="default", fold=6)
     with pytest.raises(UsageError, match="it has emobox, lso"):
         _pipeline(root, data_dir, config="default", fold=1, fold_protocol="loso")
+
+
+def test_every_alias_names_a_config_of_its_builder_and_a_fold_it_has():
+    from data_prep import folds
+    from data_prep.build import builder_class
+    from data_prep.crema_d import crema_d
+    from data_prep.ravdess import ravdess
+
+    num_folds = {"ravdess": ravdess.NUM_FOLDS, "crema_d": crema_d.NUM_FOLDS,
+                 "emodb": emodb.NUM_FOLDS}
+    for corpus, aliases in folds.FOLD_ALIASES.items():
+        configs = {c.name for c in builder_class(corpus).BUILDER_CONFIGS}
+        for prefix, (base, _, k) in aliases.items():
+            assert base in configs and f"{prefix}1" not in configs and k == num_folds[corpus]
+    assert folds.resolve_alias("ravdess", "av_fold6") == ("av", "actors", 6)
+    assert folds.resolve_alias("ravdess", "av_fold7") is None  # no such fold: not an alias
+    assert folds.resolve_alias("crema_d", "speech_fold1") is None
