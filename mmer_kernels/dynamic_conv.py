@@ -25,9 +25,13 @@ import math
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
-from jax.experimental.pallas import triton as plgpu
 
-from mmer_kernels import _dynamic_conv_kernels as _k
+try:  # Pallas' Triton backend is deprecated from jax 0.11 and will leave jax.
+    from jax.experimental.pallas import triton as plgpu
+
+    from mmer_kernels import _dynamic_conv_kernels as _k
+except ImportError:  # then only the XLA path remains (no Mosaic GPU version of this op)
+    plgpu = _k = None
 from mmer_kernels._common import (
     check_mask_args,
     device_kind,
@@ -272,7 +276,8 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
         ValueError: ``padding`` is not "centered" or "causal".
         ValueError: from the dispatch: ``implementation`` is not None, "auto", "pallas" or "xla";
             ``interpret=True`` with ``implementation="xla"``; ``implementation="pallas"``
-            without a GPU and without ``interpret=True``.
+            without a GPU and without ``interpret=True``; ``implementation="pallas"`` or
+            ``interpret=True`` on a jax without Pallas' Triton backend.
         ValueError: from the mask: both mask and lengths, or either of the wrong shape.
         ValueError: from the partition: B or H not divisible by the devices of its mesh axes.
     """
@@ -286,7 +291,11 @@ def dynamic_conv(x, weight_logits, *, mask=None, lengths=None, padding="centered
     conv_offset(taps, padding)  # validates padding
     if implementation in (None, "auto") and not interpret:
         key = tuning_key(x.shape, h, taps, x.dtype, padding=padding)
-        implementation = pick_implementation("dynamic_conv", key, ("pallas", "xla"))
+        implementation = pick_implementation(
+            "dynamic_conv", key, ("pallas", "xla") if _k is not None else ("xla",))
+    if _k is None and (implementation == "pallas" or interpret):
+        raise ValueError("the dynamic convolution's Pallas kernel needs Pallas' Triton backend, "
+                         "which this jax lacks; use implementation='xla'")
     if not use_pallas(implementation, interpret):
         return dynamic_conv_reference(x, weight_logits, mask=mask, lengths=lengths,
                                       padding=padding)

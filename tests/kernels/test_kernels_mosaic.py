@@ -15,6 +15,9 @@ What runs where (jax 0.10.2 and 0.11.2 alike):
 
 import functools
 import importlib
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -267,3 +270,38 @@ def test_compiled_mosaic_matches_reference_on_hopper(name):
     assert_close(o, o_ref, case[5], "fwd", f"{name} out", platform="gpu")
     for n, g, g_ref in zip("qkv", grads, grads_ref, strict=True):
         assert_close(g, g_ref, case[5], "grad", f"{name} d{n}", platform="gpu")
+
+
+_WITHOUT_TRITON = """
+import sys
+sys.modules["jax.experimental.pallas.triton"] = None  # as in a jax that removed the backend
+import jax, jax.numpy as jnp
+import mmer_kernels as mk
+from mmer_kernels._reference import attention_reference
+att = sys.modules["mmer_kernels.attention"]
+assert att._k is None and sys.modules["mmer_kernels.dynamic_conv"]._k is None
+q = jax.random.normal(jax.random.PRNGKey(0), (1, 64, 1, 32), jnp.bfloat16)
+o = mk.attention(q, q, q, kv_lengths=jnp.array([40]), implementation="pallas", interpret=True)
+ref = attention_reference(q, q, q, kv_lengths=jnp.array([40]))
+print("attention err", float(jnp.max(jnp.abs(o.astype(float) - ref.astype(float)))))
+x = jax.random.normal(jax.random.PRNGKey(1), (1, 8, 4))
+w = jax.random.normal(jax.random.PRNGKey(2), (1, 8, 2, 3))
+y = mk.dynamic_conv(x, w, implementation="xla")
+print("dynamic_conv err", float(jnp.max(jnp.abs(y - mk.dynamic_conv_reference(x, w)))))
+try:
+    mk.dynamic_conv(x, w, implementation="pallas", interpret=True)
+except ValueError as e:
+    print("refused:", e)
+"""
+
+
+def test_package_works_on_a_jax_without_the_triton_backend():
+    """``import mmer_kernels`` survives the Triton backend's removal; attention's "pallas" then
+    runs the Mosaic GPU kernels, and the dynamic convolution's kernel is refused by name."""
+    out = subprocess.run([sys.executable, "-c", _WITHOUT_TRITON], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines()[-3:])
+    assert float(lines["attention"].split()[-1]) < 2e-2, out.stdout
+    assert float(lines["dynamic_conv"].split()[-1]) == 0.0, out.stdout
+    assert "Triton backend" in lines["refused:"], out.stdout
