@@ -292,6 +292,8 @@ class VariantTrainer:
             self.metrics_log.truncate(-1)
             return self.init_state(), _fresh_meta()
         state, meta = self.restore("latest")
+        # The throughput of the processes before this one: the result's rate covers them all.
+        self.throughput.carry_over(meta.get("throughput"))
         self.metrics_log.truncate(int(state.step))
         print(f"[{self.variant}] resuming from step {int(state.step)}", file=sys.stderr)
         return state, meta
@@ -482,6 +484,7 @@ class VariantTrainer:
         self.metrics_log.append("validation", step, epoch + 1, loss=val["loss"],
                                 **regression.logged_scores(val))
         meta["epoch"] = epoch + 1
+        meta["throughput"] = self.throughput.totals()
         if regression.improved(select, val[select], meta["best"]):  # mae: lower is better
             meta.update(best=val[select], best_epoch=epoch + 1, best_step=step)
             self.ckpt.save("best", step, state, meta)
@@ -562,6 +565,8 @@ class VariantTrainer:
             "best_epoch": result["best_epoch"],
             "train_examples_per_s": self.throughput.examples_per_s,
             "train_wall_s": self.throughput.wall_s,
+            # how many processes (1 + resumes) the rate and time were measured over
+            "train_rate_processes": self.throughput.processes,
             "num_params": result["num_params"],
             **({"model_summary": result["model_summary"]} if "model_summary" in result else {}),
         }

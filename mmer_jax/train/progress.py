@@ -140,6 +140,7 @@ class Throughput:
     def __init__(self):
         self.wall_s = 0.0  # seconds of timed training, summed over epochs
         self.examples = 0  # examples trained in that time
+        self.processes = 1  # processes (this one and those resumed from) the totals cover
         self._compiled = False
         self._t0 = time.perf_counter()
         self._n = 0
@@ -175,8 +176,26 @@ class Throughput:
 
     @property
     def examples_per_s(self) -> float | None:
-        """Examples/s over every finished epoch; None before any time was measured."""
+        """Examples/s over every finished epoch (of earlier processes too, after
+        :meth:`carry_over`); None before any time was measured."""
         return (self.examples / self.wall_s) if self.wall_s else None
+
+    def totals(self) -> dict[str, float | int]:
+        """``{"examples", "wall_s", "processes"}`` of the finished epochs so far, to be saved
+        with a checkpoint so a resumed run reports the rate of the whole run."""
+        return {"examples": self.examples, "wall_s": self.wall_s,
+                "processes": self.processes}
+
+    def carry_over(self, totals: dict | None) -> None:
+        """Adds an interrupted process's :meth:`totals` (None: a checkpoint written before they
+        were saved, so only this process is measured and :attr:`processes` stays 1).
+
+        An interrupted epoch is timed only in the process that finishes it: its steps before
+        the interruption are in neither count, so the rate stays examples over their time."""
+        if totals:
+            self.examples += int(totals["examples"])
+            self.wall_s += float(totals["wall_s"])
+            self.processes += int(totals.get("processes", 1))
 
 
 def on_terminal(stream=None) -> bool:

@@ -457,12 +457,14 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
     if timing:
         rows = [
             ["Wall time", duration(timing.get("wall_s"))],
-            ["Train examples/s", num(timing.get("train_examples_per_s"), 1)],
+            ["Train examples/s" + (f" (whole run: {procs} processes, resumed)"
+                                   if (procs := timing.get("train_rate_processes", 1)) > 1
+                                   else ""), num(timing.get("train_examples_per_s"), 1)],
         ]
         rows += [
             [cell(k), num(v, 2) if is_num(v) else cell(v)]
             for k, v in timing.items()
-            if k not in ("wall_s", "train_examples_per_s")
+            if k not in ("wall_s", "train_examples_per_s", "train_rate_processes")
         ]
         lines += ["## Timing", ""] + markdown_table(["", "Value"], rows, "lr")
 
