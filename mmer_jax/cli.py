@@ -30,9 +30,12 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
     """Shows defaults and keeps the examples' line breaks."""
 
 
-def _sub(sub, name: str, help: str, description: str, examples: str):
+def _sub(sub, name: str, help: str, description: str, examples: str, *, configurable=True):
+    """A subcommand's parser; ``configurable``: it takes --config.* overrides and data
+    directories (its help explains both), else its description stands alone."""
+    about = f"\n\n{OVERRIDES_HELP}\n\n{DATA_DIRS_HELP}" if configurable else ""
     return sub.add_parser(
-        name, help=help, description=f"{description}\n\n{OVERRIDES_HELP}\n\n{DATA_DIRS_HELP}",
+        name, help=help, description=f"{description}{about}",
         epilog=f"examples:\n{examples}", formatter_class=_Help,
     )
 
@@ -69,11 +72,14 @@ def _parser() -> argparse.ArgumentParser:
 
     e = _sub(sub, "eval", "re-evaluate a run at its best-by-validation checkpoint",
              "Re-evaluates every variant of a finished or interrupted run at its best checkpoint; "
-             "writes eval_<split>.json.",
+             "writes eval_<split>.json. The run's own config.json says what to read and where "
+             "(it takes no config overrides).",
              "  mmer eval --workdir runs/quickstart\n"
-             "  mmer eval --workdir runs/quickstart --split validation")
-    e.add_argument("--workdir", required=True, help="a run directory of `mmer train`")
-    e.add_argument("--split", default="test", choices=["train", "validation", "test"])
+             "  mmer eval --workdir runs/quickstart --split validation", configurable=False)
+    e.add_argument("--workdir", required=True, default=argparse.SUPPRESS,
+                   help="a run directory of `mmer train`")
+    e.add_argument("--split", default="test", choices=["train", "validation", "test"],
+                   help="the split to evaluate")
 
     d = sub.add_parser("data", help="corpus commands (data build)", formatter_class=_Help,
                        description="Corpus commands. `mmer list corpora` shows the corpora and "
@@ -385,7 +391,7 @@ def _dispatch(args, overrides: list[str]) -> int:
 
         launch = LaunchOptions(args.launcher, args.jobs, args.partition, args.gpus_per_job,
                                args.cpus_per_job, args.timeout_min)
-        reproduce(
+        done = reproduce(
             args.system,
             corpus=args.corpus,
             seeds=args.seeds,
@@ -396,6 +402,11 @@ def _dispatch(args, overrides: list[str]) -> int:
             folds=args.folds,
             launch=launch,
         )
+        if done and all("skipped" in v for v in done.values()):  # nothing ran: not a success
+            raise UsageError(
+                f"mmer reproduce {args.system} ran nothing: the data of every corpus it has a "
+                f"config for is unavailable ({', '.join(done)}; why, above); make one available "
+                "or name it with --corpus to see what it needs")
         return 0
     if args.command == "list":
         from mmer_jax.reproduce.listing import listing

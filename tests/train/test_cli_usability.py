@@ -202,9 +202,14 @@ def test_every_subcommand_documents_overrides_and_examples():
 
     parser = cli._parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name in ("train", "eval", "reproduce", "bench"):
+    for name in ("train", "reproduce", "bench"):
         text = sub.choices[name].format_help()
         assert "--config.KEY=VALUE" in text and "examples:" in text, name
+    # eval reads the run's config.json: its help offers neither overrides nor --data_dir
+    # (which it rejects), and shows its --split default (issue 33).
+    text = sub.choices["eval"].format_help()
+    assert "--config." not in text and "--data_dir" not in text and "examples:" in text
+    assert "(default: test)" in text and "(default: None)" not in text
     assert "(default: 3)" in sub.choices["reproduce"].format_help()
     data = next(a for a in sub.choices["data"]._actions
                 if isinstance(a, argparse._SubParsersAction))
@@ -320,3 +325,25 @@ def test_serving_help_shows_each_default_once_and_none_for_required_options(caps
         variant = next(line for line in out.splitlines() if "--variant VARIANT " in line)
         assert variant.count("default") == 1
     assert "--port PORT" in out and "(default: 8000)" in out
+
+
+def test_reproduce_that_runs_nothing_fails_and_quickstart_has_its_generated_config(
+    tmp_path, monkeypatch, capsys
+):
+    """`mmer reproduce quickstart` skipped both corpora it had configs for and exited 0 having
+    done nothing (issue 33): it now finds the generated-corpus quickstart, and a reproduction
+    whose every corpus is unavailable exits 2 saying it ran nothing."""
+    from mmer_jax.reproduce import harness
+
+    assert set(harness.find_configs("quickstart")) >= {"generated", "cmu_mosi", "cmu_mosei"}
+    for var in ("MMER_DATA_ROOT", "MMER_IEMOCAP_TEXT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MMER_DATA_DIR", str(tmp_path / "tfds"))
+    code = cli.main(["reproduce", "text_cnn", "--seeds", "1", "--workdir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert any(line.startswith("[reproduce] skipping text_cnn/iemocap_text: ") for line in err)
+    assert err[-1] == (
+        "mmer: error: mmer reproduce text_cnn ran nothing: the data of every corpus it has a "
+        "config for is unavailable (iemocap_text; why, above); make one available or name it "
+        "with --corpus to see what it needs")
