@@ -108,19 +108,33 @@ def _json_fault(step_dir: str) -> str | None:
 
 
 def _fault_of(exc: BaseException, step_dir: str) -> str:
-    """One line out of orbax's or TensorStore's error: the file at fault (relative to the step)
-    and the innermost cause, without TensorStore's spec dump."""
-    text = str(exc).strip()
+    """One line out of orbax's or TensorStore's error: the file at fault (relative to the step),
+    the innermost cause and the array being read, without TensorStore's spec dump.
+
+    Orbax wraps a failed array read in ``Exception("Encountered error while reading array index
+    ... <bound method ...spec of TensorStore({...})>.")`` (the ``})>.`` users saw); TensorStore's
+    own error, with the file, is its cause.
+    """
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    named = [e for e in chain if 'local file "' in str(e)]
+    inner = named[-1] if named else exc
+    text = str(inner).strip()
     # TensorStore appends the JSON specs of every driver it opened ([tensorstore_spec='...']).
     text = re.split(r"\s\[(?:tensorstore_spec|source locations)", text)[0]
-    text = text.splitlines()[0] if text else type(exc).__name__
+    text = text.splitlines()[0] if text else ""
+    arrays = re.findall(r'Error reading "([^"/]+)/[^"]*" in OCDBT', text)
     files = list(re.finditer(r'local file "([^"]+)": ', text))
     if files:
         last = files[-1]
-        path = os.path.relpath(last.group(1), step_dir)
-        text = f"{path}: {text[last.end():]}"
-    elif not isinstance(exc, (OSError, ValueError)) or not text:
-        text = f"{type(exc).__name__}: {text}"
+        text = f"{os.path.relpath(last.group(1), step_dir)}: {text[last.end():]}"
+        if arrays:
+            text += f" (reading array {arrays[-1]})"
+    elif not isinstance(inner, (OSError, ValueError)) or not text:
+        text = f"{type(inner).__name__}: {text}"
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -229,7 +243,8 @@ class Checkpoints:
             raise skipped[0]
         raise CheckpointError(
             f"no intact {which} checkpoint in {mngr.directory}: "
-            + "; ".join(str(e) for e in skipped))
+            + "; ".join(str(e) for e in skipped)
+            + f" (delete {mngr.directory} to train again from step 0)")
 
     def _restore_step(self, mngr: ocp.CheckpointManager, step: int, abstract_state):
         step_dir = os.path.join(str(mngr.directory), str(step))

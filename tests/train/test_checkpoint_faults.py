@@ -14,7 +14,6 @@ fixed when jax starts), so those checks run small scripts in subprocesses; the s
 show what a user sees on stderr.
 """
 
-import glob
 import json
 import os
 import subprocess
@@ -30,57 +29,9 @@ from jax.sharding import PartitionSpec as P
 from mmer_jax.errors import CheckpointError
 from mmer_jax.train.checkpoint import Checkpoints
 
+from .ckpt_faults import FAULTS, metadata_empty, truncate, zero_fill
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# The issue's faults, then this file's variants, each a function of a step directory.
-def _data_files(step_dir):
-    state = os.path.join(step_dir, "state")
-    files = glob.glob(f"{state}/d/*") + glob.glob(f"{state}/ocdbt.process_*/d/*")
-    assert files, step_dir
-    return files
-
-
-def _truncate(step_dir):
-    for f in _data_files(step_dir):
-        os.truncate(f, os.path.getsize(f) // 2)
-
-
-def _zero_fill(step_dir):
-    for f in _data_files(step_dir):
-        size = os.path.getsize(f)
-        with open(f, "wb") as out:
-            out.write(b"\0" * size)
-
-
-def _metadata_missing(step_dir):
-    os.remove(os.path.join(step_dir, "state", "_METADATA"))
-
-
-def _metadata_empty(step_dir):
-    open(os.path.join(step_dir, "state", "_METADATA"), "w").close()
-
-
-def _manifest_truncated(step_dir):  # variant
-    os.truncate(os.path.join(step_dir, "state", "manifest.ocdbt"), 10)
-
-
-def _meta_json_zero_filled(step_dir):  # variant
-    path = os.path.join(step_dir, "meta", "metadata")
-    size = os.path.getsize(path)
-    with open(path, "wb") as out:
-        out.write(b"\0" * size)
-
-
-FAULTS = {
-    # name: (corrupt, what the message must say)
-    "truncated": (_truncate, "is not valid for value of size"),
-    "zero-filled": (_zero_fill, "Error decoding b-tree node"),
-    "_METADATA missing": (_metadata_missing, "state/_METADATA is missing"),
-    "_METADATA empty": (_metadata_empty, "state/_METADATA is empty (0 bytes)"),
-    "manifest truncated": (_manifest_truncated, "state/manifest.ocdbt: Error decoding manifest"),
-    "meta zero-filled": (_meta_json_zero_filled, "meta/metadata is zero-filled"),
-}
-
 
 def _run(script: str, devices: int, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, JAX_PLATFORMS="cpu",
@@ -165,7 +116,7 @@ FALLBACK = """
 import json, os, sys
 import numpy as np
 sys.path.insert(0, os.path.join(os.getcwd(), "tests", "train"))
-from test_checkpoint_faults import FAULTS
+from ckpt_faults import FAULTS
 from mmer_jax.train.checkpoint import Checkpoints
 # several arrays: one failed read leaves the others to finish after orbax closed its loop
 def saved(step):
@@ -236,14 +187,15 @@ def test_a_corrupted_best_step_is_one_line_naming_it(tmp_path, fault):
 
 def test_no_intact_latest_step_names_every_step_and_fault(tmp_path):
     ckpt = _two_latest_steps(tmp_path)
-    _metadata_empty(str(tmp_path / "ckpt" / "latest" / "4"))
-    _truncate(str(tmp_path / "ckpt" / "latest" / "2"))
+    metadata_empty(str(tmp_path / "ckpt" / "latest" / "4"))
+    truncate(str(tmp_path / "ckpt" / "latest" / "2"))
     with pytest.raises(CheckpointError) as err:
         ckpt.restore("latest", {"w": np.zeros(3, np.float32)})
     msg = str(err.value)
     assert msg.startswith(f"no intact latest checkpoint in {tmp_path}/ckpt/latest: checkpoint "
                           f"{tmp_path}/ckpt/latest/4 cannot be restored: state/_METADATA is "
                           f"empty (0 bytes); checkpoint {tmp_path}/ckpt/latest/2 cannot"), msg
+    assert msg.endswith(f"(delete {tmp_path}/ckpt/latest to train again from step 0)"), msg
     assert "\n" not in msg
     ckpt.close()
 
@@ -253,7 +205,7 @@ def test_resumed_saves_replace_the_corrupted_step(tmp_path):
     corrupted step, and the next restore reads it without a warning."""
     ckpt = _two_latest_steps(tmp_path)
     ckpt.close()
-    _zero_fill(str(tmp_path / "ckpt" / "latest" / "4"))
+    zero_fill(str(tmp_path / "ckpt" / "latest" / "4"))
     ckpt = Checkpoints(str(tmp_path), keep=2)
     state, _ = ckpt.restore("latest", None)
     assert np.asarray(state["w"]).tolist() == [2, 2, 2]
@@ -320,7 +272,7 @@ def test_commands_on_one_device_use_a_four_device_run_and_name_a_corrupted_best(
     # a corrupted best checkpoint: eval and predict end with one line naming it
     best_dir = os.path.join(workdir, "variants", "text", "ckpt", "best")
     (step,) = os.listdir(best_dir)
-    _truncate(os.path.join(best_dir, step))
+    truncate(os.path.join(best_dir, step))
     for command in (("eval", "--workdir", workdir),
                     ("predict", "--workdir", workdir, transcript)):
         out = _mmer(1, *command)
@@ -329,5 +281,5 @@ def test_commands_on_one_device_use_a_four_device_run_and_name_a_corrupted_best(
         lines = [x for x in out.stderr.strip().splitlines() if not x.startswith("[data] ")]
         assert len(lines) == 1, (command, out.stderr[-3000:])
         assert lines[0].startswith(f"mmer: error: checkpoint {best_dir}/{step} cannot be "
-                                   "restored: state/d/"), lines[0]
+                                   "restored: state"), lines[0]
         assert "is not valid for value of size" in lines[0]
