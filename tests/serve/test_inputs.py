@@ -81,3 +81,24 @@ def test_unusable_inputs(tmp_path):
         decode(faceless, face_only)
     with pytest.raises(InputError, match="no video in an audio file"):
         decode(str(tmp_path / "x.wav"), MediaSettings(("frames",), 16000, 4, (16, 16)))
+
+
+def test_face_and_frames_of_each_window(tmp_path):
+    """A face model's windows: crops of the frames each window uses, aligned with the whole
+    frames (resized to the corpus' frame size)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data_prep"))
+    from fixtures_av import face_image
+
+    frames = np.stack([np.roll(face_image(120, 160), i, axis=1) for i in range(16)])
+    path = write_avi(tmp_path / "face.avi", frames, None, fps=8)
+    both = MediaSettings(("frames", "face"), 16000, 3, frame_size=(12, 16), face_size=(24, 24))
+    d = decode(path, both, window_s=1.0)
+    assert d.missing == {} and d.spans == [(0.0, 1.0), (1.0, 2.0)]
+    assert d.face.shape == (6, 24, 24, 3) and d.frames.shape == (6, 12, 16, 3)
+    np.testing.assert_array_equal(d.frame_index, [0, 4, 7, 8, 12, 15])
+    recs = records(d, both)
+    assert [r["face"].shape[0] for _, _, r in recs] == [3, 3]
+    np.testing.assert_array_equal(recs[1][2]["face"], d.face[3:])
