@@ -102,3 +102,14 @@ def test_face_and_frames_of_each_window(tmp_path):
     recs = records(d, both)
     assert [r["face"].shape[0] for _, _, r in recs] == [3, 3]
     np.testing.assert_array_equal(recs[1][2]["face"], d.face[3:])
+
+
+def test_whole_input_past_the_window_limit_says_what_it_scored():
+    from mmer_jax.serve.inputs import plan
+
+    audio = MediaSettings(("audio",), 16000, 4, max_audio_s=1.5)
+    spans, how = plan(100.0, audio, None, None, max_windows=10)
+    assert len(spans) == 10 and spans[0] == (0.0, 1.5) and spans[-1] == (98.5, 100.0)
+    assert "10 evenly spaced windows over 100.00 s (15% of it: at most 10 windows)" in how
+    with pytest.raises(InputError, match="gives 199 windows, more than the limit of 10"):
+        plan(100.0, audio, 1.0, 0.5, max_windows=10)
