@@ -70,3 +70,52 @@ def enable_deterministic_ops(environ: MutableMapping[str, str] | None = None) ->
     kept = [f for f in current.split() if f.split("=", 1)[0] not in names]
     env["XLA_FLAGS"] = " ".join(kept + list(DETERMINISTIC_FLAGS))
     return missing
+
+
+# XLA's CPU code generator emits the widest vector instructions the host offers (and the widest
+# vectors change the order of summation in reductions), so the last bits of a CPU run depend on
+# the CPU's vector extensions. ``--xla_cpu_max_isa`` caps them; these are its values, narrow to wide.
+CPU_ISA_LEVELS = ("SSE4_2", "AVX", "AVX2", "AVX512")
+_ISA_FLAGS = {"SSE4_2": ("sse4_2",), "AVX": ("avx",), "AVX2": ("avx2", "fma"),
+              "AVX512": ("avx512f", "avx512bw", "avx512dq", "avx512vl")}
+
+
+def cpu_flags() -> tuple[str, list[str]]:
+    """The CPU's model name and its vector-extension flags (``avx*``, ``fma``, ``sse4*``, ``amx*``,
+    ``f16c``; ``asimd``/``sve`` on Arm) from ``/proc/cpuinfo``; ``("unknown", [])`` elsewhere."""
+    model, flags = "unknown", []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() in ("flags", "Features") and not flags:
+                    flags = sorted(x for x in value.split() if x.startswith(
+                        ("avx", "fma", "sse4", "amx", "f16c", "asimd", "sve")))
+    except OSError:
+        import platform
+
+        model = platform.processor() or platform.machine()
+    return model, flags
+
+
+def cpu_isa_levels(flags: list[str] | None = None) -> list[str]:
+    """The :data:`CPU_ISA_LEVELS` this CPU supports (all of each level's flags present)."""
+    have = set(cpu_flags()[1] if flags is None else flags)
+    return [level for level in CPU_ISA_LEVELS if set(_ISA_FLAGS[level]) <= have]
+
+
+def xla_cpu_max_isa(xla_flags: str | None = None) -> str | None:
+    """The ``--xla_cpu_max_isa`` value in ``XLA_FLAGS`` (None when unset: the host's widest)."""
+    flags = os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags
+    for flag in flags.split():
+        if flag.startswith("--xla_cpu_max_isa="):
+            return flag.split("=", 1)[1].upper()
+    return None
+
+
+def cpu_environment() -> dict[str, object]:
+    """For ``results.json``'s ``environment``: what a CPU run's last bits depend on."""
+    model, flags = cpu_flags()
+    return {"cpu": model, "cpu_flags": flags, "xla_cpu_max_isa": xla_cpu_max_isa()}
