@@ -1,4 +1,5 @@
-"""Pallas kernels (Triton lowering on GPU) for the costly ops of the models, with their references.
+"""Pallas kernels (Triton lowering on GPU; Mosaic GPU for attention on Hopper) for the costly ops
+of the models, with their references.
 
 Imports jax only (no flax, no ``mmer_jax``), so the kernels can be used and tested on their own.
 
@@ -14,6 +15,9 @@ Imports jax only (no flax, no ``mmer_jax``), so the kernels can be used and test
 
 Each op runs the Pallas kernel on GPU and its reference elsewhere; ``implementation="xla"`` or
 ``"pallas"`` forces one, ``interpret=True`` runs the kernel in Pallas' interpreter (any backend).
+Attention also takes ``"mosaic"``: its Mosaic GPU kernels (Hopper; bfloat16/float16, no bias or
+masks), the path that remains when jax drops Pallas' deprecated Triton backend (then "pallas"
+runs them; the dynamic convolution falls back to XLA).
 Under a sharded jit the kernel path runs in a ``jax.shard_map`` over the batch (and head) mesh
 axes of its ``partition`` (default: the ``"data"`` axis of the context mesh), no collectives.
 

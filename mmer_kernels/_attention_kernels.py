@@ -1,4 +1,5 @@
-"""Kernel bodies of the fused masked attention (forward, dK/dV, dQ) on un-padded arrays.
+"""Triton kernel bodies of the fused masked attention (forward; backward as one kernel with
+FlashAttention-2's five products per tile pair) on un-padded arrays.
 
 Bodies touch refs through ``plgpu.load`` / ``plgpu.store`` with masks (the only Triton-specific
 calls), ``pl.ds`` slices, ``pl.program_id`` and ``lax.fori_loop``. Nothing is padded outside
@@ -8,7 +9,9 @@ power-of-two tile width Dp) are read with masked loads (zeros) and written with 
 Refs reach a body as one ``dict`` (``names`` says which ref is which), so optional inputs
 (masks, bias) and outputs (bias gradients) need no positional juggling. Per program, after
 BlockSpec squeezing:
-  * q/o/do tiles [rows, Dp]; k/v [Lk_blk, Dp] (whole key axis) or [bk, Dp];
+  * forward: q/o tiles [rows, Dp], k/v [Lk_blk, Dp] (whole key axis); backward: q/do
+    [Lq_blk, Dp] and k/v/dk/dv [Lk_blk, Dp] whole, dq float32 [Lq_blk, Dp] (this key-tile
+    group's slice);
   * ql/kl int32 [B]: valid lengths, or one past the last valid position with masks;
   * qm/km int32 masks (1 = valid; only for non-prefix masks) over the whole axis;
   * lse/delta float32 per query row (lse in base 2: log2 of the softmax denominator plus the
@@ -196,135 +199,123 @@ def fwd_kernel(*refs, names, sm_scale, causal, block_q, block_k, lq, lk, d, qm_m
     _store(r["lse"], jnp.where(has_mass, m + jnp.log2(safe_l), jnp.inf), row_in)
 
 
-def dkv_kernel(*refs, names, sm_scale, causal, block_q, block_k, lq, lk, d, qm_mode, km_mode,
-               bias_kind):
-    """dK, dV (and, for a key-only bias, its column sums) for one (key tile, batch, head).
+def _dot_tn(a, b):
+    """a [n, m]^T @ b [n, d] -> float32 [m, d] (contract the first dims)."""
+    return lax.dot_general(a, b, (((0,), (0,)), ((), ())), preferred_element_type=_F32)
 
-    The key tile stays resident; query tiles stream through. Products are formed transposed
-    (rows = keys): s^T = k q^T, dv += p^T do, dp^T = v do^T, dk += ds^T q, so P and dS are
-    never transposed in registers.
+
+def bwd_kernel(*refs, names, sm_scale, causal, block_q, block_k, lq, lk, d, qm_mode, km_mode,
+               bias_kind, groups, sync=True):
+    """The whole backward for key tiles g, g+G, ... of one (batch, head): dK, dV, dQ (and the
+    bias gradient), FlashAttention-2's five products per tile pair.
+
+    A key tile stays resident while query tiles stream through; per pair the products are
+    formed transposed (rows = keys): s^T = k q^T, dv += p^T do, dp^T = v do^T, dk += ds^T q,
+    and dq += ds k, so p^T is exponentiated once and neither P nor dS is transposed in
+    registers. dq (and a query-only bias' gradient) sums over key tiles without atomics: this
+    program owns the float32 slice ``dq[g]`` (zeroed first) and adds each tile into it by a
+    masked load and store; the caller sums the G slices, so the result does not depend on the
+    order programs run in.
     """
     del qm_mode  # padded query rows carry lse = +inf, so their probabilities are exactly 0
     r = dict(zip(names, refs, strict=True))
     bq, bk = block_q, block_k
-    jk, b = pl.program_id(0), pl.program_id(1)
-    k_start = jk * bk
+    g, b = pl.program_id(0), pl.program_id(1)
     dp_ = r["k"].shape[-1]
     cmask = _col_mask(d, dp_)
-    kin = _in_bounds(k_start, bk, lk, lk % bk == 0)
-    k = _load(r["k"], _rows2(kin, cmask))
-    v = _load(r["v"], _rows2(kin, cmask))
     qlen, klen = r["ql"][b], r["kl"][b]
-    kvalid = _key_valid(r, km_mode, k_start, bk, klen, lk)
     scale = sm_scale * LOG2E
-    lo = k_start // bq if causal else 0
-    hi = jnp.where(k_start < klen, pl.cdiv(qlen, bq), lo)  # wholly padded key tile: nothing
-    hi = jnp.maximum(hi, lo)
-    # Query tiles [lo, mid) cross the causal diagonal or meet invalid keys: masked.
-    mid = pl.cdiv(k_start + bk - 1, bq) if causal else lo
-    keys_full = (k_start + bk <= klen) if not km_mode else False
-    mid = jnp.where(keys_full, jnp.clip(mid, lo, hi), hi)
     q_tail = lq % bq != 0
     want_dbias = "dbias" in r
+    n_q = pl.cdiv(lq, bq)
 
-    def body(masked):
-        def step(i, carry):
-            dk, dv, db = carry
-            q_start = pl.multiple_of(i * bq, bq)
-            qs = pl.ds(q_start, bq)
-            qin = _in_bounds(q_start, bq, lq, not q_tail)
-            q = _load(r["q"].at[qs, :], _rows2(qin, cmask))
-            do = _load(r["do"].at[qs, :], _rows2(qin, cmask))
-            lse = _load(r["lse"].at[qs], qin, jnp.inf)
-            delta = _load(r["delta"].at[qs], qin)
-            st = _dot_nt(k, q) * scale  # [bk, bq]
-            if bias_kind:
-                st = st + _bias_tile(r, bias_kind, q_start, bq, k_start, bk, lq, lk, True)
-            pt = jnp.exp2(st - lse[None, :])
-            if masked:
-                valid = kvalid[:, None]
-                if causal:
-                    valid = valid & _causal(q_start, bq, k_start, bk, True)
-                pt = jnp.where(valid, pt, 0.0)
-            dv = dv + _dot_nn(pt.astype(do.dtype), do)
-            dpt = _dot_nt(v, do)  # [bk, bq]
-            dst = pt * (dpt - delta[None, :])
-            dk = dk + _dot_nn(dst.astype(q.dtype), q)
-            if want_dbias:
-                db = db + jnp.sum(dst, axis=1)
-            return dk, dv, db
-        return step
+    def q_rows(i):
+        q_start = pl.multiple_of(i * bq, bq)
+        return q_start, pl.ds(q_start, bq), _in_bounds(q_start, bq, lq, not q_tail)
 
-    zeros = jnp.zeros((bk, dp_), _F32)
-    carry = (zeros, zeros, jnp.zeros((bk,), _F32))
-    carry = lax.fori_loop(lo, mid, body(True), carry)
-    dk, dv, db = lax.fori_loop(mid, hi, body(False), carry)
-    _store(r["dk"], dk * sm_scale, _rows2(kin, cmask))
-    _store(r["dv"], dv, _rows2(kin, cmask))
-    if want_dbias:
-        _store(r["dbias"], db, kin)
+    def zero_slices(i, carry):
+        _, qs, qin = q_rows(i)
+        _store(r["dq"].at[qs, :], jnp.zeros((bq, dp_), _F32), _rows2(qin, cmask))
+        if want_dbias and bias_kind == "q":
+            _store(r["dbias"].at[qs], jnp.zeros((bq,), _F32), qin)
+        return carry
 
+    lax.fori_loop(0, n_q, zero_slices, 0)
 
-def dq_kernel(*refs, names, sm_scale, causal, block_q, block_k, lq, lk, d, qm_mode, km_mode,
-              bias_kind):
-    """dQ (and d-bias for "full" and query-only biases) for one (query tile, batch, head)."""
-    del qm_mode
-    r = dict(zip(names, refs, strict=True))
-    bq, bk = block_q, block_k
-    iq, b = pl.program_id(0), pl.program_id(1)
-    q_start = iq * bq
-    dp_ = r["q"].shape[-1]
-    cmask = _col_mask(d, dp_)
-    row_in = _in_bounds(q_start, bq, lq, lq % bq == 0)
-    q = _load(r["q"], _rows2(row_in, cmask))
-    do = _load(r["do"], _rows2(row_in, cmask))
-    lse = _load(r["lse"], row_in, jnp.inf)
-    delta = _load(r["delta"], row_in)
-    qlen, klen = r["ql"][b], r["kl"][b]
-    scale = sm_scale * LOG2E
-    n_full, n_end = _kv_tiles(klen, q_start, qlen, bq, bk, causal, km_mode)
-    want_dbias = "dbias" in r
-    qin_all = lax.broadcasted_iota(jnp.int32, (bq,), 0) + q_start < lq
+    def key_tile(n, carry):
+        k_start = pl.multiple_of((g + n * groups) * bk, bk)
+        ks = pl.ds(k_start, bk)
+        kin = _in_bounds(k_start, bk, lk, lk % bk == 0)
+        kcols = k_start + lax.broadcasted_iota(jnp.int32, (bk,), 0)
+        k = _load(r["k"].at[ks, :], _rows2(kin, cmask))
+        v = _load(r["v"].at[ks, :], _rows2(kin, cmask))
+        kvalid = _key_valid(r, km_mode, k_start, bk, klen, lk)
+        lo = k_start // bq if causal else 0
+        hi = jnp.where(k_start < klen, pl.cdiv(qlen, bq), lo)  # wholly padded key tile
+        hi = jnp.maximum(hi, lo)
+        # Query tiles [lo, mid) cross the causal diagonal or meet invalid keys: masked.
+        mid = pl.cdiv(k_start + bk - 1, bq) if causal else lo
+        keys_full = (k_start + bk <= klen) if not km_mode else False
+        mid = jnp.where(keys_full, jnp.clip(mid, lo, hi), hi)
+        # This program's previous key tile wrote the dq tiles read below (other threads of
+        # the program may hold them): all its stores must be visible first. (Pallas'
+        # interpreter, sequential, has no barrier: ``sync=False`` there.)
+        if sync:
+            plgpu.debug_barrier()
 
-    def body(masked):
-        def step(j, carry):
-            dq, db = carry
-            k_start = pl.multiple_of(j * bk, bk)
-            ks = pl.ds(k_start, bk)
-            kin = _in_bounds(k_start, bk, lk, not masked)
-            k = _load(r["k"].at[ks, :], _rows2(kin, cmask))
-            v = _load(r["v"].at[ks, :], _rows2(kin, cmask))
-            s = _dot_nt(q, k) * scale
-            if bias_kind:
-                s = s + _bias_tile(r, bias_kind, q_start, bq, k_start, bk, lq, lk, False)
-            p = jnp.exp2(s - lse[:, None])
-            if masked:
-                valid = _key_valid(r, km_mode, k_start, bk, klen, lk)[None, :]
-                if causal:
-                    valid = valid & _causal(q_start, bq, k_start, bk, False)
-                p = jnp.where(valid, p, 0.0)
-            ds = p * (_dot_nt(do, v) - delta[:, None])  # dL/ds (natural log) == dL/dbias
-            if want_dbias and bias_kind == "full":
-                kcols = k_start + lax.broadcasted_iota(jnp.int32, (bk,), 0)
-                _store(r["dbias"].at[:, ks], ds, qin_all[:, None] & (kcols < lk)[None, :])
-            elif want_dbias:
-                db = db + jnp.sum(ds, axis=1)
-            return dq + _dot_nn(ds.astype(k.dtype), k), db
-        return step
+        def body(masked):
+            def step(i, acc):
+                dk, dv, db = acc
+                q_start, qs, qin = q_rows(i)
+                q = _load(r["q"].at[qs, :], _rows2(qin, cmask))
+                do = _load(r["do"].at[qs, :], _rows2(qin, cmask))
+                lse = _load(r["lse"].at[qs], qin, jnp.inf)
+                delta = _load(r["delta"].at[qs], qin)
+                st = _dot_nt(k, q) * scale  # [bk, bq]
+                if bias_kind:
+                    st = st + _bias_tile(r, bias_kind, q_start, bq, k_start, bk, lq, lk, True)
+                pt = jnp.exp2(st - lse[None, :])  # the only exponentials of the pair
+                if masked:
+                    valid = kvalid[:, None]
+                    if causal:
+                        valid = valid & _causal(q_start, bq, k_start, bk, True)
+                    pt = jnp.where(valid, pt, 0.0)
+                dv = dv + _dot_nn(pt.astype(do.dtype), do)
+                dst = pt * (_dot_nt(v, do) - delta[None, :])  # dL/ds^T (natural log)
+                dk = dk + _dot_nn(dst.astype(q.dtype), q)
+                dq_tile = r["dq"].at[qs, :]
+                qmask = _rows2(qin, cmask)
+                dq = _dot_tn(dst.astype(k.dtype), k) * sm_scale
+                _store(dq_tile, _load(dq_tile, qmask) + dq, qmask)
+                if want_dbias and bias_kind == "k":
+                    db = db + jnp.sum(dst, axis=1)
+                elif want_dbias and bias_kind == "q":
+                    _store(r["dbias"].at[qs], _load(r["dbias"].at[qs], qin)
+                           + jnp.sum(dst, axis=0), qin)
+                elif want_dbias:  # "full": [bk, bq] straight to memory through index arrays
+                    rows = q_start + lax.broadcasted_iota(jnp.int32, (1, bq), 1)
+                    plgpu.store(r["dbias"].at[rows, kcols[:, None]], dst,
+                                mask=(rows < lq) & (kcols[:, None] < lk))
+                return dk, dv, db
+            return step
 
-    carry = (jnp.zeros((bq, dp_), _F32), jnp.zeros((bq,), _F32))
-    carry = lax.fori_loop(0, n_full, body(False), carry)
-    dq, db = lax.fori_loop(n_full, n_end, body(True), carry)
-    _store(r["dq"], dq * sm_scale, _rows2(row_in, cmask))
-    if want_dbias and bias_kind == "q":
-        _store(r["dbias"], db, row_in)
-    elif want_dbias:
-        # Key tiles the loop skipped still get written: their gradient is exactly zero.
-        def zero_fill(j, carry):
-            k_start = pl.multiple_of(j * bk, bk)
-            kcols = k_start + lax.broadcasted_iota(jnp.int32, (bk,), 0)
-            _store(r["dbias"].at[:, pl.ds(k_start, bk)], jnp.zeros((bq, bk), _F32),
-                   qin_all[:, None] & (kcols < lk)[None, :])
-            return carry
+        zeros = jnp.zeros((bk, dp_), _F32)
+        acc = lax.fori_loop(lo, mid, body(True), (zeros, zeros, jnp.zeros((bk,), _F32)))
+        dk, dv, db = lax.fori_loop(mid, hi, body(False), acc)
+        _store(r["dk"].at[ks, :], dk * sm_scale, _rows2(kin, cmask))
+        _store(r["dv"].at[ks, :], dv, _rows2(kin, cmask))
+        if want_dbias and bias_kind == "k":
+            _store(r["dbias"].at[ks], db, kin)
+        elif want_dbias and bias_kind == "full":
+            # Query tiles this key tile skipped still get written: their gradient is zero.
+            def zero_fill(i, c):
+                _, qs, qin = q_rows(i)
+                _store(r["dbias"].at[qs, ks], jnp.zeros((bq, bk), _F32),
+                       qin[:, None] & (kcols < lk)[None, :])
+                return c
 
-        lax.fori_loop(n_end, pl.cdiv(lk, bk), zero_fill, 0)
+            lax.fori_loop(0, lo, zero_fill, 0)
+            lax.fori_loop(hi, n_q, zero_fill, 0)
+        return carry
+
+    lax.fori_loop(0, pl.cdiv(pl.cdiv(lk, bk) - g, groups), key_tile, 0)

@@ -43,6 +43,7 @@ from jax import lax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import mosaic_gpu as plgpu
 
+from mmer_kernels import _common
 from mmer_kernels._common import NEG_INF, round_up
 
 _F32 = jnp.float32
@@ -50,9 +51,6 @@ LOG2E = math.log2(math.e)
 BLOCK = 64  # rows of every tile: one warpgroup's wgmma M
 HEAD_DIMS = (32, 64, 128)
 DTYPES = ("bfloat16", "float16")
-# Programs the backward aims at (one per SM of an H100/H200: 132): fewer (b, h) pairs than
-# this split the key tiles into groups, each with its own float32 dq slice.
-_TARGET_PROGRAMS = 132
 
 
 def unsupported(dtype, head_dim: int, *, has_bias: bool, has_masks: bool) -> str | None:
@@ -351,9 +349,9 @@ def _bwd_body(q_g, k_g, v_g, do_g, lse_g, dl_g, ql_g, kl_g, dk_g, dv_g, dq_g,
 
 
 def key_groups(b: int, h: int, lk: int) -> int:
-    """G, the key-tile groups of the backward: enough programs to fill the GPU, at most one
-    group per key tile."""
-    return max(1, min(lk // BLOCK, -(-_TARGET_PROGRAMS // (b * h))))
+    """G, the key-tile groups of the backward (:func:`mmer_kernels._common.key_groups`) for a
+    tile-padded key length lk."""
+    return _common.key_groups(b, h, lk // BLOCK)
 
 
 def bwd(q, k, v, do, lse, delta, ql, kl, *, sm_scale, causal, interpret):
@@ -388,7 +386,7 @@ def bwd(q, k, v, do, lse, delta, ql, kl, *, sm_scale, causal, interpret):
         compiler_params=plgpu.CompilerParams(approx_math=True),
         interpret=interpret_params() if interpret else None,
     )(q, k, v, do, lse, delta, ql, kl)
-    dq = dq_acc[0] if groups == 1 else jnp.sum(dq_acc, axis=0)
+    dq = dq_acc.reshape(q.shape) if groups == 1 else jnp.sum(dq_acc, axis=0)
     return dq * sm_scale, dk, dv
 
 

@@ -33,6 +33,27 @@ def round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+# Programs a fused attention backward aims at (one per SM of an H100/H200: 132): fewer
+# (batch, head) pairs than this split the key tiles into groups, each with its own dq slice.
+TARGET_PROGRAMS = 132
+
+
+def key_groups(batch: int, heads: int, key_tiles: int) -> int:
+    """G, the key-tile groups of a fused attention backward (grid G x B x H).
+
+    Each group owns a float32 dq slice the caller sums, so G trades memory (G copies of dq) for
+    parallelism: enough programs to fill the GPU, never more groups than key tiles.
+
+    Args:
+        batch, heads: B and H of the call (per device).
+        key_tiles: number of key tiles, ceil(Lk / block).
+
+    Returns:
+        An int in 1..max(1, key_tiles).
+    """
+    return max(1, min(key_tiles, -(-TARGET_PROGRAMS // max(1, batch * heads))))
+
+
 def resolve_mask(lengths, mask, *, batch: int, seq_len: int, name: str) -> jax.Array:
     """Turns optional lengths [B] or a boolean mask [B, L] into a boolean mask [B, L].
 

@@ -18,6 +18,8 @@ Semantics (identical in the reference):
     both the kernel and the reference path.
   * float32 accumulation for float32 and bfloat16 inputs. On GPU, float32 matmuls inside
     the kernel use Triton's default (TF32) precision.
+  * Deterministic gradients: the backward sums dQ over key tiles without atomics (see
+    ``_attention_kernels.bwd_kernel``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from mmer_kernels._common import (
     IMPLEMENTATIONS,
     check_mask_args,
     device_kind,
+    key_groups,
     mask_bound,
     next_pow2,
     pick_implementation,
@@ -74,18 +77,20 @@ def _warps(rows: int, cols: int, d: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
-    """Tile sizes and Triton launch parameters of the three attention kernels.
+    """Tile sizes and Triton launch parameters of the two Triton attention kernels.
 
     Arrays are never padded: tiles that run past a sequence end are read and written with
     masked loads and stores, so any tile fits any length; ``default`` picks tiles by length.
 
     Attributes:
         block_q, block_k: forward tiles along Lq / Lk.
-        block_q_dkv, block_k_dkv: dK/dV kernel (key tile resident, query tiles streamed).
-        block_q_dq, block_k_dq: dQ kernel (query tile resident, key tiles streamed).
+        block_q_dkv, block_k_dkv: the backward kernel (key tile resident, query tiles
+            streamed; it forms dK, dV and dQ).
+        block_q_dq, block_k_dq: unused since dQ is formed in the one backward kernel; kept so
+            the tuned tables and callers that name them stay valid.
         num_warps, num_stages: Triton launch parameters of the forward.
-        num_warps_dkv, num_stages_dkv, num_warps_dq, num_stages_dq: the same per backward
-            kernel.
+        num_warps_dkv, num_stages_dkv: the same for the backward kernel.
+        num_warps_dq, num_stages_dq: unused, as block_q_dq and block_k_dq.
 
     Raises:
         ValueError: a tile is not a power of two >= 16 (Triton tiles are powers of two and
@@ -314,7 +319,8 @@ def _fwd_call(q, k, v, bias, ql, kl, qm, km, cfg: _Config):
 
 
 def _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg: _Config, want_dbias: bool):
-    """Backward pallas_calls -> (dq, dk, dv, dbias float32 or None).
+    """The backward pallas_call (one kernel, five products per tile pair) -> (dq, dk, dv,
+    dbias float32 or None).
 
     dbias comes back per (batch, head), before any reduction over broadcast dims: [B, H, Lq, Lk]
     for a "full" bias, [B, H, Lq] for a query-only bias, [B, H, Lk] for a key-only one.
@@ -324,64 +330,53 @@ def _bwd_call(q, k, v, bias, ql, kl, qm, km, do, lse, delta, cfg: _Config, want_
     dp = max(16, next_pow2(d))
     bl = cfg.blocks
     kind = cfg.bias_kind if want_dbias else None
-
-    def inputs(lq_blk, lk_blk, tile, tiled_q):
-        q4, q3, k4 = _seq_specs(b, dp, lq_blk, lk_blk, tile, tiled_q)
-        names = ["q", "k", "v", "do", "lse", "delta"]
-        args, specs = [q, k, v, do, lse, delta], [q4, k4, k4, q4, q3, q3]
-        n2, a2, s2 = _lens_and_masks(ql, kl, qm, km, lq_blk, lk_blk)
-        names, args, specs = names + n2, args + a2, specs + s2
-        if bias is not None:
-            arr, spec = _bias_arg(bias, cfg.bias_kind, lq_blk, lk_blk)
-            names, args, specs = names + ["bias"], args + [arr], specs + [spec]
-        return names, args, specs, q4, k4
-
-    # dK, dV (and a key-only bias' gradient): grid over key tiles, query tiles streamed.
     bq, bk = bl.block_q_dkv, bl.block_k_dkv
-    names, args, specs, _, k4 = inputs(round_up(lq, bq), round_up(lk, bk), bk, tiled_q=False)
-    out_specs, out_shape = [k4, k4], [out_struct(k.shape, k.dtype, *args),
-                                      out_struct(v.shape, v.dtype, *args)]
-    names += ["dk", "dv"]
-    if kind == "k":
+    lq_blk, lk_blk = round_up(lq, bq), round_up(lk, bk)
+    groups = key_groups(b, h, pl.cdiv(lk, bk))
+    # Every operand whole per (batch, head): the program walks its key tiles and all query
+    # tiles itself; the grid's first axis is the key-tile group.
+    q4, q3, k4 = _seq_specs(b, dp, lq_blk, lk_blk, bk, tiled_q=False)
+    k4 = pl.BlockSpec((None, lk_blk, None, dp), lambda g, b_, h_: (b_, 0, h_, 0))
+    names = ["q", "k", "v", "do", "lse", "delta"]
+    args, specs = [q, k, v, do, lse, delta], [q4, k4, k4, q4, q3, q3]
+    n2, a2, s2 = _lens_and_masks(ql, kl, qm, km, lq_blk, lk_blk)
+    names, args, specs = names + n2, args + a2, specs + s2
+    if bias is not None:
+        arr, spec = _bias_arg(bias, cfg.bias_kind, lq_blk, lk_blk)
+        names, args, specs = names + ["bias"], args + [arr], specs + [spec]
+    names += ["dk", "dv", "dq"]
+    out_specs = [k4, k4, pl.BlockSpec((None, None, lq_blk, None, dp),
+                                      lambda g, b_, h_: (g, b_, 0, h_, 0))]
+    out_shape = [out_struct(k.shape, k.dtype, *args), out_struct(v.shape, v.dtype, *args),
+                 out_struct((groups, b, lq, h, d), _F32, *args)]
+    if kind:
         names.append("dbias")
-        out_specs.append(pl.BlockSpec((None, None, bk), lambda j, b_, h_: (b_, h_, j)))
-        out_shape.append(out_struct((b, h, lk), _F32, *args))
+        if kind == "full":
+            out_specs.append(pl.BlockSpec((None, None, lq_blk, lk_blk),
+                                          lambda g, b_, h_: (b_, h_, 0, 0)))
+            out_shape.append(out_struct((b, h, lq, lk), _F32, *args))
+        elif kind == "q":  # summed over key tiles like dq: one slice per group
+            out_specs.append(pl.BlockSpec((None, None, None, lq_blk),
+                                          lambda g, b_, h_: (g, b_, h_, 0)))
+            out_shape.append(out_struct((groups, b, h, lq), _F32, *args))
+        else:
+            out_specs.append(pl.BlockSpec((None, None, lk_blk), lambda g, b_, h_: (b_, h_, 0)))
+            out_shape.append(out_struct((b, h, lk), _F32, *args))
     outs = pl.pallas_call(
-        functools.partial(_k.dkv_kernel, names=tuple(names),
+        functools.partial(_k.bwd_kernel, names=tuple(names), groups=groups,
+                          sync=not cfg.interpret,
                           **_static(cfg, q, k, qm, km, bq, bk, d)),
-        grid=(pl.cdiv(lk, bk), b, h), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
+        grid=(groups, b, h), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
         compiler_params=plgpu.CompilerParams(num_warps=bl.num_warps_dkv,
                                              num_stages=bl.num_stages_dkv),
-        interpret=cfg.interpret, name="mmer_attention_dkv",
+        interpret=cfg.interpret, name="mmer_attention_bwd",
     )(*args)
-    dk, dv = outs[:2]
-    dbias = outs[2] if kind == "k" else None
-
-    # dQ (and a full or query-only bias' gradient): grid over query tiles, key tiles streamed.
-    bq, bk = bl.block_q_dq, bl.block_k_dq
-    lk_blk = round_up(lk, bk)
-    names, args, specs, q4, _ = inputs(round_up(lq, bq), lk_blk, bq, tiled_q=True)
-    out_specs, out_shape = [q4], [out_struct(q.shape, q.dtype, *args)]
-    names.append("dq")
-    if kind == "full":
-        names.append("dbias")
-        out_specs.append(pl.BlockSpec((None, None, bq, lk_blk), lambda i, b_, h_: (b_, h_, i, 0)))
-        out_shape.append(out_struct((b, h, lq, lk), _F32, *args))
-    elif kind == "q":
-        names.append("dbias")
-        out_specs.append(pl.BlockSpec((None, None, bq), lambda i, b_, h_: (b_, h_, i)))
-        out_shape.append(out_struct((b, h, lq), _F32, *args))
-    outs = pl.pallas_call(
-        functools.partial(_k.dq_kernel, names=tuple(names),
-                          **_static(cfg, q, k, qm, km, bq, bk, d)),
-        grid=(pl.cdiv(lq, bq), b, h), in_specs=specs, out_specs=out_specs, out_shape=out_shape,
-        compiler_params=plgpu.CompilerParams(num_warps=bl.num_warps_dq,
-                                             num_stages=bl.num_stages_dq),
-        interpret=cfg.interpret, name="mmer_attention_dq",
-    )(*args)
-    dq = outs[0]
-    if kind in ("full", "q"):
-        dbias = outs[1]
+    dk, dv, dq = outs[:3]
+    # The G slices summed in a fixed order (a free reshape when G = 1): deterministic.
+    dq = (dq.reshape(q.shape) if groups == 1 else jnp.sum(dq, axis=0)).astype(q.dtype)
+    dbias = outs[3] if kind else None
+    if kind == "q":
+        dbias = dbias.reshape((b, h, lq)) if groups == 1 else jnp.sum(dbias, axis=0)
     return dq, dk, dv, dbias
 
 

@@ -41,3 +41,50 @@ def assert_close(got, want, dtype, kind, what="", platform=None):
 # XLA options for the tests' interpret-mode jits: the Pallas interpreter emits large
 # while-loop programs whose CPU compile dominates test time; codegen quality is irrelevant.
 FAST_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+# Structure of traced kernels: what a kernel's loop body computes per tile (pair).
+def _subjaxprs(eqn):
+    """The jaxprs inside an equation's params (loop bodies, cond branches, kernel bodies)."""
+    stack = list(eqn.params.values())
+    while stack:
+        p = stack.pop()
+        if isinstance(p, (tuple, list)):
+            stack.extend(p)
+        elif hasattr(p, "eqns"):
+            yield p
+        elif hasattr(getattr(p, "jaxpr", None), "eqns"):
+            yield p.jaxpr
+
+
+def primitive_counts(jaxpr, names):
+    """Occurrences of the primitives ``names`` in a jaxpr and everything nested in it."""
+    out = dict.fromkeys(names, 0)
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in out:
+            out[eqn.primitive.name] += 1
+        for sub in _subjaxprs(eqn):
+            for k, v in primitive_counts(sub, names).items():
+                out[k] += v
+    return out
+
+
+def innermost_loop_bodies(jaxpr):
+    """The innermost while-loop bodies of a jaxpr, at any depth."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "while":
+            body = eqn.params["body_jaxpr"].jaxpr
+            if not primitive_counts(body, {"while"})["while"]:
+                found.append(body)
+        for sub in _subjaxprs(eqn):
+            found += innermost_loop_bodies(sub)
+    return found
+
+
+def tile_loop_counts(jaxpr, product: str, others=("exp2",)):
+    """Per innermost loop that contains ``product`` (a matmul primitive): how many of it and of
+    ``others`` one iteration runs, as dicts."""
+    names = {product, *others}
+    counts = [primitive_counts(body, names) for body in innermost_loop_bodies(jaxpr)]
+    return [c for c in counts if c[product]]

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding, PartitionSpec
-from kernel_test_util import FAST_COMPILE, assert_close
+from kernel_test_util import FAST_COMPILE, assert_close, tile_loop_counts
 
 from mmer_kernels._reference import attention_reference
 from mmer_kernels.attention import attention
@@ -85,7 +85,7 @@ def test_mosaic_matches_reference_in_interpret_mode(name):
 
 def test_backward_with_one_key_group_matches_reference(monkeypatch):
     """G = 1 (a full GPU's worth of (b, h) pairs, one dq slice) against G = 3 above."""
-    monkeypatch.setattr(mg, "_TARGET_PROGRAMS", 1)
+    monkeypatch.setattr(mg._common, "TARGET_PROGRAMS", 1)
     case = (2, 64, 192, 1, 64, "bfloat16", True, [64, 50], [192, 130])
     assert mg.key_groups(2, 1, 192) == 1
     args, kw, cot = _inputs(case, seed=1)
@@ -105,44 +105,6 @@ def test_key_groups_fill_the_gpu_without_exceeding_the_key_tiles():
 
 
 # ----------------------------------------------------------------- structure of the kernels
-def _subjaxprs(eqn):
-    """The jaxprs inside an equation's params (loop bodies, cond branches, kernel bodies)."""
-    stack = list(eqn.params.values())
-    while stack:
-        p = stack.pop()
-        if isinstance(p, (tuple, list)):
-            stack.extend(p)
-        elif hasattr(p, "eqns"):
-            yield p
-        elif hasattr(getattr(p, "jaxpr", None), "eqns"):
-            yield p.jaxpr
-
-
-def _count(jaxpr, names):
-    """Occurrences of the primitives ``names`` in a jaxpr and everything nested in it."""
-    out = dict.fromkeys(names, 0)
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name in out:
-            out[eqn.primitive.name] += 1
-        for sub in _subjaxprs(eqn):
-            for k, v in _count(sub, names).items():
-                out[k] += v
-    return out
-
-
-def _loop_bodies(jaxpr):
-    """The innermost while-loop bodies of a jaxpr, at any depth."""
-    found = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "while":
-            body = eqn.params["body_jaxpr"].jaxpr
-            if not _count(body, {"while"})["while"]:
-                found.append(body)
-        for sub in _subjaxprs(eqn):
-            found += _loop_bodies(sub)
-    return found
-
-
 def test_backward_forms_five_products_and_one_exponential_per_tile_pair():
     """FlashAttention-2's backward: s^T, dV, dP^T, dK, dQ -- five wgmma per (query tile, key
     tile) and one exp2 (the Triton pair of kernels forms seven products and recomputes the
@@ -154,14 +116,12 @@ def test_backward_forms_five_products_and_one_exponential_per_tile_pair():
     jaxpr = jax.make_jaxpr(functools.partial(mg.bwd, sm_scale=0.1, causal=True,
                                              interpret=False))(q, q, q, q, rows, rows, n, n)
     # Every tile loop (masked and interior; the kernel's jaxpr may hold more than one copy).
-    per_tile = [_count(body, {"wgmma_ref", "exp2"}) for body in _loop_bodies(jaxpr.jaxpr)]
-    per_tile = [c for c in per_tile if c["wgmma_ref"]]
+    per_tile = tile_loop_counts(jaxpr.jaxpr, "wgmma_ref")
     assert len(per_tile) >= 2 and all(c == {"wgmma_ref": 5, "exp2": 1} for c in per_tile), (
         per_tile)
     fwd = jax.make_jaxpr(functools.partial(mg.fwd, sm_scale=0.1, causal=True,
                                            interpret=False))(q, q, q, n, n)
-    per_tile = [_count(body, {"wgmma_ref", "exp2"}) for body in _loop_bodies(fwd.jaxpr)]
-    per_tile = [c for c in per_tile if c["wgmma_ref"]]
+    per_tile = tile_loop_counts(fwd.jaxpr, "wgmma_ref")
     assert len(per_tile) >= 2 and all(c == {"wgmma_ref": 2, "exp2": 2} for c in per_tile), (
         per_tile)
 
