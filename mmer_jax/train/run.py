@@ -264,7 +264,7 @@ def check_modalities(variants: dict[str, list[str]], data) -> None:
                f"--config.variants='{one}' --config.primary_variant={trainable[0]}; or ")
     fix += f"train a config whose variants use only {', '.join(stored) or 'what it stores'}"
     if stored == ["audio"]:
-        fix += (", e.g. --config experiments/speech_recipe_turev_db.py (README.md, 'Bringing a "
+        fix += (", e.g. --config experiments/speech_recipe_folder.py (README.md, 'Bringing a "
                 "corpus we have no builder for')")
     raise UsageError(
         f"this config asks for modalit{'ies' if len(missing) > 1 else 'y'} {asks}, which corpus "

@@ -153,7 +153,7 @@ def test_quickstart_on_an_audio_only_corpus_names_the_missing_modalities(tmp_pat
         "modalities: audio); keep only the variants it can train (audio), e.g. "
         "--config.variants='{\"audio\": [\"audio\"]}' --config.primary_variant=audio; or train "
         "a config whose variants use only audio, e.g. --config "
-        "experiments/speech_recipe_turev_db.py (README.md, 'Bringing a corpus we have no "
+        "experiments/speech_recipe_folder.py (README.md, 'Bringing a corpus we have no "
         "builder for')")
     assert not work.exists()
     assert not (tmp_path / "tfds").exists()  # refused before the corpus was even built
