@@ -14,7 +14,9 @@ the current process (the template's, else one local device), so a run trained on
 used for prediction on 1. A step that cannot be read (a truncated or zero-filled file, its
 ``_METADATA`` missing or empty) raises :class:`CheckpointError` in one line naming the step's
 directory and the fault; restoring ``latest`` falls back to the newest intact step instead, with a
-one-line warning per step skipped.
+one-line warning per step skipped. The skipped step stays on disk until the resumed run reaches
+it and saves it again (replacing it). Orbax's asyncio leftovers of a failed read (``Event loop is
+closed`` tracebacks) are dropped by a narrow ``sys.unraisablehook`` filter, nothing else.
 """
 
 from __future__ import annotations
