@@ -40,6 +40,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +62,7 @@ STEPS = {
 }
 # A steady value of the summary, rewritten after every step.
 _SUMMARY: dict = {}
+_SCRATCH = tempfile.mkdtemp(prefix="mmer-gpu-check-")
 
 
 def _child_env(extra: dict | None = None) -> dict:
@@ -156,7 +158,9 @@ def step_command(name: str, dry: bool, out: str, slug: str, date: str, summary: 
     me = os.path.abspath(__file__)
     bench_dir = os.path.join(REPO, "benchmarks")
     if name in ("probe", "peaks"):
-        cmd = [PY, me, "--step", name, "--result", os.path.join(out, f".{name}.json")]
+        # Their results go into the summary; the files stay out of --out (the device tool
+        # returns at most 8 files).
+        cmd = [PY, me, "--step", name, "--result", os.path.join(_SCRATCH, f"{name}.json")]
         return cmd + (["--dry-run"] if dry else []), _child_env(), None
     if name == "gpu_tests":
         cmd = [PY, "-m", "pytest", "tests/kernels", "-m", "gpu", "-q", "-p", "no:cacheprovider",
@@ -228,7 +232,7 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     t0 = time.time()
     # The probe decides dry or not (a GPU or not) and names the files; it runs first always.
-    probe_file = os.path.join(args.out, ".probe.json")
+    probe_file = os.path.join(_SCRATCH, "probe.json")
     cmd, env, _ = step_command("probe", args.dry_run, args.out, "", "", "")
     got = _run(cmd, STEPS["probe"][1], env)
     info = {"device": "unknown", "backend": "unknown"}
@@ -258,7 +262,7 @@ def main(argv=None) -> int:
             cmd, env, path = step_command(name, dry, args.out, slug, date, summary)
             res = _run(cmd, allowed, env)
             if name in ("peaks",) and res["status"] == "passed":
-                with open(os.path.join(args.out, ".peaks.json")) as f:
+                with open(os.path.join(_SCRATCH, "peaks.json")) as f:
                     _SUMMARY["peaks"] = json.load(f)
             if name == "gpu_tests":
                 res["counts"] = counts = _pytest_counts(res.get("tail", []))

@@ -217,6 +217,23 @@ class TorchRunner:
         return units / dt, utts / dt
 
 
+def add_ratios(rows: list[dict], unit: str) -> None:
+    """Adds to each row its ratios to PyTorch eager and compiled: ``ratio_to_X`` (of the medians)
+    and ``paired_ratio_to_X`` (median and range of the per-round ratios: the frameworks of one
+    round ran back to back under the same load, so on a loaded machine these pairs hold where
+    the medians, taken from different rounds, need not)."""
+    by = {r["framework"]: r for r in rows}
+    for r in rows:
+        for ref in ("torch_eager", "torch_compile"):
+            if ref not in by:
+                continue
+            r[f"ratio_to_{ref}"] = (r[f"{unit}_per_s"]["median"]
+                                    / by[ref][f"{unit}_per_s"]["median"])
+            per = [a / b for a, b in zip(r["rounds"], by[ref]["rounds"], strict=True)]
+            r[f"paired_ratio_to_{ref}"] = {"median": float(np.median(per)), "min": min(per),
+                                           "max": max(per), "per_round": per}
+
+
 def dialogue_tokens(batch: dict) -> np.ndarray:
     """tokens [B, U, L] of a dialogue host batch, rebuilt from ``tokens_packed`` [N, L] and
     ``packed_slot`` [N] (flat slot ``b * U + u``; ``B * U`` on padding rows) when the pipeline
@@ -301,11 +318,7 @@ def compare(model_name: str, args) -> dict:
             row[f"{utt}_per_s"] = quartiles(n)
             row["rounds_utterances"] = n
         rows.append(row)
-    base = {r["framework"]: r[f"{unit}_per_s"]["median"] for r in rows}
-    for r in rows:
-        for ref in ("torch_eager", "torch_compile"):
-            if ref in base:
-                r[f"ratio_to_{ref}"] = r[f"{unit}_per_s"]["median"] / base[ref]
+    add_ratios(rows, unit)
     h = jx.host[0]
     return {
         "model": model_name, "config": config, "variant": jx.trainer.variant,
@@ -326,7 +339,7 @@ def compare(model_name: str, args) -> dict:
 def print_table(sections: list[dict]) -> None:
     """One line per (model, framework): median [q1, q3] of each rate and the ratios."""
     print(f"\n{'model':<11}{'framework':<15}{'rate (median [IQR])':<44}{'vs eager':>9}"
-          f"{'vs compile':>11}")
+          f"{'vs compile':>11}  (ratios: median over rounds of the per-round ratio)")
     for s in sections:
         for r in s["rows"]:
             parts = []
@@ -335,8 +348,8 @@ def print_table(sections: list[dict]) -> None:
                     q = r[key]
                     parts.append(f"{q['median']:.1f} [{q['q1']:.1f}, {q['q3']:.1f}] "
                                  f"{key.replace('_per_s', '/s')}")
-            ve, vc = (r.get(f"ratio_to_{k}") for k in ("torch_eager", "torch_compile"))
-            ve, vc = ("" if v is None else f"{v:.2f}x" for v in (ve, vc))
+            ve, vc = (r.get(f"paired_ratio_to_{k}") for k in ("torch_eager", "torch_compile"))
+            ve, vc = ("" if v is None else f"{v['median']:.2f}x" for v in (ve, vc))
             print(f"{s['model']:<11}{r['framework']:<15}{'; '.join(dict.fromkeys(parts)):<44}"
                   f"{ve:>9}{vc:>11}")
         p = s["params"]
@@ -415,6 +428,23 @@ def _run_children(args, argv) -> list[dict]:
     return out
 
 
+def summarize(path: str) -> int:
+    """Recomputes a record's ratios from its stored rounds (:func:`add_ratios`), rewrites it
+    and prints its tables; returns 0."""
+    with open(path) as f:
+        record = json.load(f)
+    for st in record["settings"]:
+        for section in st["models"]:
+            add_ratios(section["rows"], section["unit"])
+        print(f"\n-- threads={st['threads']} (torch {st['torch_threads']}, affinity "
+              f"{st['affinity']}, OMP_WAIT_POLICY={st['OMP_WAIT_POLICY']})")
+        print_table(st["models"])
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    return 0
+
+
 def record_layout(args, models) -> int:
     """Writes the layout of each model's first ``--batches`` real training batches."""
     import batch_layout
@@ -461,6 +491,9 @@ def main(argv=None) -> int:
     p.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"])
     p.add_argument("--record-layout", default=None, metavar="NPZ",
                    help="write the layout of the configs' real batches to NPZ and stop")
+    p.add_argument("--summarize", default=None, metavar="JSON",
+                   help="recompute the ratios of a record from its rounds (adding the paired "
+                        "ones to a record written before they existed), print its tables, stop")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     p.add_argument("--dry-run", action="store_true",
@@ -478,6 +511,8 @@ def main(argv=None) -> int:
         args.rounds, args.batches = min(args.rounds, 2), min(args.batches, 2)
     if args.record_layout:
         return record_layout(args, models)
+    if args.summarize:
+        return summarize(args.summarize)
     if args.layout and not os.path.exists(args.layout):
         p.error(f"--layout {args.layout}: no such file (record it with --record-layout)")
     import torch

@@ -63,7 +63,7 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
             f"config file {path!r} failed to load: {type(exc).__name__}: {exc}"
         ) from exc
     if not hasattr(module, "get_config"):
-        # e.g. experiments/s004_hybrid_<corpus>.py: settings of a runner, not of a trained system
+        # e.g. a script's settings file: settings of a runner, not of a trained system
         how = next((line.strip() for line in (module.__doc__ or "").splitlines()
                     if line.strip().startswith("python -m ")), None)
         raise UsageError(f"config file {path!r} defines no get_config(): it configures no "

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import ml_collections
 
+from mmer_jax import metric_table
 from mmer_jax.errors import UsageError
 
 C = TypeVar("C")
@@ -29,11 +30,11 @@ C = TypeVar("C")
 SPLITS = ("train", "validation", "test")
 # Metrics a run can be selected on: keys of ``train.metrics.classification_metrics`` for
 # ``protocol.task = "classification"``, of ``train.regression.regression_metrics`` for "regression".
-CLASSIFICATION_METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
-REGRESSION_METRICS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5", "acc7",
-                      "mae", "corr")
+CLASSIFICATION_METRICS = metric_table.CLASSIFICATION
+REGRESSION_METRICS = metric_table.REGRESSION
 SELECT_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
-LOWER_IS_BETTER = ("mae",)  # selection keeps the lowest validation value of these
+# Selection keeps the lowest validation value of these (the table's direction).
+LOWER_IS_BETTER = metric_table.LOWER_IS_BETTER
 
 
 def _choices(default: Any, *choices: Any) -> Any:

@@ -95,9 +95,8 @@ class Registry(Mapping[str, T], Generic[T]):
             raise TypeError("Registry.get takes no default: an unknown name is an error")
         self._load()
         if name in self._lazy:
-            module, attr = self._lazy[name].split(":")
             # Dropped from the lazy table only once imported: a failed import fails every time.
-            self._entries[name] = getattr(importlib.import_module(module), attr)
+            self._entries[name] = import_target(self._lazy[name])
             del self._lazy[name]
         if name not in self._entries:
             known = ", ".join(self.names()) or "(none)"
@@ -124,6 +123,19 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"
+
+
+def import_target(target: str) -> Any:
+    """The object a ``"package.module:attribute"`` string names, imported on this call.
+
+    Raises:
+      ValueError: ``target`` has no ``:``.
+      ImportError / AttributeError: the module or the attribute does not exist.
+    """
+    if ":" not in target:
+        raise ValueError(f"target {target!r} needs 'module:attr'")
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def lookup(registry: Registry[T], name: str, key: str, error: Callable[[str], Exception]) -> T:

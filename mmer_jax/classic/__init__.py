@@ -9,6 +9,9 @@ scikit-learn's. numpy/scipy/scikit-learn only: no jax.
     svms = [ChannelSVM().fit(selector.transform(x), y) for ...]
     fusion = FuzzyIntegralFusion(kind="choquet").fit(val_probs, y_val)
     y_pred = fusion.predict(test_probs)
+
+S004's hybrid itself (these parts assembled, trained, served and reported) is the system
+:mod:`mmer_jax.fitted.s004_hybrid`.
 """
 
 from mmer_jax.classic.chi2 import Chi2Selector
@@ -19,16 +22,12 @@ from mmer_jax.classic.fuzzy import (
     measure_of_top_sets,
     sugeno,
 )
-from mmer_jax.classic.hybrid import S004Hybrid, SplitFeatures, join_channels
 from mmer_jax.classic.svm import ChannelSVM
 
 __all__ = [
     "ChannelSVM",
     "Chi2Selector",
     "FuzzyIntegralFusion",
-    "S004Hybrid",
-    "SplitFeatures",
-    "join_channels",
     "choquet",
     "lambda_measure",
     "measure_of_top_sets",

@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import re
 
+from mmer_jax import metric_table
 from mmer_jax.train.report import read_jsonl
 
 SETTLE_EPOCHS = 5  # jumps are counted after this many epochs (the first epochs move fast)
 # Selection metrics that are not fractions, so not shown in percent.
-SCORE_UNITS = ("mae", "corr")
+SCORE_UNITS = metric_table.NOT_PERCENT
 
 
 def scale(metric: str) -> tuple[float, str, int]:

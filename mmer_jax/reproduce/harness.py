@@ -30,23 +30,24 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from mmer_jax import metric_table
 from mmer_jax.errors import RunError, UsageError
 from mmer_jax.io_utils import atomic_write_json
-from mmer_jax.reproduce import encoder_report, papers
+from mmer_jax.reproduce import encoder_report, papers, report_provenance
 from mmer_jax.reproduce.class_names import align_class_names
 from mmer_jax.reproduce.class_views import views_of_report
 from mmer_jax.reproduce.curves import markdown as curves_markdown
 from mmer_jax.reproduce.curves import plot_validation_curves, validation_curves
 from mmer_jax.reproduce.launch import LaunchOptions, read_results, run_jobs
 from mmer_jax.schema import LOWER_IS_BETTER, DataConfig, from_section
+from mmer_jax.train.provenance import markdown_lines
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-METRICS = ("accuracy", "weighted_f1", "macro_f1", "uar")
+METRICS = metric_table.CLASSIFICATION
 # A regression run's scores (mmer_jax.train.regression), in report order.
-REGRESSION_METRICS = ("acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc3", "acc5", "acc7",
-                      "mae", "corr")
+REGRESSION_METRICS = metric_table.REGRESSION_REPORT_ORDER
 # Scores that are not fractions: kept in their own units (MAE: score units; Corr: [-1, 1]).
-SCORE_UNITS = ("mae", "corr")
+SCORE_UNITS = metric_table.NOT_PERCENT
 
 
 def metrics_of(task: str) -> tuple[str, ...]:
@@ -355,7 +356,7 @@ def fold_summary(plan: dict, runs: list[dict], seeds: int) -> dict:
     }
 
 
-ENSEMBLE_METRICS = ("accuracy", "weighted_f1", "uar")
+ENSEMBLE_METRICS = metric_table.HEADLINE
 
 
 def seed_ensemble(runs: list[dict]) -> dict | None:
@@ -985,12 +986,20 @@ def reproduce(
                                   stem=fold_stem(name, plan))
         else:
             runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds, launch)
+            from mmer_jax.registry import SYSTEMS
+
+            if SYSTEMS[cfg.model.name].reporter:  # a report with tables of its own
+                dirs = [d for _, d in seed_jobs(cfg, os.path.join(workdir, system, name), seeds)]
+                done[name] = SYSTEMS[cfg.model.name].part("reporter")(
+                    system, name, path, cfg, dirs, out_dir, time.time() - t0)
+                _log(f"{system}/{name}: {plural(len(runs), 'seed')} -> {done[name]['md']}")
+                continue
             report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
                                   overrides)
         from mmer_jax.registry import SYSTEMS
         from mmer_jax.reproduce.model_profile import profile_config
 
-        if SYSTEMS[cfg.model.name].trainer == "gradient":  # others have no network to profile
+        if SYSTEMS[cfg.model.name].gradient:  # others have no network to profile
             profiled = cfg
             if folds:  # a build read only through fold views has no split of its own: fold 1
                 profiled = copy.deepcopy(cfg)

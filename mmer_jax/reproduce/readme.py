@@ -30,6 +30,8 @@ import os
 import re
 import sys
 
+from mmer_jax.metric_table import METRICS
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 README = os.path.join(REPO, "README.md")
 REFERENCE_DIR = os.path.join(REPO, "reproductions")
@@ -161,7 +163,7 @@ def reproductions_table(ref_dir: str = REFERENCE_DIR) -> list[str]:
 
 def _score(stat: dict, metric: str) -> str:
     """Mean ± std of a regression score: percent, or three decimals for MAE and Corr."""
-    if metric not in ("mae", "corr"):
+    if METRICS[metric].percent:  # the metric table's format
         return _pm(stat)
     if stat.get("mean") is None:
         return MISSING

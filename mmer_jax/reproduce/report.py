@@ -9,26 +9,14 @@ pretrained-encoder system adds *Encoder*, *Other encoders and protocols* and *La
 
 from __future__ import annotations
 
+from mmer_jax import metric_table
 from mmer_jax.reproduce.encoder_report import context_lines, encoder_lines, layer_weight_lines
 from mmer_jax.train.report_common import MISSING, cell, duration, markdown_table, num, pct
 
-_NAMES = {
-    "accuracy": "Accuracy",
-    "weighted_f1": "Weighted F1",
-    "macro_f1": "Macro F1",
-    "uar": "UAR",
-    "acc2_has0": "Acc-2 (has-0)",
-    "acc2_non0": "Acc-2 (non-0)",
-    "f1_has0": "F1 (has-0)",
-    "f1_non0": "F1 (non-0)",
-    "acc3": "Acc-3",
-    "acc5": "Acc-5",
-    "acc7": "Acc-7",
-    "mae": "MAE",
-    "corr": "Corr",
-}
+# Each score's label and format: the metric table's.
+_NAMES = {name: m.label for name, m in metric_table.METRICS.items()}
 # Scores shown as numbers (three decimals), not percent: MAE in score units, Corr in [-1, 1].
-_SCORE_UNITS = ("mae", "corr")
+_SCORE_UNITS = metric_table.NOT_PERCENT
 
 
 def _value(x, metric: str = "") -> str:
@@ -386,7 +374,7 @@ def _class_view_lines(r: dict) -> list[str]:
 def _fold_lines(folds: dict) -> list[str]:
     """Per-fold test scores (mean ± std over seeds) and mean ± std over the folds: accuracy,
     weighted F1 and UAR, or Acc-2 (non-0), MAE and Corr of a regression report."""
-    shown = ("accuracy", "weighted_f1", "uar")
+    shown = metric_table.HEADLINE
     if "mae" in folds["test_over_folds"]:
         shown = ("acc2_non0", "mae", "corr")
     pct_note = "" if "mae" in shown else "%; "
@@ -417,7 +405,7 @@ def _ensemble_lines(folds: dict) -> list[str]:
     over = folds.get("seed_ensemble_over_folds")
     if not over:
         return []
-    shown = ("accuracy", "weighted_f1", "uar")
+    shown = metric_table.HEADLINE
     seeds = folds["per_fold"][0]["seed_ensemble"]["seeds"]
     lines = [f"## Seed ensemble (test and validation, %; protocol `{folds['protocol']}`)", "",
              f"Per fold, the softmax outputs of its {seeds} seeds, each at its own "

@@ -191,7 +191,7 @@ def check_predict_args(args) -> list[tuple[str, str | None]]:
 def _predict(args) -> int:
     pairs = check_predict_args(args)  # before the model (and jax) is imported
     from mmer_jax.serve import inputs
-    from mmer_jax.serve.text_predictor import open_predictor
+    from mmer_jax.serve.prediction import open_predictor
 
     limits = inputs.Limits(max_duration_s=args.max_duration, max_windows=args.max_windows)
     predictor = open_predictor(args.workdir, args.variant)
@@ -230,7 +230,7 @@ def _serve(args) -> int:
     # The port first: a busy port fails in a second, not after the compilation.
     sock = bind(args.host, args.port)
     try:
-        from mmer_jax.serve.text_predictor import open_predictor
+        from mmer_jax.serve.prediction import open_predictor
 
         predictor = open_predictor(args.workdir, args.variant)
         n = len(predictor.bucket_shapes())

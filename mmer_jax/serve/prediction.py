@@ -2,8 +2,9 @@
 
 :class:`FilePrediction` turns a file (audio, video or a transcript) into the prediction dict of
 ``mmer predict`` / ``POST /predict`` through the subclass's ``predict_records``; the gradient
-systems' :class:`~mmer_jax.serve.predictor.Predictor` and the survey text system's
-:class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor` both use it.
+systems' :class:`~mmer_jax.serve.predictor.Predictor` and the predictors of systems fitted by
+their own trainer (:mod:`mmer_jax.fitted`) use it. :func:`open_predictor` opens a run with the
+predictor its system's registry entry names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,28 @@ import numpy as np
 
 from mmer_jax.errors import UsageError
 from mmer_jax.serve import inputs
+
+
+def open_predictor(workdir: str, variant: str | None = None, batch_size: int = 1):
+    """The predictor of a finished run: the class its system's registry entry names
+    (:attr:`mmer_jax.registry.System.predictor`; :class:`~mmer_jax.serve.predictor.Predictor`
+    for a system trained by gradient).
+
+    Raises:
+      UsageError: ``workdir`` holds no run, its system is unknown or its predictor cannot be
+        imported; and what the predictor's constructor raises.
+    """
+    from mmer_jax.registry import SYSTEMS
+    from mmer_jax.train.evaluate import load_run_config
+
+    name = load_run_config(workdir).model.get("name")
+    try:
+        system = SYSTEMS[name]
+        predictor = system.part("predictor")
+    except (KeyError, ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"--workdir {workdir!r}: no predictor for system {name!r} "
+                         f"({exc})") from exc
+    return predictor(workdir, variant, batch_size)
 
 
 class FilePrediction:

@@ -87,6 +87,15 @@ def _corpus_shapes(data: DataConfig, keys: Sequence[str]) -> dict[str, tuple]:
         ) from exc
 
 
+def _own_predictor(system: str | None) -> str | None:
+    """The predictor a registered system names when it is not :class:`Predictor`, else None."""
+    from mmer_jax.registry import NETWORK_PREDICTOR, SYSTEMS
+
+    if system in SYSTEMS and SYSTEMS[system].predictor != NETWORK_PREDICTOR:
+        return SYSTEMS[system].predictor
+    return None
+
+
 class Predictor(FilePrediction):
     """A run's variant at its best-by-validation checkpoint, ready to predict.
 
@@ -107,7 +116,8 @@ class Predictor(FilePrediction):
       UsageError: ``workdir`` holds no run, an unknown variant, a dialogue-unit run, a run with
         per-speaker feature normalisation, a variant reading the encoder-feature cache
         (``ssl_probe``: it has no audio path; ``ssl_finetune`` holds its encoder), a
-        ``survey_text`` run (see :class:`~mmer_jax.serve.text_predictor.SurveyTextPredictor`),
+        run of a system with a predictor of its own (e.g. ``survey_text``: its registry entry
+        names it, and :func:`~mmer_jax.serve.prediction.open_predictor` opens it),
         a regression run (no class probabilities to serve), or a variant without a best
         checkpoint.
     """
@@ -121,10 +131,12 @@ class Predictor(FilePrediction):
             raise UsageError(
                 f"--variant {self.variant!r}: the run has {', '.join(variants)}"
             )
-        if cfg.model.get("name") == "survey_text":
+        own = _own_predictor(cfg.model.get("name"))
+        if own:
             raise UsageError(
-                f"--workdir {workdir!r} is a survey_text run: its classifier is numpy, not a JAX "
-                "model; `mmer predict` and `mmer serve` load it, `mmer export` does not apply"
+                f"--workdir {workdir!r} is a {cfg.model.get('name')} run: it is not a JAX "
+                f"network but has a predictor of its own ({own}); `mmer predict` and "
+                "`mmer serve` load it, `mmer export` does not apply"
             )
         if ENCODER_STREAM in variants[self.variant]:
             raise UsageError(

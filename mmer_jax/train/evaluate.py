@@ -1,4 +1,5 @@
-"""Re-evaluating a finished (or interrupted) run from its best-by-validation checkpoints."""
+"""Re-evaluating a finished (or interrupted) run: by its system's evaluator (registry entry), for a
+system trained by gradient from each variant's best-by-validation checkpoint."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def evaluate_run(workdir: str, split: str = "test") -> dict:
-    """Evaluates each variant's best checkpoint on ``split``; writes ``eval_<split>.json``.
+    """Evaluates each variant on ``split`` with the evaluator of the run's system (for a system
+    trained by gradient, :func:`evaluate_checkpoints`); writes ``eval_<split>.json``.
 
     The workdir is locked while it evaluates (:class:`~mmer_jax.train.run.WorkdirLock`), so it
     cannot run beside a training process on the same run.
@@ -43,9 +45,9 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
       a variant without a best checkpoint yet (no finished epoch).
 
     Raises:
-      UsageError: an unknown ``split``, ``workdir`` holds no run, a run of a system fitted
-        without checkpoints (``survey_text``), or another mmer process (a training run) holds
-        the workdir.
+      UsageError: an unknown ``split``, ``workdir`` holds no run, a run of an unknown system or
+        a system without an evaluator, or another mmer process (a training run) holds the
+        workdir; and what the evaluator raises.
       CheckpointError: a variant's best checkpoint cannot be read (the message names its step
         directory and the file at fault).
     """
@@ -54,16 +56,25 @@ def evaluate_run(workdir: str, split: str = "test") -> dict:
     cfg = load_run_config(workdir)
     from mmer_jax.registry import SYSTEMS
 
-    system = cfg.model.name
-    if system in SYSTEMS and SYSTEMS[system].trainer != "gradient":
-        raise UsageError(
-            f"--workdir {workdir!r}: {system} is fitted without checkpoints (trainer "
-            f"{SYSTEMS[system].trainer!r}); its one test evaluation is in results.json")
+    try:
+        evaluator = SYSTEMS[cfg.model.name].part("evaluator")
+    except (KeyError, ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"--workdir {workdir!r}: no evaluator for system "
+                         f"{cfg.model.get('name')!r} ({exc})") from exc
     with WorkdirLock(workdir):
-        return _evaluate(workdir, split, cfg)
+        out = evaluator(workdir, split, cfg)
+        atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)
+    return out
 
 
-def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
+def evaluate_checkpoints(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
+    """The evaluator of a system trained by gradient: each variant's best checkpoint on
+    ``split``, ``{variant: {"epoch": best epoch, split: metrics}}`` (``{"error": ...}`` for a
+    variant without a best checkpoint yet).
+
+    Raises:
+      CheckpointError: a variant's best checkpoint cannot be read.
+    """
     from mmer_jax.train.loop import VariantTrainer
 
     variants = variants_of(cfg)
@@ -86,7 +97,6 @@ def _evaluate(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict:
             }
         finally:
             trainer.ckpt.close()
-    atomic_write_json(os.path.join(workdir, f"eval_{split}.json"), out)
     return out
 
 

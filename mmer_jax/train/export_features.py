@@ -20,7 +20,7 @@ Rows follow the split's stored order (evaluation batches keep index order), so `
 corpus stores one, else the example's own id: S004's within-modality context runs over the
 utterances of one video, and an utterance without a video is a sequence of one. ``order`` is
 the record's ``turn`` when it has one, else its position in the split, so sorting a group's rows
-by it gives the utterances in spoken order (:mod:`mmer_jax.train.context_lstm`).
+by it gives the utterances in spoken order (:mod:`mmer_jax.fitted.s004_hybrid.context_lstm`).
 
 The export is this module's own layer (``mmer_jax.train``) because restoring a checkpoint needs
 jax; :mod:`mmer_jax.classic` stays numpy-only and reads the ``.npz`` files.

@@ -25,14 +25,14 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from mmer_jax.schema import LOWER_IS_BETTER, ProtocolConfig, from_section
+from mmer_jax import metric_table
+from mmer_jax.schema import ProtocolConfig, from_section
 
-# Keys of :func:`regression_metrics` (besides ``n``), in report order.
-REGRESSION_KEYS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc3", "acc5", "acc7", "mae",
-                   "corr")
+# Keys of :func:`regression_metrics` (besides ``n``), in the order runs store them.
+REGRESSION_KEYS = metric_table.REGRESSION
 # Validation scores logged per epoch (metrics.jsonl, TensorBoard) for either task.
 _LOGGED = {
-    "classification": ("accuracy", "weighted_f1", "uar"),
+    "classification": metric_table.HEADLINE,
     "regression": ("acc2_has0", "acc2_non0", "f1_non0", "acc7", "mae", "corr"),
 }
 
@@ -117,12 +117,11 @@ def regression_metrics(y_true, y_pred, weight=None) -> dict:
 def improved(metric: str, value: float, best: float | None) -> bool:
     """Whether validation ``value`` of ``metric`` beats ``best`` (None: nothing yet, so True).
 
-    Higher is better except for the metrics in :data:`mmer_jax.schema.LOWER_IS_BETTER` (``mae``);
-    a tie is not an improvement, so the earliest epoch reaching a score is kept.
+    The direction is the metric table's (:data:`mmer_jax.metric_table.METRICS`: lower is
+    better for ``mae``); a tie is not an improvement, so the earliest epoch reaching a score is
+    kept.
     """
-    if best is None:
-        return True
-    return value < best if metric in LOWER_IS_BETTER else value > best
+    return metric_table.METRICS[metric].better(value, best)
 
 
 def logged_scores(val: dict) -> dict:

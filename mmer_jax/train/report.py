@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
+from mmer_jax.metric_table import METRICS, REGRESSION
+from mmer_jax.train.provenance import markdown_lines
 from mmer_jax.train.report_common import (
     MISSING,
     cell,
@@ -43,23 +45,10 @@ __all__ = [
     "write_report",
 ]
 
-_HEADLINE = (
-    ("accuracy", "Accuracy"),
-    ("weighted_f1", "Weighted F1"),
-    ("uar", "UAR"),
-    ("macro_f1", "Macro F1"),
-)
-_REGRESSION = (
-    ("acc2_has0", "Acc-2 (has0)", "pct"),
-    ("f1_has0", "F1 (has0)", "pct"),
-    ("acc2_non0", "Acc-2 (non0)", "pct"),
-    ("f1_non0", "F1 (non0)", "pct"),
-    ("acc3", "Acc-3", "pct"),
-    ("acc5", "Acc-5", "pct"),
-    ("acc7", "Acc-7", "pct"),
-    ("mae", "MAE", "num"),
-    ("corr", "Corr", "num"),
-)
+# Labels and formats: the metric table's (mmer_jax.metric_table).
+_HEADLINE = tuple((m, METRICS[m].label) for m in ("accuracy", "weighted_f1", "uar", "macro_f1"))
+_REGRESSION = tuple((m, METRICS[m].label, "pct" if METRICS[m].percent else "num")
+                    for m in REGRESSION)
 # Validation scores drawn in the right-hand curve panel, whichever a run logs.
 _CURVE_SCORES = (
     ("accuracy", "acc", "-", "o"),

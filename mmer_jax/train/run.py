@@ -640,11 +640,13 @@ def run(
                 v_data, v_train, _ = sections(variant_cfg)
                 mesh = sh.make_mesh(v_train.num_devices or None, fsdp=v_train.fsdp)
                 check_batch_layout(v_train, v_data, mesh.devices.size)
-                if SYSTEMS[cfg.model.name].trainer == "gradient":  # trained in batches
+                if SYSTEMS[cfg.model.name].gradient:  # trained in batches
                     check_batch_fits(pipeline, v_train.batch_size, name)
             if jax.process_index() == 0:
                 atomic_write_json(os.path.join(workdir, CONFIG_FILE),
                                   json.loads(cfg.to_json_best_effort()))
+                # commit, packages, encoders, build: once at the first start, resumes appended
+                provenance.record_start(workdir, cfg, getattr(pipeline, "builder", None))
         except BaseException:
             if not resuming:  # a failed start leaves nothing behind
                 _remove_failed_start(workdir, created, lock_existed, lock)
@@ -660,24 +662,20 @@ def run(
 
 
 def trainer_class(cfg: ml_collections.ConfigDict) -> type:
-    """The class that fits ``cfg``'s system: :class:`~mmer_jax.train.loop.VariantTrainer` for a
-    system trained by gradient, else the non-gradient trainer its registry entry names.
+    """The class that fits ``cfg``'s system, as its registry entry names it
+    (:class:`~mmer_jax.train.loop.VariantTrainer` for a system trained by gradient).
 
     Raises:
-      UsageError: the system names a trainer that does not exist.
+      UsageError: the system names a trainer that cannot be imported.
     """
     from mmer_jax.registry import SYSTEMS
 
-    kind = SYSTEMS[cfg.model.name].trainer
-    if kind == "gradient":
-        from mmer_jax.train.loop import VariantTrainer
-
-        return VariantTrainer
-    if kind == "survey_text":
-        from mmer_jax.train.survey_text import SurveyTextTrainer
-
-        return SurveyTextTrainer
-    raise UsageError(f"system {cfg.model.name!r} names an unknown trainer {kind!r}")
+    system = SYSTEMS[cfg.model.name]
+    try:
+        return system.part("trainer")
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"system {cfg.model.name!r}: its trainer {system.trainer!r} cannot be "
+                         f"imported ({type(exc).__name__}: {exc})") from exc
 
 
 def _encoder_provenance(path: str) -> dict[str, Any]:

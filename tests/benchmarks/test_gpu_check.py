@@ -99,8 +99,10 @@ def test_budgets_fit_the_lease():
     for the machine's start (1-2 min), the transfers and a rerun of a step."""
     total = sum(gpu for gpu, _ in gc.STEPS.values())
     sh = open(os.path.join(BENCH, "gpu_check.sh")).read()
-    (timeout,) = re.findall(r"timeout (\d+) python3 benchmarks/gpu_check.py", sh)
-    assert total <= int(timeout) <= 9 * 60
+    gpu_limit, dry_limit = (int(t) for t in re.findall(r"timeout (\d+) python3 benchmarks/"
+                                                        r"gpu_check.py", sh)[::-1])
+    assert total <= gpu_limit <= 9 * 60
+    assert sum(cpu for _, cpu in gc.STEPS.values()) <= dry_limit
     assert list(gc.STEPS)[:3] == ["probe", "gpu_tests", "peaks"]  # correctness first
 
 
@@ -120,7 +122,7 @@ def _fake_steps(monkeypatch, tmp_path, sleeps):
     def step_command(name, dry, out, slug, date, summary):
         if name == "probe":
             code = (f"import json; json.dump({{'device': 'cpu', 'backend': 'cpu'}}, "
-                    f"open({os.path.join(out, '.probe.json')!r}, 'w'))")
+                    f"open({os.path.join(gc._SCRATCH, 'probe.json')!r}, 'w'))")
         else:
             code = f"import time; time.sleep({sleeps.get(name, 0)}); print('{name} done')"
         return [sys.executable, "-c", code], gc._child_env(), None
@@ -154,6 +156,8 @@ def test_summary_is_written_after_each_step(tmp_path, monkeypatch):
     monkeypatch.setattr(gc, "_write", spy)
     assert gc.main(["--out", str(tmp_path), "--steps", "probe,one,three"]) == 0
     assert seen == [["probe"], ["one", "probe"], ["one", "probe", "three"]]
+    assert [p.name for p in tmp_path.iterdir()] == [f"gpu-check-cpu-{gc.datetime.date.today()}"
+                                                    ".json"]  # nothing else in --out
 
 
 def test_gpu_test_counts_are_read_and_none_ran_fails():

@@ -1,11 +1,11 @@
-"""S004's classical half end to end (mmer_jax.classic.hybrid) on a small synthetic 2-channel
-problem: fusion, selection on validation only, the chi-square switch, id alignment."""
+"""S004's classical half end to end (mmer_jax.fitted.s004_hybrid.classifier) on a small synthetic
+2-channel problem: fusion, selection on validation only, the chi-square switch, id alignment."""
 
 import numpy as np
 import pytest
 
-from mmer_jax.classic import hybrid
-from mmer_jax.classic.hybrid import S004Hybrid, SplitFeatures, align, join_channels
+from mmer_jax.fitted.s004_hybrid import classifier as hybrid
+from mmer_jax.fitted.s004_hybrid.classifier import S004Hybrid, SplitFeatures, align, join_channels
 
 SIZES = {"train": 150, "validation": 60, "test": 45}  # distinct, so a spy can tell them apart
 GRID = dict(c_grid=(1.0, 10.0), gamma_scales=(1.0,))

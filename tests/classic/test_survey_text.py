@@ -4,8 +4,8 @@ on a small labelled corpus, and a selection that never sees the test split."""
 import numpy as np
 import pytest
 
-from mmer_jax.classic import survey_text as st
-from mmer_jax.models.word2vec import SkipGramConfig, train_skipgram
+from mmer_jax.fitted.survey_text import classifier as st
+from mmer_jax.fitted.survey_text.word2vec import SkipGramConfig, train_skipgram
 
 KEYWORDS = {0: ["happy", "great", "love"], 1: ["sad", "cry", "lost"], 2: ["angry", "hate", "mad"]}
 FILLER = ["the", "a", "i", "you", "it", "was", "is", "so", "today", "and"]

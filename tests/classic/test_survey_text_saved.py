@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from mmer_jax.classic import survey_text as st
-from mmer_jax.classic.survey_text_saved import SavedSurveyText
+from mmer_jax.fitted.survey_text import classifier as st
+from mmer_jax.fitted.survey_text.saved import SavedSurveyText
 from tests.classic.test_survey_text import _corpus, _random_embed
 
 

@@ -18,8 +18,8 @@ from jax.sharding import PartitionSpec as P
 
 from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model
-from mmer_jax.models.mi_layers import CrossModalDynamicConv, segment_bounds, segment_pool
 from mmer_jax.models.systems.mi import MI, MIConfig, interaction_names
+from mmer_jax.models.systems.mi.layers import CrossModalDynamicConv, segment_bounds, segment_pool
 from mmer_jax.registry import SYSTEMS
 
 VOCAB, C = 20, 4

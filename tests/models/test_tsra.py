@@ -12,8 +12,9 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmer_jax.models import build_model, tsra_losses
+from mmer_jax.models import build_model
 from mmer_jax.models.systems.tsra import TSRAConfig, build, pool_steps
+from mmer_jax.models.systems.tsra import losses as tsra_losses
 from mmer_jax.registry import SYSTEMS
 from mmer_jax.schema import ProtocolConfig, TrainConfig
 from mmer_jax.train.steps import make_loss_fn, weighted_xent

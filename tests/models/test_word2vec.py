@@ -4,7 +4,7 @@ and it is deterministic given the seed."""
 import numpy as np
 import pytest
 
-from mmer_jax.models.word2vec import (
+from mmer_jax.fitted.survey_text.word2vec import (
     SkipGramConfig,
     build_vocab,
     skipgram_pairs,

@@ -88,7 +88,7 @@ def test_serve_without_the_import(finetuned, tmp_path):
     from mmer_jax.data.sources import open_builder
     from mmer_jax.schema import DataConfig, from_section
     from mmer_jax.serve.app import create_app
-    from mmer_jax.serve.text_predictor import open_predictor  # what `mmer serve` opens
+    from mmer_jax.serve.prediction import open_predictor  # what `mmer serve` opens
     from mmer_jax.train.evaluate import load_run_config
 
     workdir, _ = finetuned

@@ -47,6 +47,8 @@ def test_missing_and_broken_config_files(tmp_path):
     with pytest.raises(UsageError, match="defines no get_config"):
         config_lib.load(str(empty))
     # a runner's settings file points at its runner
+    runner = tmp_path / "runner_settings.py"
+    runner.write_text('"""Settings.\n\n    python -m tools.runner --corpus meld\n"""\nx = 1\n')
     with pytest.raises(UsageError, match=r"no trained system; run it as its docstring says: "
-                                         r"`python -m experiments.s004_hybrid --corpus meld"):
-        config_lib.load("experiments/s004_hybrid_meld.py")
+                                         r"`python -m tools.runner --corpus meld"):
+        config_lib.load(str(runner))

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from mmer_jax.train.context_lstm import ContextConfig, GroupedSplit, contextual_features, sequences
+from mmer_jax.fitted.s004_hybrid.context_lstm import (
+    ContextConfig,
+    GroupedSplit,
+    contextual_features,
+    sequences,
+)
 from mmer_jax.train.export_features import record_order
 
 K, LENGTH, D = 3, 6, 4

@@ -52,7 +52,7 @@ def test_regression_run_writes_mmsa_metrics(tiny_generated, tmp_path, capsys):
     assert stored["best_epoch"] == best + 1
     assert stored["validation"]["mae"] == pytest.approx(val[best]["mae"], rel=1e-5)
     md = open(os.path.join(work, "report.md")).read()
-    assert "| Acc-2 (has0) |" in md and "MAE" in md and "Acc-3" in md
+    assert "| Acc-2 (has-0) |" in md and "MAE" in md and "Acc-3" in md
 
     # Everything that rebuilds the model sizes its head as the trainer did: 1 output.
     from mmer_jax.reproduce.model_profile import profile_config

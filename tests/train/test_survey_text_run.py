@@ -1,5 +1,7 @@
-"""The survey text system through the main job: ``run()`` picks its non-gradient trainer from the
-registry and writes the same results.json as a gradient system (metrics, protocol, selection)."""
+"""The survey text system through the common commands: ``run()`` (``mmer train``) picks its
+non-gradient trainer from its registry entry and writes the same results.json as a gradient system
+(metrics, protocol, selection); ``mmer eval``, ``mmer predict`` and ``mmer serve`` open the
+evaluator and predictor that entry names."""
 
 import json
 import os
@@ -10,9 +12,9 @@ import pytest
 
 from mmer_jax.config import base_config
 from mmer_jax.errors import UsageError
+from mmer_jax.fitted.survey_text.trainer import SurveyTextTrainer
 from mmer_jax.train.evaluate import evaluate_run
 from mmer_jax.train.run import run, trainer_class
-from mmer_jax.train.survey_text import SurveyTextTrainer
 
 
 def _cfg(data_dir):
@@ -50,9 +52,13 @@ def test_run_fits_selects_on_validation_and_reports(tiny_generated, tmp_path):
     assert len(sel["grid"]) == 2 and len(sel["word2vec_loss_per_epoch"]) == 2
     assert os.path.exists(os.path.join(tmp_path, "results.json"))
     assert os.path.exists(os.path.join(tmp_path, "report.md"))
-    # `mmer eval` has no checkpoint to restore: it says where the one test evaluation is.
-    with pytest.raises(UsageError, match="results.json"):
-        evaluate_run(str(tmp_path), "test")
+    # `mmer eval` scores the saved classifier (no checkpoint): the run's own test evaluation.
+    ev = evaluate_run(str(tmp_path), "test")
+    assert ev["text"]["epoch"] is None
+    assert ev["text"]["test"]["accuracy"] == pytest.approx(res["test"]["accuracy"], abs=1e-9)
+    assert ev["text"]["test"]["weighted_f1"] == pytest.approx(res["test"]["weighted_f1"],
+                                                              abs=1e-9)
+    assert os.path.exists(os.path.join(tmp_path, "eval_test.json"))
 
 
 def test_a_finished_run_predicts_text_files_as_its_test_evaluation_did(tiny_generated, tmp_path,
@@ -60,8 +66,9 @@ def test_a_finished_run_predicts_text_files_as_its_test_evaluation_did(tiny_gene
     from mmer_jax.cli import main
     from mmer_jax.data.pipeline import make_pipeline
     from mmer_jax.data.sources import as_str, iterate
+    from mmer_jax.fitted.survey_text.predictor import SurveyTextPredictor
+    from mmer_jax.serve.prediction import open_predictor
     from mmer_jax.serve.predictor import Predictor
-    from mmer_jax.serve.text_predictor import SurveyTextPredictor, open_predictor
 
     workdir = str(tmp_path / "run")
     res = run(_cfg(tiny_generated), workdir)
@@ -90,5 +97,14 @@ def test_a_finished_run_predicts_text_files_as_its_test_evaluation_did(tiny_gene
     assert table.startswith(f"--text: {out['label']}  (modalities used: text)")
     assert main(["predict", "--workdir", workdir]) == 2
     assert "give FILE(s), or --text" in capsys.readouterr().err
+    # `mmer serve`'s app, on the predictor the registry names: the same label for the same file.
+    from starlette.testclient import TestClient
+
+    from mmer_jax.serve.app import create_app
+
+    with TestClient(create_app(predictor)) as client:
+        assert client.get("/model").json()["system"] == "survey_text"
+        got = client.post("/predict", files={"file": ("utt.txt", text.encode(), "text/plain")})
+        assert got.status_code == 200 and got.json()["label"] == out["label"]
     with pytest.raises(UsageError, match="survey_text run"):
         Predictor(workdir)

@@ -11,11 +11,11 @@ Input: each channel's features per split, as exported by
 examples' labels and ids. numpy/scikit-learn only.
 
 S004's context LSTMs (within each modality over the utterances of one video, and across the
-spliced modalities) are not computed here: this layer has no jax. They run upstream
-(:mod:`mmer_jax.train.context_lstm`, called by ``experiments/s004_hybrid.py``), and their hidden
-states come in as channels like any other features. On a corpus without groups (no
-``dialogue_id`` / video id, e.g. the generated corpus) every sequence has length 1, and those
-LSTMs learn a per-utterance transform rather than context.
+spliced modalities) are not computed here (no jax here). They run upstream
+(:mod:`.context_lstm`, called by :mod:`.fit`), and their hidden states come in as channels like
+any other features. On a corpus without groups (no ``dialogue_id`` / video id, e.g. the
+generated corpus) every sequence has length 1, and those LSTMs learn a per-utterance transform
+rather than context.
 
 Preprocessing, fitted on the training split only: every channel is min-max scaled to [0, 1]
 (values of other splits clipped), which the chi-square test needs (non-negative inputs); with
@@ -250,15 +250,21 @@ class S004Hybrid:
                 self.validation_[kind] = scores(y_va, self.fusion_[kind].predict(per_channel))
         return self
 
+    def row_scores(self, split: SplitFeatures) -> dict[str, np.ndarray]:
+        """Every row's class scores [N, C] float64 on ``split``: each channel's and ``concat``'s
+        SVC probabilities, ``sugeno``'s and ``choquet``'s fuzzy integrals; a row's prediction
+        is the argmax."""
+        _check_split(split, "split", self.channels_)
+        x = self._inputs(split)
+        probs = {name: self.svms_[name].predict_proba(x[name], self.num_classes_) for name in x}
+        for kind, fusion in self.fusion_.items():
+            probs[kind] = fusion.scores([probs[name] for name in self.channels_])
+        return probs
+
     def evaluate(self, test: SplitFeatures) -> dict[str, dict]:
         """Scores every row on ``test`` once: ``{row: {"accuracy", "weighted_f1"}}`` for each
         channel, ``sugeno``, ``choquet`` and ``concat`` (the last three with two or more
         channels)."""
         _check_split(test, "test", self.channels_)
         y = np.asarray(test.labels)
-        x = self._inputs(test)
-        probs = {name: self.svms_[name].predict_proba(x[name], self.num_classes_) for name in x}
-        out = {name: scores(y, p.argmax(-1)) for name, p in probs.items()}
-        for kind, fusion in self.fusion_.items():
-            out[kind] = scores(y, fusion.predict([probs[name] for name in self.channels_]))
-        return out
+        return {name: scores(y, p.argmax(-1)) for name, p in self.row_scores(test).items()}

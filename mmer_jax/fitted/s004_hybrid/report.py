@@ -1,45 +1,28 @@
-"""Runs S004's hybrid (``experiments/s004_hybrid_<corpus>.py``) on finished encoder runs and writes
-``<out>/s004_hybrid/<corpus>.{md,json}``.
+"""The report of ``mmer reproduce s004_hybrid``: ``<out>/s004_hybrid/<corpus>.{md,json}``.
 
-    python -m experiments.s004_hybrid --corpus generated --workdir runs/reproduce \\
-        [--speech-workdir DIR] [--face-workdir DIR] [--seeds 3] [--context none|within|...]
-        [--update-reference]
-
-Per seed k: the best checkpoints of ``<workdir>/s004_speech/<corpus>/seed<k>`` and
-``<workdir>/s004_face/<corpus>/seed<k>`` are exported once (``<features>/<system>/seed<k>/``,
-reused when their manifest matches the run's best epoch and has the ``order`` field), then
-
-- Table 2: each face tap alone -> min-max scaling (-> chi-square) -> SVC;
-- the fused system: speech and face channels (ids aligned) -> per-channel SVC -> Sugeno and
-  Choquet fusion, and the concatenated channels -> one SVC; with and without chi-square; once
-  on the raw channels (context "none") and once after the config's ``context`` stage: S004's
-  LSTM within each modality over the utterances of a video (:mod:`mmer_jax.train.context_lstm`),
-  whose outputs replace the channels, and with "within+across" one more row, "across": each
-  modality's context features -> min-max (-> chi-square, fitted on train) -> spliced -> an LSTM
-  across the modalities -> SVC.
-
-The LSTMs' epochs, C, gamma and the fuzzy densities are chosen on validation; the test split is
-scored once per classifier. Reports: mean ± std (ddof 1) over the seeds, per-seed numbers in the
-JSON.
+The registry entry's reporter (:func:`write_report`): the harness trains (or reads back) the seed
+runs, each of which wrote its rows to ``variants/<variant>/hybrid.json`` (:mod:`.fit`), and this
+summarises them: mean ± std (ddof 1) over the seeds, per-seed numbers in the JSON, S004's three
+claims tested on the seeds, S004's own numbers (:data:`PAPER`) beside ours.
 """
 
 from __future__ import annotations
 
-import argparse
-import glob
-import importlib
+import dataclasses
 import json
 import os
-import sys
-import time
 
 import numpy as np
 
-from mmer_jax.classic.hybrid import ChannelFeatures, S004Hybrid, SplitFeatures, join_channels
-from mmer_jax.io_utils import atomic_write_json
+from mmer_jax.io_utils import atomic_write_json, atomic_write_text
 from mmer_jax.reproduce import harness
-from mmer_jax.train.context_lstm import ContextConfig, GroupedSplit, contextual_features
-from mmer_jax.train.export_features import MANIFEST, SPLITS, export_features, load_split
+from mmer_jax.train.export_features import SPLITS
+
+# What the report names as its runner; a report without a "runner" field was written by the
+# runner before the hybrid was a registered system, and re-renders naming that one.
+RUNNER = "mmer reproduce s004_hybrid"
+EARLIER_RUNNER = "python -m experiments.s004_hybrid"
+HYBRID_FILE = "hybrid.json"  # a run's rows, per variant (written by the trainer)
 
 # S004's reported numbers (shared/papers/S004_*; ANCHORS.md §1), on CMU-MOSI / MELD, not here.
 PAPER = {
@@ -51,150 +34,6 @@ PAPER = {
 ROWS = {"speech": "speech SVC", "face": "face SVC", "sugeno": "fused Sugeno",
         "choquet": "fused Choquet", "concat": "concatenated SVC",
         "across": "across-modality LSTM -> SVC"}
-CONTEXTS = ("none", "within", "within+across")
-CHI2 = {"off": None}  # "on" is the config's chi2_keep
-
-
-def run_dir(workdir: str, system: str, corpus: str, seed: int) -> str:
-    """``<workdir>/<system>/<corpus>/seed<k>``, where ``mmer reproduce`` puts seed k."""
-    return os.path.join(workdir, system, corpus, f"seed{seed}")
-
-
-def ensure_export(run: str, keys: list[str], out: str) -> dict:
-    """The features ``keys`` of ``run`` in ``out``: exported unless a manifest of the same run,
-    best epoch and keys, written with the ``order`` field, is there already. Returns the
-    manifest."""
-    path = os.path.join(out, MANIFEST)
-    best = json.load(open(os.path.join(run, "results.json"))).get("best_epoch")
-    if os.path.exists(path):
-        have = json.load(open(path))
-        if (have["workdir"] == os.path.abspath(run) and have["best_epoch"] == best
-                and set(keys) <= set(have["keys"]) and "order" in have):
-            return have
-    return export_features(run, keys, out)
-
-
-def channel(out: str, key: str) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``{split: (ids, features, labels)}`` of one exported key."""
-    return {s: (z["id"], z[key], z["label"]) for s in SPLITS for z in [load_split(out, s)]}
-
-
-def fit_rows(splits: dict[str, SplitFeatures], keep, cfg, seed: int) -> dict:
-    """One hybrid fitted on train/validation, scored once on test: ``{row: {...}}``."""
-    model = S004Hybrid(chi2_keep=keep, c_grid=cfg.c_grid, gamma_scales=cfg.gamma_scales,
-                       seed=seed).fit(splits["train"], splits["validation"])
-    test = model.evaluate(splits["test"])
-    return {row: {"test": test[row], "validation": model.validation_[row],
-                  "dims": model.dims_.get(row), "svc": model.settings_.get(row),
-                  "densities": (model.fusion_[row].densities_.tolist()
-                                if row in model.fusion_ else None)}
-            for row in test}
-
-
-def grouping(out: str, ids: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{split: (group [N], order [N])}`` of an export, rows put in ``ids[split]``'s order.
-
-    Raises:
-      ValueError: an id of ``ids`` is not in the export.
-    """
-    out_rows = {}
-    for s in SPLITS:
-        z = load_split(out, s)
-        pos = {v: i for i, v in enumerate(z["id"].astype(str))}
-        missing = [v for v in ids[s] if v not in pos]
-        if missing:
-            raise ValueError(f"{out} {s}: {len(missing)} ids missing, e.g. {missing[0]!r}")
-        index = np.array([pos[v] for v in ids[s]])
-        out_rows[s] = (z["group"][index], z["order"][index])
-    return out_rows
-
-
-def context_stage(cfg, splits: dict[str, SplitFeatures], groups, seed: int):
-    """S004's within-modality LSTMs: ``(splits with each channel replaced by its LSTM's hidden
-    states, {channel: the LSTM's info})``."""
-    lstm = ContextConfig(**cfg.context_lstm.to_dict())
-    out = {s: {} for s in SPLITS}
-    infos = {}
-    for name in splits["train"].channels:
-        grouped = {s: GroupedSplit(sp.channels[name], sp.labels, *groups[s])
-                   for s, sp in splits.items()}
-        feats, infos[name] = contextual_features(grouped, lstm, seed)
-        for s in SPLITS:
-            out[s][name] = feats[s]
-    return ({s: SplitFeatures(out[s], splits[s].labels, splits[s].ids) for s in SPLITS}, infos)
-
-
-def across_row(cfg, within: dict[str, SplitFeatures], groups, keep, seed: int):
-    """S004's across-modality LSTM: each channel's context features min-max scaled (and, with
-    ``keep``, chi-square selected), fitted on train, spliced, one LSTM over the videos, its
-    hidden states -> one SVC (min-max only: the selection happened before the splice).
-    Returns ``(row, the LSTM's info)``."""
-    y = within["train"].labels
-    prep = {n: ChannelFeatures(keep).fit(x, y) for n, x in within["train"].channels.items()}
-    spliced = {s: np.concatenate([prep[n].transform(x) for n, x in sp.channels.items()], axis=1)
-               for s, sp in within.items()}
-    grouped = {s: GroupedSplit(spliced[s], sp.labels, *groups[s]) for s, sp in within.items()}
-    feats, info = contextual_features(grouped, ContextConfig(**cfg.context_lstm.to_dict()), seed)
-    splits = {s: SplitFeatures({"across": feats[s]}, sp.labels, sp.ids)
-              for s, sp in within.items()}
-    return fit_rows(splits, None, cfg, seed)["across"], info
-
-
-def lstm_summary(info: dict) -> dict:
-    """What the report keeps of a context LSTM's ``info``."""
-    return {"best_epoch": info["best_epoch"],
-            "val_weighted_f1": round(max(info["val_weighted_f1"]), 4),
-            "max_group": info["max_group"], "groups": info["groups"]}
-
-
-def seed_results(cfg, speech_run: str, face_run: str, features: str, seed: int) -> dict:
-    """Table 2 and the fused rows of one seed (speech seed k with face seed k)."""
-    speech_out = os.path.join(features, cfg.speech.system, f"seed{seed}")
-    face_out = os.path.join(features, cfg.face.system, f"seed{seed}")
-    speech_m = ensure_export(speech_run, [cfg.speech.key], speech_out)
-    face_m = ensure_export(face_run, sorted(set(cfg.face_taps) | {cfg.face.key}), face_out)
-    keeps = {"off": None, "on": cfg.chi2_keep}
-    table2 = {}
-    for tap in cfg.face_taps:
-        data = channel(face_out, tap)
-        splits = {s: join_channels({tap: data[s]}) for s in SPLITS}
-        table2[tap] = {k: fit_rows(splits, keep, cfg, seed)[tap] for k, keep in keeps.items()}
-    speech, face = channel(speech_out, cfg.speech.key), channel(face_out, cfg.face.key)
-    splits = {s: join_channels({"speech": speech[s], "face": face[s]}) for s in SPLITS}
-    fused = {"none": {k: fit_rows(splits, keep, cfg, seed) for k, keep in keeps.items()}}
-    context = {}
-    if cfg.context != "none":
-        ids = {s: splits[s].ids for s in SPLITS}
-        groups = grouping(speech_out, ids)
-        face_groups = grouping(face_out, ids)
-        if any(not np.array_equal(groups[s][0], face_groups[s][0]) for s in SPLITS):
-            raise ValueError("speech and face exports disagree on the groups of the same ids")
-        within, infos = context_stage(cfg, splits, groups, seed)
-        context = {name: lstm_summary(i) for name, i in infos.items()}
-        fused[cfg.context] = {k: fit_rows(within, keep, cfg, seed) for k, keep in keeps.items()}
-        if cfg.context == "within+across":
-            for k, keep in keeps.items():
-                row, info = across_row(cfg, within, groups, keep, seed)
-                fused[cfg.context][k]["across"] = row
-                context[f"across_chi2_{k}"] = lstm_summary(info)
-    networks = {}
-    for name, run in (("speech", speech_run), ("face", face_run)):
-        r = json.load(open(os.path.join(run, "results.json")))
-        networks[name] = {"run": os.path.abspath(run), "best_epoch": r.get("best_epoch"),
-                          "test": {m: r["test"][m] for m in ("accuracy", "weighted_f1")}}
-    return {"seed": seed, "table2": table2, "fused": fused, "context": context,
-            "networks": networks,
-            "identical_taps": identical_taps(face_out, list(cfg.face_taps)),
-            "exports": {"speech": speech_m, "face": face_m}}
-
-
-def identical_taps(out: str, taps: list[str]) -> list[list[str]]:
-    """Pairs of exported taps whose features are equal in every split (e.g. a spatial max and
-    mean over a 1 x 1 map, or dropout in eval mode)."""
-    data = {s: load_split(out, s) for s in SPLITS}
-    return [[a, b] for i, a in enumerate(taps) for b in taps[i + 1:]
-            if all(np.array_equal(data[s][a], data[s][b]) for s in SPLITS)]
-
 
 def _stat(values) -> dict:
     v = 100.0 * np.asarray(values, float)
@@ -369,14 +208,14 @@ def _context_protocol(rep: dict) -> str:
 
 
 def render(rep: dict) -> str:
-    """The markdown report of :func:`main`'s JSON ``rep``."""
+    """The markdown report of :func:`write_report`'s JSON ``rep``."""
     s, c = rep["summary"], rep["claims"]
     seeds = rep["seeds"]
     fb = c["fused_beats_single"]
     lines = [
         f"# s004_hybrid on {rep['corpus']}: S004's chi-square + LIBSVM + fuzzy-integral half",
         "",
-        f"Config `{rep['config']}`, runner `python -m experiments.s004_hybrid`; {len(seeds)} "
+        f"Config `{rep['config']}`, runner `{rep.get('runner', EARLIER_RUNNER)}`; {len(seeds)} "
         f"seeds ({', '.join(map(str, seeds))}), speech seed k paired with face seed k; ours = "
         "mean ± standard deviation over seeds (ddof 1) on the test split, in percent.",
         "",
@@ -465,93 +304,59 @@ def render(rep: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """Command line (module docstring); writes the report and prints its path."""
-    ap = argparse.ArgumentParser(
-        prog="python -m experiments.s004_hybrid",
-        description=__doc__.split("\n\n")[0].replace("``", "`") + " The speech and face "
-        "encoder runs must exist first (mmer reproduce s004_speech / s004_face --corpus C).",
-        epilog="example: python -m experiments.s004_hybrid --corpus generated --seeds 3 "
-        "--workdir runs/reproduce",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--corpus", default="generated",
-                    help="the <corpus> of experiments/s004_hybrid_<corpus>.py (generated, meld)")
-    ap.add_argument("--seeds", type=int, default=3,
-                    help="pairs speech seed k with face seed k for k < SEEDS")
-    ap.add_argument("--workdir", default="runs/reproduce",
-                    help="holds <system>/<corpus>/seed<k> of both encoders")
-    ap.add_argument("--speech-workdir", default=None, help="default: --workdir")
-    ap.add_argument("--face-workdir", default=None, help="default: --workdir")
-    ap.add_argument("--features", default=None,
-                    help="export folder (default: <workdir>/features)")
-    ap.add_argument("--out", default=None, help="default: <workdir>/reports")
-    ap.add_argument("--context", choices=CONTEXTS, default=None,
-                    help="override the config's context stage (default: the config's)")
-    ap.add_argument("--update-reference", action="store_true",
-                    help="write reproductions/s004_hybrid/<corpus>.{md,json}")
-    args = ap.parse_args(argv)
-    t0 = time.time()
-    config_path = f"experiments/s004_hybrid_{args.corpus}.py"
-    if args.seeds < 1:
-        ap.error(f"--seeds {args.seeds}: at least 1")
-    corpora = sorted(os.path.basename(p)[len("s004_hybrid_"):-3] for p in glob.glob(
-        os.path.join(os.path.dirname(os.path.abspath(__file__)), "s004_hybrid_*.py")))
-    if args.corpus not in corpora:
-        ap.error(f"--corpus {args.corpus!r}: no experiments/s004_hybrid_{args.corpus}.py; "
-                 f"corpora: {', '.join(corpora)}")
-    cfg = importlib.import_module(f"experiments.s004_hybrid_{args.corpus}").get_hybrid_config()
-    if args.context is not None:
-        cfg.context = args.context
-    if cfg.get("context", "none") not in CONTEXTS:
-        ap.error(f"context={cfg.get('context')!r} must be one of {', '.join(CONTEXTS)}")
-    cfg.context = cfg.get("context", "none")
-    speech_wd = args.speech_workdir or args.workdir
-    face_wd = args.face_workdir or args.workdir
-    features = args.features or os.path.join(args.workdir, "features")
-    out = "reproductions" if args.update_reference else (args.out or os.path.join(
-        args.workdir, "reports"))
-    missing = [run for k in range(args.seeds) for run, system in (
-        (run_dir(speech_wd, cfg.speech.system, args.corpus, k), cfg.speech.system),
-        (run_dir(face_wd, cfg.face.system, args.corpus, k), cfg.face.system))
-        if not os.path.isfile(os.path.join(run, "results.json"))]
-    if missing:  # before any export: name every run to train, in one line
-        print(f"s004_hybrid: no finished encoder run in {', '.join(missing)}; train them with "
-              f"`mmer reproduce {cfg.speech.system} --corpus {args.corpus} --seeds {args.seeds} "
-              f"--workdir {speech_wd}` and `mmer reproduce {cfg.face.system} --corpus "
-              f"{args.corpus} --seeds {args.seeds} --workdir {face_wd}`", file=sys.stderr)
-        return 2
+def write_report(system: str, corpus: str, config_path: str, cfg, run_dirs: list[str],
+                 out_dir: str, wall_s: float) -> dict[str, str]:
+    """The registry entry's reporter: summarises the seed runs ``run_dirs`` of ``cfg`` and
+    writes ``<out_dir>/<system>/<corpus>.{json,md}``.
+
+    Args:
+      system: "s004_hybrid".
+      corpus: the experiments file's corpus key ("generated").
+      config_path: the experiments file.
+      cfg: the run config (its ``model`` section is read).
+      run_dirs: the finished seed runs, seed 0 first.
+      out_dir: the report directory.
+      wall_s: the harness's wall time for this corpus.
+
+    Returns:
+      ``{"json": path, "md": path}``.
+
+    Raises:
+      UsageError: a run has no ``hybrid.json`` (not a finished s004_hybrid run).
+    """
+    from mmer_jax.errors import UsageError
+    from mmer_jax.models import model_config
+    from mmer_jax.train.run import primary_variant
+
+    m = model_config(cfg.model)
+    variant = primary_variant(cfg)
     per_seed = []
-    for k in range(args.seeds):
-        print(f"[s004_hybrid] seed {k}", file=sys.stderr)
-        per_seed.append(seed_results(
-            cfg, run_dir(speech_wd, cfg.speech.system, args.corpus, k),
-            run_dir(face_wd, cfg.face.system, args.corpus, k), features, k))
+    for d in run_dirs:
+        path = os.path.join(d, "variants", variant, HYBRID_FILE)
+        if not os.path.isfile(path):
+            raise UsageError(f"{path}: missing; {d} is not a finished s004_hybrid run")
+        with open(path) as f:
+            per_seed.append(json.load(f))
     summary = summarise(per_seed)
     face_m = per_seed[0]["exports"]["face"]
     rep = {
-        "system": "s004_hybrid", "corpus": args.corpus, "corpus_detail": face_m["corpus"],
-        "config": config_path, "seeds": list(range(args.seeds)),
-        "speech_config": f"experiments/{cfg.speech.system}_{args.corpus}.py",
-        "face_config": f"experiments/{cfg.face.system}_{args.corpus}.py",
-        "speech_key": cfg.speech.key, "face_key": cfg.face.key,
-        "chi2_keep": cfg.chi2_keep, "c_grid": list(cfg.c_grid),
-        "gamma_scales": list(cfg.gamma_scales), "context": cfg.context,
-        "context_lstm": cfg.context_lstm.to_dict() if "context_lstm" in cfg else None,
+        "system": system, "corpus": corpus, "corpus_detail": face_m["corpus"],
+        "config": os.path.relpath(config_path, harness.REPO), "runner": RUNNER,
+        "seeds": [r["seed"] for r in per_seed],
+        "speech_config": f"experiments/{m.speech.system}_{corpus}.py",
+        "face_config": f"experiments/{m.face.system}_{corpus}.py",
+        "speech_key": m.speech.key, "face_key": m.face.key,
+        "chi2_keep": m.chi2_keep, "c_grid": list(m.c_grid),
+        "gamma_scales": list(m.gamma_scales), "context": m.context,
+        "context_lstm": dataclasses.asdict(m.context_lstm),
         "examples": "/".join(str(face_m["examples"][s]) for s in SPLITS),
-        "dims": face_m["keys"], "paper_s004": PAPER, **paper_fields(args.corpus),
+        "dims": face_m["keys"], "paper_s004": PAPER, **paper_fields(corpus),
         "summary": summary,
-        "claims": claims(summary, cfg.context),
-        "context_gain": context_gain(summary, cfg.context), "per_seed": per_seed,
-        "wall_s": time.time() - t0,
+        "claims": claims(summary, m.context),
+        "context_gain": context_gain(summary, m.context), "per_seed": per_seed,
+        "wall_s": wall_s,
     }
-    os.makedirs(os.path.join(out, "s004_hybrid"), exist_ok=True)
-    base = os.path.join(out, "s004_hybrid", args.corpus)
-    atomic_write_json(base + ".json", rep)
-    with open(base + ".md", "w") as f:
-        f.write(render(rep))
-    print(base + ".md")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    base = os.path.join(out_dir, system, corpus)
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    return {"json": atomic_write_json(base + ".json", rep),
+            "md": atomic_write_text(base + ".md", render(rep))}

@@ -7,7 +7,7 @@ an emotion weight, and every sentence is described by a weighted emotion score a
 whose dot product decides the emotion. The survey gives no formula, so this is our reading:
 
 1. word vectors ``v_w`` for the training split's words (any embedding; the experiment uses the
-   JAX skip-gram of :mod:`mmer_jax.models.word2vec`, passed in as ``embed``);
+   JAX skip-gram of :mod:`.word2vec`, passed in as ``embed``);
 2. K-means over the vectors: cluster ``k(w)`` of every word (scikit-learn ``KMeans``);
 3. cluster emotion weights ``E [K, C]``: of the training tokens falling in cluster k, the share in
    utterances of class c, smoothed toward the class prior (m-estimate,

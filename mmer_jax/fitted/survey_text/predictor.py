@@ -1,11 +1,11 @@
 """A finished ``survey_text`` run as a predictor (S000 §2.1's Word2Vec / K-means / TF-IDF system).
 
 The run has no checkpoint: its trainer saved the selected classifier as arrays
-(:mod:`mmer_jax.classic.survey_text_saved`), which this loads. A transcript is split into words
+(:mod:`.saved`), which this loads. A transcript is split into words
 exactly as the trainer split the corpus (:func:`mmer_jax.data.text.split_words`), and each
 utterance is classified alone, as in training.
 
-    p = SurveyTextPredictor("runs/survey_text")
+    p = SurveyTextPredictor("runs/survey_text")   # or serve.prediction.open_predictor(...)
     p.predict_file("utterance.txt")               # or predict_file("x.wav", text="...")
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from mmer_jax.classic.survey_text_saved import SavedSurveyText
 from mmer_jax.data.sources import as_str
 from mmer_jax.data.text import split_words
 from mmer_jax.errors import UsageError
+from mmer_jax.fitted.survey_text.saved import SavedSurveyText
 from mmer_jax.schema import DataConfig, from_section
 from mmer_jax.serve import inputs
 from mmer_jax.serve.prediction import FilePrediction
@@ -108,16 +108,3 @@ class SurveyTextPredictor(FilePrediction):
             "inputs": {"extensions": sorted(inputs.TEXT_EXTS), "text": True},
         }
 
-
-def open_predictor(workdir: str, variant: str | None = None, batch_size: int = 1):
-    """The predictor of a finished run: :class:`SurveyTextPredictor` for a ``survey_text`` run,
-    :class:`~mmer_jax.serve.predictor.Predictor` for a gradient-trained one.
-
-    Raises:
-      UsageError: as the chosen predictor's constructor.
-    """
-    if load_run_config(workdir).model.get("name") == "survey_text":
-        return SurveyTextPredictor(workdir, variant, batch_size)
-    from mmer_jax.serve.predictor import Predictor
-
-    return Predictor(workdir, variant, batch_size)

@@ -1,6 +1,6 @@
 """A fitted survey text classifier as plain arrays: saved without pickle, scored with numpy.
 
-:class:`~mmer_jax.classic.survey_text.SurveyTextClassifier` holds scikit-learn objects (the TF-IDF
+:class:`~.classifier.SurveyTextClassifier` holds scikit-learn objects (the TF-IDF
 vectorizer, a scaler, a logistic regression). A run must not store them with ``pickle`` (loading a
 pickle runs code), so :class:`SavedSurveyText` keeps only the numbers that map words to class
 probabilities and recomputes the same function with numpy/scipy:
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from mmer_jax.classic.survey_text import SurveyTextClassifier
+from mmer_jax.fitted.survey_text.classifier import SurveyTextClassifier
 from mmer_jax.io_utils import atomic_write_json
 
 SAVED_FORMAT = 1

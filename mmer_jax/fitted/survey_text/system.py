@@ -1,19 +1,20 @@
 """The survey's text system (S000 §2.1): Word2Vec -> K-means -> TF-IDF-weighted cluster emotion
-scores -> logistic regression; fitted without gradients through the model, by
-``mmer_jax.train.survey_text.SurveyTextTrainer`` (``trainer="survey_text"``).
+scores -> logistic regression; fitted without gradients through the model.
 
-Source: seed paper S000 (``shared/papers/S000_*``), §2.1. The steps and our reading of them are in
-:mod:`mmer_jax.classic.survey_text`; the skip-gram is :mod:`mmer_jax.models.word2vec`. This file
-holds the ``model`` section (every default of the system) and registers it; the registered build
-returns the one neural part, the skip-gram module.
+Source: seed paper S000 (``shared/papers/S000_*``), §2.1. This file holds the ``model`` section
+(every default of the system) and registers it with its trainer, evaluator and predictor (the
+modules beside it, imported only when a run needs them); the registered build returns the one
+neural part, the skip-gram module (:mod:`.word2vec`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from mmer_jax.models.word2vec import SkipGram, SkipGramConfig
+from mmer_jax.fitted.survey_text.word2vec import SkipGram, SkipGramConfig
 from mmer_jax.registry import register_system
+
+_HERE = "mmer_jax.fitted.survey_text"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,10 @@ class SurveyTextConfig:
             raise ValueError(f"crossfit_folds={self.crossfit_folds} must be >= 1")
 
 
-@register_system("survey_text", SurveyTextConfig, trainer="survey_text")
+@register_system("survey_text", SurveyTextConfig,
+                 trainer=f"{_HERE}.trainer:SurveyTextTrainer",
+                 evaluator=f"{_HERE}.trainer:evaluate_saved",
+                 predictor=f"{_HERE}.predictor:SurveyTextPredictor")
 def build(cfg: SurveyTextConfig, num_classes: int, vocab_size: int = 0) -> SkipGram:
     """The skip-gram of the system (the classifier on top is fitted by its trainer); its
     vocabulary is built by the trainer, so ``vocab_size`` here only sizes a placeholder."""

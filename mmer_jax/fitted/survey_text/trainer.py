@@ -1,14 +1,15 @@
-"""The non-gradient trainer of the survey's text system (``model.name = "survey_text"``).
+"""The non-gradient trainer (and ``mmer eval``'s evaluator) of the survey's text system
+(``model.name = "survey_text"``).
 
 Same constructor and :meth:`SurveyTextTrainer.run` result as
 :class:`~mmer_jax.train.loop.VariantTrainer`, so :func:`mmer_jax.train.run.run`, ``results.json``,
 ``report.md`` and ``mmer reproduce`` treat it like any other system. It reads the utterance texts
 and labels of each split from the run's pipeline, trains the JAX skip-gram
-(:mod:`mmer_jax.models.word2vec`) on the training transcripts, then fits and selects the K-means /
-TF-IDF / logistic-regression half (:mod:`mmer_jax.classic.survey_text`) on the validation split and
+(:mod:`.word2vec`) on the training transcripts, then fits and selects the K-means /
+TF-IDF / logistic-regression half (:mod:`.classifier`) on the validation split and
 scores the test split once. The grid it tried, with each setting's validation score, and the
 skip-gram's loss per epoch are written to ``<run_dir>/variants/<variant>/selection.json``; the
-selected classifier, as arrays (no pickle: :mod:`mmer_jax.classic.survey_text_saved`), to
+selected classifier, as arrays (no pickle: :mod:`.saved`), to
 ``classifier.npz`` / ``classifier.json`` beside it, which ``mmer predict`` and ``mmer serve`` load.
 """
 
@@ -23,15 +24,15 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from mmer_jax.classic import survey_text as classic
-from mmer_jax.classic.survey_text_saved import SavedSurveyText
 from mmer_jax.data.base import UnitPipeline
 from mmer_jax.data.sources import as_str, iterate
 from mmer_jax.data.text import split_words
 from mmer_jax.errors import UsageError
+from mmer_jax.fitted.survey_text import classifier as classic
+from mmer_jax.fitted.survey_text.saved import SavedSurveyText
+from mmer_jax.fitted.survey_text.word2vec import train_skipgram
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.models import model_config
-from mmer_jax.models.word2vec import train_skipgram
 from mmer_jax.schema import CLASSIFICATION_METRICS, TrainConfig, from_section
 from mmer_jax.train.metrics import classification_metrics
 
@@ -159,3 +160,36 @@ class SurveyTextTrainer:
             "train_wall_s": wall,
             "num_params": int(num_params),
         }
+
+
+def evaluate_saved(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> dict[str, Any]:
+    """``mmer eval`` of a ``survey_text`` run: each variant's saved classifier
+    (``variants/<variant>/classifier.npz``, what ``mmer predict`` loads) on ``split``.
+
+    Returns:
+      ``{variant: {"epoch": None, split: metrics}}`` (classification metrics as in
+      ``results.json``), or ``{variant: {"error": ...}}`` for a variant without a saved
+      classifier.
+
+    Raises:
+      UsageError: the corpus records have no ``text`` field.
+    """
+    from mmer_jax.data.pipeline import make_pipeline
+    from mmer_jax.schema import DataConfig
+    from mmer_jax.train.run import variants_of
+
+    variants = variants_of(cfg)
+    data = from_section(DataConfig, cfg.data, "data")
+    pipeline = make_pipeline(data, sorted({m for v in variants.values() for m in v}), cfg.seed,
+                             workdir)
+    tokens, labels = split_texts(pipeline, split)
+    out: dict[str, Any] = {}
+    for name in variants:
+        directory = os.path.join(workdir, "variants", name)
+        if not os.path.exists(os.path.join(directory, "classifier.npz")):
+            out[name] = {"error": "no saved classifier (variants/<variant>/classifier.npz)"}
+            continue
+        pred = SavedSurveyText.load(directory).predict_proba(tokens).argmax(1)
+        out[name] = {"epoch": None,
+                     split: classification_metrics(labels, pred, pipeline.class_names)}
+    return out

@@ -1,5 +1,9 @@
 """The systems; importing this package registers them in ``registry.SYSTEMS``.
 
+A system with private parts is a package of its own (``mi/layers.py``, ``tsra/losses.py``).
+Systems fitted by trainers of their own (``survey_text``, ``s004_hybrid``) are in
+:mod:`mmer_jax.fitted`.
+
 | name | file | what |
 |---|---|---|
 | ``quickstart`` | ``quickstart.py`` | registered encoder per modality + fusion + head |
@@ -10,11 +14,10 @@
 | ``s004_speech`` | ``s004_speech.py`` | S004's speech CNN-LSTM (recurrent dropout) + dense output |
 | ``crnn_ma`` | ``crnn_ma.py`` | survey CRNN-MA: CNN + self-attention, LSTM + multi-dim attention |
 | ``speech_recipe`` | ``speech_recipe.py`` | speech from scratch: SpecAugment + ``speech_cnn`` |
-| ``survey_text`` | ``survey_text.py`` | survey §2.1: Word2Vec, K-means, TF-IDF cluster scores, LR |
 | ``vgg16_face`` | ``vgg16_face.py`` | survey §2.2: VGG16 per face crop, mean over frames |
 | ``s004_face`` | ``s004_face.py`` | S004's Inception-ResNet-v2 face branch, its feature taps |
-| ``mi`` | ``mi.py`` | survey §3.1: cross-modal dynamic convolution + residual gating |
-| ``tsra`` | ``tsra.py`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
+| ``mi`` | ``mi/`` | survey §3.1: cross-modal dynamic convolution + residual gating |
+| ``tsra`` | ``tsra/`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
 | ``mgmnet`` | ``mgmnet.py`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
 | ``ssl_probe`` | ``ssl_probe.py`` | frozen pretrained encoder: weighted layer sum, pooled, MLP |
 | ``ssl_finetune`` | ``ssl_finetune.py`` | imported speech encoder fine-tuned, weighted states |
@@ -34,7 +37,6 @@ from mmer_jax.models.systems import (  # noqa: F401
     speech_recipe,
     ssl_finetune,
     ssl_probe,
-    survey_text,
     tsra,
     vgg16_face,
 )

@@ -5,7 +5,7 @@ summary of Yu et al., its ref. [9]); CMU-MOSEI and IEMOCAP results in its Table 
 below it. The survey gives the structure only (no layer sizes, kernel sizes or training
 settings); every size below is ours and small.
 
-Our reading of §3.1, step by step (blocks in :mod:`mmer_jax.models.mi_layers`):
+Our reading of §3.1, step by step (blocks in :mod:`mmer_jax.models.systems.mi.layers`):
 
 1. Per modality, three levels of features. Low-level: a learned token embedding (text), the
    log-mel/MFCC frames (audio), a small per-frame CNN (frames), or a Dense projection of
@@ -44,13 +44,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.layers import masked_mean
-from mmer_jax.models.mi_layers import (
+from mmer_jax.models.ops import DYNAMIC_CONV_IMPLEMENTATIONS
+from mmer_jax.models.systems.mi.layers import (
     CrossModalDynamicConv,
     MIStream,
     ResidualGate,
     segment_pool,
 )
-from mmer_jax.models.ops import DYNAMIC_CONV_IMPLEMENTATIONS
 from mmer_jax.registry import register_system
 
 # Model-batch key of each modality's input (its mask is "<key>_mask"; docs/contracts.md) and the

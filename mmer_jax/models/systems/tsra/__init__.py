@@ -17,7 +17,7 @@ shared/private-subspace style the outline describes):
   per modality; the *fused* space: the state of the stacked LSTM (``recognizer_layers`` layers)
   run over the sequence [shared_1..M, private_1..M] of the 2M space vectors.
 * **four losses**: the task loss (the harness's cross-entropy, or L1/MSE for a 1-output
-  regression build) plus, in ``aux["loss_terms"]`` (:mod:`mmer_jax.models.tsra_losses`),
+  regression build) plus, in ``aux["loss_terms"]`` (:mod:`mmer_jax.models.systems.tsra.losses`),
   ``similarity`` (MSE, or CMD, between the shared vectors of every two modalities), ``difference``
   (soft orthogonality of shared vs private and private vs private) and ``reconstruction`` (a
   decoder per modality maps shared + private back to ``u_m``; ``u_m`` is held fixed by a
@@ -39,9 +39,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmer_jax.models import tsra_losses
 from mmer_jax.models.encoders.vision import FrameCNN
 from mmer_jax.models.layers import LSTM, last_valid
+from mmer_jax.models.systems.tsra import losses as tsra_losses
 from mmer_jax.registry import ENCODERS, register_system
 
 TSRA_MODALITIES = ("text", "audio", "frames", "text_feat", "audio_feat", "vision_feat")
