@@ -19,7 +19,7 @@ cheap)::
 | ``VariantTrainer`` | one variant's trainer, with its public steps (``train.loop``) |
 | ``make_pipeline`` | a corpus as host batches (``data``) |
 | ``build_model`` | a registered system from a ``model`` section (``models``) |
-| ``SYSTEMS``, ``ENCODERS``, ``FUSIONS``, ``HEADS`` | model registries (``registry``) |
+| ``SYSTEMS``, ``ENCODERS``, ``FUSIONS``, ``SEQUENCE_FUSIONS``, ``HEADS`` | model registries |
 | ``CORPORA``, ``AUGMENTATIONS``, ``OFFLINE_AUGMENTATIONS`` | data registries |
 | ``attention``, ``dynamic_conv`` | the kernels' ops (``mmer_kernels``) |
 | ``UsageError``, ``RunError`` | the errors the ``mmer`` command reports in one line |
@@ -44,6 +44,7 @@ _EXPORTS = {
     "SYSTEMS": "mmer_jax.registry:SYSTEMS",
     "ENCODERS": "mmer_jax.registry:ENCODERS",
     "FUSIONS": "mmer_jax.registry:FUSIONS",
+    "SEQUENCE_FUSIONS": "mmer_jax.registry:SEQUENCE_FUSIONS",
     "HEADS": "mmer_jax.registry:HEADS",
     "CORPORA": "data_prep:CORPORA",
     "AUGMENTATIONS": "mmer_jax.data.augment:AUGMENTATIONS",

@@ -2,7 +2,11 @@
 
 - ``SYSTEMS`` (``model.name``): a :class:`System`, the model's config class + its build function;
 - ``ENCODERS`` (e.g. ``model.encoders.audio.name``): Flax modules ``(x, mask, *, train) -> [B, D]``;
-- ``FUSIONS`` (e.g. ``model.fusion``): Flax modules combining encoder features;
+- ``FUSIONS`` (e.g. ``model.fusion`` of S001/S003/quickstart): vector fusions, Flax modules
+  ``(feats, *, train, masks=None) -> [B, D]`` over per-modality features in a given order
+  (:mod:`mmer_jax.models.fusion.contract`);
+- ``SEQUENCE_FUSIONS`` (``model.fusion`` of S002): sequence layers ``(x [B, U, D], mask [B, U],
+  *, train) -> [B, U, D]`` over a dialogue's utterances (``attention_residual``);
 - ``HEADS`` (e.g. ``model.head``): Flax modules ``(features, *, train) -> logits``;
 - ``ARCHITECTURES``: the pretrained encoders' architectures (Whisper, wav2vec 2.0, HuBERT, WavLM,
   BERT/RoBERTa, torchvision ResNets, Inception-ResNet-v2), each an :class:`Architecture` whose

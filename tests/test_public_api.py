@@ -22,7 +22,8 @@ def test_registries_list_the_seed_systems_and_corpora():
     assert {"quickstart", "s001", "s002", "s003", "text_cnn", "bc_lstm", "cmn"} <= set(
         mmer_jax.SYSTEMS.names()
     )
-    assert {"attention_residual", "concat", "dynconv_gate"} <= set(mmer_jax.FUSIONS.names())
+    assert {"concat", "dynconv_gate", "tfn"} <= set(mmer_jax.FUSIONS.names())
+    assert mmer_jax.SEQUENCE_FUSIONS.names() == ["attention_residual"]  # a kind of its own
     assert {"emodb", "iemocap", "generated_emotion"} <= set(mmer_jax.CORPORA.names())
     with pytest.raises(KeyError, match="unknown system 'nope'; known: bc_lstm"):
         mmer_jax.SYSTEMS["nope"]

@@ -10,15 +10,24 @@ from mmer_jax.registry import HEADS
 
 @HEADS.register("mlp")
 class MLPHead(nn.Module):
-    """[B, D] -> logits [B, C]: optional hidden layer, dropout, linear classifier."""
+    """[B, D] -> logits [B, C]: optional hidden layer, dropout, linear classifier.
+
+    Attributes:
+      num_classes: C.
+      hidden: width of the hidden ReLU layer (0: none).
+      dropout: before the classifier.
+      hidden_name, out_name: the two layers' names (S003 keeps its ``fc`` and ``head_out``).
+    """
 
     num_classes: int
     hidden: int = 128
     dropout: float = 0.3
+    hidden_name: str = "hidden"
+    out_name: str = "out"
 
     @nn.compact
     def __call__(self, x: jnp.ndarray, *, train: bool) -> jnp.ndarray:
         if self.hidden:
-            x = nn.relu(nn.Dense(self.hidden, name="hidden")(x))
+            x = nn.relu(nn.Dense(self.hidden, name=self.hidden_name)(x))
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_classes, name="out")(x)
+        return nn.Dense(self.num_classes, name=self.out_name)(x)

@@ -3,7 +3,6 @@ and the two checks each fusion must pass (4-device mesh = 1 device; overfitting 
 
 from __future__ import annotations
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,23 +11,15 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmer_jax.registry import FUSIONS
+from mmer_jax.models.fused import FusionOnly
 
 C = 4
 
 
-class Classifier(nn.Module):
-    """A registered fusion + a linear head, as S001/S003 assemble them."""
-
-    fusion: str
-    options: tuple = ()
-
-    @nn.compact
-    def __call__(self, feats, *, train: bool, masks=None):
-        kw = {} if masks is None else {"masks": masks}
-        h = FUSIONS[self.fusion](**dict(self.options), ordered=True, name="fusion")(
-            feats, train=train, **kw)
-        return nn.Dense(C, name="head")(h)
+def Classifier(fusion: str, options: tuple = ()) -> FusionOnly:  # noqa: N802 - a model's name
+    """A registered fusion + a linear head ``head``, from the shared assembly
+    (:class:`mmer_jax.models.fused.FusionOnly`); ``apply`` returns (logits [N, C], {})."""
+    return FusionOnly(fusion, (), options, C)
 
 
 def random_feats(n: int, dims: dict, seed: int = 0) -> dict:
@@ -42,7 +33,7 @@ def xent(logits, labels):
     return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1).mean()
 
 
-def check_mesh_matches_one_device(model: Classifier, feats: dict) -> None:
+def check_mesh_matches_one_device(model: FusionOnly, feats: dict) -> None:
     """Loss and gradients on a 4-device data-parallel mesh equal one device's; the fusion's
     gradients are finite and not all zero."""
     if jax.device_count() < 4:
@@ -52,7 +43,7 @@ def check_mesh_matches_one_device(model: Classifier, feats: dict) -> None:
     params = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
 
     def loss(p, x, y):
-        return xent(model.apply({"params": p}, x, train=False), y)
+        return xent(model.apply({"params": p}, x, train=False)[0], y)
 
     mesh = jax.make_mesh((4,), ("data",))
     data, rep = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
@@ -69,7 +60,7 @@ def check_mesh_matches_one_device(model: Classifier, feats: dict) -> None:
     assert sum(float(jnp.abs(g).sum()) for g in fusion_grads) > 0
 
 
-def check_overfits_eight_examples(model: Classifier, feats: dict) -> None:
+def check_overfits_eight_examples(model: FusionOnly, feats: dict) -> None:
     """Random labels on random features: only a fusion that passes information through can fit
     them (300 Adam steps)."""
     labels = jnp.asarray(np.random.default_rng(6).integers(0, C, 8))
@@ -79,12 +70,12 @@ def check_overfits_eight_examples(model: Classifier, feats: dict) -> None:
     def step(carry, _):
         p, s = carry
         loss, g = jax.value_and_grad(
-            lambda q: xent(model.apply({"params": q}, feats, train=False), labels))(p)
+            lambda q: xent(model.apply({"params": q}, feats, train=False)[0], labels))(p)
         u, s = tx.update(g, s, p)
         return (optax.apply_updates(p, u), s), loss
 
     (params, _), losses = jax.jit(lambda p: jax.lax.scan(step, (p, tx.init(p)), None, 300))(
         params)
-    logits = model.apply({"params": params}, feats, train=False)
+    logits = model.apply({"params": params}, feats, train=False)[0]
     assert float(losses[-1]) < 0.05 < float(losses[0])
     assert (np.asarray(logits.argmax(-1)) == np.asarray(labels)).all()

@@ -176,7 +176,7 @@ def test_mult_kernel_path_interpret_matches_xla():
 
     def run(model):
         def loss(p):
-            logits = model.apply({"params": p}, feats, masks=masks, train=False)
+            logits = model.apply({"params": p}, feats, masks=masks, train=False)[0]
             return _xent(logits, labels), logits
 
         return jax.jit(jax.value_and_grad(loss, has_aux=True))(params)

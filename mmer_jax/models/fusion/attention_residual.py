@@ -1,7 +1,8 @@
 """S002's fusion: self-attention with a residual connection and LayerNorm, ``H = Norm(F + MHA(F))``.
 
-A sequence fusion: it runs over the per-utterance context features of a dialogue (not over a
-dict of modality features, as ``concat`` and ``dynconv_gate`` do).
+A sequence fusion (``registry.SEQUENCE_FUSIONS``, see :mod:`mmer_jax.models.fusion.contract`): it
+runs over the per-utterance context features of a dialogue, not over a dict of modality features
+as the vector fusions (``concat``, ``tfn``, ...) do.
 
 S002 applies this block to the Bi-LSTM context features of the utterances of a dialogue; padded
 utterances are excluded as keys and their own rows are zeroed, so they can influence nothing.
@@ -13,10 +14,10 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.attention import MultiHeadAttention
-from mmer_jax.registry import FUSIONS
+from mmer_jax.registry import SEQUENCE_FUSIONS
 
 
-@FUSIONS.register("attention_residual")
+@SEQUENCE_FUSIONS.register("attention_residual")
 class AttentionResidual(nn.Module):
     """F [B, U, D] + mask [B, U] -> H [B, U, D].
 

@@ -33,8 +33,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.fusion.bridge import pick_bridge
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.models.fusion.mult import as_sequences
-from mmer_jax.models.fusion.tfn import modality_order
 from mmer_jax.models.layers import masked_mean
 from mmer_jax.registry import FUSIONS
 
@@ -48,7 +48,8 @@ class BilinearShiftFusion(nn.Module):
       rank: rank R of each bilinear interaction.
       dropout: on the output.
       init_scale: initial value of the learned bound softplus(c) on ||a S|| / ||t||.
-      ordered: modality order (the dict's when True, else sorted names).
+      order: the modality order (the system's, from its config; () = sorted names), see
+        :mod:`mmer_jax.models.fusion.contract`.
       bridge: the bridge modality ("" = automatic, see ``pick_bridge``).
 
     Raises:
@@ -60,13 +61,13 @@ class BilinearShiftFusion(nn.Module):
     rank: int = 16
     dropout: float = 0.1
     init_scale: float = 0.5
-    ordered: bool = False
+    order: tuple[str, ...] = ()
     bridge: str = ""
 
     @nn.compact
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
                  masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+        names = fusion_order(feats, self.order, "bilinear")
         b = pick_bridge(names, self.bridge)
         seqs, valid = as_sequences(feats, masks, names, "bilinear")
         vec = {m: masked_mean(seqs[m], valid[m]) for m in names}  # [B, D_m]

@@ -39,8 +39,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.models.fusion.mult import CrossmodalBlock, as_sequences, sinusoidal_positions
-from mmer_jax.models.fusion.tfn import modality_order
 from mmer_jax.models.layers import masked_mean
 from mmer_jax.registry import FUSIONS
 
@@ -88,7 +88,8 @@ class BridgeFusion(nn.Module):
       dropout: on the embedded inputs and on attention/FFN outputs.
       implementation: of the attention op: "auto" | "xla" | "pallas" | "cudnn" | "interpret"
         (``mmer_jax.models.ops.ATTENTION_IMPLEMENTATIONS``).
-      ordered: modality order (the dict's when True, else sorted names).
+      order: the modality order (the system's, from its config; () = sorted names), see
+        :mod:`mmer_jax.models.fusion.contract`.
       bridge: the bridge modality ("" = automatic, see :func:`pick_bridge`).
 
     Raises:
@@ -101,13 +102,13 @@ class BridgeFusion(nn.Module):
     layers: int = 1
     dropout: float = 0.1
     implementation: str = "xla"
-    ordered: bool = False
+    order: tuple[str, ...] = ()
     bridge: str = ""
 
     @nn.compact
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
                  masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+        names = fusion_order(feats, self.order, "bridge")
         b = pick_bridge(names, self.bridge)
         seqs, valid = as_sequences(feats, masks, names, "bridge")
         emb = {}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.registry import FUSIONS
 
 
@@ -13,14 +16,15 @@ class ConcatFusion(nn.Module):
     """dict of [B, D_m] features -> [B, sum D_m]; no parameters.
 
     Attributes:
-      ordered: False concatenates in sorted-name order (parameter shapes then do not depend on
-        how the dict was built); True keeps the dict's order (a system's own modality order).
+      order: the concatenation order (the system's, from its config; () = sorted names), see
+        :mod:`mmer_jax.models.fusion.contract`.
     """
 
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        del train
-        keys = list(feats) if self.ordered else sorted(feats)
+    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
+                 masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
+        del train, masks  # vectors: no steps to mask
+        keys = fusion_order(feats, self.order, "concat")
         return jnp.concatenate([feats[k] for k in keys], axis=-1)

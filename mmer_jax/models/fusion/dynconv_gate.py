@@ -11,17 +11,20 @@ channel, how much of that interaction to add back to each modality's own represe
     H    = X + G * C                                residual gating
     out  = mean_m H                                 [B, d]
 
-Modalities are ordered by name (``ordered``: in the dict's order, as S001/S003 pass them) so
-parameter shapes and the sequence order are stable. Every
+Modalities are taken in the system's order (``order``; sorted names when empty), so the
+sequence order never depends on how the feature dict was built. Every
 example has every modality, so the sequence carries no mask.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import flax.linen as nn
 import jax.numpy as jnp
 
 from mmer_jax.models.dynconv import DynamicConv
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.registry import FUSIONS
 
 
@@ -34,18 +37,21 @@ class DynConvGateFusion(nn.Module):
       num_heads: DynamicConv kernel heads; ``width`` must be divisible by it.
       kernel_size: DynamicConv taps across the modality axis.
       implementation: "xla" | "pallas" | "interpret" for the dynamic-conv op.
-      ordered: modality (sequence) order: the dict's (True, as S001/S003 pass) or sorted names.
+      order: the modality order (the system's, from its config; () = sorted names), see
+        :mod:`mmer_jax.models.fusion.contract`.
     """
 
     width: int = 64
     num_heads: int = 4
     kernel_size: int = 3
     implementation: str = "xla"
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        names = list(feats) if self.ordered else sorted(feats)
+    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
+                 masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
+        del masks  # vectors: no steps to mask
+        names = fusion_order(feats, self.order, "dynconv_gate")
         x = jnp.stack([nn.Dense(self.width, name=f"proj_{m}")(feats[m]) for m in names], axis=1)
         c = DynamicConv(self.width, self.num_heads, self.kernel_size, "centered",
                         self.implementation, name="dynconv")(x)  # [B, M, d]

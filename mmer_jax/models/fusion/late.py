@@ -18,11 +18,13 @@ through the fused loss (no separate per-modality losses).
 
 from __future__ import annotations
 
+from typing import Optional
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mmer_jax.models.fusion.tfn import modality_order
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.registry import FUSIONS
 
 
@@ -36,7 +38,8 @@ class LateFusion(nn.Module):
     Attributes:
       features: width of every modality's score vector (and of the output).
       dropout: on each modality's features before its scorer.
-      ordered: modality order of ``modality_logits``: the dict's (True) or sorted names (False).
+      order: the modality order of ``modality_logits`` (the system's, from its config;
+        () = sorted names), see :mod:`mmer_jax.models.fusion.contract`.
 
     Raises:
       ValueError: (on call) a feature that is not [B, d].
@@ -44,11 +47,13 @@ class LateFusion(nn.Module):
 
     features: int = 64
     dropout: float = 0.0
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
+                 masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
+        del masks  # vectors: no steps to mask
+        names = fusion_order(feats, self.order, "late")
         scores = []
         for m in names:
             if feats[m].ndim != 2:

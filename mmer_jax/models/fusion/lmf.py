@@ -24,7 +24,8 @@ from typing import Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
-from mmer_jax.models.fusion.tfn import PostFusionMLP, modality_order
+from mmer_jax.models.fusion.contract import fusion_order
+from mmer_jax.models.fusion.tfn import PostFusionMLP
 from mmer_jax.registry import FUSIONS
 
 
@@ -41,8 +42,8 @@ class LowRankFusion(nn.Module):
       post_layers: Dense+ReLU layers after the fused one (as in :class:`TensorFusion`).
       dropout: before every post-fusion layer.
       project: None or a width every modality is first projected to (as in TFN).
-      ordered: modality order: the dict's (True) or sorted names (False); the result does not
-        depend on it, only the parameter names' creation order does.
+      order: the modality order (the system's, from its config; () = sorted names), see
+        :mod:`mmer_jax.models.fusion.contract`.
 
     Raises:
       ValueError: (on call) a feature that is not [B, d].
@@ -53,11 +54,13 @@ class LowRankFusion(nn.Module):
     post_layers: int = 1
     dropout: float = 0.0
     project: Optional[int] = None
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
+                 masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
+        del masks  # vectors: no steps to mask
+        names = fusion_order(feats, self.order, "lmf")
         prod = None
         for m in names:
             v = feats[m]

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mmer_jax.models.attention import MultiHeadAttention
-from mmer_jax.models.fusion.tfn import modality_order
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.registry import FUSIONS
 
 
@@ -125,8 +125,8 @@ class MulTFusion(nn.Module):
       dropout: on attention/FFN outputs and on the embedded inputs.
       implementation: of the attention op: "auto" | "xla" | "pallas" | "cudnn" | "interpret"
         (``mmer_jax.models.ops.ATTENTION_IMPLEMENTATIONS``).
-      ordered: modality order (the dict's when True, else sorted names); it fixes the order of
-        the output's blocks.
+      order: the modality order, which fixes the order of the output's blocks (the system's,
+        from its config; () = sorted names), see :mod:`mmer_jax.models.fusion.contract`.
 
     Raises:
       ValueError: (on call) a feature that is neither [B, D] nor [B, T, D], or a mask whose
@@ -139,12 +139,12 @@ class MulTFusion(nn.Module):
     self_layers: int = 1
     dropout: float = 0.1
     implementation: str = "xla"
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
     def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
                  masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+        names = fusion_order(feats, self.order, "mult")
         raw, valid = as_sequences(feats, masks, names, "mult")  # a vector: a length-1 sequence
         seqs = {}
         for m in names:

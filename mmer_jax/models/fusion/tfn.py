@@ -24,14 +24,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from mmer_jax.models.fusion.contract import fusion_order
 from mmer_jax.registry import FUSIONS
-
-
-def modality_order(feats: dict, ordered: bool) -> list[str]:
-    """The modality names of ``feats`` in the order a fusion uses them: the dict's own order
-    when ``ordered`` (a system's modality order), else sorted (parameter shapes then do not
-    depend on how the dict was built)."""
-    return list(feats) if ordered else sorted(feats)
 
 
 def tensor_product(vectors: Sequence[jnp.ndarray]) -> jnp.ndarray:
@@ -93,7 +87,8 @@ class TensorFusion(nn.Module):
       dropout: before every post-fusion layer.
       project: None uses the encoder vectors as they are (the paper's product); an int d
         projects every modality to d first (a Dense per modality, ``proj_<name>``).
-      ordered: modality order of the product: the dict's (True) or sorted names (False).
+      order: the modality order of the product (the system's, from its config; () = sorted
+        names), see :mod:`mmer_jax.models.fusion.contract`.
 
     Raises:
       ValueError: (on call) a feature that is not [B, d].
@@ -103,11 +98,13 @@ class TensorFusion(nn.Module):
     post_layers: int = 1
     dropout: float = 0.0
     project: Optional[int] = None
-    ordered: bool = False
+    order: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool) -> jnp.ndarray:
-        names = modality_order(feats, self.ordered)
+    def __call__(self, feats: dict[str, jnp.ndarray], *, train: bool,
+                 masks: Optional[dict[str, jnp.ndarray]] = None) -> jnp.ndarray:
+        del masks  # vectors: no steps to mask
+        names = fusion_order(feats, self.order, "tfn")
         vs = [feats[m] for m in names]
         if self.project is not None:
             vs = [nn.Dense(self.project, name=f"proj_{m}")(v)

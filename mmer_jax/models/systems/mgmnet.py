@@ -171,9 +171,10 @@ class MGMNet(nn.Module):
             else:
                 enc = FrameSequence(tuple(c.frame_widths), c.width, name="enc_frames")
             seqs[m], masks[m] = enc(x, mask, train=train)  # [N, T_m, width], [N, T_m]
+        order = tuple(c.modalities)  # the config's order, never the dicts'
         fine = BridgeFusion(c.width, c.num_heads, c.bridge_layers, c.dropout, c.implementation,
-                            ordered=True, name="bridge")(seqs, masks=masks, train=train)
-        coarse = BilinearShiftFusion(c.width, c.rank, c.dropout, ordered=True,
+                            order=order, name="bridge")(seqs, masks=masks, train=train)
+        coarse = BilinearShiftFusion(c.width, c.rank, c.dropout, order=order,
                                      name="bilinear")(seqs, masks=masks, train=train)
         h = nn.relu(nn.Dense(c.width, name="fuse")(jnp.concatenate([fine, coarse], -1)))
         z, mu, logvar = VariationalBottleneck(c.ib_dim, name="bottleneck")(h, train=train)

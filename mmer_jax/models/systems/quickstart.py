@@ -14,9 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import flax.linen as nn
-
-from mmer_jax.registry import ENCODERS, FUSIONS, HEADS, check_names, register_system
+from mmer_jax.models.fused import Branch, EncodersFusionHead, Head
+from mmer_jax.registry import ENCODERS, HEADS, check_fusion, check_names, register_system
 
 # Model-batch keys of each modality's input and mask (see docs/contracts.md). The feature streams
 # of CMU-MOSI / CMU-MOSEI ([B, T, D] float, e.g. read by ``feature_lstm``) are keyed by their name.
@@ -54,7 +53,7 @@ class QuickstartConfig:
     name: str = "quickstart"
     modalities: tuple[str, ...] = ("audio", "frames", "text")
     encoders: Any = dataclasses.field(default_factory=lambda: dict(QUICKSTART_ENCODERS))
-    fusion: str = "concat"  # a name in FUSIONS
+    fusion: str = "concat"  # a vector fusion (FUSIONS), over the modalities in sorted order
     fusion_options: Any = dataclasses.field(default_factory=dict)  # that fusion's fields
     head: str = "mlp"  # a name in HEADS
     head_hidden: int = 128
@@ -69,38 +68,13 @@ class QuickstartConfig:
         missing = [m for m in self.modalities if m not in self.encoders]
         if missing:
             raise ValueError(f"encoders={dict(self.encoders)} has no entry for {missing[0]!r}")
-        check_names(fusion=(FUSIONS, self.fusion), head=(HEADS, self.head),
+        check_fusion("quickstart", "vector", self.fusion)
+        check_names(head=(HEADS, self.head),
                     **{f"encoders.{m}.name": (ENCODERS, self.encoders[m].get("name", ""))
                        for m in self.modalities})
 
 
-class MultimodalClassifier(nn.Module):
-    """Utterance batch -> (logits [B, C], {"features": {modality: [B, D_m]}})."""
-
-    modalities: tuple
-    encoder_specs: tuple  # ((modality, name, kwargs-tuple), ...): hashable, as Flax fields are
-    fusion: str
-    fusion_options: tuple  # ((field, value), ...)
-    head: str
-    num_classes: int
-    head_hidden: int = 128
-    dropout: float = 0.3
-
-    @nn.compact
-    def __call__(self, batch: dict, *, train: bool):
-        feats = {}
-        for modality, name, kwargs in self.encoder_specs:
-            enc = ENCODERS[name](**dict(kwargs), name=f"enc_{modality}")
-            feats[modality] = enc(
-                batch[INPUT_KEY[modality]], batch[MASK_KEY[modality]], train=train
-            )
-        fusion = FUSIONS[self.fusion](**dict(self.fusion_options), name="fusion")
-        fused = fusion(feats, train=train)
-        head = HEADS[self.head](self.num_classes, self.head_hidden, self.dropout, name="head")
-        return head(fused, train=train), {"features": feats}
-
-
-def _encoder_spec(modality: str, spec: dict, vocab_size: int) -> tuple:
+def _branch(modality: str, spec: dict, vocab_size: int) -> Branch:
     kwargs = dict(spec)
     name = kwargs.pop("name", None)
     if name is None:
@@ -112,19 +86,23 @@ def _encoder_spec(modality: str, spec: dict, vocab_size: int) -> tuple:
         raise ValueError(f"encoders.{modality}: encoder {name!r} has no field {unknown[0]!r}")
     if "vocab_size" in fields:
         kwargs["vocab_size"] = vocab_size
-    return modality, name, tuple(sorted(kwargs.items()))
+    return Branch(modality, name, (INPUT_KEY[modality], MASK_KEY[modality]),
+                  kwargs=tuple(sorted(kwargs.items())), scope=f"enc_{modality}")
 
 
-@register_system("quickstart", QuickstartConfig)
-def build(cfg: QuickstartConfig, num_classes: int, vocab_size: int) -> MultimodalClassifier:
-    """The quickstart classifier for ``cfg.modalities``.
+@register_system("quickstart", QuickstartConfig, fusion_kind="vector")
+def build(cfg: QuickstartConfig, num_classes: int, vocab_size: int) -> EncodersFusionHead:
+    """The quickstart classifier for ``cfg.modalities``: utterance batch -> (logits [B, C],
+    ``{"features": {modality: [B, D_m]}}``).
+
+    The fusion sees the modalities in sorted-name order (the quickstart's order since its first
+    runs, kept so that their checkpoints load and compute what they did).
 
     Raises:
       ValueError: an encoder without a name or with a field its module does not have.
       UnknownName (KeyError): an encoder, fusion or head name no registry has.
     """
-    specs = tuple(_encoder_spec(m, cfg.encoders[m], vocab_size) for m in cfg.modalities)
-    return MultimodalClassifier(
-        tuple(cfg.modalities), specs, cfg.fusion, tuple(sorted(cfg.fusion_options.items())),
-        cfg.head, num_classes, cfg.head_hidden, cfg.dropout,
-    )
+    branches = tuple(_branch(m, cfg.encoders[m], vocab_size) for m in sorted(cfg.modalities))
+    head = Head(cfg.head, (("hidden", cfg.head_hidden), ("dropout", cfg.dropout)))
+    return EncodersFusionHead(branches, cfg.fusion, num_classes, head,
+                              tuple(sorted(cfg.fusion_options.items())), features_key="features")

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import flax.linen as nn
-
 from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.resnet import ResNetConfig
-from mmer_jax.models.layers import in_scope_of
-from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
+from mmer_jax.models.fused import Branch, EncodersFusionHead, Head
+from mmer_jax.registry import ENCODERS, check_fusion, check_names, register_system
 
 S001_MODALITIES = ("audio", "frames", "face")
 
@@ -49,7 +47,7 @@ class S001Config:
     video_encoder: str = "resnet_lstm"  # ENCODERS name, built as (video, lstm_hidden, modality)
     # video_encoder="imported_lstm": the imported image network per frame, in place of ``video``.
     video_import: ImportedEncoderConfig = ImportedEncoderConfig(states="-1")
-    fusion: str = "concat"  # a name in FUSIONS
+    fusion: str = "concat"  # a vector fusion (FUSIONS), over the modalities in this order
 
     def __post_init__(self):
         if not self.modalities or any(m not in S001_MODALITIES for m in self.modalities):
@@ -57,7 +55,8 @@ class S001Config:
                 f"modalities={self.modalities} must be a non-empty subset of {S001_MODALITIES}"
             )
         check_names(audio_encoder=(ENCODERS, self.audio_encoder),
-                    video_encoder=(ENCODERS, self.video_encoder), fusion=(FUSIONS, self.fusion))
+                    video_encoder=(ENCODERS, self.video_encoder))
+        check_fusion("s001", "vector", self.fusion)
         video = [m for m in self.modalities if m != "audio"]
         if self.video_encoder == "imported_lstm" and video and not (self.video_import.path
                                                                     or self.video_import.record):
@@ -65,34 +64,30 @@ class S001Config:
                              "imported image network's directory)")
 
 
-class S001(nn.Module):
-    """Utterance batch -> (logits [B, C], aux with ``feat_<modality>`` [B, D_m])."""
-
-    cfg: S001Config
-    num_classes: int
-
-    @nn.compact
-    def __call__(self, batch, *, train: bool):
-        c = self.cfg
-        feats = {}
-        for m in c.modalities:
-            if m != "audio" and c.video_encoder == "imported_lstm":  # its own scope: enc_<m>
-                feats[f"feat_{m}"] = ENCODERS["imported_lstm"](
-                    c.video_import, c.lstm_hidden, m, name=f"enc_{m}")(
-                    batch[m], batch[f"{m}_mask"], train=train)
-                continue
-            if m == "audio":
-                enc = ENCODERS[c.audio_encoder](c.audio, name="enc_audio")
-            else:
-                enc = ENCODERS[c.video_encoder](c.video, c.lstm_hidden, m, name=f"enc_{m}")
-            feats[f"feat_{m}"] = in_scope_of(self, enc)(batch[m], batch[f"{m}_mask"], train=train)
-        fused = FUSIONS[c.fusion](ordered=True, name="fusion")(feats, train=train)
-        h = nn.Dropout(c.dropout)(fused, deterministic=not train)
-        return nn.Dense(self.num_classes, name="head_out")(h), feats
+def branches(cfg: S001Config) -> tuple[Branch, ...]:
+    """S001's encoders in ``cfg.modalities`` order (the fusion's order): the speech branch and one
+    video stream per image key, each fused as ``feat_<modality>``."""
+    out = []
+    for m in cfg.modalities:
+        inputs = (m, f"{m}_mask")
+        if m != "audio" and cfg.video_encoder == "imported_lstm":  # its own scope: enc_<m>
+            out.append(Branch(f"feat_{m}", "imported_lstm", inputs,
+                              (cfg.video_import, cfg.lstm_hidden, m), scope=f"enc_{m}"))
+        elif m == "audio":
+            out.append(Branch("feat_audio", cfg.audio_encoder, inputs, (cfg.audio,),
+                              scope="enc_audio", flat=True))
+        else:
+            out.append(Branch(f"feat_{m}", cfg.video_encoder, inputs,
+                              (cfg.video, cfg.lstm_hidden, m), scope=f"enc_{m}", flat=True))
+    return tuple(out)
 
 
-@register_system("s001", S001Config)
-def build(cfg: S001Config, num_classes: int, vocab_size: int = 0) -> S001:
-    """S001 for ``num_classes`` classes (it reads no text, so ``vocab_size`` is unused)."""
+@register_system("s001", S001Config, fusion_kind="vector")
+def build(cfg: S001Config, num_classes: int, vocab_size: int = 0) -> EncodersFusionHead:
+    """S001 for ``num_classes`` classes (it reads no text, so ``vocab_size`` is unused): utterance
+    batch -> (logits [B, C], aux with ``feat_<modality>`` [B, D_m]); the head is dropout and one
+    linear layer (``head_out``)."""
     del vocab_size
-    return S001(cfg, num_classes)
+    head = Head("mlp", (("hidden", 0), ("dropout", cfg.dropout), ("out_name", "head_out")),
+                flat=True)
+    return EncodersFusionHead(branches(cfg), cfg.fusion, num_classes, head)

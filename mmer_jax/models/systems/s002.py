@@ -31,7 +31,7 @@ from mmer_jax.models.systems.dialogue import (
     speaker_turns,
     utterance_encoder,
 )
-from mmer_jax.registry import FUSIONS, check_names, register_system
+from mmer_jax.registry import SEQUENCE_FUSIONS, check_fusion, register_system
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class S002Config(DialogueSystemConfig):
     attention_dropout: float | None = None  # inside the attention block; None: ``dropout``
     head_hidden: int = 128  # 0: the classifier is one linear layer on the fused features
     init_scheme: str = "flax"  # "pytorch": the context LSTM initialised as PyTorch's nn.LSTM
-    fusion: str = "attention_residual"  # a sequence fusion in FUSIONS
+    fusion: str = "attention_residual"  # a sequence fusion (SEQUENCE_FUSIONS)
     implementation: str = "xla"  # of the attention op (mmer_jax.models.ops)
     # True: a second Bi-LSTM (shared by the speakers) runs over each speaker's own turns (our
     # reading of the paper's per-speaker context Y_lambda, its Eq. 1), and its outputs are
@@ -58,7 +58,7 @@ class S002Config(DialogueSystemConfig):
     def __post_init__(self):
         super().__post_init__()
         lookup(ATTENTION_IMPLEMENTATIONS, self.implementation)
-        check_names(fusion=(FUSIONS, self.fusion))
+        check_fusion("s002", "sequence", self.fusion)
         if self.max_speakers < 1:
             raise ValueError(f"max_speakers={self.max_speakers} must be >= 1")
         # The bidirectional context's features (twice that with the per-speaker context).
@@ -89,9 +89,9 @@ class S002(nn.Module):
         if c.speaker_context:
             f = jnp.concatenate([f, _speaker_context(
                 context("speaker_context"), u, batch, c.max_speakers)], -1)  # [B, U, 4h]
-        h = FUSIONS[c.fusion](
-            c.num_heads, c.dropout, c.implementation, attention_dropout=c.attention_dropout,
-            name="attn_residual",
+        h = SEQUENCE_FUSIONS[c.fusion](
+            num_heads=c.num_heads, dropout=c.dropout, implementation=c.implementation,
+            attention_dropout=c.attention_dropout, name="attn_residual",
         )(f, utt, train=train)  # shaped as f
         z = nn.relu(nn.Dense(c.head_hidden, name="head_hidden")(h)) if c.head_hidden else h
         z = nn.Dropout(c.dropout)(z, deterministic=not train)
@@ -122,7 +122,7 @@ def _speaker_context(lstm: LSTM, u: jnp.ndarray, batch, max_speakers: int) -> jn
     return y.reshape(n, b, *y.shape[1:]).sum(0)
 
 
-@register_system("s002", S002Config)
+@register_system("s002", S002Config, fusion_kind="sequence")
 def build(cfg: S002Config, num_classes: int, vocab_size: int) -> S002:
     """S002 for ``num_classes`` classes over a text vocabulary of ``vocab_size`` ids."""
     return S002(cfg, num_classes, vocab_size)

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import flax.linen as nn
-
 from mmer_jax.models.encoders.conv1d_audio import Conv1DAudioConfig
 from mmer_jax.models.encoders.imported import ImportedEncoderConfig
 from mmer_jax.models.encoders.mobileface import MobileFaceConfig
-from mmer_jax.models.layers import in_scope_of
-from mmer_jax.registry import ENCODERS, FUSIONS, check_names, register_system
+from mmer_jax.models.fused import Branch, EncodersFusionHead, Head
+from mmer_jax.registry import ENCODERS, check_fusion, check_names, register_system
 
 S003_MODALITIES = ("frames", "face", "audio")
 
@@ -50,7 +48,7 @@ class S003Config:
     # audio_encoder="imported": the pretrained speech encoder of the audio stream, in place of
     # ``audio`` (its pooled vector is fused as the stream's feature).
     audio_import: ImportedEncoderConfig = ImportedEncoderConfig(time_masks=0)
-    fusion: str = "concat"  # a name in FUSIONS
+    fusion: str = "concat"  # a vector fusion (FUSIONS), over the modalities in this order
 
     def __post_init__(self):
         if not self.modalities or any(m not in S003_MODALITIES for m in self.modalities):
@@ -58,7 +56,8 @@ class S003Config:
                 f"modalities={self.modalities} must be a non-empty subset of {S003_MODALITIES}"
             )
         check_names(image_encoder=(ENCODERS, self.image_encoder),
-                    audio_encoder=(ENCODERS, self.audio_encoder), fusion=(FUSIONS, self.fusion))
+                    audio_encoder=(ENCODERS, self.audio_encoder))
+        check_fusion("s003", "vector", self.fusion)
         imported = self.audio_encoder == "imported"
         if imported and "audio" in self.modalities and not (self.audio_import.path
                                                             or self.audio_import.record):
@@ -66,34 +65,30 @@ class S003Config:
                              "speech encoder's directory)")
 
 
-class S003(nn.Module):
-    """Utterance batch -> (logits [B, C], aux with ``feat_<modality>`` [B, lstm_hidden])."""
-
-    cfg: S003Config
-    num_classes: int
-
-    @nn.compact
-    def __call__(self, batch, *, train: bool):
-        c = self.cfg
-        feats = {}
-        for m in c.modalities:
-            if m == "audio" and c.audio_encoder == "imported":  # its own scope: enc_audio/...
-                feats["feat_audio"] = ENCODERS["imported"](c.audio_import, name="enc_audio")(
-                    batch[m], batch["audio_mask"], train=train)
-                continue
-            if m == "audio":
-                enc = ENCODERS[c.audio_encoder](c.audio, c.lstm_hidden, name="enc_audio")
-            else:
-                enc = ENCODERS[c.image_encoder](c.image, c.lstm_hidden, m, name=f"enc_{m}")
-            feats[f"feat_{m}"] = in_scope_of(self, enc)(batch[m], batch[f"{m}_mask"], train=train)
-        fused = FUSIONS[c.fusion](ordered=True, name="fusion")(feats, train=train)
-        z = nn.relu(nn.Dense(c.fc_hidden, name="fc")(fused))
-        z = nn.Dropout(c.dropout)(z, deterministic=not train)
-        return nn.Dense(self.num_classes, name="head_out")(z), feats
+def branches(cfg: S003Config) -> tuple[Branch, ...]:
+    """S003's streams in ``cfg.modalities`` order (the fusion's order), fused as
+    ``feat_<modality>``."""
+    out = []
+    for m in cfg.modalities:
+        inputs = (m, f"{m}_mask")
+        if m == "audio" and cfg.audio_encoder == "imported":  # its own scope: enc_audio/...
+            out.append(Branch("feat_audio", "imported", inputs, (cfg.audio_import,),
+                              scope="enc_audio"))
+        elif m == "audio":
+            out.append(Branch("feat_audio", cfg.audio_encoder, inputs,
+                              (cfg.audio, cfg.lstm_hidden), scope="enc_audio", flat=True))
+        else:
+            out.append(Branch(f"feat_{m}", cfg.image_encoder, inputs,
+                              (cfg.image, cfg.lstm_hidden, m), scope=f"enc_{m}", flat=True))
+    return tuple(out)
 
 
-@register_system("s003", S003Config)
-def build(cfg: S003Config, num_classes: int, vocab_size: int = 0) -> S003:
-    """S003 for ``num_classes`` classes (it reads no text, so ``vocab_size`` is unused)."""
+@register_system("s003", S003Config, fusion_kind="vector")
+def build(cfg: S003Config, num_classes: int, vocab_size: int = 0) -> EncodersFusionHead:
+    """S003 for ``num_classes`` classes (it reads no text, so ``vocab_size`` is unused): utterance
+    batch -> (logits [B, C], aux with ``feat_<modality>`` [B, lstm_hidden]); the head is FC
+    (``fc``) -> ReLU -> dropout -> FC (``head_out``)."""
     del vocab_size
-    return S003(cfg, num_classes)
+    head = Head("mlp", (("hidden", cfg.fc_hidden), ("dropout", cfg.dropout),
+                        ("hidden_name", "fc"), ("out_name", "head_out")), flat=True)
+    return EncodersFusionHead(branches(cfg), cfg.fusion, num_classes, head)
