@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
              "  mmer reproduce --ablation fusion --corpus generated --seeds 3")
     r.add_argument("system", nargs="?", default=None,
                    help="system name, any case (`mmer list systems`); omitted with --ablation")
+    r.add_argument("--refresh", nargs="+", default=None, metavar="REPORT",
+                   help="instead of running: re-read the paper figures and same-harness baseline "
+                   "rows of these report .json files, rewrite them and their .md, and record the "
+                   "refresh (when, commit, what changed) in each report's provenance")
     r.add_argument("--ablation", default=None, metavar="NAME",
                    help="instead of a system: an ablation table (fusion: one row per "
                    "model.fusion, from experiments/ablation_fusion_<corpus>.py; runs go to "
@@ -190,8 +194,15 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="side-by-side table of runs' results.json", formatter_class=_Help,
         description="Prints the test scores (percent), selected epoch and protocol of each run "
         "directory (or results.json) side by side, one row per run and variant.",
-        epilog="examples:\n  mmer compare runs/quickstart runs/qs_lr")
-    c.add_argument("runs", nargs="+", metavar="RUN", help="run directory or results.json")
+        epilog="examples:\n  mmer compare runs/quickstart runs/qs_lr\n"
+        "  mmer compare --diff runs/quickstart runs/qs_lr\n"
+        "  mmer compare --diff reproductions/s003/emodb.json "
+        "runs/reproduce/reports/s003/emodb.json")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directory or results.json (with "
+                   "--diff: two runs, or two reproduction report .json files)")
+    c.add_argument("--diff", action="store_true", help="print what differs between two runs or "
+                   "reports: commit, config keys, packages, encoders, build, baseline rows, "
+                   "scores (from their provenance blocks)")
     _encoders_parser(sub)
     serve_cli.add_commands(sub)  # predict, serve, export
     return p
@@ -377,6 +388,13 @@ def _dispatch(args, overrides: list[str]) -> int:
                   f"(a run reads it with data.config={builder_config}, or data.config={view[0]} "
                   f"data.fold={view[2]} data.fold_protocol={view[1]})")
         return 0
+    if args.command == "reproduce" and args.refresh:
+        if args.system or args.ablation or overrides:
+            raise UsageError("mmer reproduce --refresh takes report files only (no SYSTEM, "
+                             "--ablation or --config.*)")
+        from mmer_jax.reproduce.refresh import main as refresh_main
+
+        return refresh_main(args.refresh)
     if args.command == "reproduce" and (args.ablation or not args.system):
         from mmer_jax.reproduce.ablation import ablation
 
@@ -414,9 +432,11 @@ def _dispatch(args, overrides: list[str]) -> int:
         print(listing(args.what))
         return 0
     if args.command == "compare":
-        from mmer_jax.reproduce.listing import compare
+        from mmer_jax.reproduce.listing import compare, diff
 
-        print(compare(args.runs))
+        if args.diff and len(args.runs) != 2:
+            raise UsageError(f"mmer compare --diff takes two runs or reports, got {len(args.runs)}")
+        print(diff(*args.runs) if args.diff else compare(args.runs))
         return 0
     if args.command == "bench":
         if args.what == "kernels":

@@ -31,11 +31,12 @@ import tempfile
 import time
 from typing import Iterable
 
-import flax.linen as nn
 import jax
 
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
+from mmer_jax.models.fused import FusionOnly
+from mmer_jax.reproduce import report_provenance
 from mmer_jax.reproduce.harness import (
     METRICS,
     REFERENCE_DIR,
@@ -46,6 +47,7 @@ from mmer_jax.reproduce.harness import (
     plural,
     run_seeds,
 )
+from mmer_jax.train.provenance import markdown_lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,19 +122,6 @@ def _set_key(cfg, key: str, value) -> None:
 # ------------------------------------------------------------------------------------ cost
 
 
-class _FusionOnly(nn.Module):
-    """A registered fusion alone, as S001/S003 build it, returning ``(fused, {})`` (the model
-    contract :func:`mmer_jax.models.profile.flops_per_example` counts)."""
-
-    fusion: str
-
-    @nn.compact
-    def __call__(self, feats, *, train: bool):
-        from mmer_jax.registry import FUSIONS
-
-        return FUSIONS[self.fusion](ordered=True, name="fusion")(feats, train=train), {}
-
-
 def measure_cost(cfg, fusion_scope: str = "fusion", steps: int = STEP_TIMING_STEPS) -> dict:
     """Size, FLOPs and step time of the primary variant of ``cfg``, on one training batch.
 
@@ -192,8 +181,11 @@ def measure_cost(cfg, fusion_scope: str = "fusion", steps: int = STEP_TIMING_STE
         feats = {k: v for k, v in feats.items() if k.startswith("feat_")}
         fusion_flops = None
         if feats:
+            # The model's own modality order: the aux dict came back through jax.jit, whose
+            # keys are sorted.
+            order = tuple(getattr(trainer.model, "order", ()))
             fusion_flops = profile.flops_per_example(
-                _FusionOnly(cfg.model.fusion),
+                FusionOnly(cfg.model.fusion, order if set(order) == set(feats) else ()),
                 {"params": {"fusion": params.get(fusion_scope, {})}}, feats)
     return {
         "params": n_params,
@@ -326,6 +318,8 @@ def render_markdown(rep: dict) -> str:
               f"jax {env.get('jax')}, {env.get('device')} ({env.get('device_kind')}), "
               f"{env.get('device_count')} device(s); harness wall time "
               f"{rep['timing']['harness_wall_s']:.0f} s.", ""]
+    for c, block in (rep.get("provenance") or {}).items():  # none in reports from before it
+        lines += markdown_lines(block, f"## Provenance ({c})") + [""]
     return "\n".join(lines)
 
 
@@ -433,7 +427,7 @@ def ablation(
     prefix = f"ablation_{spec.name}"
     configs = find_configs(prefix, corpus, experiments_dir)
     t0 = time.time()
-    results, protocol, skipped = {}, {}, {}
+    results, protocol, skipped, provenance = {}, {}, {}, {}
     for cname, path in configs.items():
         base = config_lib.load(path, overrides)
         _log(config_lib.resolve_data_dirs(base))
@@ -445,11 +439,13 @@ def ablation(
             skipped[cname] = why
             continue
         results[cname] = {}
+        corpus_runs = []
         for row in rows:
             cfg = copy.deepcopy(base)
             _set_key(cfg, spec.key, row)
             _log(f"{cname}: {spec.key}={row}, {plural(seeds, 'seed')}")
             runs = run_seeds(cfg, os.path.join(workdir, prefix, cname, row), seeds)
+            corpus_runs += runs
             cell = _row_summary(runs)
             cell["cost"] = measure_cost(cfg) if measure else None
             results[cname][row] = cell
@@ -457,6 +453,8 @@ def ablation(
             t = cell["test"]
             _log(f"{cname}/{row}: weighted F1 {_pm(t['weighted_f1'])}, accuracy "
                  f"{_pm(t['accuracy'])}")
+        # the base config (each row sets spec.key), every row's runs: written once here
+        provenance[cname] = report_provenance.report_block(base, path, corpus_runs, [])
     if not results:
         raise UsageError(f"no corpus of the {spec.name} ablation is available: "
                          + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
@@ -477,6 +475,7 @@ def ablation(
         "best": {c: _winner(cells) for c, cells in results.items()},
         "environment": environment(),
         "timing": {"harness_wall_s": time.time() - t0},
+        "provenance": provenance,
     }
     d = os.path.join(out_dir, prefix)
     os.makedirs(d, exist_ok=True)

@@ -545,6 +545,12 @@ def baseline_rows(system: str, corpus: str, out_dir: str, split: str | None = No
     return rows
 
 
+def baseline_paths(system: str, corpus: str, out_dir: str, split: str | None = None) -> list[str]:
+    """The report files :func:`baseline_rows` reads, for the report's provenance."""
+    found = (_baseline_report(b, corpus, out_dir, split) for b in BASELINES.get(system, ()))
+    return [f[0] for f in found if f is not None]
+
+
 def paper_section(system: str, corpus: str, classes: list[str], ours_test: dict,
                   metrics: Iterable[str]) -> dict:
     """A report's ``paper``, ``paper_note`` and ``comparison`` from :func:`papers.reported`.
@@ -710,6 +716,10 @@ def build_report(
             "python": env.get("python"),
         },
         "timing": timing,
+        # commit, config sha256, packages, the runs' builds, the files read: written once here
+        "provenance": report_provenance.report_block(
+            cfg, config_path, runs, [] if regression else baseline_paths(
+                system, corpus, out_dir, proto.get("split") or declared.get("split"))),
         "confusion": None if regression else {
             "summed_over_seeds": ours["test"]["confusion_sum"],
             "png": f"{stem}_confusion.png",
@@ -877,6 +887,8 @@ def report_markdown(report: dict) -> str:
     curves = report.get("validation_curves")
     if curves:
         md = md.rstrip() + "\n\n" + curves_markdown(curves, curves["png"])
+    if report.get("provenance"):  # reports from before it was recorded have none
+        md = md.rstrip() + "\n\n" + "\n".join(markdown_lines(report["provenance"])) + "\n"
     return md
 
 

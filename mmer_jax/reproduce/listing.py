@@ -1,4 +1,5 @@
-"""``mmer list`` (what a config can name) and ``mmer compare`` (runs side by side)."""
+"""``mmer list`` (what a config can name), ``mmer compare`` (runs side by side) and ``mmer
+compare --diff`` (what differs between two runs or reports)."""
 
 from __future__ import annotations
 
@@ -152,3 +153,89 @@ def compare(paths: list[str]) -> str:
     note = "; MAE in score units, Corr as a number" if regression else ""
     return ("\n".join(table).rstrip()
             + f"\n\n(* the run's primary variant; scores in percent{note})")
+
+
+# -- compare --diff ----------------------------------------------------------------------------
+def _load_any(path: str) -> tuple[str, dict, dict | None]:
+    """("run" | "report", the results.json or report dict, the run's config.json or None)."""
+    if os.path.isfile(path) and path.endswith(".json"):
+        with open(path) as f:
+            obj = json.load(f)
+        if isinstance(obj, dict) and "ours" in obj and "system" in obj:
+            return "report", obj, None
+    results = _load_results(path)
+    run_dir = path if os.path.isdir(path) else os.path.dirname(path)
+    config = os.path.join(run_dir, "config.json")
+    stored = None
+    if os.path.isfile(config):
+        with open(config) as f:
+            stored = json.load(f)
+    return "run", results, stored
+
+
+def _sections(kind: str, obj: dict, stored_config: dict | None) -> dict[str, dict]:
+    """The parts ``mmer compare --diff`` compares, each a nested dict."""
+    block = obj.get("provenance") or {}
+    config = block.get("config") or stored_config or {}
+    out = {
+        "code": block.get("code") or {},
+        "config": config,
+        "packages": block.get("packages") or {},
+        "encoders": block.get("encoders") or {},
+        "build": block.get("build") or {},
+    }
+    if kind == "report":
+        out["overrides"] = {"config file": obj.get("config"), "overrides": obj.get("overrides")}
+        out["protocol"] = obj.get("protocol") or {}
+        out["baseline rows"] = obj.get("baselines_same_harness") or {}
+        out["paper"] = {"paper": obj.get("paper"), "note": obj.get("paper_note")}
+        out["runs"] = {str(i): {k: r.get(k) for k in ("commit", "dirty", "config_sha256")}
+                       for i, r in enumerate(block.get("runs") or [])}
+        out["refreshes"] = {str(i): {"changed": r.get("changed"), "code": r.get("code")}
+                            for i, r in enumerate(block.get("refreshes") or [])}
+        test = (obj.get("ours") or {}).get("test") or {}
+        out["scores"] = {m: (v or {}).get("mean") for m, v in test.items()
+                         if isinstance(v, dict) and "mean" in v}
+    else:
+        out["resumes"] = {str(i): r for i, r in enumerate(block.get("resumes") or [])}
+        test = obj.get("test") or {}
+        out["scores"] = {m: v for m, v in test.items() if isinstance(v, (int, float))}
+    return out
+
+
+def _short(x) -> str:
+    text = json.dumps(x, sort_keys=True) if not isinstance(x, str) else x
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def diff(a: str, b: str) -> str:
+    """What differs between two runs (run directories or results.json) or two reproduction
+    reports (their .json), section by section: code (commit, dirty flag), config keys,
+    packages, encoders, build; for reports also overrides, baseline rows, paper figures and the
+    runs' commits; then the test scores; ``mmer compare --diff A B``.
+
+    A run or report from before provenance was recorded is compared through its ``config.json``
+    (runs), and a line says so.
+
+    Raises:
+      UsageError: a path is neither a run nor a reproduction report.
+    """
+    from mmer_jax.train.provenance import differences
+
+    (ka, oa, ca), (kb, ob, cb) = _load_any(a), _load_any(b)
+    lines = [f"A: {a} ({ka})", f"B: {b} ({kb})"]
+    for side, obj in (("A", oa), ("B", ob)):
+        if not obj.get("provenance"):
+            lines.append(f"{side} records no provenance (written before it was recorded); its "
+                         "config.json, if any, is compared")
+    sa, sb = _sections(ka, oa, ca), _sections(kb, ob, cb)
+    same = []
+    for name in list(dict.fromkeys([*sa, *sb])):
+        found = differences(sa.get(name), sb.get(name))
+        if not found:
+            same.append(name)
+            continue
+        lines.append(f"\n{name}: {len(found)} differ{'s' if len(found) == 1 else ''}")
+        lines += [f"  {key or '(value)'}: {_short(x)}  ->  {_short(y)}" for key, x, y in found]
+    lines.append(f"\nsame: {', '.join(same) if same else 'nothing'}")
+    return "\n".join(lines)

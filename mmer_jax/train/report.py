@@ -459,4 +459,5 @@ def write_report(workdir: str | os.PathLike, results: dict) -> str:
 
     if note:
         lines += [f"_{note}_", ""]
+    lines += markdown_lines(results.get("provenance"))
     return atomic_write_text(os.path.join(workdir, "report.md"), "\n".join(lines).rstrip() + "\n")

@@ -23,7 +23,7 @@ from mmer_jax.data.pipeline import UnitPipeline, make_pipeline
 from mmer_jax.errors import UsageError
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.schema import SPLITS, sections
-from mmer_jax.train import determinism
+from mmer_jax.train import determinism, provenance
 
 CONFIG_FILE = "config.json"
 
@@ -86,7 +86,7 @@ LOCK_FILE = ".lock"
 # What a run writes into its workdir; ``--force`` removes these (and nothing else).
 WALL_FILE = "wall_time.json"  # seconds spent by every call of the job, resumes included
 RUN_FILES = (CONFIG_FILE, "results.json", "report.md", "metrics.jsonl", "vocab.json", "curves.png",
-             "variants", "augmented", "tensorboard", WALL_FILE)
+             "variants", "augmented", "tensorboard", WALL_FILE, provenance.FILE)
 RUN_GLOBS = ("confusion_test*.png", "scatter_test*.png", "eval_*.json")
 # A variant's per-example test outputs, in ``variants/<name>/`` (see :func:`write_predictions`).
 PREDICTIONS_FILE = "predictions_test.json"
@@ -761,6 +761,7 @@ def _train_variants(cfg, workdir, pipeline, variants, t0, trainer_cls) -> dict[s
         "test": head["test"],
         "validation": head["validation"],
         "environment": environment(),
+        "provenance": provenance.read(workdir),
         "timing": {
             "wall_s": wall_s,
             "train_examples_per_s": head["train_examples_per_s"],

@@ -83,6 +83,11 @@ def test_table_is_mean_and_std_of_each_rows_seed_runs(tiny, tmp_path, monkeypatc
     assert "| `bilinear` | **83.0 ± 2.0 (88.0 ± 2.0)** |" in md
     assert "generated (frames, audio)" in md and "## Cost on" not in md
     assert "mmer reproduce --ablation fusion --corpus generated --seeds 3" in md
+    # Its provenance, once per corpus: the base config (each row sets model.fusion), every run.
+    block = rep["provenance"]["generated"]
+    assert block["config_path"] == "experiments/ablation_fusion_generated.py"
+    assert len(block["runs"]) == 3 * len(rows) and block["config"]["model"]["fusion"] == "concat"
+    assert "## Provenance (generated)" in md and block["config_sha256"] in md
 
 
 @pytest.mark.slow
