@@ -7,8 +7,8 @@ audio read by the ``folder`` builder, leave-one-speaker-out.
 
 (README.md, "Bringing a corpus we have no builder for", has the whole example, tested by
 ``tests/train/test_bring_your_own_corpus.py``.) ``data.config`` names the JSON spec (default
-``my_corpus.json`` in the current directory); ``data.fold`` = K picks the fold of the build's
-``loso`` protocol (test = speaker group K, validation = group K+1, train = the rest; a manifest
+``my_corpus.json`` in the current directory); ``data.fold`` = K (required: a folder build holds
+no split of its own, only fold views) picks the fold of the build's ``loso`` protocol (test = speaker group K, validation = group K+1, train = the rest; a manifest
 with a ``split`` column also gives ``data.fold_protocol="official"``). Each fold is its own run:
 loop K over the folds (the build's ``build_report.json`` lists them), or run every fold x seed
 with ``mmer reproduce speech_recipe --corpus folder --folds all``.
@@ -29,7 +29,6 @@ def get_config() -> ml_collections.ConfigDict:
     cfg = speech_recipe_turev_db.get_config()  # folder corpus, loso folds, 15 epochs
     cfg.data.config = "my_corpus.json"
     cfg.data.manual_dir = ""  # the build's: `mmer data build folder --manual_dir DIR`
-    cfg.data.fold = 1
     cfg.data.max_audio_s = 4.0  # sentences rather than TurEV-DB's single words
     cfg.train.batch_size = 16
     return cfg
