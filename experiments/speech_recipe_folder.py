@@ -8,10 +8,11 @@ audio read by the ``folder`` builder, leave-one-speaker-out.
 (README.md, "Bringing a corpus we have no builder for", has the whole example, tested by
 ``tests/train/test_bring_your_own_corpus.py``.) ``data.config`` names the JSON spec (default
 ``my_corpus.json`` in the current directory); ``data.fold`` = K (required: a folder build holds
-no split of its own, only fold views) picks the fold of the build's ``loso`` protocol (test = speaker group K, validation = group K+1, train = the rest; a manifest
-with a ``split`` column also gives ``data.fold_protocol="official"``). Each fold is its own run:
-loop K over the folds (the build's ``build_report.json`` lists them), or run every fold x seed
-with ``mmer reproduce speech_recipe --corpus folder --folds all``.
+no split of its own, only fold views) picks the fold of the build's ``loso`` protocol (test =
+speaker group K, validation = group K+1, train = the rest; a manifest with a ``split`` column
+also gives ``data.fold_protocol="official"``). Each fold is its own run: loop K over the folds
+(the build's ``build_report.json`` lists them), or run every fold x seed with
+``mmer reproduce speech_recipe --corpus folder --folds all``.
 
 The model and training recipe are ``speech_recipe_emodb.py``'s (64 log-mel bins normalised per
 speaker, a 1-D CNN with statistics pooling, AdamW with a cosine schedule) with TurEV-DB's epochs
