@@ -1,7 +1,8 @@
 """Benchmark of the kernels against XLA baselines:
 ``python -m mmer_kernels.bench [--out F] [--quick]``.
 
-Attention implementations: "pallas" (our kernel, GPU only), "xla" and "cudnn"
+Attention implementations: "pallas" (our Triton kernel, GPU only), "mosaic" (our Mosaic GPU
+kernel, Hopper only, where it takes the dtype and head dim), "xla" and "cudnn"
 (``jax.nn.dot_product_attention(implementation=...)``; cuDNN errors are caught and
 reported) and "reference" (our jnp reference, the off-GPU dispatch path). Dynamic conv:
 "pallas" vs "reference". All implementations of one (shape, dtype, pass) are timed side
@@ -37,7 +38,7 @@ import numpy as np
 from mmer_kernels._reference import attention_reference, dynamic_conv_reference
 from mmer_kernels._timing import METHOD as TIMING_METHOD
 from mmer_kernels._timing import dispatch_floor, time_side_by_side
-from mmer_kernels.attention import attention
+from mmer_kernels.attention import attention, mosaic_unsupported
 from mmer_kernels.dynamic_conv import dynamic_conv
 
 # Emotion-corpus shapes: short, ragged, cross-modal (Lq != Lk); then long sequences.
@@ -162,7 +163,7 @@ def roofline(row: dict, peak_tflops: float, peak_gbps: float) -> dict:
             "frac_of_limit": round(floor / ms, 3) if ms else None}
 
 
-def _attention_impls(on_gpu, causal, kw):
+def _attention_impls(on_gpu, causal, kw, dtype=None, d=None):
     ql, kl = kw["q_lengths"], kw["kv_lengths"]
     impls = {"reference": lambda q, k, v: attention_reference(q, k, v, causal=causal, **kw)}
     for name in ("xla",) + (("cudnn",) if on_gpu else ()):
@@ -172,6 +173,11 @@ def _attention_impls(on_gpu, causal, kw):
     if on_gpu:
         impls["pallas"] = lambda q, k, v: attention(q, k, v, causal=causal,
                                                     implementation="pallas", **kw)
+    # The Mosaic GPU kernels where they run (Hopper; bf16/f16, D in 32/64/128).
+    if on_gpu and dtype is not None and mosaic_unsupported(dtype, d, has_bias=False,
+                                                           has_masks=False) is None:
+        impls["mosaic"] = lambda q, k, v: attention(q, k, v, causal=causal,
+                                                    implementation="mosaic", **kw)
     return impls
 
 
@@ -228,7 +234,7 @@ def bench_attention(shapes, dtypes, on_gpu, repeats, on_rows=None):
             flops, fwd_bytes, all_bytes = attention_work(
                 ql, kl, sh["h"], sh["d"], sh["causal"], jnp.dtype(dtype).itemsize,
                 sh["lq"], sh["lk"])
-            impls = _attention_impls(on_gpu, sh["causal"], kw)
+            impls = _attention_impls(on_gpu, sh["causal"], kw, dtype, sh["d"])
             for pass_, wrap, fl, nb in (("fwd", lambda f: f, flops, fwd_bytes),
                                         ("fwd+bwd", lambda f: _grad_of(f, (0, 1, 2)),
                                          3.5 * flops, all_bytes)):

@@ -1,4 +1,5 @@
-"""``benchmarks/gpu_check.sh --dry-run``: the one-shot GPU check's CPU parts run and write JSON."""
+"""``benchmarks/gpu_check.sh --dry-run``: every step of the one-shot GPU check runs at CPU smoke
+sizes and writes its JSON."""
 
 import json
 import os
@@ -9,8 +10,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # ~13 min on the loaded 2-core CPU: every step at smoke size
 def test_gpu_check_dry_run_writes_its_report(tmp_path):
+    """Under the GPU machine's package set (benchmarks/gpu_machine.py's import gate)."""
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "MMER_GPU_MACHINE_ONLY": "1",
            "PYTHONPATH": os.path.join(REPO, "benchmarks", "gpu_rehearsal")}
     done = subprocess.run([os.path.join(REPO, "benchmarks", "gpu_check.sh"), "--dry-run",
@@ -31,7 +33,6 @@ def test_gpu_check_dry_run_writes_its_report(tmp_path):
     bench = json.loads(next(tmp_path.glob("kernels-*.json")).read_text())
     assert all({"flops", "bytes"} <= set(r) for r in bench["rows"])
     assert bench["dispatch_floor_ms"] > 0 and "rotated input copies" in bench["timing_method"]
-    finetune = data["steps"]["ssl_finetune"]["result"]
-    assert finetune["status"] == "passed", finetune
+    finetune = data["steps"]["ssl_finetune"]
     rows = json.loads(open(finetune["json"]).read())["rows"]
     assert rows and all(r["clips_per_s"] > 0 and r["last_loss"] > 0 for r in rows)
