@@ -180,3 +180,12 @@ def test_require_gpu_turns_a_skipped_gpu_test_into_a_failure():
     assert "gpu test skipped instead of running" in strict.stdout
     counts = gc._pytest_counts(strict.stdout.splitlines())
     assert counts.get("passed", 0) == 0 and counts.get("error", 0) == 1, counts
+
+
+def test_the_parent_never_imports_jax():
+    """Only the step processes touch the GPU (the parent would otherwise hold its memory)."""
+    code = (f"import sys; sys.path.insert(0, {BENCH!r}); import gpu_check; "
+            "print('jax' in sys.modules, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stderr[-800:]
