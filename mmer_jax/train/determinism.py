@@ -74,7 +74,8 @@ def enable_deterministic_ops(environ: MutableMapping[str, str] | None = None) ->
 
 # XLA's CPU code generator emits the widest vector instructions the host offers (and the widest
 # vectors change the order of summation in reductions), so the last bits of a CPU run depend on
-# the CPU's vector extensions. ``--xla_cpu_max_isa`` caps them; these are its values, narrow to wide.
+# the CPU's vector extensions. ``--xla_cpu_max_isa`` caps them; these are its values, narrow
+# to wide.
 CPU_ISA_LEVELS = ("SSE4_2", "AVX", "AVX2", "AVX512")
 _ISA_FLAGS = {"SSE4_2": ("sse4_2",), "AVX": ("avx",), "AVX2": ("avx2", "fma"),
               "AVX512": ("avx512f", "avx512bw", "avx512dq", "avx512vl")}
