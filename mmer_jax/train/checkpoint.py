@@ -16,12 +16,14 @@ used for prediction on 1. A step that cannot be read (a truncated or zero-filled
 directory and the fault; restoring ``latest`` falls back to the newest intact step instead, with a
 one-line warning per step skipped. The skipped step stays on disk until the resumed run reaches
 it and saves it again (replacing it). Orbax's asyncio leftovers of a failed read (``Event loop is
-closed`` tracebacks) are dropped by a narrow ``sys.unraisablehook`` filter, nothing else.
+closed`` tracebacks, ``Task exception was never retrieved`` logs of its abandoned tasks) are
+dropped by a narrow ``sys.unraisablehook`` wrapper and ``asyncio`` logger filter, nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -72,9 +74,43 @@ def _is_orphaned_loop_callback(unraisable) -> bool:
     return False
 
 
+class _AbandonedOrbaxTasks(logging.Filter):
+    """Drops asyncio's reports of the tasks and futures a failed restore abandoned, nothing else.
+
+    The other reads of that ``gather`` may fail too; their tasks and futures are
+    garbage-collected later with ``Task exception was never retrieved`` (``Future ...``; or,
+    still running when the loop closed, ``Task was destroyed but it is pending!``) logged on the
+    ``asyncio`` logger, each with a TensorStore spec. A report is dropped when it names a step
+    whose restore failed in this process (:attr:`failed`) or is an orbax task's; the first
+    failure is the one reported, as a :class:`CheckpointError`.
+    """
+
+    _MESSAGES = ("Task exception was never retrieved", "Future exception was never retrieved",
+                 "Task was destroyed but it is pending")
+
+    def __init__(self):
+        super().__init__()
+        self.failed: set[str] = set()  # step directories, each ending in os.sep
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith(self._MESSAGES):
+            return True
+        if record.exc_info and record.exc_info[1] is not None:
+            text += str(record.exc_info[1])
+        return not ("/orbax/checkpoint/" in text or any(d in text for d in self.failed))
+
+
+_ABANDONED = _AbandonedOrbaxTasks()
+
+
 def _drop_orphaned_loop_callbacks() -> None:
-    """Wraps ``sys.unraisablehook`` (once) so the orphaned callbacks above are dropped; every
-    other unraisable exception goes to the hook that was installed before."""
+    """Wraps ``sys.unraisablehook`` (once) so the orphaned callbacks above are dropped (every
+    other unraisable exception goes to the hook that was installed before), and filters the
+    ``asyncio`` logger's reports of abandoned orbax tasks (once)."""
+    asyncio_log = logging.getLogger("asyncio")
+    if _ABANDONED not in asyncio_log.filters:
+        asyncio_log.addFilter(_ABANDONED)
     previous = sys.unraisablehook
     if getattr(previous, "_mmer_drops_orphaned_loop_callbacks", False):
         return
@@ -265,6 +301,7 @@ class Checkpoints:
                     ),
                 )
             except Exception as exc:  # noqa: BLE001 - orbax and TensorStore raise many kinds
+                _ABANDONED.failed.add(os.path.join(step_dir, ""))
                 fault = _fault_of(exc, step_dir)
         if fault is not None:
             raise CheckpointError(f"checkpoint {step_dir} cannot be restored: {fault}")

@@ -283,3 +283,53 @@ def test_commands_on_one_device_use_a_four_device_run_and_name_a_corrupted_best(
         assert lines[0].startswith(f"mmer: error: checkpoint {best_dir}/{step} cannot be "
                                    "restored: state"), lines[0]
         assert "is not valid for value of size" in lines[0]
+
+
+def test_only_orbax_asyncio_leftovers_are_dropped():
+    """The two filters behind the quiet stderr above, on real objects: an unraisable
+    ``Event loop is closed`` from ``call_soon_threadsafe`` and asyncio's report of an abandoned
+    orbax task are dropped; the same texts from elsewhere, and other errors, are kept."""
+    import asyncio
+    import logging
+    import types
+
+    from mmer_jax.train import checkpoint as ckpt_lib
+
+    loop = asyncio.new_event_loop()
+    loop.close()
+    try:
+        loop.call_soon_threadsafe(print)
+    except RuntimeError as exc:
+        orphan = exc
+    try:
+        raise RuntimeError("Event loop is closed")
+    except RuntimeError as exc:
+        elsewhere = exc
+
+    def unraisable(exc):
+        return types.SimpleNamespace(exc_type=type(exc), exc_value=exc,
+                                     exc_traceback=exc.__traceback__)
+
+    assert ckpt_lib._is_orphaned_loop_callback(unraisable(orphan))
+    assert not ckpt_lib._is_orphaned_loop_callback(unraisable(elsewhere))
+    assert not ckpt_lib._is_orphaned_loop_callback(unraisable(ValueError("x")))
+
+    leftovers = ckpt_lib._AbandonedOrbaxTasks()
+    leftovers.failed.add("/run/ckpt/latest/4/")
+    keep = leftovers.filter
+
+    def record(msg):
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, msg, None, None)
+
+    orbax_task = ("Task exception was never retrieved\nfuture: <Task finished name='Task-634' "
+                  "coro=<async_deserialize() done, defined at /site-packages/orbax/checkpoint/"
+                  "_src/serialization/serialization.py:394> exception=ValueError('DATA_LOSS')>")
+    assert not keep(record(orbax_task))
+    assert keep(record(orbax_task.replace("/orbax/checkpoint/", "/myapp/")))
+    assert keep(record("Unclosed client session"))
+    # a bare future: known by the step whose restore failed
+    future = ("Future exception was never retrieved\nfuture: <Future finished exception=ValueE"
+              "rror('DATA_LOSS: Error reading \"w/.zarray\" in OCDBT database at local file "
+              "\"/run/ckpt/latest/4/state/\": ...')>")
+    assert not keep(record(future))
+    assert keep(record(future.replace("latest/4/", "latest/6/")))
