@@ -256,25 +256,57 @@ def four_device_run(tmp_path_factory, tiny_generated):
     return workdir, str(transcript)
 
 
-@pytest.mark.slow  # ~1.5 min on 2 CPU cores: one training and five commands, each compiling
+def _served_model(workdir: str) -> dict:
+    """Starts `mmer serve` in a 1-device process, returns its GET /model answer, stops it."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    proc = subprocess.Popen([sys.executable, "-m", "mmer_jax.cli", "serve", "--workdir", workdir,
+                             "--port", str(port)], cwd=REPO, env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    try:
+        seen = []
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            line = proc.stderr.readline()
+            seen.append(line)
+            if line.startswith("ready in") or (not line and proc.poll() is not None):
+                break
+        assert any(x.startswith("ready in") for x in seen), "".join(seen)[-3000:]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/model", timeout=30) as r:
+            return json.loads(r.read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+@pytest.mark.slow  # ~2.5 min on 2 CPU cores: one training and five commands, each compiling
 def test_commands_on_one_device_use_a_four_device_run_and_name_a_corrupted_best(
     four_device_run, tmp_path
 ):
     workdir, transcript = four_device_run
-    # the issue's example: trained on 4 devices, predict and export on 1
+    # the issue's example: trained on 4 devices, predict, export and serve on 1
     predicted = _mmer(1, "predict", "--workdir", workdir, "--json", transcript)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert json.loads(predicted.stdout)
     exported = _mmer(1, "export", "--workdir", workdir, "--out", str(tmp_path / "exported"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert os.path.isfile(tmp_path / "exported" / "model.json")
+    assert _served_model(workdir)["variant"] == "text"
 
     # a corrupted best checkpoint: eval and predict end with one line naming it
     best_dir = os.path.join(workdir, "variants", "text", "ckpt", "best")
     (step,) = os.listdir(best_dir)
     truncate(os.path.join(best_dir, step))
     for command in (("eval", "--workdir", workdir),
-                    ("predict", "--workdir", workdir, transcript)):
+                    ("predict", "--workdir", workdir, transcript),
+                    ("serve", "--workdir", workdir, "--port", "0")):
         out = _mmer(1, *command)
         assert out.returncode == 2, (command, out.stderr[-3000:])
         # eval first says which corpus build it reads ("[data] reusing ..."); nothing else
