@@ -5,8 +5,9 @@ The quickstart's tiny config (fused variant, generated ``tiny`` corpus) and S002
 values are those of the recorded run) are trained end to end through the public ``run``;
 the fingerprint is a SHA-256 per parameter leaf of the final and best checkpoints plus the
 validation and test metrics. A refactor that claims "same behaviour" must reproduce them bit for
-bit on the same jax version and CPU kind (XLA's numerics change between versions and between
-CPUs' vector extensions, so the test skips there).
+bit on the same jax version. XLA's CPU numerics also change with the CPU's vector extensions
+(AVX-512 sums reductions in another order than AVX2), so the runs are capped at fixed levels
+(:data:`GOLDEN_LEVELS`, ``--xla_cpu_max_isa``) and compared at the widest level the CPU has.
 
     python -m tests.golden.fingerprint record   # rewrites golden.json: only for an intended change
 """
@@ -24,6 +25,10 @@ HERE = pathlib.Path(__file__).resolve().parent
 GOLDEN = HERE / "golden.json"
 REPO = HERE.parents[1]
 METRIC_KEYS = ("accuracy", "weighted_f1", "uar", "loss", "confusion")
+# Fingerprints are recorded with XLA's CPU code capped at these vector-extension levels
+# (``--xla_cpu_max_isa``): AVX2 is on every x86-64 CPU of the last decade, SSE4.2 on the rest, so
+# the test compares on any x86 CPU instead of only the CPU kind that recorded it.
+GOLDEN_LEVELS = ("AVX512", "AVX2", "SSE4_2")
 
 # dialogue -> number of utterances (one longer than max_utterances, so chunking is exercised).
 DIALOGUES = {
@@ -65,24 +70,11 @@ def dialogue_overrides(data_dir: str, manual_dir: str) -> list[str]:
 
 
 def cpu_id() -> str:
-    """The CPU model and its vector extensions: XLA's CPU code (and so the last bits of every
-    float) depends on them, so fingerprints are compared only on the CPU kind they came from."""
-    model, flags = "unknown", ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model == "unknown":
-                    model = value.strip()
-                elif key.strip() in ("flags", "Features") and not flags:
-                    flags = " ".join(sorted(x for x in value.split()
-                                            if x.startswith(("avx", "fma", "sse4", "amx",
-                                                             "f16c", "asimd", "sve"))))
-    except OSError:
-        import platform
+    """The CPU model and its vector extensions, recorded beside the fingerprints."""
+    from mmer_jax.train.determinism import cpu_flags
 
-        model = platform.processor() or platform.machine()
-    return f"{model} [{flags}]"
+    model, flags = cpu_flags()
+    return f"{model} [{' '.join(flags)}]"
 
 
 def _digest(tree) -> dict[str, str]:
@@ -161,22 +153,60 @@ def run_all(tmp: pathlib.Path, tiny_data_dir: str | None = None) -> dict:
     return out
 
 
+def fingerprint_at(level: str, tiny_data_dir: str | None = None) -> dict:
+    """:func:`run_all` in a child process whose XLA CPU code is capped at ``level`` (one of
+    ``determinism.CPU_ISA_LEVELS``): XLA reads ``XLA_FLAGS`` once per process."""
+    import subprocess
+    import tempfile
+
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                     if not f.startswith(("--xla_cpu_max_isa=", "--xla_force_host_platform")))
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=4 "
+                        f"--xla_cpu_max_isa={level}".strip()}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / "fingerprint.json"
+        cmd = [sys.executable, "-m", "tests.golden.fingerprint", "run", "--out", str(out)]
+        if tiny_data_dir:
+            cmd += ["--tiny-data-dir", tiny_data_dir]
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"fingerprint at {level} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
 def main(argv: list[str]) -> int:
+    """``run [--out F] [--tiny-data-dir D]``: this process's fingerprint (under its own
+    ``XLA_FLAGS``); ``record``: every level of :data:`GOLDEN_LEVELS` this CPU has, into
+    golden.json (only for an intended change of numerics)."""
     import tempfile
 
     import jax
 
-    os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+    from mmer_jax.train.determinism import cpu_isa_levels
+
+    if argv[:1] == ["record"]:
+        have = cpu_isa_levels()
+        levels = {lv: fingerprint_at(lv) for lv in GOLDEN_LEVELS if lv in have}
+        first = next(iter(levels.values()))
+        out = {"jax": first["jax"], "device_count": first["device_count"],
+               "recorded_on": cpu_id(), "levels": {
+                   lv: {k: fp[k] for k in ("quickstart_tiny", "s002_dialogue")}
+                   for lv, fp in levels.items()}}
+        GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+        print(f"written {GOLDEN} ({', '.join(levels)})")
+        return 0
+    args = dict(zip(argv[1::2], argv[2::2], strict=False))
     with tempfile.TemporaryDirectory() as tmp:
-        out = run_all(pathlib.Path(tmp))
+        out = run_all(pathlib.Path(tmp), args.get("--tiny-data-dir"))
     out["jax"] = jax.__version__
     out["device_count"] = jax.device_count()
     out["cpu"] = cpu_id()
-    if argv[:1] == ["record"]:
-        GOLDEN.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-        print(f"written {GOLDEN}")
+    text = json.dumps(out, indent=1, sort_keys=True)
+    if "--out" in args:
+        pathlib.Path(args["--out"]).write_text(text + "\n")
     else:
-        print(json.dumps(out, indent=1, sort_keys=True))
+        print(text)
     return 0
 
 
