@@ -12,12 +12,12 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mmer_jax.models.mgmnet_parts import gaussian_kl, pool_time
 from mmer_jax.models.systems.mgmnet import (
     MGMNet,
     MGMNetConfig,
     information_bottleneck_loss,
 )
+from mmer_jax.models.systems.mgmnet.parts import gaussian_kl, pool_time
 from mmer_jax.registry import SYSTEMS
 
 C, VOCAB, F_MEL, HW = 4, 12, 6, 8

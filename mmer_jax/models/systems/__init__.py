@@ -1,6 +1,7 @@
 """The systems; importing this package registers them in ``registry.SYSTEMS``.
 
-A system with private parts is a package of its own (``mi/layers.py``, ``tsra/losses.py``).
+A system with private parts is a package of its own (``mi/layers.py``,
+``tsra/losses.py``, ``mgmnet/parts.py``).
 Systems fitted by trainers of their own (``survey_text``, ``s004_hybrid``) are in
 :mod:`mmer_jax.fitted`.
 
@@ -18,7 +19,7 @@ Systems fitted by trainers of their own (``survey_text``, ``s004_hybrid``) are i
 | ``s004_face`` | ``s004_face.py`` | S004's Inception-ResNet-v2 face branch, its feature taps |
 | ``mi`` | ``mi/`` | survey §3.1: cross-modal dynamic convolution + residual gating |
 | ``tsra`` | ``tsra/`` | survey §3.2: shared/private/fused spaces, 4 losses, stacked LSTM |
-| ``mgmnet`` | ``mgmnet.py`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
+| ``mgmnet`` | ``mgmnet/`` | survey §3.3: text-bridged attention, bilinear shift, IB, context |
 | ``ssl_probe`` | ``ssl_probe.py`` | frozen pretrained encoder: weighted layer sum, pooled, MLP |
 | ``ssl_finetune`` | ``ssl_finetune.py`` | imported speech encoder fine-tuned, weighted states |
 """

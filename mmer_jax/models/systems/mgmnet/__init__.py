@@ -8,7 +8,7 @@ Our reading of the survey's four ingredients, per utterance (N = B x U utterance
 
 1. Fine grain, the Bridge Transformer (fusion ``bridge``,
    :class:`mmer_jax.models.fusion.bridge.BridgeFusion`): each modality is encoded as a sequence
-   (:mod:`mmer_jax.models.mgmnet_parts`: text tokens, audio frames pooled by ``audio_pool``,
+   (:mod:`mmer_jax.models.systems.mgmnet.parts`: text tokens, audio frames pooled by ``audio_pool``,
    video frames); the text tokens are the queries of cross-attention to the audio frames and to
    the video frames (separate query and key padding masks, through the project's attention op,
    ``implementation`` = "xla" | "pallas" | "interpret" | ...); the result is pooled over the
@@ -49,15 +49,15 @@ import jax.numpy as jnp
 from mmer_jax.models.fusion.bilinear import BilinearShiftFusion
 from mmer_jax.models.fusion.bridge import BridgeFusion
 from mmer_jax.models.layers import LSTM, masked_mean
-from mmer_jax.models.mgmnet_parts import (
+from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
+from mmer_jax.models.systems.dialogue import as_dialogue, finish_logits
+from mmer_jax.models.systems.mgmnet.parts import (
     AudioSequence,
     FrameSequence,
     TokenSequence,
     VariationalBottleneck,
     gaussian_kl,
 )
-from mmer_jax.models.ops import ATTENTION_IMPLEMENTATIONS, lookup
-from mmer_jax.models.systems.dialogue import as_dialogue, finish_logits
 from mmer_jax.registry import register_system
 
 MGMNET_MODALITIES = ("text", "audio", "frames")
