@@ -28,6 +28,7 @@ from mmer_jax.data.device import make_feature_step
 from mmer_jax.data.pretrained_tokenizer import load_vocab
 from mmer_jax.data.utterance import Pipeline
 from mmer_jax.errors import UsageError
+from mmer_jax.metric_table import HEADLINE
 from mmer_jax.models import build_model
 from mmer_jax.schema import DataConfig, TrainConfig, from_section
 from mmer_jax.serve import inputs
@@ -230,7 +231,7 @@ class Predictor(FilePrediction):
             "classes": self.classes,
             "modalities": self.modalities,
             "protocol": res.get("protocol"),
-            "test": {k: variant_test[k] for k in ("accuracy", "weighted_f1", "uar")
+            "test": {k: variant_test[k] for k in HEADLINE
                      if k in variant_test},
             "inputs": {
                 "sample_rate": self.data.sample_rate,

@@ -49,6 +49,7 @@ def reproduced(tiny_generated, tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # trains two encoders, then the hybrid (minutes on a CPU)
 def test_reproduce_trains_a_seed_and_writes_the_hybrids_own_report(reproduced):
     seed0 = reproduced / "s004_hybrid" / "generated" / "seed0"
     res = json.load(open(seed0 / "results.json"))
@@ -69,6 +70,7 @@ def test_reproduce_trains_a_seed_and_writes_the_hybrids_own_report(reproduced):
     assert md.startswith("# s004_hybrid on generated") and "## Table 2" in md
 
 
+@pytest.mark.slow
 def test_eval_predict_and_serve_answer_with_the_served_row(reproduced, tmp_path, capsys):
     from starlette.testclient import TestClient
 
@@ -79,7 +81,7 @@ def test_eval_predict_and_serve_answer_with_the_served_row(reproduced, tmp_path,
     from mmer_jax.serve.app import create_app
     from mmer_jax.serve.prediction import open_predictor
     from mmer_jax.serve.predictor import Predictor
-    from mmer_jax.train.evaluate import evaluate_run
+    from mmer_jax.train.evaluate import evaluate_run, load_run_config
     from tests.serve.media import write_avi
 
     seed0 = str(reproduced / "s004_hybrid" / "generated" / "seed0")
@@ -89,8 +91,8 @@ def test_eval_predict_and_serve_answer_with_the_served_row(reproduced, tmp_path,
 
     predictor = open_predictor(seed0)
     assert isinstance(predictor, S004HybridPredictor)
-    cfg = config_lib.load(os.path.join(seed0, "config.json"))
-    pipe = make_pipeline(cfg.data, ["audio", "frames"], seed=0, workdir=str(tmp_path / "pipe"))
+    pipe = make_pipeline(load_run_config(seed0).data, ["audio", "frames"], seed=0,
+                         workdir=str(tmp_path / "pipe"))
     records = list(iterate(pipe.sources["test"]))
     probs = predictor.predict_records(records)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)

@@ -22,6 +22,7 @@ import numpy as np
 
 from mmer_jax.errors import UsageError
 from mmer_jax.fitted.s004_hybrid.saved import NPZ, SavedHybrid
+from mmer_jax.metric_table import HEADLINE
 from mmer_jax.schema import DataConfig, from_section
 from mmer_jax.serve import inputs
 from mmer_jax.serve.prediction import FilePrediction
@@ -141,7 +142,7 @@ class S004HybridPredictor(FilePrediction):
             "classes": self.classes,
             "modalities": self.modalities,
             "protocol": res.get("protocol"),
-            "test": {k: test[k] for k in ("accuracy", "weighted_f1", "uar") if k in test},
+            "test": {k: test[k] for k in HEADLINE if k in test},
             "inputs": {"sample_rate": self.settings.sample_rate,
                        "max_frames": self.settings.max_frames,
                        "frame_size": self.settings.frame_size,

@@ -21,6 +21,7 @@ from mmer_jax.data.sources import as_str
 from mmer_jax.data.text import split_words
 from mmer_jax.errors import UsageError
 from mmer_jax.fitted.survey_text.saved import SavedSurveyText
+from mmer_jax.metric_table import HEADLINE
 from mmer_jax.schema import DataConfig, from_section
 from mmer_jax.serve import inputs
 from mmer_jax.serve.prediction import FilePrediction
@@ -104,7 +105,7 @@ class SurveyTextPredictor(FilePrediction):
             "classes": self.classes,
             "modalities": self.modalities,
             "protocol": res.get("protocol"),
-            "test": {k: test[k] for k in ("accuracy", "weighted_f1", "uar") if k in test},
+            "test": {k: test[k] for k in HEADLINE if k in test},
             "inputs": {"extensions": sorted(inputs.TEXT_EXTS), "text": True},
         }
 
