@@ -117,7 +117,9 @@ def encoder_hashes(cfg) -> dict[str, dict[str, Any]]:
             out[key] = {"architecture": rec.get("architecture"), "sha256": rec.get("sha256")}
         except ValueError as exc:
             out[key] = {"architecture": None, "sha256": None, "error": str(exc)}
-    path = (cfg.get("data") or {}).get("encoder")
+    # The schema's own default ("") when the section or key is absent: no second default here.
+    data = cfg["data"] if "data" in cfg else {}
+    path = data["encoder"] if "encoder" in data else ""
     if path:
         from mmer_jax.data.encoder_cache import encoder_record
         from mmer_jax.errors import UsageError
