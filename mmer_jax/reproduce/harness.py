@@ -987,6 +987,11 @@ def reproduce(
             done[name] = {"skipped": why}
             continue
         t0 = time.time()
+        from mmer_jax.registry import SYSTEMS
+
+        if folds and SYSTEMS[cfg.model.name].reporter:
+            raise UsageError(f"--folds: {system} writes a report of its own over seeds (its "
+                             "registry entry's reporter), not a k-fold report")
         if folds:
             plan = fold_plan(cfg, folds)
             _log(f"{system}/{name}: {plan['protocol']!r} folds "
@@ -998,8 +1003,6 @@ def reproduce(
                                   stem=fold_stem(name, plan))
         else:
             runs = run_seeds(cfg, os.path.join(workdir, system, name), seeds, launch)
-            from mmer_jax.registry import SYSTEMS
-
             if SYSTEMS[cfg.model.name].reporter:  # a report with tables of its own
                 dirs = [d for _, d in seed_jobs(cfg, os.path.join(workdir, system, name), seeds)]
                 done[name] = SYSTEMS[cfg.model.name].part("reporter")(
@@ -1008,7 +1011,6 @@ def reproduce(
                 continue
             report = build_report(system, name, path, cfg, runs, out_dir, time.time() - t0,
                                   overrides)
-        from mmer_jax.registry import SYSTEMS
         from mmer_jax.reproduce.model_profile import profile_config
 
         if SYSTEMS[cfg.model.name].gradient:  # others have no network to profile

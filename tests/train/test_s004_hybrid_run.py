@@ -130,3 +130,12 @@ def test_meld_uses_the_generated_model_section_on_its_own_corpus():
     g, m = gen.model.to_dict(), meld.model.to_dict()
     assert g.pop("modalities") == ["audio", "frames"] and m.pop("modalities") == ["audio", "face"]
     assert g == m and meld.data.corpus == "meld" and gen.data.corpus == "generated_emotion"
+
+
+def test_a_k_fold_report_is_refused_before_anything_trains(tiny_generated, tmp_path):
+    from mmer_jax.reproduce.harness import reproduce
+
+    with pytest.raises(UsageError, match="--folds: s004_hybrid writes a report of its own"):
+        reproduce("s004_hybrid", "generated", seeds=1, workdir=str(tmp_path), folds="all",
+                  overrides=_items({}, tiny_generated))
+    assert not (tmp_path / "s004_hybrid").exists()
