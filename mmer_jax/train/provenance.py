@@ -190,7 +190,9 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
         for k, v in obj.items():
             out.update(flatten(v, f"{prefix}{k}."))
         return out
-    return {prefix[:-1]: obj} if prefix else {"": obj}
+    if not prefix:  # the whole object is a leaf: an empty dict holds nothing to compare
+        return {} if obj == {} else {"": obj}
+    return {prefix[:-1]: obj}
 
 
 def differences(a: dict[str, Any] | None, b: dict[str, Any] | None,

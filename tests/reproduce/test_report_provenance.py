@@ -76,6 +76,12 @@ def test_a_baseline_rerun_reaches_a_report_only_through_a_recorded_refresh(tmp_p
     assert "Refreshed" in (root / "s002" / "iemocap_text.md").read_text()
     once = s002.read_bytes()
     assert refresh.main([str(s002)]) == 0 and s002.read_bytes() == once  # recorded once
+    # What differs from the committed report: the baseline row and the refresh, nothing else.
+    from mmer_jax.reproduce.listing import diff
+
+    out = diff(os.path.join(REF, "s002", "iemocap_text.json"), str(s002))
+    assert "\nbaseline rows: 1 differs\n  cmn.weighted_f1.mean: " in out
+    assert "\nrefreshes: " in out and "\nscores:" not in out and "\nconfig:" not in out
 
 
 def test_a_paper_correction_is_recorded_too(tmp_path):
