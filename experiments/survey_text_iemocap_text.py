@@ -3,7 +3,7 @@ emotion scores -> logistic regression) on IEMOCAP transcripts (6 classes).
 
     MMER_DATA_ROOT=/path/to/corpora mmer reproduce survey_text --corpus iemocap_text --seeds 3
 
-Fitted without gradients through the classifier (``mmer_jax.train.survey_text``): the JAX
+Fitted without gradients through the classifier (``mmer_jax.fitted.survey_text``): the JAX
 skip-gram (100-d, window 5, 5 negatives, 5 epochs) learns word vectors from the training
 transcripts; the number of clusters (10 to 800), the logistic regression's C and whether the
 TF-IDF vector is concatenated are chosen on the validation dialogues (the model section's

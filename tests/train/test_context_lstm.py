@@ -1,6 +1,6 @@
-"""S004's context LSTM stage (mmer_jax.train.context_lstm) on a tiny grouped set whose labels need
-the previous utterance: context must help, padding and row order must change nothing, and the
-order within a group must be the one the LSTM reads."""
+"""S004's context LSTM stage (mmer_jax.fitted.s004_hybrid.context_lstm) on a tiny grouped set whose
+labels need the previous utterance: context must help, padding and row order must change nothing,
+and the order within a group must be the one the LSTM reads."""
 
 import numpy as np
 import pytest
