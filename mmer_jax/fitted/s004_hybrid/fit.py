@@ -34,6 +34,8 @@ from mmer_jax.fitted.s004_hybrid.classifier import (
 from mmer_jax.fitted.s004_hybrid.context_lstm import GroupedSplit, contextual_features
 from mmer_jax.train.export_features import MANIFEST, SPLITS, export_features, load_split
 
+HYBRID_FILE = "hybrid.json"  # a run's rows (seed_results), per variant, read by the report
+
 
 def ensure_export(run: str, keys: list[str], out: str) -> dict:
     """The features ``keys`` of ``run`` in ``out``: exported unless a manifest of the same run,

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from mmer_jax.fitted.s004_hybrid.fit import HYBRID_FILE
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
 from mmer_jax.reproduce import harness
 from mmer_jax.train.export_features import SPLITS
@@ -22,7 +23,6 @@ from mmer_jax.train.export_features import SPLITS
 # runner before the hybrid was a registered system, and re-renders naming that one.
 RUNNER = "mmer reproduce s004_hybrid"
 EARLIER_RUNNER = "python -m experiments.s004_hybrid"
-HYBRID_FILE = "hybrid.json"  # a run's rows, per variant (written by the trainer)
 
 # S004's reported numbers (shared/papers/S004_*; ANCHORS.md §1), on CMU-MOSI / MELD, not here.
 PAPER = {

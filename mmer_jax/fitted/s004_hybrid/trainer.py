@@ -15,6 +15,7 @@ report. The row ``model.served_row`` (chi-square on, no context stage) is the ru
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -25,11 +26,14 @@ import numpy as np
 
 from mmer_jax.errors import UsageError
 from mmer_jax.fitted.s004_hybrid import fit
-from mmer_jax.fitted.s004_hybrid.report import HYBRID_FILE
+from mmer_jax.fitted.s004_hybrid.classifier import join_channels
+from mmer_jax.fitted.s004_hybrid.fit import HYBRID_FILE
 from mmer_jax.fitted.s004_hybrid.saved import SavedHybrid
 from mmer_jax.io_utils import atomic_write_json
 from mmer_jax.models import model_config
+from mmer_jax.train.export_features import MANIFEST
 from mmer_jax.train.metrics import classification_metrics
+from mmer_jax.train.run import variants_of
 
 
 def encoder_run(template: str, system: str, run_dir: str, seed: int) -> str:
@@ -138,9 +142,6 @@ def evaluate_saved(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> 
       ``{variant: {"epoch": None, split: metrics}}``, or ``{variant: {"error": ...}}`` for a
       variant without a saved row.
     """
-    from mmer_jax.fitted.s004_hybrid.classifier import join_channels
-    from mmer_jax.train.run import variants_of
-
     m = model_config(cfg.model)
     features = os.path.join(workdir, "features")
     exports = {"speech": fit.channel(os.path.join(features, m.speech.system), m.speech.key),
@@ -162,9 +163,6 @@ def evaluate_saved(workdir: str, split: str, cfg: ml_collections.ConfigDict) -> 
 
 
 def _class_names(features: str, system: str) -> list[str]:
-    import json
-
-    from mmer_jax.train.export_features import MANIFEST
-
+    """The class names an export's manifest recorded."""
     with open(os.path.join(features, system, MANIFEST)) as f:
         return list(json.load(f)["class_names"])
