@@ -66,8 +66,11 @@ def test_reproduce_trains_a_seed_and_writes_the_hybrids_own_report(reproduced):
     assert rep["runner"] == "mmer reproduce s004_hybrid" and rep["seeds"] == [0]
     assert rep["config"] == "experiments/s004_hybrid_generated.py"
     assert rep["per_seed"][0]["fused"] == rows["fused"]
+    assert [r["workdir"] for r in rep["provenance"]["runs"]] == [str(seed0)]
+    assert rep["provenance"]["config_path"] == "experiments/s004_hybrid_generated.py"
     md = open(reproduced / "reports" / "s004_hybrid" / "generated.md").read()
     assert md.startswith("# s004_hybrid on generated") and "## Table 2" in md
+    assert "## Provenance" in md
 
 
 @pytest.mark.slow

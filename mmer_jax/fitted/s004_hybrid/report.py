@@ -16,8 +16,10 @@ import numpy as np
 
 from mmer_jax.fitted.s004_hybrid.fit import HYBRID_FILE
 from mmer_jax.io_utils import atomic_write_json, atomic_write_text
-from mmer_jax.reproduce import harness
+from mmer_jax.reproduce import harness, report_provenance
+from mmer_jax.reproduce.launch import read_results
 from mmer_jax.train.export_features import SPLITS
+from mmer_jax.train.provenance import markdown_lines
 
 # What the report names as its runner; a report without a "runner" field was written by the
 # runner before the hybrid was a registered system, and re-renders naming that one.
@@ -301,6 +303,8 @@ def render(rep: dict) -> str:
         lines.append(f"| {r['seed']} | `{n['speech']['run']}` ({n['speech']['best_epoch']}) | "
                      f"`{n['face']['run']}` ({n['face']['best_epoch']}) |")
     lines += ["", f"Wall time of this runner call: {rep['wall_s']:.0f} s.", ""]
+    if rep.get("provenance"):  # reports from before it was recorded have none
+        lines += [*markdown_lines(rep["provenance"]), ""]
     return "\n".join(lines)
 
 
@@ -355,6 +359,9 @@ def write_report(system: str, corpus: str, config_path: str, cfg, run_dirs: list
         "claims": claims(summary, m.context),
         "context_gain": context_gain(summary, m.context), "per_seed": per_seed,
         "wall_s": wall_s,
+        # commit, config sha256, packages, the seed runs and their builds (no baseline rows)
+        "provenance": report_provenance.report_block(
+            cfg, config_path, [read_results(d) for d in run_dirs], []),
     }
     base = os.path.join(out_dir, system, corpus)
     os.makedirs(os.path.dirname(base), exist_ok=True)
