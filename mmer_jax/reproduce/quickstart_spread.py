@@ -7,7 +7,7 @@ steps the selected epoch and the test figures, depend on the CPU. ``--xla_cpu_ma
 instructions XLA uses, which lets one machine show what another would get.
 
     python -m mmer_jax.reproduce.quickstart_spread runs/qs/seed0 runs/qs/seed1 ... \\
-        --out reproductions/quickstart/spread.json
+        --out reproductions/quickstart/spread/spread.json
 
 collects the runs' ``results.json`` (seed from the config, CPU and cap from ``environment``) into
 one file, from which the README's ``quickstart_spread`` table is generated (:func:`spread_block`).
@@ -91,7 +91,7 @@ def spread_block(path: str) -> list[str]:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     move, name = max(moves)
     lines += ["", f"Between vector-extension caps, one seed's test accuracy moved by up to "
-              f"{100 * move:.1f} points ({name}); from `reproductions/quickstart/"
+              f"{100 * move:.1f} points ({name}); from `reproductions/quickstart/spread/"
               f"{os.path.basename(path)}`."]
     return lines
 
