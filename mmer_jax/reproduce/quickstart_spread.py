@@ -22,6 +22,7 @@ import statistics
 import sys
 
 VARIANTS = ("audio", "video", "text", "fused")
+# The test scores kept per variant (their names and formats: mmer_jax.metric_table).
 METRICS = ("accuracy", "weighted_f1", "uar")
 # The cap's value when none was set: the host's widest level.
 HOST = "host"

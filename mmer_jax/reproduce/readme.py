@@ -11,8 +11,8 @@ checks it). Tables:
 
 - ``quickstart``: ``reproductions/quickstart/results.json``, the ``results.json`` of the
   reference ``mmer train --config experiments/quickstart.py`` run;
-- ``quickstart_spread``: ``reproductions/quickstart/spread/spread.json``, the quickstart over seeds and
-  with XLA's CPU code capped at narrower vector extensions;
+- ``quickstart_spread``: ``reproductions/quickstart/spread/spread.json``, the quickstart over
+  seeds and with XLA's CPU code capped at narrower vector extensions;
 - ``reproductions``: every classification ``reproductions/<system>/<corpus>.json`` of
   ``mmer reproduce`` (a regression report has no accuracy or weighted F1: it is left out of
   this table, with a line naming it, and listed in ``regression``);
@@ -272,8 +272,8 @@ def ablation_fusion_block(ref_dir: str = REFERENCE_DIR) -> list[str]:
 
 
 def quickstart_spread_block(ref_dir: str = REFERENCE_DIR) -> list[str]:
-    """The quickstart over seeds and vector-extension caps
-    (``reproductions/quickstart/spread/spread.json``, :mod:`mmer_jax.reproduce.quickstart_spread`)."""
+    """The quickstart over seeds and vector-extension caps (``reproductions/quickstart/spread/
+    spread.json``, :mod:`mmer_jax.reproduce.quickstart_spread`)."""
     from mmer_jax.reproduce.quickstart_spread import spread_block
 
     return spread_block(os.path.join(ref_dir, "quickstart", "spread", "spread.json"))
