@@ -164,7 +164,9 @@ class Predictor(FilePrediction):
             raise UsageError(
                 f"--workdir {workdir!r}: the run normalises audio features per speaker "
                 f"(data.speaker_norm={self.data.speaker_norm!r}); prediction on single clips "
-                "has no speaker statistics (not supported yet)"
+                "has no speaker statistics (not supported yet); train a deployable run with "
+                "--config.data.speaker_norm=none --config.data.feature_norm=False (raw log-mel "
+                "features, which validate above per-utterance normalisation in the speech recipe)"
             )
         self.modalities = list(variants[self.variant])
         self.results = self._read_json("results.json")
