@@ -260,8 +260,9 @@ def check_modalities(variants: dict[str, list[str]], data) -> None:
     fix = ""
     if trainable:
         one = json.dumps({trainable[0]: variants[trainable[0]]})
+        fold, why = _fold_suggestion(builder, data)
         fix = (f"keep only the variants it can train ({', '.join(trainable)}), e.g. "
-               f"--config.variants='{one}' --config.primary_variant={trainable[0]}; or ")
+               f"--config.variants='{one}' --config.primary_variant={trainable[0]}{fold}{why}; or ")
     fix += f"train a config whose variants use only {', '.join(stored) or 'what it stores'}"
     if stored == ["audio"]:
         fix += (", e.g. --config experiments/speech_recipe_folder.py (README.md, 'Bringing a "
@@ -270,6 +271,35 @@ def check_modalities(variants: dict[str, list[str]], data) -> None:
         f"this config asks for modalit{'ies' if len(missing) > 1 else 'y'} {asks}, which corpus "
         f"{corpus} does not store (its modalities: {', '.join(stored) or 'none'}); {fix}"
     )
+
+
+def _fold_suggestion(builder, data) -> tuple[str, str]:
+    """(`` --config.data.fold=1``, why) when the run names no fold and the corpus is read only
+    through fold views (a build, or a folder spec without a manifest, holding no train split);
+    ("", "") otherwise, or when that is not known before the build."""
+    if data.fold:
+        return "", ""
+    from data_prep import folds
+
+    splits = set(builder.info.splits.keys())
+    if splits:  # built: its folds.json names the protocols
+        if "train" in splits:
+            return "", ""
+        protocols = folds.protocols_of(builder.data_dir)
+    else:  # not built yet: a folder spec without a manifest split stores speaker folds only
+        spec = builder.builder_config
+        if getattr(spec, "manifest", None) != "" or not hasattr(spec, "num_folds"):
+            return "", ""
+        protocols = {"loso" if not spec.num_folds else f"speakers{spec.num_folds}": 0}
+    if not protocols:
+        return "", ""
+    name, k = next(iter(protocols.items()))
+    if data.fold_protocol in protocols:
+        name, k = data.fold_protocol, protocols[name]
+    count = f"1..{k}" if k else "1..K, K = its speaker groups"
+    return (" --config.data.fold=1",
+            f" (the corpus holds no train split, only the folds of its {name!r} protocol: "
+            f"one run per fold {count})")
 
 
 def check_batch_fits(pipeline, batch_size: int, variant: str) -> None:

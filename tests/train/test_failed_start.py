@@ -159,6 +159,28 @@ def test_quickstart_on_an_audio_only_corpus_names_the_missing_modalities(tmp_pat
     assert not (tmp_path / "tfds").exists()  # refused before the corpus was even built
 
 
+@pytest.mark.parametrize("num_folds,protocol", [(0, "'loso' protocol: one run per fold 1..K"),
+                                                (2, "'speakers2' protocol: one run per fold")])
+def test_the_suggestion_names_a_fold_when_the_corpus_stores_only_folds(tmp_path, capsys,
+                                                                       num_folds, protocol):
+    """Without data.fold, the quickstart on a folder corpus: the suggested command adds
+    --config.data.fold=1 and names the fold protocol (it used to end in a second error, "no
+    'train' split")."""
+    pytest.importorskip("soundfile")
+    root = tmp_path / "mine"
+    _audio_only_corpus(root)
+    spec = tmp_path / "mine.json"
+    spec.write_text(json.dumps({"name": "mine", "classes": ["angry", "sad"],
+                                "speaker_regex": r"^(?P<speaker>\d+)_", "num_folds": num_folds}))
+    code = cli.main(["train", "--config", QS, "--workdir", str(tmp_path / "w"), "--data_dir",
+                     str(tmp_path / "tfds"), "--config.data.corpus=folder",
+                     f"--config.data.config={spec}", f"--config.data.manual_dir={root}"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("--config.primary_variant=audio --config.data.fold=1 (the corpus holds no train "
+            "split, only the folds of its " + protocol) in err, err
+
+
 def test_a_face_system_on_a_corpus_without_face_crops(tmp_path, tiny_generated):
     """Variant: S003's CREMA-D config (audio, frames, face) pointed at the generated corpus,
     which stores audio, frames and text but no face crops."""
