@@ -201,8 +201,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("runs", nargs="+", metavar="RUN", help="run directory or results.json (with "
                    "--diff: two runs, or two reproduction report .json files)")
     c.add_argument("--diff", action="store_true", help="print what differs between two runs or "
-                   "reports: commit, config keys, packages, encoders, build, baseline rows, "
-                   "scores (from their provenance blocks)")
+                   "reports: commit, config keys, packages, encoders, build (from their "
+                   "provenance blocks), protocol, baseline rows, and the test scores in percent "
+                   "with their split and variant; the committed reports predate provenance "
+                   "blocks, so against a fresh reproduction commit, packages and build are "
+                   "not compared")
     _encoders_parser(sub)
     serve_cli.add_commands(sub)  # predict, serve, export
     return p

@@ -208,34 +208,72 @@ def _short(x) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# The state only a provenance block records: left out when a side has none (its history,
+# refreshes and resumes, is still shown: what B records that A does not).
+_PROVENANCE_ONLY = ("code", "packages", "encoders", "build", "runs")
+
+
+def _scores_heading(kind: str, obj: dict) -> str:
+    """Which scores a side's ``scores`` section holds: split, variant and, for a report, over
+    what they are averaged."""
+    if kind == "report":
+        variant = (obj.get("ours") or {}).get("variant")
+        return f"test split, variant {variant or '?'}, mean over seeds"
+    return f"test split, variant {obj.get('variant') or '?'}"
+
+
+def _score(metric: str, value) -> str:
+    from mmer_jax.metric_table import METRICS
+
+    if metric in METRICS and isinstance(value, (int, float)):
+        return METRICS[metric].format(value)
+    return _short(value)
+
+
 def diff(a: str, b: str) -> str:
     """What differs between two runs (run directories or results.json) or two reproduction
     reports (their .json), section by section: code (commit, dirty flag), config keys,
     packages, encoders, build; for reports also overrides, baseline rows, paper figures and the
-    runs' commits; then the test scores; ``mmer compare --diff A B``.
+    runs' commits; then the test scores, formatted as ``mmer compare`` writes them (percent,
+    or MAE/Corr as numbers) under the split and variant they are of; ``mmer compare --diff``.
 
-    A run or report from before provenance was recorded is compared through its ``config.json``
-    (runs), and a line says so.
+    A run or report from before provenance was recorded (every committed report is) gets one
+    line saying so, and the state only a provenance block holds (code, packages, encoders,
+    build, the seed runs' commits) is not compared; a run's config is then read from its
+    ``config.json`` (a report has none: its config is not compared either).
 
     Raises:
       UsageError: a path is neither a run nor a reproduction report.
     """
+    from mmer_jax.metric_table import NOT_PERCENT
     from mmer_jax.train.provenance import differences
 
     (ka, oa, ca), (kb, ob, cb) = _load_any(a), _load_any(b)
     lines = [f"A: {a} ({ka})", f"B: {b} ({kb})"]
-    for side, obj in (("A", oa), ("B", ob)):
-        if not obj.get("provenance"):
-            lines.append(f"{side} records no provenance (written before it was recorded); its "
-                         "config.json, if any, is compared")
     sa, sb = _sections(ka, oa, ca), _sections(kb, ob, cb)
+    skipped: list[str] = []
+    for side, obj, sec in (("A", oa, sa), ("B", ob, sb)):
+        if not obj.get("provenance"):
+            what = "code/packages/build" + ("" if sec["config"] else "/config")
+            lines.append(f"{side} has no provenance block (written before provenance was "
+                         f"recorded): {what} not compared")
+            skipped += [*_PROVENANCE_ONLY, *([] if sec["config"] else ["config"])]
     same = []
     for name in list(dict.fromkeys([*sa, *sb])):
+        if name in skipped:
+            continue
         found = differences(sa.get(name), sb.get(name))
+        heading = name
+        if name == "scores":
+            ha, hb = _scores_heading(ka, oa), _scores_heading(kb, ob)
+            units = "percent" + (", MAE and Corr as numbers"
+                                 if any(k in NOT_PERCENT for k, _, _ in found) else "")
+            heading = f"test scores ({ha if ha == hb else f'A: {ha}; B: {hb}'}; {units})"
+            found = [(k, _score(k, x), _score(k, y)) for k, x, y in found]
         if not found:
             same.append(name)
             continue
-        lines.append(f"\n{name}: {len(found)} differ{'s' if len(found) == 1 else ''}")
+        lines.append(f"\n{heading}: {len(found)} differ{'s' if len(found) == 1 else ''}")
         lines += [f"  {key or '(value)'}: {_short(x)}  ->  {_short(y)}" for key, x, y in found]
     lines.append(f"\nsame: {', '.join(same) if same else 'nothing'}")
     return "\n".join(lines)

@@ -81,7 +81,8 @@ def test_a_baseline_rerun_reaches_a_report_only_through_a_recorded_refresh(tmp_p
 
     out = diff(os.path.join(REF, "s002", "iemocap_text.json"), str(s002))
     assert "\nbaseline rows: 1 differs\n  cmn.weighted_f1.mean: " in out
-    assert "\nrefreshes: " in out and "\nscores:" not in out and "\nconfig:" not in out
+    assert "\nrefreshes: " in out and "\ntest scores" not in out and "\nconfig:" not in out
+    assert "scores" in out.split("\nsame: ", 1)[1]
 
 
 def test_a_paper_correction_is_recorded_too(tmp_path):
