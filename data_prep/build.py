@@ -213,6 +213,7 @@ def _prepare(builder, name: str, config: str | None, download_config, manual_dir
         if changed:
             raise BuildError(msg)
         print(f"[data] {msg}", file=sys.stderr, flush=True)
+        builder.reused = True  # what `mmer data build` says it did
         return builder
     run(builder)
     return builder

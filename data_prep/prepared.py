@@ -150,9 +150,9 @@ def reuse_notice(data_dir: str | os.PathLike, label: str,
     if src is None:
         return (f"reusing {label} in {data_dir} (built before sources were recorded; "
                 f"--force rebuilds it)"), False
-    origin = src.get("manual_dir") or "generated"
-    msg = (f"reusing {label} built {src.get('built_at', '?')} from {origin} "
-           f"({src.get('files', 0)} files) in {data_dir}")
+    origin = (f"from {src['manual_dir']} ({src.get('files', 0)} files)" if src.get("manual_dir")
+              else "(generated)")
+    msg = f"reusing {label} built {src.get('built_at', '?')} {origin} in {data_dir}"
     if not manual_dir:
         return msg, False
     now = fingerprint(manual_dir)

@@ -26,14 +26,18 @@ DATA_DIRS_HELP = (
 )
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the examples' line breaks."""
+class _Help(serve_cli.HelpFormatter):
+    """Shows each default once (none for a required option or one whose help says it) and keeps
+    the examples' line breaks."""
 
 
-def _sub(sub, name: str, help: str, description: str, examples: str, *, configurable=True):
-    """A subcommand's parser; ``configurable``: it takes --config.* overrides and data
-    directories (its help explains both), else its description stands alone."""
-    about = f"\n\n{OVERRIDES_HELP}\n\n{DATA_DIRS_HELP}" if configurable else ""
+def _sub(sub, name: str, help: str, description: str, examples: str, *, configurable=True,
+         overrides=True):
+    """A subcommand's parser; ``configurable``: it reads data directories and, with
+    ``overrides``, takes --config.* overrides (its help explains what it takes: `mmer data
+    build` reads data directories but no config), else its description stands alone."""
+    about = "".join([f"\n\n{OVERRIDES_HELP}" if configurable and overrides else "",
+                     f"\n\n{DATA_DIRS_HELP}" if configurable else ""])
     return sub.add_parser(
         name, help=help, description=f"{description}{about}",
         epilog=f"examples:\n{examples}", formatter_class=_Help,
@@ -90,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
              "Per-file problems are counted in one line; every skipped file and its reason is in "
              "build_report.json beside the data.",
              "  mmer data build generated_emotion --config tiny --data_dir /tmp/tfds\n"
-             "  mmer data build emodb --manual_dir /path/to/emodb --data_dir ~/tensorflow_datasets")
+             "  mmer data build emodb --manual_dir /path/to/emodb --data_dir ~/tensorflow_datasets",
+             overrides=False)
     b.add_argument("name", help="corpus name (`mmer list corpora`); the experiment keys are "
                    "accepted too: generated = generated_emotion, iemocap_text = iemocap "
                    "--config text")
@@ -382,7 +387,8 @@ def _dispatch(args, overrides: list[str]) -> int:
                 f"{name}/{builder.builder_config.name if builder.builder_config else ''} "
                 f"{split}: {info.num_examples} examples"
             )
-        print(f"written to {builder.data_dir}")
+        print(f"{'reused' if getattr(builder, 'reused', False) else 'written to'} "
+              f"{builder.data_dir}")
         from data_prep.folds import resolve_alias
 
         view = resolve_alias(name, builder_config)

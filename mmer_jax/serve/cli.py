@@ -12,20 +12,20 @@ import os
 import sys
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help, examples kept on their own lines."""
 
     def _get_help_string(self, action):
-        # A required option has no default to show, and a help text that already says its
-        # default must not get "(default: None)" after it.
-        if action.required or "default" in (action.help or ""):
+        # A required option has no default to show, a help text that already says its
+        # default must not get "(default: ...)" after it, and None says nothing.
+        if action.required or action.default is None or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
 
 def add_commands(sub) -> None:
     """Adds ``predict``, ``serve`` and ``export`` to an argparse sub-parsers object."""
-    fmt = _HelpFormatter
+    fmt = HelpFormatter
     p = sub.add_parser(
         "predict", help="per-class probabilities of audio/video/text files", formatter_class=fmt,
         description="Per-class probabilities of files from a finished run's best checkpoint, "

@@ -43,6 +43,23 @@ def test_force_rebuilds_in_one_go_and_reuse_notices_changes(tmp_path, capsys):
     build("meld", "text", tfds_dir, str(raw))
     err = capsys.readouterr().err
     assert "reusing meld/text" in err and "changed" not in err
+    assert f"from {raw} (" in err and " files) in " in err  # a manual_dir build counts its files
+
+
+def test_cli_says_reused_not_written_for_a_generated_corpus(tmp_path, capsys):
+    """The issue's example: a second `mmer data build` printed "reusing ... (0 files)" and
+    "written to ..."; now "(generated)" and "reused DIR"."""
+    from mmer_jax.cli import main
+
+    argv = ["data", "build", "generated", "--config", "tiny", "--data_dir", str(tmp_path)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "\nwritten to " in first and "\nreused " not in first
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "reusing generated_emotion/tiny built " in err and " (generated) in " in err
+    assert "files)" not in err
+    assert "\nreused " in out and "written to" not in out
 
 
 def test_failed_forced_rebuild_keeps_the_previous_build(tmp_path):

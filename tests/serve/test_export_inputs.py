@@ -110,6 +110,8 @@ def test_readme_example_runs_and_agrees(exported, predictor, test_records, tmp_p
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     got = ast.literal_eval(printed)  # the example prints a dict of class -> probability
     assert list(got) == model.classes
+    # Clean values, as printed: at most 3 decimals (float32's .tolist() printed 0.19300000369...).
+    assert all(len(repr(v).split(".")[-1]) <= 3 for v in got.values()), printed
     # The same PCM through the training path (Corpus.example + collate + eval step).
     back = librosa.resample(sf.read("speech.wav", dtype="float32")[0], orig_sr=22050,
                             target_sr=16000)

@@ -218,6 +218,32 @@ def test_every_subcommand_documents_overrides_and_examples():
         assert "examples:" in sub.choices[name].format_help()
 
 
+def _all_parsers(parser, path=("mmer",)):
+    import argparse
+
+    yield " ".join(path), parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _all_parsers(child, (*path, name))
+
+
+def test_help_offers_overrides_only_where_accepted_and_shows_defaults_once(capsys):
+    """`mmer data build --help` offered --config.KEY=VALUE, which the command rejects, and
+    `mmer bench --help` said "(default: benchmarks/results/...) (default: None)"."""
+    parsers = dict(_all_parsers(cli._parser()))
+    help_of = {name: p.format_help() for name, p in parsers.items()}
+    assert "--config.KEY" not in help_of["mmer data build"]
+    assert cli.main(["data", "build", "generated", "--config.data.config=tiny"]) == 2
+    assert "only valid with train, reproduce or bench" in capsys.readouterr().err
+    for name, text in help_of.items():
+        assert "(default: None)" not in text, name
+        for line in text.split("options:", 1)[-1].splitlines():
+            assert line.count("default") <= 1, (name, line)
+    assert "  --out OUT             result JSON (default: benchmarks/results/...)\n" in help_of[
+        "mmer bench"]
+
+
 def test_mmer_list_shows_systems_corpora_configs_and_experiments(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
