@@ -35,11 +35,14 @@ SECTIONS = {
 }
 TAKES_FUSION = sorted(n for n in SYSTEMS.names() if SYSTEMS[n].fusion_kind)
 CASES = [(s, f) for s in TAKES_FUSION for f in FUSION_KINDS[SYSTEMS[s].fusion_kind].names()]
-# Fast by default: every fusion in the quickstart, and each system with its cheapest fusion; the
-# other pairs compile a larger model each (tens of seconds on two CPU cores) and run with -m slow.
-FAST = {("s001", "concat"), ("s003", "concat"), ("s002", "attention_residual")}
-PARAMS = [pytest.param(s, f, id=f"{s}-{f}", marks=() if s == "quickstart" or (s, f) in FAST
-                       else pytest.mark.slow) for s, f in CASES]
+# Fast by default: each system with its cheapest fusion, and in the quickstart the fusions whose
+# output depends on the modality order (tfn, mult) beside concat; every other pair compiles a
+# whole model (10-30 s each on two CPU cores) and runs with -m slow. Every vector fusion is also
+# built and applied on its own, fast, by the jit test below.
+FAST = {("s001", "concat"), ("s003", "concat"), ("s002", "attention_residual"),
+        ("quickstart", "concat"), ("quickstart", "tfn"), ("quickstart", "mult")}
+PARAMS = [pytest.param(s, f, id=f"{s}-{f}", marks=() if (s, f) in FAST else pytest.mark.slow)
+          for s, f in CASES]
 WRONG = [(s, f) for s in TAKES_FUSION for kind, reg in FUSION_KINDS.items()
          if kind != SYSTEMS[s].fusion_kind for f in reg.names()]
 
