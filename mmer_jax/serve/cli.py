@@ -36,9 +36,11 @@ def add_commands(sub) -> None:
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="wav/flac/mp3 audio, mp4/avi/webm video, or a .txt transcript; a .txt "
                    "given with a clip of the same base name (talk.mp4 talk.txt) is that clip's "
-                   "transcript; none with --text: predict the transcript alone")
+                   "transcript; a directory stands for its files of those types (not "
+                   "recursing); none with --text: predict the transcript alone")
     p.add_argument("--variant", default=None, help="default: the run's primary variant")
-    p.add_argument("--text", default=None, help="transcript for models that use text")
+    p.add_argument("--text", default=None, help="transcript for models that use text, of every "
+                   "FILE: it wins over a paired .txt (which is then not read; a note says so)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--window", type=float, default=None, metavar="S",
                    help="sliding windows of S seconds (a per-window timeline)")
@@ -181,11 +183,52 @@ def check_predict_args(args) -> list[tuple[str, str | None]]:
     if args.max_windows < 1:
         raise UsageError(f"--max-windows must be >= 1, got {args.max_windows}")
     _run_dir(args.workdir)
-    for f in args.files:
-        inputs.kind_of(f)  # an unsupported type, before anything loads
+    files = [g for f in args.files for g in expand_directory(f)]
+    for f in files:
+        try:
+            inputs.kind_of(f)  # an unsupported type, before anything loads
+        except inputs.UnsupportedMedia as exc:
+            raise UsageError(f"{f}: {exc}") from None
         if not os.path.isfile(f):
             raise UsageError(f"{f}: no such file")
-    return pair_transcripts(list(args.files))
+    pairs = pair_transcripts(files)
+    unread = [t for _, t in pairs if t is not None]
+    if args.text is not None and unread:  # the explicit option wins over a paired file
+        print(f"note: --text is the transcript of every file; {', '.join(unread)} not read",
+              file=sys.stderr)
+        pairs = [(f, None) for f, _ in pairs]
+    return pairs
+
+
+def expand_directory(path: str) -> list[str]:
+    """``[path]`` for a file (or a missing path: the caller names it); for a directory, its
+    audio, video and ``.txt`` files, sorted, not recursing (a note on stderr counts the other
+    files left out).
+
+    Raises:
+      UsageError: a directory holding none of them.
+    """
+    from mmer_jax.errors import UsageError
+    from mmer_jax.serve import inputs
+
+    if not os.path.isdir(path):
+        return [path]
+    found, other = [], []
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if name.startswith(".") or not os.path.isfile(full):
+            continue
+        try:
+            inputs.kind_of(name)
+            found.append(full)
+        except inputs.UnsupportedMedia:
+            other.append(name)
+    if not found:
+        raise UsageError(f"{path}: a directory with no {', '.join(inputs.SUPPORTED_EXTS)} "
+                         f"files in it")
+    skipped = f"; {len(other)} other file(s) left out, e.g. {other[0]}" if other else ""
+    print(f"note: {path}: a directory: its {len(found)} file(s){skipped}", file=sys.stderr)
+    return found
 
 
 def _predict(args) -> int:
@@ -201,8 +244,11 @@ def _predict(args) -> int:
         try:
             text = args.text
             if txt is not None:
-                text = inputs.read_transcript(txt, os.path.basename(txt))
+                text = inputs.read_transcript(txt, os.path.basename(txt), notes=sys.stderr)
                 name = f"{path} (+ {os.path.basename(txt)})"
+            elif path is not None and inputs.kind_of(path) == "text":
+                # A transcript predicted alone is decoded again below; read here for its note.
+                inputs.read_transcript(path, os.path.basename(path), notes=sys.stderr)
             decoded = predictor.decode(path, text, shown_name=None if path else "--text",
                                        window_s=args.window, hop_s=args.hop, limits=limits)
             results.append(predictor.predict_decoded(decoded, name=name))

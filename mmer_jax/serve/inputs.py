@@ -173,12 +173,23 @@ def plan(duration_s: float, settings: MediaSettings, window_s: float | None,
     dur = float(duration_s)
     if window_s is not None:
         n = max(1, math.ceil(max(dur - window_s, 0.0) / hop_s - 1e-9) + 1)
+        left = ""
+        # With overlapping windows, a last, shorter window adding under half a hop after the
+        # previous one's end (3.01 s in 1.5-s windows every 0.5 s: 2.00-3.01 after 1.50-3.00)
+        # is left out: it would mostly score the previous window again; the line says what is
+        # not scored. Without overlap (hop >= window) the last window is new input: kept.
+        tail = dur - ((n - 2) * hop_s + window_s)
+        if (n > 1 and hop_s < window_s and (n - 1) * hop_s + window_s > dur + 1e-9
+                and tail < hop_s / 2):
+            n -= 1
+            left = f"; the last {tail:.2f} s (under half a hop) is in no window"
         if n > max_windows:
             raise InputError(
                 f"window {window_s:g} s every {hop_s:g} s on a {dur:.1f}-s input gives {n} "
                 f"windows, more than the limit of {max_windows}; use a larger hop")
         spans = [(i * hop_s, min(i * hop_s + window_s, dur)) for i in range(n)]
-        return spans, f"{n} window(s) of {window_s:g} s every {hop_s:g} s over {dur:.2f} s"
+        return spans, (f"{n} window(s) of {window_s:g} s every {hop_s:g} s over {dur:.2f} s"
+                       f"{left}")
     w = settings.max_audio_s
     if dur <= 0:
         return [(0.0, 0.0)], "the transcript"
@@ -200,8 +211,13 @@ def _clean(msg: str, path: str, shown: str) -> str:
     return msg.replace(path, shown)
 
 
-def read_transcript(path: str, shown: str) -> str:
+def read_transcript(path: str, shown: str, notes=None) -> str:
     """A ``.txt`` file's text through the builders' decoder (encodings and repairs).
+
+    Args:
+      path: the file; ``shown``: its name in messages.
+      notes: a text stream (``sys.stderr`` for ``mmer predict``) that gets one line when the
+        decoder repaired the text (e.g. cp1252 bytes in UTF-8); None: repaired silently.
 
     Raises:
       InputError: unreadable, or in no encoding the decoder accepts (the message names ``shown``).
@@ -209,11 +225,16 @@ def read_transcript(path: str, shown: str) -> str:
     from data_prep import decode as media
 
     try:
-        return media.read_text(path).text  # the builders' decoder (encodings, repairs)
+        decoded = media.read_text(path)  # the builders' decoder (encodings, repairs)
     except OSError as exc:
         raise InputError(f"{shown}: cannot read ({exc.strerror})") from exc
     except media.TextDecodeError as exc:
         raise InputError(_clean(str(exc), path, shown)) from exc
+    if notes is not None and decoded.repairs:
+        fixes = ", ".join(f"{k} {n}" for k, n in sorted(decoded.repairs.items()))
+        print(f"note: {shown}: transcript's encoding repaired (read as {decoded.encoding}; "
+              f"{fixes})", file=notes)
+    return decoded.text
 
 
 def decode(path: str | None, settings: MediaSettings, text: str | None = None,
