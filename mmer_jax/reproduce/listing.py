@@ -32,7 +32,9 @@ def systems(experiments_dir: str | None = None) -> list[tuple[str, str]]:
 
 
 def corpora() -> list[tuple[str, list[str], bool]]:
-    """``[(data.corpus, builder configs, built from a manual_dir)]``; imports each builder."""
+    """``[(data.corpus, builder configs, built from a manual_dir)]``; imports each builder. A
+    builder that reads a user's JSON spec lists that first ("a JSON spec (data.config=PATH)")
+    and its bundled configs after "bundled: "."""
     from data_prep import CORPORA, folds
 
     out = []
@@ -46,6 +48,8 @@ def corpora() -> list[tuple[str, list[str], bool]]:
         # Per-fold names read fold views of one build (data_prep.folds.FOLD_ALIASES).
         configs += [f"{prefix}1..{k} (= {base} + data.fold, {protocol})" for prefix, (
             base, protocol, k) in folds.FOLD_ALIASES.get(name, {}).items()]
+        if getattr(cls, "config_from_file", None) is not None:  # data_prep.build.get_builder
+            configs = ["a JSON spec (data.config=PATH)", f"bundled: {configs[0]}", *configs[1:]]
         out.append((name, configs, bool(getattr(cls, "MANUAL_DOWNLOAD_INSTRUCTIONS", None))))
     return out
 

@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.readme} differs from the result files; run "
                   "`python -m mmer_jax.reproduce.readme`", file=sys.stderr)
             return 1
+        print(f"{args.readme} tables match reproductions/")
         return 0
     if new != text:
         with open(args.readme, "w") as f:

@@ -23,6 +23,20 @@ def test_readme_tables_agree_with_the_committed_results():
     )
 
 
+def test_check_says_so_when_it_passes(tmp_path, capsys):
+    """--check printed nothing on success; now one line (and on failure only the error)."""
+    copy = tmp_path / "README.md"
+    text = readme.render(open(readme.README).read())
+    copy.write_text(text)
+    assert readme.main(["--check", "--readme", str(copy)]) == 0
+    assert capsys.readouterr().out == f"{copy} tables match reproductions/\n"
+    marker = "<!-- BEGIN table:reproductions -->\n"
+    copy.write_text(text.replace(marker, marker + "a stale line\n", 1))
+    assert readme.main(["--check", "--readme", str(copy)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "differs from the result files" in err
+
+
 def test_every_committed_report_is_a_row():
     table = "\n".join(readme.reproductions_table())
     regression = "\n".join(readme.regression_table())

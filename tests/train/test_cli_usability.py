@@ -250,6 +250,7 @@ def test_mmer_list_shows_systems_corpora_configs_and_experiments(capsys):
     # The name column is as wide as the longest system name.
     assert re.search(r"\n  s003 +reproduce --corpus: crema_d, emodb, generated, meld", out)
     assert "  generated_emotion  generated; configs: default, tiny, large" in out
+    assert "configs: a JSON spec (data.config=PATH), bundled: turev_db\n" in out  # folder
     assert "emodb              from manual_dir ($MMER_EMODB or $MMER_DATA_ROOT/emodb)" in out
     assert "experiments/quickstart.py" in out
 
