@@ -36,6 +36,8 @@ def round_up(n: int, m: int) -> int:
 # Programs a fused attention backward aims at (one per SM of an H100/H200: 132): fewer
 # (batch, head) pairs than this split the key tiles into groups, each with its own dq slice.
 TARGET_PROGRAMS = 132
+# At most this many float32 dq slices (memory: MAX_KEY_GROUPS times a float32 copy of q).
+MAX_KEY_GROUPS = 16
 
 
 def key_groups(batch: int, heads: int, key_tiles: int) -> int:
@@ -49,9 +51,9 @@ def key_groups(batch: int, heads: int, key_tiles: int) -> int:
         key_tiles: number of key tiles, ceil(Lk / block).
 
     Returns:
-        An int in 1..max(1, key_tiles).
+        An int in 1..max(1, min(key_tiles, MAX_KEY_GROUPS)).
     """
-    return max(1, min(key_tiles, -(-TARGET_PROGRAMS // max(1, batch * heads))))
+    return max(1, min(key_tiles, MAX_KEY_GROUPS, -(-TARGET_PROGRAMS // max(1, batch * heads))))
 
 
 def resolve_mask(lengths, mask, *, batch: int, seq_len: int, name: str) -> jax.Array:

@@ -119,7 +119,7 @@ def resolve(partition: Partition | None, batch: int, heads: int) -> Resolved | N
 
 
 def shard(fn: Callable, resolved: Resolved, in_specs: tuple, out_specs: Any, *,
-          interpret: bool = False) -> Callable:
+          interpret: bool = False, check_vma: bool | None = None) -> Callable:
     """``jax.shard_map(fn)`` over the resolved axes only (other mesh axes stay automatic).
 
     Args:
@@ -131,13 +131,17 @@ def shard(fn: Callable, resolved: Resolved, in_specs: tuple, out_specs: Any, *,
             evaluates the kernel with primitives whose operands disagree on varying axes
             ("Primitive pad requires varying manual axes to match"), so interpret mode turns
             ``check_vma`` off; the compiled kernels (Triton) keep ``check_vma=True``.
+        check_vma: overrides that choice (the Mosaic GPU kernels pass False: ``plgpu.kernel``
+            of jax 0.10/0.11 traces its body with the check off and drops the outputs' varying
+            axes, so a checked shard_map refuses their custom_vjp).
 
     Returns:
         The sharded function.
     """
     axes = set(resolved.batch or ()) | set(resolved.heads or ())
     return jax.shard_map(fn, mesh=resolved.mesh, in_specs=in_specs, out_specs=out_specs,
-                         axis_names=axes, check_vma=not interpret)
+                         axis_names=axes,
+                         check_vma=not interpret if check_vma is None else check_vma)
 
 
 def out_struct(shape, dtype, *like) -> jax.ShapeDtypeStruct:

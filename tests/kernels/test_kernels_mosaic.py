@@ -23,8 +23,10 @@ import jax
 import jax.numpy as jnp
 import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding, PartitionSpec
+from jax.sharding import PartitionSpec as P
 from kernel_test_util import FAST_COMPILE, assert_close, tile_loop_counts
 
+from mmer_kernels import Partition
 from mmer_kernels._reference import attention_reference
 from mmer_kernels.attention import attention
 
@@ -102,6 +104,7 @@ def test_key_groups_fill_the_gpu_without_exceeding_the_key_tiles():
     assert mg.key_groups(2, 2, 192) == 3  # 4 pairs: as many groups as key tiles (3)
     assert mg.key_groups(4, 8, 4096) == 5  # 32 pairs: ceil(132 / 32) groups
     assert mg.key_groups(1, 1, 64) == 1
+    assert mg.key_groups(1, 1, 8192) == 16  # 128 key tiles, capped: 16 dq copies at most
 
 
 # ----------------------------------------------------------------- structure of the kernels
@@ -265,3 +268,34 @@ def test_package_works_on_a_jax_without_the_triton_backend():
     assert float(lines["attention"].split()[-1]) < 2e-2, out.stdout
     assert float(lines["dynamic_conv"].split()[-1]) == 0.0, out.stdout
     assert "Triton backend" in lines["refused:"], out.stdout
+
+
+_GPU4 = AbstractMesh((4,), ("data",), abstract_device=AbstractDevice(
+    device_kind="NVIDIA H100 80GB HBM3", num_cores=None, platform="cuda"))
+
+
+def test_mosaic_lowers_inside_shard_map(monkeypatch):
+    """Under a sharded jit the Mosaic path runs in a shard_map (check_vma off: plgpu.kernel
+    drops its outputs' varying axes), and the kernels see per-device shapes.
+
+    Partitioned numerics are not run in interpret mode: the Mosaic GPU interpreter's
+    multi-device mode needs every device's kernel in flight at once (a threading barrier
+    across devices) and hung here on a loaded 2-core machine."""
+    monkeypatch.setattr(att, "mosaic_unsupported", lambda *a, **k: None)  # no Hopper here
+    part = Partition(mesh=_GPU4)
+
+    def spec(shape, dtype):
+        return jax.ShapeDtypeStruct(shape, dtype, sharding=NamedSharding(_GPU4, P("data")))
+
+    def fn(q, k, v, ql):
+        o = attention(q, k, v, q_lengths=ql, kv_lengths=ql, causal=True, partition=part,
+                      implementation="mosaic")
+        return jnp.sum(o.astype(jnp.float32))
+
+    args = (spec((8, 64, 2, 64), jnp.bfloat16),) * 3 + (spec((8,), jnp.int32),)
+    with jax.sharding.use_abstract_mesh(_GPU4):
+        text = jax.jit(jax.grad(fn, argnums=(0, 1, 2))).trace(*args).lower(
+            lowering_platforms=("cuda",)).as_text()
+    assert "sdy.manual_computation" in text
+    assert text.count("stablehlo.custom_call @mosaic_gpu") == 2
+    assert "tensor<2x64x2x64xbf16>" in text  # a quarter of the batch per device
