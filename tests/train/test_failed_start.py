@@ -181,6 +181,30 @@ def test_the_suggestion_names_a_fold_when_the_corpus_stores_only_folds(tmp_path,
             "split, only the folds of its " + protocol) in err, err
 
 
+def test_the_fold_suggestion_on_a_built_folder_corpus_reads_its_folds(tmp_path, capsys):
+    """Variant: the corpus built first; the protocol and its fold count come from folds.json,
+    and the suggested command, followed, gets past the data checks."""
+    pytest.importorskip("soundfile")
+    root = tmp_path / "mine"
+    _audio_only_corpus(root, speakers=4)
+    spec = tmp_path / "mine.json"
+    spec.write_text(json.dumps({"name": "mine", "classes": ["angry", "sad"],
+                                "speaker_regex": r"^(?P<speaker>\d+)_"}))
+    tfds_dir = str(tmp_path / "tfds")
+    assert cli.main(["data", "build", "folder", "--config", str(spec), "--manual_dir", str(root),
+                     "--data_dir", tfds_dir]) == 0
+    base = ["train", "--config", QS, "--workdir", str(tmp_path / "w"), "--data_dir", tfds_dir,
+            "--config.data.corpus=folder", f"--config.data.config={spec}"]
+    capsys.readouterr()
+    assert cli.main(base) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("--config.primary_variant=audio --config.data.fold=1 (the corpus holds no train "
+            "split, only the folds of its 'loso' protocol: one run per fold 1..4)") in err, err
+    suggested = ["--config.variants={\"audio\": [\"audio\"]}", "--config.primary_variant=audio",
+                 "--config.data.fold=1", "--config.train.epochs=1", "--config.train.batch_size=4"]
+    assert cli.main([*base, *suggested]) == 0, capsys.readouterr().err
+
+
 def test_a_face_system_on_a_corpus_without_face_crops(tmp_path, tiny_generated):
     """Variant: S003's CREMA-D config (audio, frames, face) pointed at the generated corpus,
     which stores audio, frames and text but no face crops."""
