@@ -1,13 +1,14 @@
 """Backend switches of the costly ops: one config name, ``implementation``, for all three.
 
-- ``ATTENTION_IMPLEMENTATIONS``: auto, xla, pallas, cudnn, interpret (S002's
+- ``ATTENTION_IMPLEMENTATIONS``: auto, xla, pallas, cudnn, mosaic, interpret (S002's
   ``model.implementation``);
 - ``DYNAMIC_CONV_IMPLEMENTATIONS``: auto, xla, pallas, interpret (``implementation`` of the
   ``dynconv_gate`` fusion, e.g. ``model.fusion_options.implementation``);
 - ``DEPTHWISE_IMPLEMENTATIONS``: shifted, grouped (S003's ``model.image.implementation``).
 
 "xla" is the plain-XLA reference, "pallas" the Pallas kernel (Triton on GPU), "cudnn" cuDNN's
-fused attention (GPU; bf16/f16, lengths only), "interpret" the Pallas kernel in interpret mode
+fused attention (GPU; bf16/f16, lengths only), "mosaic" the Mosaic GPU attention kernels (Hopper;
+bf16/f16, lengths only), "interpret" the Pallas kernel in interpret mode
 (any backend, slow: for tests), "auto" XLA off GPU and on GPU the fastest one the autotuner
 recorded for the call's shape bucket in ``mmer_kernels/tuned_blocks.json`` (Pallas without an
 entry).
@@ -57,12 +58,13 @@ for _name, _impl, _interpret in (
     ("xla", "xla", False),
     ("pallas", "pallas", False),
     ("cudnn", "cudnn", False),
+    ("mosaic", "mosaic", False),
     ("interpret", "pallas", True),
 ):
     ATTENTION_IMPLEMENTATIONS.register(
         _name, functools.partial(_attention, implementation=_impl, interpret=_interpret)
     )
-    if _name != "cudnn":
+    if _name not in ("cudnn", "mosaic"):  # attention-only backends
         DYNAMIC_CONV_IMPLEMENTATIONS.register(
             _name, functools.partial(_dynamic_conv, implementation=_impl, interpret=_interpret)
         )

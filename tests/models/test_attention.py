@@ -76,7 +76,7 @@ def test_module_matches_projections_plus_reference():
 
 
 def test_unknown_implementation_is_rejected_naming_the_known_ones():
-    known = "auto, cudnn, interpret, pallas, xla"
+    known = "auto, cudnn, interpret, mosaic, pallas, xla"
     with pytest.raises(ValueError, match=f"implementation='cuda'.*{known}"):
         lookup(ATTENTION_IMPLEMENTATIONS, "cuda")
     x = np.zeros((1, 3, 4), np.float32)
