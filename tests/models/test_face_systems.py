@@ -97,7 +97,9 @@ def _train_step(model, tx):
     return step
 
 
-@pytest.mark.parametrize("name, stream", [("vgg16_face", "face"), ("s004_face", "frames")])
+# S004's face branch (15 s of compilation) with -m slow; its parts stay fast in test_s004_crnn.
+@pytest.mark.parametrize("name, stream", [
+    ("vgg16_face", "face"), pytest.param("s004_face", "frames", marks=pytest.mark.slow)])
 def test_forward_backward_and_padding_frames_change_nothing(name, stream):
     model = build(name, stream=stream)
     x = batch(stream=stream)

@@ -166,6 +166,7 @@ def test_mult_vectors_are_length_one_sequences():
         model.apply(params, feats, masks={"audio": np.ones((3, 4), bool)}, train=False)
 
 
+@pytest.mark.slow  # 7 s; the attention kernel in interpret mode stays fast in tests/kernels
 def test_mult_kernel_path_interpret_matches_xla():
     feats, masks = _sequences(seed=2)
     labels = jnp.array([1, 3])

@@ -262,6 +262,7 @@ def test_information_bottleneck_term_gradient_and_beta_zero():
     assert aux0["loss_terms"] == {} and logits.shape == (4, C)
 
 
+@pytest.mark.slow  # 7 s; the bottleneck term stays fast in its own test
 def test_training_samples_z_and_evaluation_uses_the_mean():
     model = _model(("text", "audio"))
     batch = {k: v for k, v in _utterances(6, seed=8).items() if not k.startswith("frames")}

@@ -246,6 +246,7 @@ def _mask_like(batch, key, value):
     return mask.reshape(mask.shape + (1,) * (value.ndim - 2))
 
 
+@pytest.mark.slow  # 11 s; the dynamic-convolution kernel path stays fast in test_dynconv
 def test_interpret_kernel_path_matches_xla():
     """The Pallas kernel (interpreted) = the XLA path: the interaction block's outputs and
     gradients (parameters and both sequences), and the whole system's logits."""

@@ -68,6 +68,7 @@ def _check(trainer, import_dir, collections=("params",)):
     return before, after, state
 
 
+@pytest.mark.slow  # 24 s; imported branches in seeds stay fast through the RoBERTa test
 def test_s003_audio_stream_is_an_imported_whisper(tiny_generated, tmp_path):
     whisper = tiny_imports.whisper(tmp_path / "imp")
     trainer, _ = _trainer(tmp_path / "run", "experiments/s003_generated.py", "fused",

@@ -17,6 +17,7 @@ from tests.pretrained import tiny_imports
 from .test_seed_imports import _check, _equal, _find, _trainer
 
 
+@pytest.mark.slow  # 25 s; imported branches in seeds stay fast through the RoBERTa test
 def test_s001_and_s004_face_branches_from_an_imported_resnet(tiny_generated, tmp_path):
     pytest.importorskip("torchvision", reason="the random ResNet-18 is written by torchvision")
     resnet = tiny_imports.resnet18(tmp_path / "imp")

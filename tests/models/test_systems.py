@@ -167,7 +167,11 @@ def accuracy(logits, batch):
     return float(np.sum(hit * w) / np.sum(w))
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+# S002's speaker-context variant compiles a second S002 (11 s); its context is checked fast by
+# test_s002_speaker_context_reads_its_own_speakers_turns_only, the whole step with -m slow.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n == "s002:speaker_context" else n
+    for n in sorted(TINY)])
 def test_trains_overfits_and_ignores_padding(name):
     model = build(make_cfg(name))
     batch = make_batch(name)

@@ -232,6 +232,7 @@ def test_forward_and_backward_on_a_four_device_mesh():
         assert sum(float(jnp.abs(g).sum()) for g in leaves) > 0, part
 
 
+@pytest.mark.slow  # 9 s; TSRA's losses and padding stay fast
 def test_overfits_eight_examples():
     """Random labels: only a model that carries the inputs through the three spaces and the
     recogniser can fit them; the loss terms stay on."""

@@ -227,6 +227,7 @@ def random_params(module, x, mask, seed: int = 0) -> dict:
     return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
+@pytest.mark.slow  # 9 s; the kernel path stays fast through Whisper's
 def test_kernel_path_equals_xla_wavlm_base_width():
     """The Pallas attention kernel (interpret mode) against XLA inside an encoder of WavLM-base
     width (768 wide, 12 heads, FFN 3072; 2 layers; a narrow two-convolution extractor with

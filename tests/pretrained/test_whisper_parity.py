@@ -61,6 +61,7 @@ def test_hf_every_hidden_state(hf_whisper, tmp_path):
     assert_states_close(ours.hidden_states, [r.numpy() for r in ref], atol=1e-4)
 
 
+@pytest.mark.slow  # 11 s; the torch-zip reader stays fast in its own tests
 def test_hf_torch_zip_bare_encoder(hf_whisper, tmp_path):
     """A bare WhisperEncoder's state dict written by torch.save (no safetensors) and read by our
     torch-free unpickler; gradients of one layer against torch autograd."""

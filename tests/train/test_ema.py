@@ -46,6 +46,7 @@ def _cfg(data_dir, **extra):
                         ["audio"])
 
 
+@pytest.mark.slow  # 11 s; a whole run with EMA; the average itself stays fast
 def test_runs_select_and_test_with_the_average(tiny_generated, tmp_path):
     full = str(tmp_path / "full")
     results = run(_cfg(tiny_generated), full)

@@ -60,6 +60,7 @@ def _builder(cfg):
     return sources.open_builder(from_section(DataConfig, cfg.data, "data"))
 
 
+@pytest.mark.slow  # 19 s; the cache's reuse stays fast in the partial-cache test
 def test_two_seeds_encode_once(tiny_generated, whisper_dir, tmp_path, counted):
     cfg = _cfg(tiny_generated, whisper_dir, **{"train.epochs": 1})
     assert cfg.model.encoder_states == 3  # filled in from encoder.json: 2 layers + 1

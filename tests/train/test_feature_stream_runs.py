@@ -143,6 +143,7 @@ def test_meld_dialogue_protocol_reads_whole_dialogues(tmp_path):
         assert ((batch["tokens"] > 0).any(-1) <= batch["utt_mask"]).all()
 
 
+@pytest.mark.slow  # 15 s; the release layout stays fast through quickstart_cmu_mosi
 def test_mgmnet_meld_config_trains_on_the_release_layout(tmp_path, monkeypatch):
     from fixtures_text import write_meld
 

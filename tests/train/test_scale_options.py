@@ -38,6 +38,7 @@ def _trace(log_dir: str) -> tuple[list[str], list[dict]]:
         return files, json.load(f)["traceEvents"]
 
 
+@pytest.mark.slow  # 8 s; a whole run with the profiler on
 def test_profile_steps_traces_exactly_the_window(tmp_path, tiny_generated):
     # 64 train examples / batch 16 = 4 steps; "1:3" traces steps 2 and 3
     cfg = only_variant(tiny_config(tiny_generated, **{"train.profile_steps": "1:3"}), "text",

@@ -50,6 +50,7 @@ def test_data_parallel_run(tiny_generated, whisper_dir, tmp_path):
         check_workdir(str(tmp_path), _cfg(tiny_generated, other))
 
 
+@pytest.mark.slow  # 13 s; the data-parallel run stays fast
 def test_bfloat16_fsdp_micro_batches(tiny_generated, whisper_dir, tmp_path):
     cfg = _cfg(tiny_generated, whisper_dir, **{
         "train.epochs": 1, "train.dtype": "bfloat16", "model.audio.dtype": "bfloat16",
