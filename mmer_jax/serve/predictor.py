@@ -37,8 +37,8 @@ from mmer_jax.train import regression
 from mmer_jax.train import sharding as sh
 from mmer_jax.train import steps as steps_lib
 from mmer_jax.train.checkpoint import Checkpoints
-from mmer_jax.train.evaluate import load_run_config
-from mmer_jax.train.run import config_for_variant, primary_variant, variants_of
+from mmer_jax.train.evaluate import load_run_variant
+from mmer_jax.train.run import config_for_variant
 
 VISUAL = ("frames", "face")
 
@@ -125,13 +125,7 @@ class Predictor(FilePrediction):
 
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
         self.workdir = workdir
-        cfg = load_run_config(workdir)
-        variants = variants_of(cfg)
-        self.variant = variant or primary_variant(cfg)
-        if self.variant not in variants:
-            raise UsageError(
-                f"--variant {self.variant!r}: the run has {', '.join(variants)}"
-            )
+        cfg, variants, self.variant = load_run_variant(workdir, variant)
         own = _own_predictor(cfg.model.get("name"))
         if own:
             raise UsageError(

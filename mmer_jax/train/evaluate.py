@@ -29,6 +29,24 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
+def load_run_variant(workdir: str, variant: str | None
+                     ) -> tuple[ml_collections.ConfigDict, dict, str]:
+    """A run's stored config, its variants (name -> modalities) and the variant to use
+    (``variant``, default the run's primary one), for the predictors of every system.
+
+    Raises:
+      UsageError: ``workdir`` holds no run, or ``variant`` is not one of its variants.
+    """
+    from mmer_jax.train.run import primary_variant
+
+    cfg = load_run_config(workdir)
+    variants = variants_of(cfg)
+    chosen = variant or primary_variant(cfg)
+    if chosen not in variants:
+        raise UsageError(f"--variant {chosen!r}: the run has {', '.join(variants)}")
+    return cfg, variants, chosen
+
+
 def evaluate_run(workdir: str, split: str = "test") -> dict:
     """Evaluates each variant on ``split`` with the evaluator of the run's system (for a system
     trained by gradient, :func:`evaluate_checkpoints`); writes ``eval_<split>.json``.

@@ -26,8 +26,8 @@ from mmer_jax.metric_table import HEADLINE
 from mmer_jax.schema import DataConfig, from_section
 from mmer_jax.serve import inputs
 from mmer_jax.serve.prediction import FilePrediction
-from mmer_jax.train.evaluate import load_run_config
-from mmer_jax.train.run import config_for_variant, primary_variant, variants_of
+from mmer_jax.train.evaluate import load_run_variant
+from mmer_jax.train.run import config_for_variant
 
 
 class _Encoder:
@@ -75,11 +75,7 @@ class S004HybridPredictor(FilePrediction):
     def __init__(self, workdir: str, variant: str | None = None, batch_size: int = 1):
         del batch_size
         self.workdir = workdir
-        cfg = load_run_config(workdir)
-        variants = variants_of(cfg)
-        self.variant = variant or primary_variant(cfg)
-        if self.variant not in variants:
-            raise UsageError(f"--variant {self.variant!r}: the run has {', '.join(variants)}")
+        cfg, variants, self.variant = load_run_variant(workdir, variant)
         self.cfg = config_for_variant(cfg, self.variant)
         self.data = from_section(DataConfig, self.cfg.data, "data")
         directory = os.path.join(workdir, "variants", self.variant)
