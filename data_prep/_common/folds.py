@@ -30,10 +30,12 @@ def speaker_group_folds(speaker_of: Mapping[str, str],
 
 
 def speaker_protocol(speaker_of: Mapping[str, str], k: int | None = None,
-                     what: str = "") -> dict[str, Any]:
+                     what: str = "", speakers: Sequence[str] | None = None) -> dict[str, Any]:
     """Speaker-independent folds over the sorted speakers of ``speaker_of`` (id -> speaker):
-    leave-one-speaker-out when ``k`` is None, else ``k`` contiguous groups."""
-    speakers = sorted(set(speaker_of.values()))
+    leave-one-speaker-out when ``k`` is None, else ``k`` contiguous groups. ``speakers``: the
+    corpus's full speaker list to group instead (so a speaker missing from a copy never moves
+    another one to a different fold)."""
+    speakers = sorted(set(speaker_of.values()) if speakers is None else speakers)
     k = len(speakers) if k is None else k
     groups = assign_folds(speakers, k)
     size = "one speaker" if all(len(g) == 1 for g in groups) else "speaker groups"

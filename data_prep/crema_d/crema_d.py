@@ -42,7 +42,7 @@ import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
-from data_prep._common.folds import speaker_group_folds
+from data_prep._common.folds import speaker_protocol
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 from data_prep._common.text import TextDecodeError, read_text
@@ -197,9 +197,7 @@ class CremaD(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _fold_protocols(self, examples):
         speaker_of = {i: e["speaker"] for i, e in examples.items()}
-        # Folds over the full actor list 1001-1091, so a missing actor never moves another one.
-        return {"actors": {
-            "description": "CREMA-D actors 1001-1091 in 5 contiguous folds (19, 18, 18, 18, 18): "
-                           "test = fold k, validation = fold k+1 (cyclic), train = the rest",
-            "speaker_independent": True,
-            "folds": speaker_group_folds(speaker_of, assign_folds(ACTORS, NUM_FOLDS))}}
+        return {"actors": speaker_protocol(
+            speaker_of, NUM_FOLDS, speakers=ACTORS,
+            what="CREMA-D actors 1001-1091 in 5 contiguous folds (19, 18, 18, 18, 18): "
+                 "test = fold k, validation = fold k+1 (cyclic), train = the rest")}

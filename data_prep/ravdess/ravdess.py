@@ -47,7 +47,7 @@ import tensorflow_datasets as tfds
 
 from data_prep._common import features as F
 from data_prep._common.clips import AVItem, audio_clip, av_clip
-from data_prep._common.folds import speaker_group_folds
+from data_prep._common.folds import speaker_protocol
 from data_prep._common.report import CorpusError, ReportingMixin
 from data_prep._common.speakers import assign_folds, check_disjoint, fold_splits, split_of
 
@@ -200,9 +200,7 @@ class Ravdess(ReportingMixin, tfds.core.GeneratorBasedBuilder):
 
     def _fold_protocols(self, examples):
         speaker_of = {i: e["speaker"] for i, e in examples.items()}
-        # Folds over the full actor list, so a missing actor never moves another one.
-        return {"actors": {
-            "description": "RAVDESS actors in 6 folds of 4 (01-04, 05-08, ...): test = fold k, "
-                           "validation = fold k+1 (cyclic), train = the other 4",
-            "speaker_independent": True,
-            "folds": speaker_group_folds(speaker_of, assign_folds(ACTORS, NUM_FOLDS))}}
+        return {"actors": speaker_protocol(
+            speaker_of, NUM_FOLDS, speakers=ACTORS,
+            what="RAVDESS actors in 6 folds of 4 (01-04, 05-08, ...): test = fold k, "
+                 "validation = fold k+1 (cyclic), train = the other 4")}
