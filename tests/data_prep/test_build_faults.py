@@ -164,8 +164,9 @@ def test_killed_build_leaves_no_debris_after_the_next_build(point, sig, force, t
     assert len(b.as_data_source("full")) == 12
 
 
-def test_two_builds_at_once_wait_and_reuse(tmp_path):
-    """The issue's example: two builds of one corpus at once (was FileExistsError)."""
+def _build_under_way(tmp_path):
+    """A slowed build of a small folder corpus, started in a child and waited for until its
+    TFDS ``incomplete.*`` directory exists: (the child, spec, data dir, corpus root)."""
     root, tfds_dir = tmp_path / "corpus", tmp_path / "tfds"
     _turev_like(root)
     spec = _spec(tmp_path / "mini.json")
@@ -173,6 +174,12 @@ def test_two_builds_at_once_wait_and_reuse(tmp_path):
     deadline = time.time() + 60
     while not list(tfds_dir.rglob("incomplete.*")) and time.time() < deadline:
         time.sleep(0.1)
+    return first, spec, tfds_dir, root
+
+
+def test_two_builds_at_once_wait_and_reuse(tmp_path):
+    """The issue's example: two builds of one corpus at once (was FileExistsError)."""
+    first, spec, tfds_dir, root = _build_under_way(tmp_path)
     assert first.poll() is None, first.communicate()[1]
     rc2, err2 = _run("none", "SIGKILL", spec, tfds_dir, root)
     _, err1 = first.communicate(timeout=120)
@@ -183,13 +190,7 @@ def test_two_builds_at_once_wait_and_reuse(tmp_path):
 
 def test_a_forced_rebuild_during_a_build_waits(tmp_path):
     """Variant: ``--force`` started while a plain build of the same corpus runs."""
-    root, tfds_dir = tmp_path / "corpus", tmp_path / "tfds"
-    _turev_like(root)
-    spec = _spec(tmp_path / "mini.json")
-    first = _run("none", "SIGKILL", spec, tfds_dir, root, slow=0.3, wait=False)
-    deadline = time.time() + 60
-    while not list(tfds_dir.rglob("incomplete.*")) and time.time() < deadline:
-        time.sleep(0.1)
+    first, spec, tfds_dir, root = _build_under_way(tmp_path)
     rc2, err2 = _run("none", "SIGKILL", spec, tfds_dir, root, force=True)
     _, err1 = first.communicate(timeout=120)
     assert first.returncode == 0 and rc2 == 0, (err1, err2)
