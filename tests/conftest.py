@@ -8,6 +8,28 @@ import os
 # (XLA's LLVM at -O0 would compile a sixth faster, but it moved a ResNet-50 gradient by 1 %
 # against PyTorch's: the suite tests the code generation users get.)
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=4")
+
+
+def _cap_vector_extensions() -> None:
+    """Caps XLA's CPU code at the widest level the golden fingerprints are recorded for that this
+    CPU has (``--xla_cpu_max_isa``, unless XLA_FLAGS already names one), so the golden test runs
+    in this process, sharing its compiled programs, instead of in a child process of its own.
+    On the CPUs the suite runs on (AVX-512 or AVX2) the cap is the host's own widest level: the
+    AVX-512 fingerprints equal those recorded without a cap, bit for bit."""
+    import json
+
+    from mmer_jax.train.determinism import cpu_isa_levels, xla_cpu_max_isa  # no jax import
+
+    if xla_cpu_max_isa() is None:
+        golden = os.path.join(os.path.dirname(__file__), "golden", "golden.json")
+        with open(golden) as f:
+            recorded = json.load(f)["levels"]
+        both = [lv for lv in cpu_isa_levels() if lv in recorded]  # narrow to wide
+        if both:
+            os.environ["XLA_FLAGS"] += f" --xla_cpu_max_isa={both[-1]}"
+
+
+_cap_vector_extensions()
 # MMER_REQUIRE_GPU=1 (set by benchmarks/gpu_check.py for its GPU tests): the tests run on the
 # machine's GPU, and a ``gpu``-marked test that skips counts as a failure
 # (pytest_runtest_makereport below), so a GPU check whose kernels never ran cannot read "passed".
