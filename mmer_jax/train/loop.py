@@ -251,13 +251,15 @@ class VariantTrainer:
             not fit.
         """
         inputs = self.features(self._first_batch())
+        # The batch and the key are arguments, not constants of the program: the compiled
+        # initialisation is the same for every seed and holds no copy of the data.
         init = jax.jit(
-            lambda imported: state_lib.init_state(self.model, self.optimizer, inputs, self.seed,
-                                                  ema=self.train_cfg.ema_decay > 0,
-                                                  imports=imported),
+            lambda imported, inputs, key: state_lib.init_state(
+                self.model, self.optimizer, inputs, key, ema=self.train_cfg.ema_decay > 0,
+                imports=imported),
             out_shardings=self.state_sharding,
         )
-        return init(self.imports() if imports else None)
+        return init(self.imports() if imports else None, inputs, jax.random.PRNGKey(self.seed))
 
     def restore(self, which: str, like: TrainState | None = None) -> tuple[TrainState, dict]:
         """The state and bookkeeping of the ``latest`` or ``best`` checkpoint, on the mesh.

@@ -150,7 +150,7 @@ def make_optimizer(train: TrainConfig, total_steps: int,
 
 
 def init_state(
-    model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int,
+    model, optimizer: optax.GradientTransformation, example_inputs: dict, seed: int | jax.Array,
     ema: bool = False, imports: Optional[dict] = None,
 ) -> TrainState:
     """A step-0 train state with parameters initialised from ``seed``.
@@ -160,7 +160,8 @@ def init_state(
       optimizer: the transformation whose state is initialised on the parameters.
       example_inputs: one model batch (the output of the feature step); only its shapes and
         dtypes matter to the parameters.
-      seed: the run's seed; the parameter key is ``PRNGKey(seed)``.
+      seed: the run's seed (the parameter key is ``PRNGKey(seed)``), or that key itself (an
+        argument of a jitted caller, so the program does not depend on the seed).
       ema: keep a moving average of the parameters (it starts as a copy of them).
       imports: the variables of the imported encoders the model holds
         (:func:`mmer_jax.train.imports.load_imports`), put in place of their random
@@ -176,7 +177,7 @@ def init_state(
     """
     from mmer_jax.train.imports import graft
 
-    key = jax.random.PRNGKey(seed)
+    key = seed if isinstance(seed, jax.Array) else jax.random.PRNGKey(seed)
     variables = model.init(
         {"params": key, "dropout": jax.random.fold_in(key, 1)}, example_inputs, train=False
     )

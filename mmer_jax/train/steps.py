@@ -177,7 +177,6 @@ def make_train_step(
         ``train.grad_accum_steps``.
     """
     loss_fn = make_loss_fn(model, feature_step, train, protocol)
-    base_key = jax.random.PRNGKey(seed)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     accum = train.grad_accum_steps
     rep, data = sh.replicated(mesh), sh.data_sharding(mesh)
@@ -185,7 +184,7 @@ def make_train_step(
         state_sharding = rep
     sharded = not isinstance(state_sharding, jax.sharding.Sharding)
 
-    def step(state: TrainState, batch):
+    def step(state: TrainState, batch, base_key):
         rng = jax.random.fold_in(base_key, state.step)
         params = state.params
         if sharded:  # FSDP: gather the shards for the forward and backward passes
@@ -209,11 +208,29 @@ def make_train_step(
         )
         return new_state, {"loss": loss, "accuracy": acc, "grad_norm": optax.global_norm(grads)}
 
-    return under_mesh(
-        jax.jit(step, in_shardings=(state_sharding, data), out_shardings=(state_sharding, rep),
-                donate_argnums=0),
-        mesh,
-    )
+    jitted = jax.jit(step, in_shardings=(state_sharding, data, rep),
+                     out_shardings=(state_sharding, rep), donate_argnums=0)
+    # The key is an argument, not a constant of the program: every seed of a reproduction
+    # shares one compiled step (and one entry of the persistent compilation cache).
+    return under_mesh(KeyBound(jitted, jax.device_put(jax.random.PRNGKey(seed), rep)), mesh)
+
+
+class KeyBound:
+    """A jitted ``fn(*args, key)`` with its last argument bound: called, lowered (``.lower``) and
+    inspected (``._cache_size``) with the other arguments only, like the jitted function of
+    those arguments it stands for."""
+
+    def __init__(self, jitted, key: jax.Array):
+        self._jitted, self._key = jitted, key
+
+    def __call__(self, *args):
+        return self._jitted(*args, self._key)
+
+    def lower(self, *args):
+        return self._jitted.lower(*args, self._key)
+
+    def _cache_size(self) -> int:
+        return self._jitted._cache_size()
 
 
 def _like(tree, reference):
