@@ -40,8 +40,9 @@ class _Encoder:
 
         self.predictor = p = Predictor(run)
         self.key = key
-        variables = {"params": p.params, "batch_stats": p.batch_stats}
-        self._apply = jax.jit(lambda batch: p.model.apply(
+        self._variables = {"params": p.params, "batch_stats": p.batch_stats}
+        # The weights are an argument, not constants folded into the compiled program.
+        self._apply = jax.jit(lambda variables, batch: p.model.apply(
             variables, p.features(batch), train=False)[1][key])
 
     def features(self, records: Sequence[dict]) -> np.ndarray:
@@ -49,7 +50,8 @@ class _Encoder:
         from mmer_jax.train import sharding as sh
 
         p = self.predictor
-        out = [np.asarray(self._apply(sh.to_global(batch, p.mesh)), np.float32)[:n]
+        out = [np.asarray(self._apply(self._variables, sh.to_global(batch, p.mesh)),
+                          np.float32)[:n]
                for batch, n in p.host_batches(records)]
         return np.concatenate(out)
 
