@@ -17,6 +17,7 @@ or piece by piece: :meth:`~VariantTrainer.init_state`, :meth:`~VariantTrainer.ba
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -250,16 +251,21 @@ class VariantTrainer:
           UsageError, CheckpointError: an import named by the model cannot be read or does
             not fit.
         """
-        inputs = self.features(self._first_batch())
-        # The batch and the key are arguments, not constants of the program: the compiled
-        # initialisation is the same for every seed and holds no copy of the data.
-        init = jax.jit(
+        return self.init_program(self.imports() if imports else None,
+                                 self.features(self._first_batch()),
+                                 jax.random.PRNGKey(self.seed))
+
+    @functools.cached_property
+    def init_program(self):
+        """The jitted ``(imports, first model batch, PRNGKey(seed)) -> step-0 state`` of
+        :meth:`init_state`. The batch and the key are arguments, not constants of the program:
+        the compiled initialisation is the same for every seed and holds no copy of the data."""
+        return jax.jit(
             lambda imported, inputs, key: state_lib.init_state(
                 self.model, self.optimizer, inputs, key, ema=self.train_cfg.ema_decay > 0,
                 imports=imported),
             out_shardings=self.state_sharding,
         )
-        return init(self.imports() if imports else None, inputs, jax.random.PRNGKey(self.seed))
 
     def restore(self, which: str, like: TrainState | None = None) -> tuple[TrainState, dict]:
         """The state and bookkeeping of the ``latest`` or ``best`` checkpoint, on the mesh.

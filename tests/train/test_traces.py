@@ -28,3 +28,24 @@ def test_train_step_traces_once_per_bucket(tiny_generated, tmp_path):
     assert all(w % step == 0 for w in audio_widths)
     assert np.isfinite(float(state.step))
     trainer.ckpt.close()
+
+
+def test_every_seed_compiles_the_same_programs(tiny_generated, tmp_path):
+    """The seed (and the first batch, which the seed shuffles) reach the train step and the
+    initialisation as arguments: a reproduction's seeds share one compiled program each. They
+    were constants of the programs, so each seed compiled its own."""
+    import jax
+
+    programs = []
+    for seed in (0, 1):
+        cfg = only_variant(tiny_config(tiny_generated, seed=seed), "text", ["text"])
+        pipeline = Pipeline(cfg.data, ["text"], cfg.seed)
+        trainer = VariantTrainer(cfg, pipeline, "text", ["text"], str(tmp_path / str(seed)))
+        host = next(iter(trainer.batches("train", epoch=0, train=True)))
+        init = trainer.init_program.lower(None, trainer.features(host), jax.random.PRNGKey(seed))
+        state = trainer.init_state()
+        step = trainer.train_step.jitted.lower(state, sh.to_global(host, trainer.mesh))
+        programs.append((init.as_text(), step.as_text()))
+        trainer.ckpt.close()
+    assert programs[0][0] == programs[1][0]  # initialisation
+    assert programs[0][1] == programs[1][1]  # train step
