@@ -27,12 +27,31 @@ def tolerance(dtype, kind, platform=None):
 TOL = TOL_BY_PLATFORM["cpu"]  # interpret mode
 
 
+# Test inputs come from numpy: every eager jax.random call compiles a threefry program per
+# shape (~0.3 s each on a CPU), more than many of the kernels' own checks cost.
+def rng(seed):
+    """A numpy generator for test inputs."""
+    return np.random.default_rng(seed)
+
+
+def normal(gen, shape, dtype=jnp.float32, scale=1.0):
+    """``scale`` times standard-normal draws of ``gen``, as a jax array of ``dtype``."""
+    x = (scale * gen.standard_normal(shape, dtype=np.float32)).astype(jnp.dtype(dtype))
+    return jnp.asarray(x)
+
+
+def bernoulli(gen, p, shape):
+    """Booleans that are True with probability ``p``, as a numpy array (edit, then convert)."""
+    return gen.random(shape) < p
+
+
 def assert_close(got, want, dtype, kind, what="", platform=None):
     """max |got - want| <= tol * max(1, max |want|), with a message naming the error."""
     assert tuple(got.shape) == tuple(want.shape), f"{what}: shape {got.shape} != {want.shape}"
-    got = np.asarray(jnp.asarray(got, jnp.float32))
+    # Cast in numpy: an eager jnp cast compiles one small XLA program per shape and dtype.
+    got = np.asarray(got).astype(np.float32)
     assert np.isfinite(got).all(), f"{what}: the kernel result is not finite"
-    want = np.asarray(jnp.asarray(want, jnp.float32))
+    want = np.asarray(want).astype(np.float32)
     err = float(np.max(np.abs(got - want))) if got.size else 0.0
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 0.0)
     tol = tolerance(dtype, kind, platform)

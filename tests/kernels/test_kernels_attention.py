@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from kernel_test_util import FAST_COMPILE, assert_close
+from kernel_test_util import FAST_COMPILE, assert_close, bernoulli, normal, rng
 
 from mmer_kernels._reference import attention_reference
 from mmer_kernels.attention import BlockSizes, attention
@@ -36,22 +36,28 @@ SCENARIOS = {
 
 
 def _inputs(sc, dtype, seed=0):
-    keys = jax.random.split(jax.random.PRNGKey(seed), 8)
+    gen = rng(seed)
     b, lq, lk, h, d = sc["b"], sc["lq"], sc["lk"], sc["h"], sc["d"]
-    q = jax.random.normal(keys[0], (b, lq, h, d), dtype)
-    k = jax.random.normal(keys[1], (b, lk, h, d), dtype)
-    v = jax.random.normal(keys[2], (b, lk, h, d), dtype)
+    q = normal(gen, (b, lq, h, d), dtype)
+    k = normal(gen, (b, lk, h, d), dtype)
+    v = normal(gen, (b, lk, h, d), dtype)
     kw = dict(causal=sc.get("causal", False))
     if sc.get("masks"):
-        qm = jax.random.bernoulli(keys[3], 0.7, (b, lq))
-        km = jax.random.bernoulli(keys[4], 0.5, (b, lk)).at[1, :].set(False)  # no valid key
-        kw.update(q_mask=qm, kv_mask=km)
+        qm = bernoulli(gen, 0.7, (b, lq))
+        km = bernoulli(gen, 0.5, (b, lk))
+        km[1, :] = False  # no valid key
+        kw.update(q_mask=jnp.asarray(qm), kv_mask=jnp.asarray(km))
     else:
         for name in ("q_len", "kv_len"):
             if name in sc:
                 kw[name.replace("len", "lengths")] = jnp.asarray(sc[name], jnp.int32)
-    bias = 2.0 * jax.random.normal(keys[5], sc["bias"], jnp.float32) if "bias" in sc else None
+    bias = normal(gen, sc["bias"], jnp.float32, scale=2.0) if "bias" in sc else None
     return (q, k, v, bias), kw
+
+
+def _f32(a):
+    """A float32 copy, cast in numpy (an eager cast compiles a program per shape and dtype)."""
+    return jnp.asarray(np.asarray(a).astype(np.float32))
 
 
 def _loss_and_grads(fn, args, kw, cot):
@@ -77,11 +83,11 @@ def test_forward_and_grads_match_reference(name, dtype):
     dtype = jnp.dtype(dtype)
     sc = SCENARIOS[name]
     args, kw = _inputs(sc, dtype)
-    cot = jax.random.normal(jax.random.PRNGKey(9), args[0].shape, jnp.float32)
+    cot = normal(rng(9), args[0].shape)
     kernel = functools.partial(attention, interpret=True, block_sizes=sc["blocks"])
     (_, o), grads = _loss_and_grads(kernel, args, kw, cot)
     # Truth: the reference on float32 copies of the same (possibly bfloat16) inputs.
-    args32 = tuple(None if a is None else a.astype(jnp.float32) for a in args)
+    args32 = tuple(None if a is None else _f32(a) for a in args)
     (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args32, kw, cot)
     assert o.dtype == dtype
     assert_close(o, o_ref, dtype, "fwd", f"{name} out")
@@ -117,13 +123,14 @@ def test_all_minus_inf_rows_are_zero_on_both_paths():
     """-inf bias: one semantics. Keys with -inf are masked; a row whose logits are all -inf
     outputs zeros with zero gradients, from the kernel and from the reference alike."""
     b, lq, lk, h, d = 2, 20, 24, 1, 16
-    keys = jax.random.split(jax.random.PRNGKey(3), 4)
-    q = jax.random.normal(keys[0], (b, lq, h, d))
-    k, v = (jax.random.normal(kk, (b, lk, h, d)) for kk in keys[1:3])
-    bias = jnp.zeros((b, 1, lq, lk)).at[0, 0, 3].set(-jnp.inf)  # row 3 of batch 0: all -inf
-    bias = bias.at[1, 0, :, 5:].set(-jnp.inf)  # batch 1: keys 5.. masked by the bias
-    args, kw = (q, k, v, bias), {}
-    cot = jax.random.normal(keys[3], q.shape)
+    gen = rng(3)
+    q = normal(gen, (b, lq, h, d))
+    k, v = normal(gen, (b, lk, h, d)), normal(gen, (b, lk, h, d))
+    bias = np.zeros((b, 1, lq, lk), np.float32)
+    bias[0, 0, 3] = -np.inf  # row 3 of batch 0: all -inf
+    bias[1, 0, :, 5:] = -np.inf  # batch 1: keys 5.. masked by the bias
+    args, kw = (q, k, v, jnp.asarray(bias)), {}
+    cot = normal(gen, q.shape)
     (_, o), grads = _loss_and_grads(
         functools.partial(attention, interpret=True, block_sizes=B16), args, kw, cot)
     (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args, kw, cot)
@@ -134,8 +141,9 @@ def test_all_minus_inf_rows_are_zero_on_both_paths():
     assert (np.asarray(o)[0, 3] == 0).all() and (np.asarray(o_ref)[0, 3] == 0).all()
     assert (np.asarray(grads[0])[0, 3] == 0).all()
     # The -inf keys of batch 1 act like kv_lengths = 5.
-    want = attention_reference(q[1:], k[1:], v[1:], kv_lengths=jnp.array([5]))
-    assert_close(o[1:], want, jnp.float32, "fwd", "bias -inf == key mask")
+    want = jax.jit(lambda q, k, v: attention_reference(  # eagerly: one compile per op
+        q[1:], k[1:], v[1:], kv_lengths=jnp.array([5])))(q, k, v)
+    assert_close(np.asarray(o)[1:], want, jnp.float32, "fwd", "bias -inf == key mask")
 
 
 def test_gpu_tolerances_are_looser_for_float32():
@@ -154,10 +162,10 @@ def test_compiled_kernel_matches_reference_on_gpu(name, dtype):
     dtype = jnp.dtype(dtype)
     sc = SCENARIOS[name]
     args, kw = _inputs(sc, dtype)
-    cot = jax.random.normal(jax.random.PRNGKey(9), args[0].shape, jnp.float32)
+    cot = normal(rng(9), args[0].shape)
     kernel = functools.partial(attention, implementation="pallas", block_sizes=sc["blocks"])
     (_, o), grads = _loss_and_grads(kernel, args, kw, cot)
-    args32 = tuple(None if a is None else a.astype(jnp.float32) for a in args)
+    args32 = tuple(None if a is None else _f32(a) for a in args)
     (_, o_ref), grads_ref = _loss_and_grads(attention_reference, args32, kw, cot)
     assert_close(o, o_ref, dtype, "fwd", f"{name} out", platform="gpu")
     for n, g, g_ref in zip("qkvb", grads, grads_ref, strict=False):

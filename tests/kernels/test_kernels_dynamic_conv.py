@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from kernel_test_util import FAST_COMPILE, assert_close
+from kernel_test_util import FAST_COMPILE, assert_close, bernoulli, normal, rng
 
 from mmer_kernels._reference import dynamic_conv_reference
 from mmer_kernels.dynamic_conv import BlockSizes, dynamic_conv
@@ -26,15 +26,22 @@ SCENARIOS = {
 
 
 def _inputs(sc, dtype):
-    keys = jax.random.split(jax.random.PRNGKey(1), 4)
-    x = jax.random.normal(keys[0], (sc["b"], sc["t"], sc["c"]), dtype)
-    logits = 2.0 * jax.random.normal(keys[1], (sc["b"], sc["t"], sc["h"], sc["k"]), dtype)
+    gen = rng(1)
+    x = normal(gen, (sc["b"], sc["t"], sc["c"]), dtype)
+    logits = normal(gen, (sc["b"], sc["t"], sc["h"], sc["k"]), dtype, scale=2.0)
     kw = dict(padding=sc["padding"])
     if "lengths" in sc:
         kw["lengths"] = jnp.asarray(sc["lengths"], jnp.int32)
     if sc.get("mask"):
-        kw["mask"] = jax.random.bernoulli(keys[2], 0.6, (sc["b"], sc["t"])).at[2].set(False)
+        mask = bernoulli(gen, 0.6, (sc["b"], sc["t"]))
+        mask[2] = False
+        kw["mask"] = jnp.asarray(mask)
     return x, logits, kw
+
+
+def _f32(a):
+    """A float32 copy, cast in numpy (an eager cast compiles a program per shape and dtype)."""
+    return jnp.asarray(np.asarray(a).astype(np.float32))
 
 
 def _value_and_grads(fn, x, logits, kw, cot):
@@ -57,17 +64,17 @@ def test_forward_and_grads_match_reference(name, dtype):
     dtype = jnp.dtype(dtype)
     sc = SCENARIOS[name]
     x, logits, kw = _inputs(sc, dtype)
-    cot = jax.random.normal(jax.random.PRNGKey(2), x.shape, jnp.float32)
+    cot = normal(rng(2), x.shape)
     kernel = functools.partial(dynamic_conv, interpret=True, block_sizes=sc["blocks"])
     (_, y), (dx, dl) = _value_and_grads(kernel, x, logits, kw, cot)
     (_, y_ref), (dx_ref, dl_ref) = _value_and_grads(
-        dynamic_conv_reference, x.astype(jnp.float32), logits.astype(jnp.float32), kw, cot)
+        dynamic_conv_reference, _f32(x), _f32(logits), kw, cot)
     assert y.dtype == dtype and dx.dtype == dtype and dl.dtype == dtype
     assert_close(y, y_ref, dtype, "fwd", f"{name} y")
     assert_close(dx, dx_ref, dtype, "grad", f"{name} dx")
     assert_close(dl, dl_ref, dtype, "grad", f"{name} dlogits")
-    lengths = kw.get("lengths", jnp.full((sc["b"],), sc["t"]))
-    valid = np.asarray(kw["mask"] if "mask" in kw else jnp.arange(sc["t"])[None] < lengths[:, None])
+    lengths = np.asarray(kw.get("lengths", np.full((sc["b"],), sc["t"])))
+    valid = np.asarray(kw["mask"]) if "mask" in kw else np.arange(sc["t"])[None] < lengths[:, None]
     for arr in (y, dx):  # padded positions: zero output, zero input gradient
         assert (np.asarray(arr, np.float32)[~valid] == 0).all()
 
@@ -91,11 +98,11 @@ def test_compiled_kernel_matches_reference_on_gpu(name, dtype):
     dtype = jnp.dtype(dtype)
     sc = SCENARIOS[name]
     x, logits, kw = _inputs(sc, dtype)
-    cot = jax.random.normal(jax.random.PRNGKey(2), x.shape, jnp.float32)
+    cot = normal(rng(2), x.shape)
     kernel = functools.partial(dynamic_conv, implementation="pallas", block_sizes=sc["blocks"])
     (_, y), (dx, dl) = _value_and_grads(kernel, x, logits, kw, cot)
     (_, y_ref), (dx_ref, dl_ref) = _value_and_grads(
-        dynamic_conv_reference, x.astype(jnp.float32), logits.astype(jnp.float32), kw, cot)
+        dynamic_conv_reference, _f32(x), _f32(logits), kw, cot)
     assert_close(y, y_ref, dtype, "fwd", f"{name} y", platform="gpu")
     assert_close(dx, dx_ref, dtype, "grad", f"{name} dx", platform="gpu")
     assert_close(dl, dl_ref, dtype, "grad", f"{name} dlogits", platform="gpu")

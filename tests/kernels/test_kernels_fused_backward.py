@@ -12,7 +12,7 @@ import importlib
 import jax
 import jax.numpy as jnp
 import pytest
-from kernel_test_util import FAST_COMPILE, assert_close, tile_loop_counts
+from kernel_test_util import FAST_COMPILE, assert_close, normal, rng, tile_loop_counts
 
 from mmer_kernels import _common
 from mmer_kernels._reference import attention_reference
@@ -28,12 +28,12 @@ def test_one_group_accumulates_dq_over_every_key_tile(monkeypatch, bias_shape):
     monkeypatch.setattr(_common, "TARGET_PROGRAMS", 1)
     assert _common.key_groups(2, 2, 4) == 1
     b, lq, lk, h, d = 2, 37, 50, 2, 24  # 3 query and 4 key tiles of 16; D=24 in a 32 tile
-    keys = jax.random.split(jax.random.PRNGKey(3), 5)
-    q = jax.random.normal(keys[0], (b, lq, h, d))
-    k = jax.random.normal(keys[1], (b, lk, h, d))
-    v = jax.random.normal(keys[2], (b, lk, h, d))
-    bias = None if bias_shape is None else jax.random.normal(keys[3], bias_shape)
-    cot = jax.random.normal(keys[4], q.shape)
+    gen = rng(3)
+    q = normal(gen, (b, lq, h, d))
+    k = normal(gen, (b, lk, h, d))
+    v = normal(gen, (b, lk, h, d))
+    bias = None if bias_shape is None else normal(gen, bias_shape)
+    cot = normal(gen, q.shape)
     kw = dict(q_lengths=jnp.array([37, 20]), kv_lengths=jnp.array([50, 33]), causal=True)
     argnums = (0, 1, 2) if bias is None else (0, 1, 2, 3)
 

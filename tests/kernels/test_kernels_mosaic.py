@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding, PartitionSpec
 from jax.sharding import PartitionSpec as P
-from kernel_test_util import FAST_COMPILE, assert_close, tile_loop_counts
+from kernel_test_util import FAST_COMPILE, assert_close, normal, rng, tile_loop_counts
 
 from mmer_kernels import Partition
 from mmer_kernels._reference import attention_reference
@@ -50,14 +50,14 @@ CASES = {
 
 def _inputs(case, seed=0):
     b, lq, lk, h, d, dtype, causal, qlen, klen = case
-    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-    q = jax.random.normal(keys[0], (b, lq, h, d), dtype)
-    k = jax.random.normal(keys[1], (b, lk, h, d), dtype)
-    v = jax.random.normal(keys[2], (b, lk, h, d), dtype)
+    gen = rng(seed)
+    q = normal(gen, (b, lq, h, d), dtype)
+    k = normal(gen, (b, lk, h, d), dtype)
+    v = normal(gen, (b, lk, h, d), dtype)
     kw = dict(causal=causal,
               q_lengths=None if qlen is None else jnp.asarray(qlen, jnp.int32),
               kv_lengths=None if klen is None else jnp.asarray(klen, jnp.int32))
-    cot = jax.random.normal(keys[3], q.shape, jnp.float32)
+    cot = normal(gen, q.shape)
     return (q, k, v), kw, cot
 
 
@@ -238,17 +238,18 @@ def test_compiled_mosaic_matches_reference_on_hopper(name):
 _WITHOUT_TRITON = """
 import sys
 sys.modules["jax.experimental.pallas.triton"] = None  # as in a jax that removed the backend
-import jax, jax.numpy as jnp
+import jax, jax.numpy as jnp, numpy as np
 import mmer_kernels as mk
 from mmer_kernels._reference import attention_reference
 att = sys.modules["mmer_kernels.attention"]
 assert att._k is None and sys.modules["mmer_kernels.dynamic_conv"]._k is None
-q = jax.random.normal(jax.random.PRNGKey(0), (1, 64, 1, 32), jnp.bfloat16)
+gen = np.random.default_rng(0)  # not jax.random: a threefry compile per shape (~0.3 s)
+q = jnp.asarray(gen.standard_normal((1, 64, 1, 32), np.float32).astype(jnp.bfloat16))
 o = mk.attention(q, q, q, kv_lengths=jnp.array([40]), implementation="pallas", interpret=True)
 ref = attention_reference(q, q, q, kv_lengths=jnp.array([40]))
 print("attention err", float(jnp.max(jnp.abs(o.astype(float) - ref.astype(float)))))
-x = jax.random.normal(jax.random.PRNGKey(1), (1, 8, 4))
-w = jax.random.normal(jax.random.PRNGKey(2), (1, 8, 2, 3))
+x = jnp.asarray(gen.standard_normal((1, 8, 4), np.float32))
+w = jnp.asarray(gen.standard_normal((1, 8, 2, 3), np.float32))
 y = mk.dynamic_conv(x, w, implementation="xla")
 print("dynamic_conv err", float(jnp.max(jnp.abs(y - mk.dynamic_conv_reference(x, w)))))
 try:

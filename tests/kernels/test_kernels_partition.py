@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from jax.sharding import AbstractDevice, AbstractMesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+from kernel_test_util import normal, rng
 
 from mmer_kernels import Partition
 from mmer_kernels._sharding import DEFAULT_PARTITION, resolve
@@ -49,12 +50,12 @@ def _compile(fn, mesh, args, specs):
 
 
 def _attention_case(b=8, lq=20, lk=13, h=2, d=16):
-    ks = jax.random.split(jax.random.PRNGKey(0), 4)
-    q = jax.random.normal(ks[0], (b, lq, h, d))
-    k = jax.random.normal(ks[1], (b, lk, h, d))
-    v = jax.random.normal(ks[2], (b, lk, h, d))
-    ql = jnp.arange(b) % lq + 3
-    kl = jnp.arange(b) % lk + 1
+    gen = rng(0)
+    q = normal(gen, (b, lq, h, d))
+    k = normal(gen, (b, lk, h, d))
+    v = normal(gen, (b, lk, h, d))
+    ql = jnp.asarray(np.arange(b, dtype=np.int32) % lq + 3)
+    kl = jnp.asarray(np.arange(b, dtype=np.int32) % lk + 1)
     return q, k, v, ql, kl
 
 
@@ -76,7 +77,7 @@ def _vjp(fn, n):
 def test_attention_partitions_over_batch_with_no_collective():
     mesh = _mesh()
     q, k, v, ql, kl = _attention_case()
-    ct = jax.random.normal(jax.random.PRNGKey(5), q.shape)
+    ct = normal(rng(5), q.shape)
     seq, row = P("data", None, None, None), P("data")
     specs = (seq, seq, seq, row, row, seq)
     hlo, (out, grads) = _compile(_vjp(_attn(), 3), mesh, (q, k, v, ql, kl, ct), specs)
@@ -123,11 +124,11 @@ def _dconv(partition=DEFAULT_PARTITION):
 @pytest.mark.parametrize("heads_axis", [False, True])
 def test_dynamic_conv_partitions_with_no_collective(heads_axis):
     b, t, c, h, taps = 8, 21, 16, 2, 5
-    ks = jax.random.split(jax.random.PRNGKey(1), 3)
-    x = jax.random.normal(ks[0], (b, t, c))
-    w = jax.random.normal(ks[1], (b, t, h, taps))
-    lengths = jnp.arange(b) % t + 4
-    ct = jax.random.normal(ks[2], (b, t, c))
+    gen = rng(1)
+    x = normal(gen, (b, t, c))
+    w = normal(gen, (b, t, h, taps))
+    lengths = jnp.asarray(np.arange(b, dtype=np.int32) % t + 4)
+    ct = normal(gen, (b, t, c))
     if heads_axis:
         mesh, part = _mesh((2, 2), ("data", "model")), Partition(heads=("model",))
         xs, ws = P("data", None, "model"), P("data", None, "model", None)

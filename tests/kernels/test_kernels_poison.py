@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import pallas as pl
-from kernel_test_util import FAST_COMPILE
+from kernel_test_util import FAST_COMPILE, normal, rng
 
 att = importlib.import_module("mmer_kernels.attention")  # the module, not the op
 dc = importlib.import_module("mmer_kernels.dynamic_conv")
@@ -34,11 +34,11 @@ def test_attention_kernels_write_every_element():
     cfg = att._Config(sm_scale=0.2, causal=True, blocks=att.BlockSizes(16, 16, 16, 16, 16, 16),
                       interpret=True, bias_kind="full")
     b, lq, lk, h, d = 2, 45, 61, 2, 24  # not multiples of the tiles; D=24 in a 32-wide tile
-    keys = jax.random.split(jax.random.PRNGKey(0), 5)
-    q = jax.random.normal(keys[0], (b, lq, h, d))
-    k = jax.random.normal(keys[1], (b, lk, h, d))
-    v = jax.random.normal(keys[2], (b, lk, h, d))
-    bias = jax.random.normal(keys[3], (1, h, lq, lk))
+    gen = rng(0)
+    q = normal(gen, (b, lq, h, d))
+    k = normal(gen, (b, lk, h, d))
+    v = normal(gen, (b, lk, h, d))
+    bias = normal(gen, (1, h, lq, lk))
     ql, kl = jnp.array([40, 0]), jnp.array([20, 61])  # whole tiles of both skipped
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
@@ -48,7 +48,7 @@ def test_attention_kernels_write_every_element():
         return (o, lse) + att._bwd_call(q, k, v, bias, ql, kl, None, None, do, lse, delta, cfg,
                                         True)
 
-    outs = run(q, k, v, bias, jax.random.normal(keys[4], q.shape))
+    outs = run(q, k, v, bias, normal(gen, q.shape))
     for name, arr in zip(["o", "lse", "dq", "dk", "dv", "dbias"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
@@ -62,9 +62,9 @@ def test_dynamic_conv_kernels_write_every_element():
     b, t, h, r, taps = 2, 37, 2, 6, 5  # T, R and K not powers of two
     cfg = dc._Config(taps=taps, offset=2, blocks=dc.BlockSizes(16), interpret=True,
                      mask_mode=False)
-    keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    x4 = jax.random.normal(keys[0], (b, t, h, r))
-    w = jax.random.normal(keys[1], (b, t, h, taps))
+    gen = rng(0)
+    x4 = normal(gen, (b, t, h, r))
+    w = normal(gen, (b, t, h, taps))
     lengths = jnp.array([25, 0])
 
     @functools.partial(jax.jit, compiler_options=FAST_COMPILE)
@@ -72,7 +72,7 @@ def test_dynamic_conv_kernels_write_every_element():
         y, vjp = jax.vjp(lambda x4, w: dc._dconv(x4, w, lengths, cfg), x4, w)
         return (y,) + vjp(dy)
 
-    outs = run(x4, w, jax.random.normal(keys[2], (b, t, h, r)))
+    outs = run(x4, w, normal(gen, (b, t, h, r)))
     for name, arr in zip(["y", "dx", "dlogits"], outs, strict=True):
         arr = np.asarray(arr)
         assert not np.isnan(arr).any(), f"{name}: {np.isnan(arr).sum()} elements never written"
