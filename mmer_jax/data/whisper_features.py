@@ -17,6 +17,8 @@ same computation on a zero-padded window: pad each clip with zeros to 480,000 sa
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -48,13 +50,15 @@ def whisper_log_mel(wave: jax.Array, lengths: jax.Array | None = None, *, n_mels
     """
     if precision == "float64":
         with jax.enable_x64(True):
-            feats, mask = _log_mel(wave, lengths, n_mels, jnp.float64)
-            return feats.astype(jnp.float32), mask
+            return _log_mel(wave, lengths, n_mels, jnp.float64)
     if precision != "float32":
         raise ValueError(f"precision={precision!r} must be 'float32' or 'float64'")
     return _log_mel(wave, lengths, n_mels, jnp.float32)
 
 
+# Jitted: run eagerly (the host-side float64 caches), each of its ~40 ops compiled a program of
+# its own per shape, several times one compile of the whole.
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def _log_mel(wave, lengths, n_mels, dtype):
     mel, mask = mel_power(wave, lengths, sr=SAMPLE_RATE, n_fft=N_FFT, hop=HOP, n_mels=n_mels,
                           fmin=0.0, fmax=SAMPLE_RATE / 2, dtype=dtype)
@@ -63,4 +67,4 @@ def _log_mel(wave, lengths, n_mels, dtype):
     peak = jnp.max(jnp.where(mask[..., None], log, -jnp.inf), axis=(1, 2), keepdims=True)
     log = jnp.maximum(log, peak - 8.0)
     feats = (log + 4.0) / 4.0
-    return jnp.where(mask[..., None], feats, 0.0), mask
+    return jnp.where(mask[..., None], feats, 0.0).astype(jnp.float32), mask
