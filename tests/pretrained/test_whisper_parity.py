@@ -7,6 +7,8 @@ converter (float32 and int8), and imported through ``mmer encoders import``'s co
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -45,8 +47,15 @@ def hf_whisper(tmp_path_factory):
 
 
 def _ours(enc, x, mask=None, **overrides):
-    module = enc.module(**overrides)
-    return module.apply(enc.variables, jnp.asarray(x), None if mask is None else jnp.asarray(mask))
+    return _apply(enc.module(**overrides), enc.variables, jnp.asarray(x),
+                  None if mask is None else jnp.asarray(mask))
+
+
+# Jitted, one cache for every test (modules compare by their settings): run eagerly, the
+# encoder compiled each of its hundreds of ops apart, ~20 ms each.
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(module, variables, x, mask):
+    return module.apply(variables, x, mask)
 
 
 def test_hf_every_hidden_state(hf_whisper, tmp_path):
@@ -124,7 +133,8 @@ def test_kernel_path_equals_xla(hf_whisper, tmp_path):
         def loss(params):
             o = enc.module(implementation=impl).apply({"params": params}, x, mask)
             return jnp.sum(jnp.where(o.mask[..., None], o.hidden_states[-1], 0.0) ** 2), o
-        (value, out), grads = jax.value_and_grad(loss, has_aux=True)(enc.variables["params"])
+        (value, out), grads = jax.jit(jax.value_and_grad(loss, has_aux=True))(
+            enc.variables["params"])  # jitted: eagerly, one compile per op
         return out, grads
 
     (o_x, g_x), (o_k, g_k) = run("xla"), run("interpret")
