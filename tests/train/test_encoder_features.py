@@ -93,7 +93,7 @@ def test_cached_features_are_each_clip_alone(tiny_generated, whisper_dir):
     for rec in recs:
         wave = np.asarray(rec["audio"], np.float32)[None] / 32768.0
         feats, mask = whisper_log_mel(wave, precision="float64")
-        states = np.stack([np.asarray(h[0]) for h in apply(enc.variables, feats, mask)
+        states = np.stack([np.asarray(h)[0] for h in apply(enc.variables, feats, mask)
                            .hidden_states], axis=1)  # [T, L, D]
         got = cache.get(sources.as_str(rec["id"]))
         assert got.dtype == np.float16 and got.shape == states.shape
