@@ -23,17 +23,25 @@ def whisper_dir(tmp_path_factory):
     return tiny_imports.whisper(tmp_path_factory.mktemp("imp"))
 
 
+# Compilation dominates here: numpy inputs (an eager jax.random draw compiles a threefry program),
+# and the encoders run jitted (eagerly, each op and shape is a program of its own), with "rbg"
+# keys where the values drawn do not matter.
 def _inputs(b=3, t=60, seed=0):
-    x = jax.random.normal(jax.random.PRNGKey(seed), (b, t, 80))
-    lengths = jnp.array([t, 40, 17][:b])
-    return x, jnp.arange(t)[None] < lengths[:, None]
+    x = jnp.asarray(np.random.default_rng(seed).standard_normal((b, t, 80)), jnp.float32)
+    lengths = np.array([t, 40, 17][:b])
+    return x, jnp.asarray(np.arange(t)[None] < lengths[:, None])
 
 
 def _init(cfg, x, mask, cls="imported", *args):
     module = ENCODERS[cls](cfg, *args)
-    variables = module.init({"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)},
-                            x, mask, train=False)
+    variables = jax.jit(lambda x, m: module.init(
+        {"params": jax.random.key(0, impl="rbg"), "dropout": jax.random.key(1, impl="rbg")},
+        x, m, train=False))(x, mask)
     return module, variables
+
+
+def _eval(module):
+    return jax.jit(lambda v, x, m: module.apply(v, x, m, train=False))
 
 
 @pytest.mark.parametrize("states,pooling,width", [("weighted", "stats", 32),
@@ -45,17 +53,18 @@ def test_shapes_padding_and_submodule(whisper_dir, states, pooling, width):
     sha12 = json.load(open(f"{whisper_dir}/encoder.json"))["source"]["sha256"][:12]
     assert f"imported_{sha12}" in variables["params"]
     assert ("state_logits" in variables["params"]) == (states == "weighted")
-    y = module.apply(variables, x, mask, train=False)
+    apply = _eval(module)
+    y = apply(variables, x, mask)
     assert y.shape == (3, width) and y.dtype == jnp.float32
     noisy = jnp.where(mask[..., None], x, 7.0)  # padded frames changed
-    np.testing.assert_allclose(module.apply(variables, noisy, mask, train=False), y, atol=1e-5)
+    np.testing.assert_allclose(apply(variables, noisy, mask), y, atol=1e-5)
 
 
 def test_lstm_variant(whisper_dir):
     cfg = imp.ImportedEncoderConfig(path=whisper_dir, states="-1")
     x, mask = _inputs()
     module, variables = _init(cfg, x, mask, "imported_lstm", 8, "audio")
-    assert module.apply(variables, x, mask, train=False).shape == (3, 8)
+    assert _eval(module)(variables, x, mask).shape == (3, 8)
 
 
 def test_freeze_passes_no_gradient_and_masks_only_train(whisper_dir):
@@ -68,18 +77,22 @@ def test_freeze_passes_no_gradient_and_masks_only_train(whisper_dir):
         rngs = {"dropout": jax.random.PRNGKey(2)}
         return module.apply({"params": params}, x, mask, train=True, rngs=rngs).sum()
 
-    grads = jax.grad(loss)(variables["params"])
+    grads = jax.jit(jax.grad(loss))(variables["params"])
     name = next(k for k in grads if imp.is_submodule(k))
     assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads[name]))
     assert float(jnp.abs(grads["state_logits"]).max()) > 0  # the head still learns
-    evald = module.apply(variables, x, mask, train=False)
-    masked = module.apply(variables, x, mask, train=True, rngs={"dropout": jax.random.PRNGKey(2)})
+    evald = _eval(module)(variables, x, mask)
+
+    def train(module):
+        return jax.jit(lambda v, x, m: module.apply(v, x, m, train=True,
+                                                    rngs={"dropout": jax.random.PRNGKey(2)}))
+
+    masked = train(module)(variables, x, mask)
     assert not np.allclose(evald, masked)  # time masks drawn in training
     unmasked = dataclasses.replace(cfg, time_masks=0)
     m2 = ENCODERS["imported"](unmasked)
     np.testing.assert_allclose(  # frozen: no dropout, so training = inference without masks
-        m2.apply(variables, x, mask, train=True, rngs={"dropout": jax.random.PRNGKey(2)}), evald,
-        atol=1e-6)
+        train(m2)(variables, x, mask), evald, atol=1e-6)
 
 
 def test_record_and_errors(whisper_dir, tmp_path):

@@ -128,7 +128,7 @@ def test_cross_modal_dynamic_conv_takes_kernels_from_the_source():
     dst = rng.normal(size=(2, 5, 4)).astype(np.float32)
     mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], bool)
     conv = CrossModalDynamicConv(num_heads=2, kernel_size=3)
-    p = jax.jit(conv.init)(jax.random.PRNGKey(0), src, dst, mask)["params"]
+    p = jax.jit(conv.init)(jax.random.key(0, impl="rbg"), src, dst, mask)["params"]
     out = np.asarray(jax.jit(conv.apply)({"params": p}, src, dst, mask))
     logits = (src @ np.asarray(p["kernel"]["kernel"]) + np.asarray(p["kernel"]["bias"]))
     w = np.exp(logits.reshape(2, 5, 2, 3))
@@ -221,11 +221,14 @@ def test_padding_changes_no_output(modalities, outputs):
     for k, v in ref_batch.items():  # same valid values in both
         sl = (slice(None), slice(0, v.shape[1]))
         padded[k][sl] = np.where(_mask_like(ref_batch, k, v), v, padded[k][sl])
-    variables = model.init(jax.random.PRNGKey(0), ref_batch, train=False)
+    # Jitted init with an "rbg" key: eager init compiles a threefry program per parameter shape
+    # and one tiny program per op.
+    variables = jax.jit(lambda b: model.init(jax.random.key(0, impl="rbg"), b, train=False))(
+        ref_batch)
     apply = jax.jit(lambda b: model.apply(variables, b, train=False))
     ref, aux = apply(ref_batch)
     out, paux = apply(padded)
-    assert ref.shape == (3, outputs) and bool(jnp.isfinite(ref).all())
+    assert ref.shape == (3, outputs) and bool(np.isfinite(np.asarray(ref)).all())
     gates = np.asarray(aux["gates"])
     assert gates.shape == (3, 9) and ((gates > 0) & (gates < 1)).all()
     np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-5, atol=1e-5)
