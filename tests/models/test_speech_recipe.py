@@ -3,6 +3,7 @@ clips), its on-device SpecAugment (masks only valid cells, within the configured
 evaluation) and mixup in the train loss (alpha 0 is the plain loss; lam 1 is the plain loss)."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +27,25 @@ from mmer_jax.train.steps import make_loss_fn, weighted_xent
 SMALL = SpeechCNNConfig(channels=(4, 8), groups=2, embed_dim=16, attention_hidden=8)
 
 
+# Compilation dominates these tests on CPU: eager init/apply compiles one tiny XLA program per op
+# and shape (and eager threefry draws one per parameter shape), so the models run jitted, with
+# "rbg" keys (a fraction of threefry's compile time) where the values drawn do not matter. The
+# module is a static argument: equal modules share one compiled program.
+def _key(seed):
+    return jax.random.key(seed, impl="rbg")
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("train",))
+def _init(model, batch, train=False):
+    return model.init(_key(0), batch, train=train)
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("train",))
+def _apply(model, variables, batch, train=False, key=None):
+    return model.apply(variables, batch, train=train,
+                       rngs=None if key is None else {"dropout": key})
+
+
 def _batch(b=4, t=40, f=16, lengths=None, seed=0):
     rng = np.random.default_rng(seed)
     lengths = np.full(b, t) if lengths is None else np.asarray(lengths)
@@ -41,8 +61,7 @@ def test_registered_and_system_builds():
     system = SYSTEMS["speech_recipe"]
     model = system.build(system.config_class(), 7)
     batch = _batch(2, 101, 64)
-    variables = model.init(jax.random.PRNGKey(0), batch, train=False)
-    logits, aux = model.apply(variables, batch, train=False)
+    logits, aux = jax.jit(lambda b: model.apply(_init(model, b), b, train=False))(batch)
     assert logits.shape == (2, 7) and aux["feat_audio"].shape == (2, 128)
     assert np.all(np.isfinite(np.asarray(logits)))
 
@@ -59,15 +78,20 @@ def test_forward_backward_finite(norm, pooling):
     cfg = SpeechRecipeConfig(audio=dataclasses.replace(SMALL, norm=norm, pooling=pooling))
     model = SpeechRecipe(cfg, 3)
     batch = _batch(4, 40, 16, lengths=[40, 25, 9, 1])
-    variables = model.init(jax.random.PRNGKey(0), batch, train=False)
 
-    def loss(params):
-        out, _ = model.apply({**variables, "params": params}, batch, train=True,
-                             rngs={"dropout": jax.random.PRNGKey(1)}, mutable=["batch_stats"])
-        return weighted_xent(out[0], batch["label"], batch["weight"])
+    @jax.jit  # init and gradient in one program: one compilation
+    def value_and_grad(batch):
+        variables = model.init(_key(0), batch, train=False)
 
-    value, grads = jax.value_and_grad(loss)(variables["params"])
-    norms = [float(jnp.linalg.norm(g)) for g in jax.tree.leaves(grads)]
+        def loss(params):
+            out, _ = model.apply({**variables, "params": params}, batch, train=True,
+                                 rngs={"dropout": _key(1)}, mutable=["batch_stats"])
+            return weighted_xent(out[0], batch["label"], batch["weight"])
+
+        return jax.value_and_grad(loss)(variables["params"])
+
+    value, grads = value_and_grad(batch)
+    norms = [float(np.linalg.norm(np.asarray(g))) for g in jax.tree.leaves(grads)]
     assert np.isfinite(float(value)) and all(np.isfinite(norms)) and max(norms) > 0
 
 
@@ -81,14 +105,18 @@ def test_padding_does_not_change_the_output(norm, pooling):
     x_long = jnp.pad(short["audio"], ((0, 0), (0, 27), (0, 0)))
     x_long = x_long.at[:, 37:].set(5.0)  # garbage in the padded frames must not leak either
     m_long = jnp.pad(short["audio_mask"], ((0, 0), (0, 27)))
-    variables = enc.init(jax.random.PRNGKey(0), short["audio"], short["audio_mask"], train=False)
-    a = enc.apply(variables, short["audio"], short["audio_mask"], train=False)
-    b = enc.apply(variables, x_long, m_long, train=False)
+    x_one, m_one = short["audio"][1:, :23], short["audio_mask"][1:, :23]
+
+    @jax.jit  # init and the three inputs in one program: one compilation
+    def run(x, m, x_long, m_long, x_one, m_one):
+        variables = enc.init(_key(0), x, m, train=False)
+        return [enc.apply(variables, *xm, train=False)
+                for xm in ((x, m), (x_long, m_long), (x_one, m_one))]
+
+    a, b, c = run(short["audio"], short["audio_mask"], x_long, m_long, x_one, m_one)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
     # and one row alone equals that row in the batch (statistics are per utterance)
     if norm != "batch":
-        c = enc.apply(variables, short["audio"][1:, :23], short["audio_mask"][1:, :23],
-                      train=False)
         np.testing.assert_allclose(np.asarray(a[1:]), np.asarray(c), rtol=1e-4, atol=1e-5)
 
 
@@ -97,7 +125,8 @@ def test_overfits_eight_clips():
     model = SpeechRecipe(cfg, 4)
     batch = _batch(8, 32, 16, seed=3)
     batch["label"] = jnp.asarray([0, 1, 2, 3, 0, 1, 2, 3], jnp.int32)
-    params = model.init(jax.random.PRNGKey(0), batch, train=False)["params"]
+    # The threefry key of the original draw: whether 150 steps fit depends on the start.
+    params = jax.jit(lambda b: model.init(jax.random.PRNGKey(0), b, train=False))(batch)["params"]
     opt = optax.adam(1e-2)
     state = opt.init(params)
 
@@ -115,7 +144,7 @@ def test_overfits_eight_clips():
     for i in range(150):
         params, state, value = step(params, state, jax.random.PRNGKey(i))
         first = float(value) if first is None else first
-    logits, _ = model.apply({"params": params}, batch, train=False)
+    logits, _ = _apply(model, {"params": params}, batch)
     assert float(value) < 0.1 * first
     assert np.array_equal(np.argmax(np.asarray(logits), -1), np.asarray(batch["label"]))
 
@@ -150,31 +179,36 @@ def test_spec_augment_only_in_training():
     model = SpeechRecipe(SpeechRecipeConfig(audio=dataclasses.replace(SMALL, block_dropout=0.0),
                                             dropout=0.0), 3)
     batch = _batch(4, 40, 16)
-    variables = model.init(jax.random.PRNGKey(0), batch, train=False)
-    e1, _ = model.apply(variables, batch, train=False)
-    e2, _ = model.apply(variables, batch, train=False)
+    variables = _init(model, batch)
+    e1, _ = _apply(model, variables, batch)
+    e2, _ = _apply(model, variables, batch)
     np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
-    t1, _ = model.apply(variables, batch, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
+    t1, _ = _apply(model, variables, batch, train=True, key=_key(3))
     assert not np.allclose(np.asarray(t1), np.asarray(e1))  # training masks (no dropout here)
 
 
 def _loss_fn(alpha, smoothing=0.0):
     model = SpeechRecipe(SpeechRecipeConfig(audio=SMALL), 3)
     batch = _batch(6, 30, 16)
-    params = model.init(jax.random.PRNGKey(0), batch, train=False)["params"]
+    params = _init(model, batch)["params"]
     train = TrainConfig(mixup_alpha=alpha, label_smoothing=smoothing)
     return make_loss_fn(model, lambda b: b, train), params, batch, model
 
 
 def test_mixup_alpha_zero_is_the_plain_loss():
     loss_fn, params, batch, model = _loss_fn(0.0, 0.1)
+    mixed_fn = _loss_fn(0.4, 0.1)[0]
     rng = jax.random.PRNGKey(5)
-    loss, _ = loss_fn(params, {}, batch, rng)
-    logits, _ = model.apply({"params": params}, batch, train=True, rngs={"dropout": rng})
+
+    @jax.jit  # one compilation for the three
+    def run(params, batch, rng):
+        logits, _ = model.apply({"params": params}, batch, train=True, rngs={"dropout": rng})
+        return loss_fn(params, {}, batch, rng)[0], logits, mixed_fn(params, {}, batch, rng)[0]
+
+    loss, logits, mixed = run(params, batch, rng)
     expect = weighted_xent(logits, batch["label"], batch["weight"], 0.1)
     np.testing.assert_allclose(float(loss), float(expect), rtol=1e-6)
-    mixed_fn = _loss_fn(0.4, 0.1)[0]
-    assert abs(float(mixed_fn(params, {}, batch, rng)[0]) - float(loss)) > 1e-4
+    assert abs(float(mixed) - float(loss)) > 1e-4
 
 
 def test_mixup_mixes_features_and_targets():
@@ -186,7 +220,7 @@ def test_mixup_mixes_features_and_targets():
     np.testing.assert_allclose(np.asarray(mixed["audio"]),
                                lam * np.asarray(batch["audio"])
                                + (1 - lam) * np.asarray(batch["audio"])[p], rtol=1e-5, atol=1e-6)
-    logits = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
+    logits = jnp.asarray(np.random.default_rng(1).standard_normal((6, 3)), jnp.float32)
     one = {"partner": mix["partner"], "lam": jnp.float32(1.0)}
     np.testing.assert_allclose(
         float(mixup.mixed_xent(logits, batch["label"], batch["weight"], one, 0.1)),
