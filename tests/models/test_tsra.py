@@ -57,7 +57,9 @@ def _batch(n=8, seed=0, lengths=None, modalities=ALL, pad_steps=0, garbage=0.0):
 
 
 def _init(model, batch):
-    return model.init(jax.random.PRNGKey(0), batch, train=False)["params"]
+    # An "rbg" key: eager threefry draws compile a program per parameter shape (0.3 s each on a
+    # CPU), rbg ones a fraction of that.
+    return model.init(jax.random.key(0, impl="rbg"), batch, train=False)["params"]
 
 
 # -- config and build ----------------------------------------------------------------------------
