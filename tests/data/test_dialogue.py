@@ -195,7 +195,8 @@ def test_packed_utterances_give_the_same_model_outputs(corpus, kind):
     section.text.kind = kind
     model = build_model(section, num_classes=6, vocab_size=pipe.vocab_size, modalities=["text"])
     a, b = device.prepare(plain, data_cfg), device.prepare(packed, packed_cfg)
-    params = model.init(jax.random.PRNGKey(0), a, train=False)
+    # An rbg key: the eager init's random programs compile several times faster than threefry's.
+    params = model.init(jax.random.key(0, impl="rbg"), a, train=False)
     out_a, out_b = model.apply(params, a, train=False)[0], model.apply(params, b, train=False)[0]
     np.testing.assert_allclose(np.asarray(out_a), np.asarray(out_b), rtol=1e-5, atol=1e-5)
     with pytest.raises(UsageError, match="pack_utterances"):
