@@ -28,6 +28,14 @@ def random_feats(n: int, dims: dict, seed: int = 0) -> dict:
     return {m: jnp.asarray(rng.normal(size=(n, d)), jnp.float32) for m, d in dims.items()}
 
 
+def init(model, *args, seed: int = 0, **kwargs) -> dict:
+    """``model.init`` jitted, from an "rbg" key: an eager init compiles one threefry program per
+    parameter shape (~0.3 s each on CPU), a jitted one a single program. ``kwargs`` (``train``,
+    ``masks``) are closed over."""
+    return jax.jit(lambda k, *a: model.init(k, *a, **kwargs))(
+        jax.random.key(seed, impl="rbg"), *args)
+
+
 def xent(logits, labels):
     """Mean cross-entropy of [N, C] logits."""
     return -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], axis=1).mean()
@@ -39,8 +47,8 @@ def check_mesh_matches_one_device(model: FusionOnly, feats: dict) -> None:
     if jax.device_count() < 4:
         pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=4")
     n = len(next(iter(feats.values())))
-    labels = jnp.arange(n) % C
-    params = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
+    labels = np.arange(n) % C
+    params = init(model, feats, train=False)["params"]
 
     def loss(p, x, y):
         return xent(model.apply({"params": p}, x, train=False)[0], y)
@@ -57,14 +65,13 @@ def check_mesh_matches_one_device(model: FusionOnly, feats: dict) -> None:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
     fusion_grads = jax.tree.leaves(g4["fusion"])
     assert all(np.isfinite(np.asarray(g)).all() for g in fusion_grads)
-    assert sum(float(jnp.abs(g).sum()) for g in fusion_grads) > 0
+    assert sum(float(np.abs(np.asarray(g)).sum()) for g in fusion_grads) > 0
 
 
 def check_overfits_eight_examples(model: FusionOnly, feats: dict) -> None:
     """Random labels on random features: only a fusion that passes information through can fit
     them (300 Adam steps)."""
     labels = jnp.asarray(np.random.default_rng(6).integers(0, C, 8))
-    params = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
     tx = optax.adam(1e-2)
 
     def step(carry, _):
@@ -74,8 +81,11 @@ def check_overfits_eight_examples(model: FusionOnly, feats: dict) -> None:
         u, s = tx.update(g, s, p)
         return (optax.apply_updates(p, u), s), loss
 
-    (params, _), losses = jax.jit(lambda p: jax.lax.scan(step, (p, tx.init(p)), None, 300))(
-        params)
-    logits = model.apply({"params": params}, feats, train=False)[0]
+    def fit(k):  # init, steps and the fitted logits in one program: nothing compiled eagerly
+        p = model.init(k, feats, train=False)["params"]
+        (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, 300)
+        return losses, model.apply({"params": p}, feats, train=False)[0]
+
+    losses, logits = jax.jit(fit)(jax.random.key(0, impl="rbg"))
     assert float(losses[-1]) < 0.05 < float(losses[0])
-    assert (np.asarray(logits.argmax(-1)) == np.asarray(labels)).all()
+    assert (np.asarray(logits).argmax(-1) == np.asarray(labels)).all()

@@ -20,6 +20,7 @@ from .fusion_checks import (
     Classifier,
     check_mesh_matches_one_device,
     check_overfits_eight_examples,
+    init,
     random_feats,
 )
 from .fusion_checks import xent as _xent
@@ -54,7 +55,7 @@ def test_baselines_are_registered_and_selectable_by_s001_s003():
 def test_tfn_fused_dim_is_product_of_d_plus_one():
     feats = _feats(3)
     vs = [feats[m] for m in DIMS]
-    z = tensor_product(vs)
+    z = jax.jit(tensor_product)(vs)  # one program, not one per eager op
     assert z.shape == (3, math.prod(d + 1 for d in DIMS.values())) == (3, 7 * 6 * 5)
     assert fused_dim(list(DIMS.values())) == 210
     # Entries are products of [h; 1]: the appended ones keep the unimodal terms and the constant.
@@ -62,10 +63,10 @@ def test_tfn_fused_dim_is_product_of_d_plus_one():
     np.testing.assert_allclose(np.asarray(z), ref.reshape(3, -1), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(z[:, -1]), 1.0)
     np.testing.assert_allclose(np.asarray(z.reshape(3, 7, 6, 5)[:, :6, -1, -1]), vs[0], rtol=1e-6)
-    params = TensorFusion(features=16).init(jax.random.PRNGKey(0), feats, train=False)["params"]
+    params = init(TensorFusion(features=16), feats, train=False)["params"]
     assert params["fuse"]["kernel"].shape == (210, 16)
     with pytest.raises(ValueError, match="vectors"):
-        tensor_product([jnp.ones((2, 3, 4))])
+        tensor_product([np.ones((2, 3, 4), np.float32)])
 
 
 @pytest.mark.parametrize("dims", [(3, 2), (2, 1, 2)], ids=["two", "three"])
@@ -78,7 +79,7 @@ def test_lmf_at_full_rank_computes_tfn(dims):
              for m, d in zip(names, dims, strict=True)}
     f = 6
     tfn = TensorFusion(features=f, post_layers=1)
-    tp = tfn.init(jax.random.PRNGKey(0), feats, train=False)["params"]
+    tp = init(tfn, feats, train=False)["params"]
     sizes = [d + 1 for d in dims]
     rank = math.prod(sizes[:-1])
     w = np.asarray(tp["fuse"]["kernel"]).reshape(*sizes, f)  # [d1+1, ..., dM+1, F]
@@ -90,17 +91,20 @@ def test_lmf_at_full_rank_computes_tfn(dims):
         factors[f"factor_{m}"] = fac
     factors[f"factor_{names[-1]}"] = w.reshape(rank, sizes[-1], f)
     lmf = LowRankFusion(features=f, rank=rank, post_layers=1)
-    lp = lmf.init(jax.random.PRNGKey(2), feats, train=False)["params"]
+    lp = init(lmf, feats, seed=2, train=False)["params"]
     lp = {**lp, **factors, "bias": np.asarray(tp["fuse"]["bias"]),
           "rank_weight": np.ones(rank, np.float32), "post": tp["post"]}
-    out_t = tfn.apply({"params": tp}, feats, train=False)
-    out_l = lmf.apply({"params": lp}, feats, train=False)
-    assert float(jnp.abs(out_t).max()) > 0.1  # not a trivially zero comparison
-    np.testing.assert_allclose(np.asarray(out_l), np.asarray(out_t), rtol=1e-4, atol=1e-5)
+    def apply(model, variables):  # jitted: an eager apply compiles each of its ops
+        return np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, feats))
+
+    out_t = apply(tfn, {"params": tp})
+    out_l = apply(lmf, {"params": lp})
+    assert float(np.abs(out_t).max()) > 0.1  # not a trivially zero comparison
+    np.testing.assert_allclose(out_l, out_t, rtol=1e-4, atol=1e-5)
     # A low-rank LMF with its own (random) factors computes something else.
     low = LowRankFusion(features=f, rank=1, post_layers=1)
-    lo = low.apply(low.init(jax.random.PRNGKey(3), feats, train=False), feats, train=False)
-    assert not np.allclose(np.asarray(lo), np.asarray(out_t), atol=1e-3)
+    lo = apply(low, init(low, feats, seed=3, train=False))
+    assert not np.allclose(lo, out_t, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["tfn", "lmf", pytest.param("mult", marks=pytest.mark.slow),
@@ -132,6 +136,8 @@ def _sequences(seed=0, lengths=((5, 3), (4, 2))):
 def test_mult_is_invariant_to_padding():
     model = MulTFusion(**SMALL["mult"])
     feats, masks = _sequences()
+    # Eager: a jitted MulT init compiles longer; the eager one's programs (one per parameter
+    # shape) serve the next test's MulT too.
     params = model.init(jax.random.PRNGKey(0), feats, masks=masks, train=False)
     apply = jax.jit(lambda x, k: model.apply(params, x, masks=k, train=False))
     ref = np.asarray(apply(feats, masks))
@@ -156,7 +162,8 @@ def test_mult_is_invariant_to_padding():
 
 def test_mult_vectors_are_length_one_sequences():
     model = MulTFusion(**SMALL["mult"])
-    feats = {m: x[:, :2] for m, x in _feats(3).items()}
+    feats = {m: np.asarray(x)[:, :2] for m, x in _feats(3).items()}  # numpy: no eager slicing
+    # Eager init: see test_mult_is_invariant_to_padding; its ops serve the eager applies too.
     params = model.init(jax.random.PRNGKey(0), feats, train=False)
     vec = model.apply(params, feats, train=False)
     seq = model.apply(params, {m: x[:, None] for m, x in feats.items()}, train=False)
@@ -172,7 +179,7 @@ def test_mult_kernel_path_interpret_matches_xla():
     labels = jnp.array([1, 3])
     opts = {**SMALL["mult"], "self_layers": 0}  # the interpreter is slow: two attention calls
     xla = Classifier("mult", tuple(opts.items()))
-    params = xla.init(jax.random.PRNGKey(0), feats, masks=masks, train=False)["params"]
+    params = init(xla, feats, masks=masks, train=False)["params"]
     kern = Classifier("mult", tuple({**opts, "implementation": "interpret"}.items()))
 
     def run(model):
@@ -195,11 +202,12 @@ def test_late_fusion_combines_per_modality_scores():
     """Each score sees one modality; the output is their softmax-weighted sum."""
     model = LateFusion(features=5)
     feats = _feats(2)
-    p = model.init(jax.random.PRNGKey(0), feats, train=False)["params"]
-    p = {**p, "modality_logits": jnp.log(jnp.array([0.2, 0.3, 0.5]))}  # sorted names
+    p = init(model, feats, train=False)["params"]
+    p = {**p, "modality_logits": np.log(np.array([0.2, 0.3, 0.5], np.float32))}  # sorted names
     out = model.apply({"params": p}, feats, train=False)
     names = sorted(feats)
-    scores = [feats[m] @ p[f"score_{m}"]["kernel"] + p[f"score_{m}"]["bias"] for m in names]
-    np.testing.assert_allclose(np.asarray(out),
-                               np.asarray(0.2 * scores[0] + 0.3 * scores[1] + 0.5 * scores[2]),
+    # The reference in numpy: eager jnp would compile a program per op and shape.
+    scores = [np.asarray(feats[m]) @ np.asarray(p[f"score_{m}"]["kernel"])
+              + np.asarray(p[f"score_{m}"]["bias"]) for m in names]
+    np.testing.assert_allclose(np.asarray(out), 0.2 * scores[0] + 0.3 * scores[1] + 0.5 * scores[2],
                                rtol=1e-5, atol=1e-6)
