@@ -190,7 +190,7 @@ def test_trains_overfits_and_ignores_padding(name):
     # Training: the loss goes down and 8 random examples are fitted within a step budget.
     tx = optax.adam(1e-2)
     params, stats = variables["params"], variables.get("batch_stats")
-    opt_state = tx.init(params)
+    opt_state = jax.jit(tx.init)(params)  # eager: one zeros program per parameter shape
     step = make_train_step(model, tx)
     with_stats = lambda p, s: {"params": p, **({"batch_stats": s} if s is not None else {})}  # noqa: E731
     losses, acc = [], 0.0
