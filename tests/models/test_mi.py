@@ -221,13 +221,19 @@ def test_padding_changes_no_output(modalities, outputs):
     for k, v in ref_batch.items():  # same valid values in both
         sl = (slice(None), slice(0, v.shape[1]))
         padded[k][sl] = np.where(_mask_like(ref_batch, k, v), v, padded[k][sl])
-    # Jitted init with an "rbg" key: eager init compiles a threefry program per parameter shape
-    # and one tiny program per op.
-    variables = jax.jit(lambda b: model.init(jax.random.key(0, impl="rbg"), b, train=False))(
-        ref_batch)
-    apply = jax.jit(lambda b: model.apply(variables, b, train=False))
-    ref, aux = apply(ref_batch)
-    out, paux = apply(padded)
+    # A valid value does matter (the comparisons below can fail).
+    first = "tokens" if modalities == RAW else modalities[0]
+    changed = {k: v.copy() for k, v in ref_batch.items()}
+    changed[first][:, 0] = (changed[first][:, 0] % (VOCAB - 1)) + 1 if first == "tokens" else 5.0
+
+    # Init and the three batches in one jitted program, with an "rbg" key: eagerly, init
+    # compiles a threefry program per parameter shape and every op one program of its own.
+    @jax.jit
+    def run(ref_batch, padded, changed):
+        variables = model.init(jax.random.key(0, impl="rbg"), ref_batch, train=False)
+        return [model.apply(variables, b, train=False) for b in (ref_batch, padded, changed)]
+
+    (ref, aux), (out, paux), (changed_out, _) = run(ref_batch, padded, changed)
     assert ref.shape == (3, outputs) and bool(np.isfinite(np.asarray(ref)).all())
     gates = np.asarray(aux["gates"])
     assert gates.shape == (3, 9) and ((gates > 0) & (gates < 1)).all()
@@ -235,11 +241,7 @@ def test_padding_changes_no_output(modalities, outputs):
     for key in aux:
         np.testing.assert_allclose(np.asarray(paux[key]), np.asarray(aux[key]), rtol=1e-5,
                                    atol=1e-5, err_msg=key)
-    # A valid value does matter (the comparison above can fail).
-    first = "tokens" if modalities == RAW else modalities[0]
-    changed = {k: v.copy() for k, v in ref_batch.items()}
-    changed[first][:, 0] = (changed[first][:, 0] % (VOCAB - 1)) + 1 if first == "tokens" else 5.0
-    assert not np.allclose(np.asarray(apply(changed)[0]), np.asarray(ref), atol=1e-4)
+    assert not np.allclose(np.asarray(changed_out), np.asarray(ref), atol=1e-4)
 
 
 def _mask_like(batch, key, value):
