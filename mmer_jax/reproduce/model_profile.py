@@ -34,9 +34,9 @@ def profile_config(cfg) -> dict:
                            vocab_size=pipeline.vocab_size, modalities=modalities)
 
     model = build(cfg.model)
-    variables = model.init(
-        {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, batch, train=False
-    )
+    # Jitted: an eager init compiles a random-number program per parameter shape.
+    variables = jax.jit(lambda rngs, b: model.init(rngs, b, train=False))(
+        {"params": jax.random.PRNGKey(0), "dropout": jax.random.PRNGKey(1)}, batch)
     # Shifted depthwise convs (``implementation="shifted"``, S003's image encoder) are
     # elementwise multiply-adds, which the counter skips; the grouped form does the same
     # arithmetic with the same parameters and counts as a conv.

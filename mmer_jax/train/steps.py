@@ -227,6 +227,7 @@ class KeyBound:
         return self._jitted(*args, self._key)
 
     def lower(self, *args):
+        """``jitted.lower(*args, key)``: the lowered program (``.as_text()``, ``.compile()``)."""
         return self._jitted.lower(*args, self._key)
 
     def _cache_size(self) -> int:
