@@ -216,22 +216,30 @@ def make_train_step(
 
 
 class KeyBound:
-    """A jitted ``fn(*args, key)`` with its last argument bound: called, lowered (``.lower``) and
-    inspected (``._cache_size``) with the other arguments only, like the jitted function of
-    those arguments it stands for."""
+    """A jitted ``fn(*args, key)`` with its last argument bound, used like the jitted function of
+    the other arguments it stands for: called, lowered (``.lower(*args)``, whose ``.compile()``
+    is again key-bound), and inspected (``.as_text()``, ``.cost_analysis()``,
+    ``._cache_size()``: every other attribute is the wrapped object's)."""
 
-    def __init__(self, jitted, key: jax.Array):
-        self._jitted, self._key = jitted, key
+    def __init__(self, fn, key: jax.Array):
+        self._fn, self._key = fn, key
 
     def __call__(self, *args):
-        return self._jitted(*args, self._key)
+        return self._fn(*args, self._key)
 
     def lower(self, *args):
-        """``jitted.lower(*args, key)``: the lowered program (``.as_text()``, ``.compile()``)."""
-        return self._jitted.lower(*args, self._key)
+        """``fn.lower(*args, key)``, key-bound: ``.as_text()``, ``.compile()``."""
+        return KeyBound(self._fn.lower(*args, self._key), self._key)
 
-    def _cache_size(self) -> int:
-        return self._jitted._cache_size()
+    def compile(self, *args, **kwargs):
+        """The lowered program compiled (on a ``.lower`` result), key-bound: called with the
+        other arguments only."""
+        return KeyBound(self._fn.compile(*args, **kwargs), self._key)
+
+    def __getattr__(self, name):
+        if name in ("_fn", "_key"):  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self._fn, name)
 
 
 def _like(tree, reference):
