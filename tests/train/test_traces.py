@@ -49,3 +49,8 @@ def test_every_seed_compiles_the_same_programs(tiny_generated, tmp_path):
         trainer.ckpt.close()
     assert programs[0][0] == programs[1][0]  # initialisation
     assert programs[0][1] == programs[1][1]  # train step
+    # Lowered and compiled, the step is still called with the state and the batch only (as the
+    # ablation's cost rows and the scaling benchmark call it).
+    with jax.set_mesh(trainer.mesh):
+        new_state, metrics = step.compile()(state, sh.to_global(host, trainer.mesh))
+    assert int(new_state.step) == 1 and np.isfinite(float(metrics["loss"]))
