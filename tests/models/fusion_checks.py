@@ -13,6 +13,8 @@ from jax.sharding import PartitionSpec as P
 
 from mmer_jax.models.fused import FusionOnly
 
+from .jax_test_util import key
+
 C = 4
 
 
@@ -33,7 +35,7 @@ def init(model, *args, seed: int = 0, **kwargs) -> dict:
     parameter shape (~0.3 s each on CPU), a jitted one a single program. ``kwargs`` (``train``,
     ``masks``) are closed over."""
     return jax.jit(lambda k, *a: model.init(k, *a, **kwargs))(
-        jax.random.key(seed, impl="rbg"), *args)
+        key(seed), *args)
 
 
 def xent(logits, labels):
@@ -86,6 +88,6 @@ def check_overfits_eight_examples(model: FusionOnly, feats: dict) -> None:
         (p, _), losses = jax.lax.scan(step, (p, tx.init(p)), None, 300)
         return losses, model.apply({"params": p}, feats, train=False)[0]
 
-    losses, logits = jax.jit(fit)(jax.random.key(0, impl="rbg"))
+    losses, logits = jax.jit(fit)(key(0))
     assert float(losses[-1]) < 0.05 < float(losses[0])
     assert (np.asarray(logits).argmax(-1) == np.asarray(labels)).all()

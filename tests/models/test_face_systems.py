@@ -15,6 +15,8 @@ from mmer_jax.models import build_model
 from mmer_jax.models.encoders.inception_resnet_v2 import TAPS
 from mmer_jax.models.encoders.vgg16 import VGG16, VGG16Config, _pool_to_grid
 
+from .jax_test_util import key
+
 C = 4
 TINY = {
     # 4 ... 32 channels, FC 16: 8 x 8 inputs reach 1 x 1 after three pools, the last two skip.
@@ -24,9 +26,6 @@ TINY = {
     "s004_face": dict(face=dict(width=1 / 16, blocks=(0, 0, 1), padding="SAME", dropout=0.1)),
 }
 
-
-def key(seed: int):
-    return jax.random.key(seed, impl="rbg")
 
 
 def build(name: str, num_classes: int = C, stream: str = "face", dropout_free: bool = False):

@@ -17,12 +17,11 @@ from mmer_jax.models.encoders.inception_resnet_v2 import (
     IRv2Frames,
 )
 
+from .jax_test_util import key
+
 # Width 1/16 scales every channel count, the final 1 x 1 conv (1536 -> 96) and the FC (1024 -> 64).
 TINY = InceptionResNetV2Config(width=1 / 16, blocks=(1, 1, 1), padding="SAME", dropout=0.2)
 
-
-def key(seed):
-    return jax.random.key(seed, impl="rbg")
 
 
 def test_paper_sizes_at_299():

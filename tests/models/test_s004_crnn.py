@@ -15,6 +15,8 @@ from mmer_jax.models import build_model
 from mmer_jax.models.encoders.cnn_lstm_speech import RecurrentDropoutLSTM
 from mmer_jax.models.encoders.crnn_ma import multidim_attention_weights
 
+from .jax_test_util import key
+
 C = 4
 TINY = {
     "s004_speech": dict(audio=dict(filters=4, hidden=16)),
@@ -41,9 +43,6 @@ def batch(seed: int = 0, b: int = 8, t: int = 20, f: int = 8):
         "label": rng.integers(0, C, size=b).astype(np.int32),
     }
 
-
-def key(seed: int):
-    return jax.random.key(seed, impl="rbg")
 
 
 def init(model, x):

@@ -24,6 +24,8 @@ from mmer_jax.schema import TrainConfig
 from mmer_jax.train import mixup
 from mmer_jax.train.steps import make_loss_fn, weighted_xent
 
+from .jax_test_util import key
+
 SMALL = SpeechCNNConfig(channels=(4, 8), groups=2, embed_dim=16, attention_hidden=8)
 
 
@@ -31,13 +33,9 @@ SMALL = SpeechCNNConfig(channels=(4, 8), groups=2, embed_dim=16, attention_hidde
 # and shape (and eager threefry draws one per parameter shape), so the models run jitted, with
 # "rbg" keys (a fraction of threefry's compile time) where the values drawn do not matter. The
 # module is a static argument: equal modules share one compiled program.
-def _key(seed):
-    return jax.random.key(seed, impl="rbg")
-
-
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("train",))
 def _init(model, batch, train=False):
-    return model.init(_key(0), batch, train=train)
+    return model.init(key(0), batch, train=train)
 
 
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("train",))
@@ -81,11 +79,11 @@ def test_forward_backward_finite(norm, pooling):
 
     @jax.jit  # init and gradient in one program: one compilation
     def value_and_grad(batch):
-        variables = model.init(_key(0), batch, train=False)
+        variables = model.init(key(0), batch, train=False)
 
         def loss(params):
             out, _ = model.apply({**variables, "params": params}, batch, train=True,
-                                 rngs={"dropout": _key(1)}, mutable=["batch_stats"])
+                                 rngs={"dropout": key(1)}, mutable=["batch_stats"])
             return weighted_xent(out[0], batch["label"], batch["weight"])
 
         return jax.value_and_grad(loss)(variables["params"])
@@ -109,7 +107,7 @@ def test_padding_does_not_change_the_output(norm, pooling):
 
     @jax.jit  # init and the three inputs in one program: one compilation
     def run(x, m, x_long, m_long, x_one, m_one):
-        variables = enc.init(_key(0), x, m, train=False)
+        variables = enc.init(key(0), x, m, train=False)
         return [enc.apply(variables, *xm, train=False)
                 for xm in ((x, m), (x_long, m_long), (x_one, m_one))]
 
@@ -184,7 +182,7 @@ def test_spec_augment_only_in_training():
     e1, _ = _apply(model, variables, batch)
     e2, _ = _apply(model, variables, batch)
     np.testing.assert_array_equal(np.asarray(e1), np.asarray(e2))
-    t1, _ = _apply(model, variables, batch, train=True, key=_key(3))
+    t1, _ = _apply(model, variables, batch, train=True, key=key(3))
     assert not np.allclose(np.asarray(t1), np.asarray(e1))  # training masks (no dropout here)
 
 

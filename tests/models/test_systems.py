@@ -12,6 +12,8 @@ from mmer_jax.errors import UsageError
 from mmer_jax.models import build_model, profile
 from mmer_jax.models.layers import LSTM
 
+from .jax_test_util import key
+
 C = 4  # classes
 VOCAB = 50
 
@@ -105,31 +107,26 @@ def scramble_padding(batch, seed: int = 99):
     rng = np.random.default_rng(seed)
     out = dict(batch)
     utt = batch.get("utt_mask")
-    for key in ("audio", "frames", "face", "tokens"):
-        if key not in batch:
+    for field in ("audio", "frames", "face", "tokens"):
+        if field not in batch:
             continue
-        x, m = batch[key], batch[f"{key}_mask"]
+        x, m = batch[field], batch[f"{field}_mask"]
         m = m.reshape(m.shape + (1,) * (x.ndim - m.ndim))
-        if key == "tokens":
+        if field == "tokens":
             noise = rng.integers(-5, 10 * VOCAB, size=x.shape).astype(np.int32)
         else:
             noise = rng.normal(scale=5.0, size=x.shape).astype(np.float32)
-        out[key] = np.where(m, x, noise)
+        out[field] = np.where(m, x, noise)
     if utt is not None:  # padded utterances: scramble their masks and speakers too
-        for key in ("tokens_mask", "audio_mask", "frames_mask"):
-            noise = rng.uniform(size=batch[key].shape) < 0.5
-            out[key] = np.where(utt[..., None], batch[key], noise)
+        for field in ("tokens_mask", "audio_mask", "frames_mask"):
+            noise = rng.uniform(size=batch[field].shape) < 0.5
+            out[field] = np.where(utt[..., None], batch[field], noise)
         out["speaker"] = np.where(utt, batch["speaker"], rng.integers(0, 5, size=utt.shape))
     return out
 
 
 def make_batch(name: str, seed: int = 0):
     return dialogue_batch(seed) if name in DIALOGUE else utterance_batch(seed)
-
-
-def key(seed: int) -> jax.Array:
-    """A PRNG key for tests: "rbg" keys compile in a fraction of threefry's time on CPU."""
-    return jax.random.key(seed, impl="rbg")
 
 
 def init(model, batch):
