@@ -42,6 +42,7 @@ def _cap_vector_extensions() -> None:
 
 
 _cap_vector_extensions()
+
 # MMER_REQUIRE_GPU=1 (set by benchmarks/gpu_check.py for its GPU tests): the tests run on the
 # machine's GPU, and a ``gpu``-marked test that skips counts as a failure
 # (pytest_runtest_makereport below), so a GPU check whose kernels never ran cannot read "passed".
